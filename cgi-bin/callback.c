@@ -1,0 +1,25 @@
+/* callback: the provider sends the browser back with a code and the
+ * state; the code becomes a stored connection (SPEC §4 step 3). */
+#include <string.h>
+
+#include "flow.h"
+#include "serve.h"
+
+static void handle(lk_req *r)
+{
+    const char *profile;
+    if (!lk_route_profile(r, "callback", &profile)) {
+        lk_fail(r, LK_ENOPROFILE, "No such route.");
+        return;
+    }
+    if (strcmp(r->method, "GET") != 0) {
+        lk_fail_method(r, "GET");
+        return;
+    }
+    lk_flow_callback(r, profile);
+}
+
+int main(void)
+{
+    return lk_serve("callback", handle);
+}

@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Latchkey demo on one machine, against the fake Atlassian provider.
+#
+#   deploy/demo.sh up       install what is missing (root), build, start
+#                           PostgreSQL + fake provider + lighttpd in var/demo,
+#                           create a "confluence" profile, a bot key and an
+#                           authorization link, print how to try them
+#   deploy/demo.sh status   is it running? (and the same instructions again)
+#   deploy/demo.sh down     stop everything (logs stay in var/demo)
+#
+# Everything listens on 127.0.0.1 only: open the link in a browser on this
+# machine.  The stack keeps running in the background after `up` returns.
+# LATCHKEY_DEMO_BIN=DIR uses already built programs from DIR (no build).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=SCRIPTDIR/common.sh
+. deploy/common.sh
+
+demo_dir="$lk_root/var/demo"
+info="$lk_root/var/demo-info.txt"
+stack() { python3 "$lk_root/tests/stack.py" "$@"; }
+
+up() {
+    lk_ensure_packages
+    local bindir="${LATCHKEY_DEMO_BIN:-}"
+    if [ -z "$bindir" ]; then
+        lk_build build
+        bindir="$lk_root/build/bin"
+    fi
+    mkdir -p "$lk_root/var"
+    if stack status --dir "$demo_dir" >/dev/null 2>&1; then
+        lk_log "the demo is already running; 'deploy/demo.sh down' first to start afresh"
+        status
+        return 0
+    fi
+    stack up --dir "$demo_dir" --bin "$bindir" --source "$lk_root" --force >/dev/null
+    ln -sfn demo/stack.env "$lk_root/var/stack.env"
+    set -a
+    # shellcheck disable=SC1091
+    . "$demo_dir/stack.env"
+    set +a
+    local lk="$LATCHKEY_BIN/latchkey"
+
+    # The provider's client (a random secret, kept in a 0600 file).
+    umask 077
+    local secret_file="$lk_root/var/demo-client.secret"
+    python3 -c 'import secrets; print(secrets.token_urlsafe(32))' > "$secret_file"
+    umask 022
+    python3 - "$secret_file" "$LATCHKEY_URL/callback/confluence" > "$demo_dir/client.json" <<'PY'
+import json, sys
+print(json.dumps({"client_id": "demo-client",
+                  "client_secret": open(sys.argv[1]).read().strip(),
+                  "redirect_uris": [sys.argv[2]]}))
+PY
+    curl -fsS -X POST -H 'Content-Type: application/json' \
+        --data-binary @"$demo_dir/client.json" "$PROVIDER_URL/_fake/clients" >/dev/null
+    rm -f "$demo_dir/client.json"
+
+    "$lk" profile add confluence --template atlassian-confluence \
+        --client-id demo-client --client-secret-file "$secret_file" \
+        --callback-url "$LATCHKEY_URL/callback/confluence" \
+        --authorization-url "$PROVIDER_URL/authorize" \
+        --token-url "$PROVIDER_URL/oauth/token" \
+        --resources-url "$PROVIDER_URL/oauth/token/accessible-resources" \
+        --api-base-url "$PROVIDER_URL/ex/confluence/{cloud_id}" \
+        --allow-direct-authorize
+
+    # The bot key is printed once: keep it in a 0600 file.
+    local out key link
+    out="$("$lk" key create --name demo-bot --profiles '*')"
+    key="$(printf '%s\n' "$out" | grep -o 'lk_[A-Za-z0-9_.~-]*' | head -n1 || true)"
+    [ -n "$key" ] || key="$(printf '%s' "$out" | tr -d '[:space:]')"
+    umask 077
+    printf '%s\n' "$key" > "$lk_root/var/demo-bot.key"
+    umask 022
+
+    out="$("$lk" link confluence demo-user)"
+    link="$(printf '%s\n' "$out" | grep -o 'https\?://[^[:space:]]*' | head -n1 || true)"
+    [ -n "$link" ] || link="$out"
+
+    write_info "$link" > "$info"
+    cat "$info"
+}
+
+write_info() {
+    local link="$1" keyfile="$lk_root/var/demo-bot.key"
+    cat <<EOF
+
+Latchkey demo is running (stack in $demo_dir; logs there too).
+
+1. Connect "demo-user": open this link in a browser on this machine and
+   approve the fake consent page:
+
+     $link
+
+   (seed form, also accepted for this profile:
+     $LATCHKEY_URL/oauth/confluence/authorize?instance_id=demo-user2 )
+
+2. The bot key ("demo-bot", all profiles) is in $keyfile:
+
+     $(cat "$keyfile")
+
+3. Try it:
+
+   KEY=\$(cat $keyfile)
+   # a fresh access token for demo-user
+   curl -s -H "Authorization: Bearer \$KEY" \\
+     "$LATCHKEY_URL/token/confluence?instance_id=demo-user&min_validity=60"
+   # call the (fake) Confluence API through Latchkey
+   curl -s -H "Authorization: Bearer \$KEY" -H "X-Instance-Id: demo-user" \\
+     "$LATCHKEY_URL/proxy/confluence/wiki/rest/api/space?limit=5"
+   # refresh now
+   curl -s -X POST -H "Authorization: Bearer \$KEY" -H "Content-Type: application/json" \\
+     -d '{"instance_id": "demo-user"}' "$LATCHKEY_URL/refresh/confluence"
+   # a new authorization link for another user
+   curl -s -X POST -H "Authorization: Bearer \$KEY" -H "Content-Type: application/json" \\
+     -d '{"instance_id": "another-user"}' "$LATCHKEY_URL/authorize/confluence"
+   # disconnect
+   curl -s -X DELETE -H "Authorization: Bearer \$KEY" \\
+     "$LATCHKEY_URL/token/confluence?instance_id=demo-user"
+
+   Admin CLI: LATCHKEY_CONFIG=$LATCHKEY_CONFIG $LATCHKEY_BIN/latchkey --help
+
+Stop it with: deploy/demo.sh down
+EOF
+}
+
+status() {
+    if stack status --dir "$demo_dir"; then
+        [ -f "$info" ] && cat "$info"
+        return 0
+    fi
+    echo "the demo is not (fully) running"
+    return 1
+}
+
+down() {
+    if [ -f "$demo_dir/stack.json" ]; then
+        stack down --dir "$demo_dir"
+    else
+        echo "no demo stack in $demo_dir"
+    fi
+    if [ -L "$lk_root/var/stack.env" ] && [ "$(readlink "$lk_root/var/stack.env")" = demo/stack.env ]; then
+        rm -f "$lk_root/var/stack.env"
+    fi
+    rm -f "$info" "$lk_root/var/demo-bot.key" "$lk_root/var/demo-client.secret"
+}
+
+case "${1:-}" in
+    up) up ;;
+    down) down ;;
+    status) status ;;
+    *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+esac

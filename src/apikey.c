@@ -1,0 +1,120 @@
+#include "apikey.h"
+
+#include <string.h>
+
+#include "crypto.h"
+#include "json.h"
+#include "text.h"
+
+#define KEY_PREFIX "lk_"
+#define KEY_BYTES 32
+
+static lk_stmt q_find = LK_STMT("apikey_find",
+                                "SELECT id, name, profiles::text, instance_prefix, "
+                                "(last_used_at IS NULL OR last_used_at < now() - interval '1 minute') "
+                                "AS stale FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+                                1);
+static lk_stmt q_touch = LK_STMT("apikey_touch", "UPDATE api_keys SET last_used_at = now() WHERE id = $1", 1);
+static lk_stmt q_insert = LK_STMT("apikey_insert",
+                                  "INSERT INTO api_keys (name, key_hash, key_prefix, profiles, "
+                                  "instance_prefix) VALUES ($1, $2, $3, $4::jsonb, $5)",
+                                  5);
+
+static bool well_formed(const char *k)
+{
+    size_t n = strlen(k);
+    size_t want = strlen(KEY_PREFIX) + (KEY_BYTES * 4 + 2) / 3;
+    if (n != want || strncmp(k, KEY_PREFIX, strlen(KEY_PREFIX)) != 0)
+        return false;
+    for (const char *c = k + strlen(KEY_PREFIX); *c; c++)
+        if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-' ||
+              *c == '_'))
+            return false;
+    return true;
+}
+
+lk_err lk_apikey_check(lk_db *db, lk_arena *a, const char *authorization, lk_apikey *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!authorization)
+        return LK_EUNAUTHORIZED;
+    const char *k = authorization;
+    if (!lk_ieqn(k, 7, "bearer "))
+        return LK_EUNAUTHORIZED;
+    k += 7;
+    while (*k == ' ')
+        k++;
+    if (!well_formed(k))
+        return LK_EUNAUTHORIZED;
+    const char *params[] = {lk_sha256_hex(a, k)};
+    PGresult *res;
+    lk_err rc = lk_db_exec(db, a, &q_find, params, &res);
+    if (rc != LK_OK)
+        return rc;
+    if (PQntuples(res) != 1)
+        return LK_EUNAUTHORIZED;
+    out->id = lk_db_ll(res, 0, "id");
+    out->name = lk_strdup(a, lk_db_get(res, 0, "name"));
+    const char *pj = lk_db_get(res, 0, "profiles");
+    json_object *arr = NULL;
+    if (pj)
+        lk_json_parse(a, pj, strlen(pj), &arr);
+    out->profiles = lk_strv_from_json(a, arr);
+    out->instance_prefix = lk_strdup(a, lk_db_get(res, 0, "instance_prefix"));
+    if (lk_db_bool(res, 0, "stale")) {
+        const char *tp[] = {lk_db_get(res, 0, "id")};
+        lk_db_exec(db, a, &q_touch, tp, NULL); /* best effort */
+    }
+    return LK_OK;
+}
+
+bool lk_apikey_allows_profile(const lk_apikey *k, const char *profile)
+{
+    for (size_t i = 0; i < k->profiles.n; i++)
+        if (!strcmp(k->profiles.v[i], "*") || !strcmp(k->profiles.v[i], profile))
+            return true;
+    return false;
+}
+
+bool lk_apikey_allows_instance(const lk_apikey *k, const char *instance_id)
+{
+    return !k->instance_prefix || !strncmp(instance_id, k->instance_prefix, strlen(k->instance_prefix));
+}
+
+lk_err lk_apikey_create(lk_db *db, lk_arena *a, const char *name, const lk_strv *profiles,
+                        const char *instance_prefix, char **key)
+{
+    char *k = lk_printf(a, KEY_PREFIX "%s", lk_random_token(a, KEY_BYTES));
+    const char *params[] = {name, lk_sha256_hex(a, k), lk_strndup(a, k, 7),
+                            lk_json_text(a, lk_strv_to_json(a, profiles)), instance_prefix};
+    lk_err rc = lk_db_exec(db, a, &q_insert, params, NULL);
+    if (rc == LK_OK)
+        *key = k;
+    return rc;
+}
+
+lk_err lk_bot_gate(lk_req *r, const char *profile_name, lk_apikey *key, lk_profile **profile)
+{
+    lk_err rc = lk_apikey_check(r->db, r->a, lk_req_header(r, "HTTP_AUTHORIZATION"), key);
+    if (rc == LK_EUNAUTHORIZED)
+        return lk_fail(r, rc, "A valid API key is required: Authorization: Bearer lk_...");
+    if (rc != LK_OK)
+        return lk_fail(r, rc, "The database is unavailable; try again shortly.");
+    if (!lk_apikey_allows_profile(key, profile_name))
+        return lk_fail(r, LK_EFORBIDDEN, "This API key is not allowed to use this profile.");
+    if (!lk_valid_profile_name(profile_name, strlen(profile_name)))
+        return lk_fail(r, LK_ENOPROFILE, "There is no such profile.");
+    rc = lk_profile_load(r->db, r->a, profile_name, profile);
+    if (rc == LK_ENOPROFILE)
+        return lk_fail(r, rc, "There is no such profile.");
+    if (rc != LK_OK)
+        return lk_fail(r, rc, "The database is unavailable; try again shortly.");
+    return LK_OK;
+}
+
+lk_err lk_bot_gate_instance(lk_req *r, const lk_apikey *key, const char *instance_id)
+{
+    if (!lk_apikey_allows_instance(key, instance_id))
+        return lk_fail(r, LK_EFORBIDDEN, "This API key is not allowed to act for this instance_id.");
+    return LK_OK;
+}

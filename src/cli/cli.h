@@ -1,0 +1,38 @@
+/* The latchkey admin CLI (SPEC §9): shared context and helpers. */
+#ifndef LK_CLI_H
+#define LK_CLI_H
+
+#include <getopt.h>
+
+#include "config.h"
+#include "db.h"
+#include "json.h"
+
+typedef struct cli {
+    lk_config cfg;
+    lk_db *db;
+    lk_arena *a;
+    bool json;
+} cli;
+
+/* Each command: returns the exit status; argv[0] is the command's name. */
+int cli_migrate(cli *c, int argc, char **argv);
+int cli_profile(cli *c, int argc, char **argv);
+int cli_client(cli *c, int argc, char **argv);
+int cli_key(cli *c, int argc, char **argv);
+int cli_connection(cli *c, int argc, char **argv);
+int cli_link(cli *c, int argc, char **argv);
+
+/* Prints "latchkey: <reason>" and returns 1 (or 2 for usage errors). */
+int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int cli_usage(const char *usage);
+/* Reads a secret file (trailing newline dropped); NULL with a message. */
+char *cli_read_secret(cli *c, const char *path);
+/* Prints a JSON value on stdout (pretty). */
+void cli_print_json(json_object *o);
+/* Opens the database; 0 or a printed failure. */
+int cli_db(cli *c);
+/* A reason for a library error in the CLI. */
+const char *cli_reason(lk_err rc);
+
+#endif

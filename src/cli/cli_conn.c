@@ -1,0 +1,128 @@
+/* latchkey connection list|show|delete and latchkey link */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit.h"
+#include "cli.h"
+#include "conn.h"
+#include "flow.h"
+
+static const char USAGE[] = "usage: latchkey connection list [PROFILE]\n"
+                            "       latchkey connection show PROFILE INSTANCE\n"
+                            "       latchkey connection delete PROFILE INSTANCE\n";
+
+static const char LINK_USAGE[] =
+    "usage: latchkey link PROFILE INSTANCE [--scope a,b --redirect-url U --site S --client-id ID\n"
+    "                                        --expires-in SECONDS]\n"
+    "  Prints an authorization link for INSTANCE (pre-authorize): whoever opens it\n"
+    "  connects their account as INSTANCE.\n";
+
+int cli_connection(cli *c, int argc, char **argv)
+{
+    if (argc < 2)
+        return cli_usage(USAGE);
+    const char *sub = argv[1];
+    if (!strcmp(sub, "--help") || !strcmp(sub, "-h") || (argc > 2 && !strcmp(argv[2], "--help"))) {
+        fputs(USAGE, stdout);
+        return 0;
+    }
+    if (!strcmp(sub, "list") && argc <= 3) {
+        if (cli_db(c))
+            return 1;
+        lk_conn *v;
+        size_t n;
+        lk_err rc = lk_conn_list(c->db, c->a, argc == 3 ? argv[2] : NULL, &v, &n);
+        if (rc != LK_OK)
+            return cli_fail("connection list: %s", cli_reason(rc));
+        json_object *arr = lk_json_array(c->a);
+        for (size_t i = 0; i < n; i++) {
+            if (c->json)
+                json_object_array_add(arr, json_object_get(lk_conn_json(c->a, &v[i])));
+            else
+                printf("%-20s %-32s %-24s expires %s\n", v[i].profile, v[i].instance_id, v[i].status,
+                       v[i].expires_at ? v[i].expires_at : "-");
+        }
+        if (c->json)
+            cli_print_json(arr);
+        return 0;
+    }
+    if (!strcmp(sub, "show") && argc == 4) {
+        if (cli_db(c))
+            return 1;
+        lk_conn *conn;
+        lk_err rc = lk_conn_load(c->db, c->a, argv[2], argv[3], &conn);
+        if (rc != LK_OK)
+            return cli_fail("connection show: %s", cli_reason(rc));
+        cli_print_json(lk_conn_json(c->a, conn));
+        return 0;
+    }
+    if (!strcmp(sub, "delete") && argc == 4) {
+        if (cli_db(c))
+            return 1;
+        lk_err rc = lk_conn_delete(c->db, c->a, argv[2], argv[3]);
+        if (rc != LK_OK)
+            return cli_fail("connection delete: %s", cli_reason(rc));
+        lk_audit(c->db, c->a, "cli", "connection.delete", argv[2], argv[3], "ok", NULL);
+        printf("connection %s/%s deleted\n", argv[2], argv[3]);
+        return 0;
+    }
+    return cli_usage(USAGE);
+}
+
+int cli_link(cli *c, int argc, char **argv)
+{
+    static const struct option opts[] = {{"scope", required_argument, 0, 's'},
+                                         {"redirect-url", required_argument, 0, 'r'},
+                                         {"site", required_argument, 0, 'S'},
+                                         {"client-id", required_argument, 0, 'c'},
+                                         {"expires-in", required_argument, 0, 'e'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    lk_link_req lr = {0};
+    optind = 1;
+    int o;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (o) {
+        case 's': lr.scope = optarg; break;
+        case 'r': lr.redirect_url = optarg; break;
+        case 'S': lr.site = optarg; break;
+        case 'c': lr.client_id = optarg; break;
+        case 'e': lr.expires_in = strtoll(optarg, NULL, 10); if (lr.expires_in <= 0) lr.expires_in = -1; break;
+        case 'h': fputs(LINK_USAGE, stdout); return 0;
+        default: return cli_usage(LINK_USAGE);
+        }
+    }
+    if (optind != argc - 2)
+        return cli_usage(LINK_USAGE);
+    if (!*c->cfg.public_base_url)
+        return cli_fail("link: public_base_url is not configured");
+    if (cli_db(c))
+        return 1;
+    lk_profile *p;
+    lk_err rc = lk_profile_load(c->db, c->a, argv[optind], &p);
+    if (rc != LK_OK)
+        return cli_fail("link: %s", cli_reason(rc));
+    lr.instance_id = argv[optind + 1];
+    json_object *errors = lk_json_array(c->a);
+    if (!lk_link_check(c->db, c->a, &c->cfg, p, &lr, "args", errors, &rc)) {
+        if (rc != LK_OK)
+            return cli_fail("link: %s", cli_reason(rc));
+        json_object *first = json_object_array_get_idx(errors, 0);
+        return cli_fail("link: %s", lk_json_str(first, "msg"));
+    }
+    char *url, *expires_at;
+    rc = lk_link_create(c->db, c->a, &c->cfg, p, &lr, "cli", &url, &expires_at);
+    if (rc != LK_OK)
+        return cli_fail("link: %s", cli_reason(rc));
+    lk_audit(c->db, c->a, "cli", "link.create", p->name, lr.instance_id, "ok", NULL);
+    if (c->json) {
+        json_object *out = lk_json_object(c->a);
+        lk_json_set_str(out, "authorization_url", url);
+        lk_json_set_str(out, "expires_at", expires_at);
+        cli_print_json(out);
+    } else {
+        puts(url);
+    }
+    return 0;
+}

@@ -1,0 +1,242 @@
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+enum kind { STR, BOOL, LONG, LEVEL };
+
+struct option {
+    const char *key;
+    enum kind kind;
+    size_t off;
+    long min, max;
+};
+
+#define OPT(k, kind, field, mn, mx) {k, kind, offsetof(lk_config, field), mn, mx}
+
+static const struct option options[] = {
+    OPT("database", STR, database, 0, 0),
+    OPT("keyring", STR, keyring, 0, 0),
+    OPT("public_base_url", STR, public_base_url, 0, 0),
+    OPT("cookie_secure", BOOL, cookie_secure, 0, 0),
+    OPT("ca_file", STR, ca_file, 0, 0),
+    OPT("http_timeout_ms", LONG, http_timeout_ms, 100, 120000),
+    OPT("connect_timeout_ms", LONG, connect_timeout_ms, 100, 60000),
+    OPT("lock_timeout_ms", LONG, lock_timeout_ms, 100, 300000),
+    OPT("db_timeout_ms", LONG, db_timeout_ms, 100, 600000),
+    OPT("link_ttl", LONG, link_ttl, 60, 30 * 86400),
+    OPT("link_ttl_max", LONG, link_ttl_max, 60, 30 * 86400),
+    OPT("flow_ttl", LONG, flow_ttl, 30, 600),
+    OPT("purge_interval", LONG, purge_interval, 0, 86400),
+    OPT("max_body", LONG, max_body, 1024, 16 << 20),
+    OPT("log_level", LEVEL, log_level, 0, 0),
+};
+
+static void defaults(lk_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->database = strdup("");
+    c->keyring = strdup("/etc/latchkey/keys");
+    c->public_base_url = strdup("");
+    c->ca_file = strdup("");
+    c->cookie_secure = true;
+    c->http_timeout_ms = 10000;
+    c->connect_timeout_ms = 3000;
+    c->lock_timeout_ms = 15000;
+    c->db_timeout_ms = 30000;
+    c->link_ttl = 900;
+    c->link_ttl_max = 7 * 86400;
+    c->flow_ttl = 600;
+    c->purge_interval = 60;
+    c->max_body = 65536;
+    c->log_level = LK_LOG_INFO;
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && strchr(" \t\r\n", s[n - 1]))
+        s[--n] = '\0';
+    return s;
+}
+
+static lk_err set(lk_config *c, const struct option *o, const char *v, const char *where, char *err,
+                  size_t errlen)
+{
+    void *field = (char *)c + o->off;
+    switch (o->kind) {
+    case STR: {
+        char *copy = strdup(v);
+        if (!copy)
+            return LK_EINTERNAL;
+        free(*(char **)field);
+        *(char **)field = copy;
+        return LK_OK;
+    }
+    case BOOL:
+        if (!strcmp(v, "true") || !strcmp(v, "on") || !strcmp(v, "yes") || !strcmp(v, "1")) {
+            *(bool *)field = true;
+        } else if (!strcmp(v, "false") || !strcmp(v, "off") || !strcmp(v, "no") || !strcmp(v, "0")) {
+            *(bool *)field = false;
+        } else {
+            snprintf(err, errlen, "%s: %s must be true or false", where, o->key);
+            return LK_EINVAL;
+        }
+        return LK_OK;
+    case LONG: {
+        char *endp = NULL;
+        errno = 0;
+        long x = strtol(v, &endp, 10);
+        if (errno || !*v || *endp || x < o->min || x > o->max) {
+            snprintf(err, errlen, "%s: %s must be a whole number from %ld to %ld", where, o->key, o->min,
+                     o->max);
+            return LK_EINVAL;
+        }
+        *(long *)field = x;
+        return LK_OK;
+    }
+    case LEVEL: {
+        int l = lk_log_level_parse(v);
+        if (l < 0) {
+            snprintf(err, errlen, "%s: log_level must be error, warn, info or debug", where);
+            return LK_EINVAL;
+        }
+        *(int *)field = l;
+        return LK_OK;
+    }
+    }
+    return LK_EINVAL;
+}
+
+static const struct option *find(const char *key)
+{
+    for (size_t i = 0; i < LK_ARRAY_LEN(options); i++)
+        if (!strcmp(options[i].key, key))
+            return &options[i];
+    return NULL;
+}
+
+static lk_err read_file(lk_config *c, const char *path, bool must_exist, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        if (!must_exist && errno == ENOENT)
+            return LK_OK;
+        snprintf(err, errlen, "cannot read configuration %s: %s", path, strerror(errno));
+        return LK_EINVAL;
+    }
+    char line[4096];
+    int lineno = 0;
+    lk_err rc = LK_OK;
+    while (rc == LK_OK && fgets(line, sizeof(line), f)) {
+        lineno++;
+        char *s = trim(line);
+        if (!*s || *s == '#')
+            continue;
+        char *eq = strchr(s, '=');
+        char where[64];
+        snprintf(where, sizeof(where), "%s line %d", strrchr(path, '/') ? strrchr(path, '/') + 1 : path,
+                 lineno);
+        if (!eq) {
+            snprintf(err, errlen, "%s: expected key = value", where);
+            rc = LK_EINVAL;
+            break;
+        }
+        *eq = '\0';
+        char *key = trim(s);
+        char *val = trim(eq + 1);
+        const struct option *o = find(key);
+        if (!o) {
+            snprintf(err, errlen, "%s: unknown key %.64s", where, key);
+            rc = LK_EINVAL;
+            break;
+        }
+        rc = set(c, o, val, where, err, errlen);
+    }
+    fclose(f);
+    return rc;
+}
+
+/* The path of public_base_url: "https://h/latchkey/" gives "/latchkey". */
+static lk_err derive_mount(lk_config *c, char *err, size_t errlen)
+{
+    const char *u = c->public_base_url;
+    const char *rest = NULL;
+    if (!*u) {
+        c->mount_path = strdup("");
+        return c->mount_path ? LK_OK : LK_EINTERNAL;
+    }
+    if (!strncmp(u, "https://", 8))
+        rest = u + 8;
+    else if (!strncmp(u, "http://", 7))
+        rest = u + 7;
+    if (!rest || !*rest) {
+        snprintf(err, errlen, "public_base_url must be an http(s) URL, e.g. https://broker.example.com/latchkey");
+        return LK_EINVAL;
+    }
+    if (strpbrk(u, "?#@\\ ")) {
+        snprintf(err, errlen, "public_base_url must have no query, fragment, user info or spaces");
+        return LK_EINVAL;
+    }
+    const char *path = strchr(rest, '/');
+    size_t n = path ? strlen(path) : 0;
+    while (n > 0 && path[n - 1] == '/')
+        n--;
+    c->mount_path = path ? strndup(path, n) : strdup("");
+    /* keep public_base_url without its trailing slash too */
+    size_t ul = strlen(c->public_base_url);
+    while (ul > 0 && c->public_base_url[ul - 1] == '/')
+        c->public_base_url[--ul] = '\0';
+    return c->mount_path ? LK_OK : LK_EINTERNAL;
+}
+
+lk_err lk_config_load(lk_config *c, const char *path, bool skip_keys, char *err, size_t errlen)
+{
+    defaults(c);
+    bool explicit_path = path != NULL;
+    if (!path) {
+        path = getenv("LATCHKEY_CONFIG");
+        explicit_path = path && *path;
+        if (!explicit_path)
+            path = LK_CONFIG_DEFAULT;
+    }
+    lk_err rc = read_file(c, path, explicit_path, err, errlen);
+    for (size_t i = 0; rc == LK_OK && i < LK_ARRAY_LEN(options); i++) {
+        char name[64] = "LATCHKEY_";
+        size_t k = strlen(name);
+        for (const char *p = options[i].key; *p && k < sizeof(name) - 1; p++)
+            name[k++] = (char)(*p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p);
+        name[k] = '\0';
+        const char *v = getenv(name);
+        if (v)
+            rc = set(c, &options[i], v, name, err, errlen);
+    }
+    if (rc == LK_OK)
+        rc = derive_mount(c, err, errlen);
+    if (rc == LK_OK && c->lock_timeout_ms <= c->http_timeout_ms) {
+        snprintf(err, errlen, "lock_timeout_ms must exceed http_timeout_ms (timeouts nest, SPEC §5)");
+        rc = LK_EINVAL;
+    }
+    if (rc == LK_OK && !skip_keys)
+        rc = lk_keyring_load(&c->keys, c->keyring, err, errlen);
+    if (rc != LK_OK)
+        lk_config_free(c);
+    return rc;
+}
+
+void lk_config_free(lk_config *c)
+{
+    free(c->database);
+    free(c->keyring);
+    free(c->public_base_url);
+    free(c->mount_path);
+    free(c->ca_file);
+    lk_keyring_clear(&c->keys);
+    memset(c, 0, sizeof(*c));
+}

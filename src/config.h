@@ -1,0 +1,38 @@
+/* Configuration (SPEC §8): a key=value file named by LATCHKEY_CONFIG
+ * (default /etc/latchkey/latchkey.conf), each key overridable by the
+ * environment variable LATCHKEY_<KEY>, read once at start-up. */
+#ifndef LK_CONFIG_H
+#define LK_CONFIG_H
+
+#include "crypto.h"
+#include "lk.h"
+
+#define LK_CONFIG_DEFAULT "/etc/latchkey/latchkey.conf"
+
+typedef struct lk_config {
+    char *database;        /* libpq conninfo; empty: the PG* variables */
+    char *keyring;         /* directory of <id>.key files */
+    char *public_base_url; /* e.g. https://broker.example.com/latchkey */
+    char *mount_path;      /* its path, without trailing slash ("" at root) */
+    bool cookie_secure;
+    char *ca_file;         /* CA bundle for provider TLS; empty: system's */
+    long http_timeout_ms;  /* one provider call */
+    long connect_timeout_ms;
+    long lock_timeout_ms;  /* wait for a refresh lock (> http timeout) */
+    long db_timeout_ms;    /* statement timeout */
+    long link_ttl;         /* default lifetime of an authorization link, s */
+    long link_ttl_max;
+    long flow_ttl;         /* pending browser flow, s (at most 600) */
+    long purge_interval;   /* s between purges of expired links and flows */
+    long max_body;         /* JSON request bodies, bytes */
+    int log_level;
+    lk_keyring keys;
+} lk_config;
+
+/* Loads the file at path (NULL: LATCHKEY_CONFIG or the default), applies
+ * the environment and loads the key ring unless skip_keys. On failure err
+ * holds one line saying why; the caller refuses to start. */
+lk_err lk_config_load(lk_config *c, const char *path, bool skip_keys, char *err, size_t errlen);
+void lk_config_free(lk_config *c);
+
+#endif

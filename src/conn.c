@@ -1,0 +1,203 @@
+#include "conn.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto.h"
+#include "json.h"
+
+#define CONN_COLUMNS                                                                                    \
+    "c.id, p.name AS profile, c.instance_id, c.client_id, c.access_token, c.refresh_token, "            \
+    "c.token_type, c.scope, to_char(c.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') " \
+    "AS expires_at, floor(extract(epoch FROM c.expires_at - now()))::bigint AS expires_in, "           \
+    "c.metadata::text AS metadata, c.status, c.generation, c.refresh_count, c.failure_count, "          \
+    "c.created_at, c.updated_at, c.last_used_at, c.last_refreshed_at, c.grant_issued_at, c.last_error"
+
+static lk_stmt q_lock_row = LK_STMT("conn_lock_row",
+                                    "SELECT id FROM connections WHERE profile_id = $1 AND instance_id = $2 "
+                                    "FOR UPDATE",
+                                    2);
+static lk_stmt q_exists = LK_STMT("conn_exists",
+                                  "SELECT 1 FROM connections WHERE profile_id = $1 AND instance_id = $2", 2);
+static lk_stmt q_nextval = LK_STMT("conn_nextval", "SELECT nextval('connections_id_seq')", 0);
+static lk_stmt q_insert = LK_STMT(
+    "conn_insert",
+    "INSERT INTO connections (id, profile_id, instance_id, client_id, access_token, refresh_token, "
+    "token_type, scope, expires_at, metadata) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
+    "now() + make_interval(secs => $9::bigint), $10::jsonb)",
+    10);
+static lk_stmt q_replace = LK_STMT(
+    "conn_replace",
+    "UPDATE connections SET client_id = $2, access_token = $3, refresh_token = $4, token_type = $5, "
+    "scope = $6, expires_at = now() + make_interval(secs => $7::bigint), metadata = $8::jsonb, "
+    "status = 'active', generation = generation + 1, grant_issued_at = now(), updated_at = now(), "
+    "failure_count = 0, last_error = NULL, last_error_at = NULL WHERE id = $1",
+    8);
+static lk_stmt q_load = LK_STMT("conn_load",
+                                "SELECT " CONN_COLUMNS " FROM connections c JOIN profiles p ON p.id = "
+                                "c.profile_id WHERE p.name = $1 AND c.instance_id = $2",
+                                2);
+static lk_stmt q_list = LK_STMT("conn_list",
+                                "SELECT " CONN_COLUMNS " FROM connections c JOIN profiles p ON p.id = "
+                                "c.profile_id WHERE $1::text IS NULL OR p.name = $1 ORDER BY p.name, "
+                                "c.instance_id LIMIT 10000",
+                                1);
+static lk_stmt q_delete = LK_STMT("conn_delete",
+                                  "DELETE FROM connections c USING profiles p WHERE p.id = c.profile_id "
+                                  "AND p.name = $1 AND c.instance_id = $2",
+                                  2);
+
+lk_err lk_conn_write_grant(lk_db *db, lk_arena *a, const lk_config *cfg, const lk_profile *p,
+                           const char *instance_id, const char *client_id, const lk_tokens *t,
+                           json_object *metadata, bool replace, long long *id)
+{
+    const char *key[] = {p->id_text, instance_id};
+    PGresult *res;
+    lk_err rc = lk_db_exec(db, a, &q_lock_row, key, &res);
+    if (rc != LK_OK)
+        return rc;
+    bool exists = PQntuples(res) == 1;
+    if (exists && !replace)
+        return LK_ECONNECTED;
+    const char *id_text;
+    if (exists) {
+        id_text = lk_db_val(res, 0, 0);
+    } else {
+        rc = lk_db_exec(db, a, &q_nextval, NULL, &res);
+        if (rc != LK_OK)
+            return rc;
+        id_text = lk_db_val(res, 0, 0);
+    }
+    char *at = NULL, *rt = NULL;
+    rc = lk_seal(a, &cfg->keys, "connections", "access_token", id_text, t->access_token,
+                 strlen(t->access_token), &at);
+    if (rc == LK_OK && t->refresh_token)
+        rc = lk_seal(a, &cfg->keys, "connections", "refresh_token", id_text, t->refresh_token,
+                     strlen(t->refresh_token), &rt);
+    if (rc != LK_OK)
+        return rc;
+    const char *expires = t->expires_in >= 0 ? lk_printf(a, "%lld", t->expires_in) : NULL;
+    const char *meta = metadata ? lk_json_text(a, metadata) : "{}";
+    if (exists) {
+        const char *params[] = {id_text, client_id, at, rt, t->token_type, t->scope, expires, meta};
+        rc = lk_db_exec(db, a, &q_replace, params, NULL);
+    } else {
+        const char *params[] = {id_text, p->id_text, instance_id, client_id, at, rt, t->token_type,
+                                t->scope, expires, meta};
+        rc = lk_db_exec(db, a, &q_insert, params, NULL);
+    }
+    if (rc == LK_OK && id)
+        *id = strtoll(id_text, NULL, 10);
+    return rc;
+}
+
+lk_err lk_conn_exists(lk_db *db, lk_arena *a, const lk_profile *p, const char *instance_id, bool *exists)
+{
+    const char *params[] = {p->id_text, instance_id};
+    PGresult *res;
+    lk_err rc = lk_db_exec(db, a, &q_exists, params, &res);
+    if (rc == LK_OK)
+        *exists = PQntuples(res) > 0;
+    return rc;
+}
+
+static char *col(lk_arena *a, PGresult *res, int r, const char *name)
+{
+    return lk_strdup(a, lk_db_get(res, r, name));
+}
+
+static void fill(lk_arena *a, PGresult *res, int r, lk_conn *c)
+{
+    c->id = lk_db_ll(res, r, "id");
+    c->id_text = col(a, res, r, "id");
+    c->profile = col(a, res, r, "profile");
+    c->instance_id = col(a, res, r, "instance_id");
+    c->client_id = col(a, res, r, "client_id");
+    c->access_sealed = col(a, res, r, "access_token");
+    c->refresh_sealed = col(a, res, r, "refresh_token");
+    c->token_type = col(a, res, r, "token_type");
+    c->scope = col(a, res, r, "scope");
+    c->expires_at = col(a, res, r, "expires_at");
+    c->expires_in = lk_db_ll(res, r, "expires_in");
+    const char *m = lk_db_get(res, r, "metadata");
+    c->metadata = NULL;
+    if (m)
+        lk_json_parse(a, m, strlen(m), &c->metadata);
+    if (!c->metadata)
+        c->metadata = lk_json_object(a);
+    c->status = col(a, res, r, "status");
+    c->generation = lk_db_ll(res, r, "generation");
+    c->refresh_count = lk_db_ll(res, r, "refresh_count");
+    c->failure_count = lk_db_ll(res, r, "failure_count");
+    c->created_at = col(a, res, r, "created_at");
+    c->updated_at = col(a, res, r, "updated_at");
+    c->last_used_at = col(a, res, r, "last_used_at");
+    c->last_refreshed_at = col(a, res, r, "last_refreshed_at");
+    c->grant_issued_at = col(a, res, r, "grant_issued_at");
+    c->last_error = col(a, res, r, "last_error");
+}
+
+lk_err lk_conn_load(lk_db *db, lk_arena *a, const char *profile, const char *instance_id, lk_conn **out)
+{
+    const char *params[] = {profile, instance_id};
+    PGresult *res;
+    lk_err rc = lk_db_exec(db, a, &q_load, params, &res);
+    if (rc != LK_OK)
+        return rc;
+    if (PQntuples(res) != 1)
+        return LK_ENOTCONN;
+    *out = lk_alloc(a, sizeof(lk_conn));
+    fill(a, res, 0, *out);
+    return LK_OK;
+}
+
+lk_err lk_conn_list(lk_db *db, lk_arena *a, const char *profile, lk_conn **out, size_t *n)
+{
+    const char *params[] = {profile};
+    PGresult *res;
+    lk_err rc = lk_db_exec(db, a, &q_list, params, &res);
+    if (rc != LK_OK)
+        return rc;
+    *n = (size_t)PQntuples(res);
+    *out = lk_alloc(a, (*n + 1) * sizeof(lk_conn));
+    for (size_t i = 0; i < *n; i++)
+        fill(a, res, (int)i, &(*out)[i]);
+    return LK_OK;
+}
+
+lk_err lk_conn_delete(lk_db *db, lk_arena *a, const char *profile, const char *instance_id)
+{
+    const char *params[] = {profile, instance_id};
+    PGresult *res;
+    lk_err rc = lk_db_exec(db, a, &q_delete, params, &res);
+    if (rc != LK_OK)
+        return rc;
+    return strcmp(PQcmdTuples(res), "0") ? LK_OK : LK_ENOTCONN;
+}
+
+json_object *lk_conn_json(lk_arena *a, const lk_conn *c)
+{
+    json_object *o = lk_json_object(a);
+    lk_json_set_str(o, "profile", c->profile);
+    lk_json_set_str(o, "instance_id", c->instance_id);
+    lk_json_set_str(o, "status", c->status);
+    lk_json_set_str(o, "client_id", c->client_id);
+    lk_json_set_str(o, "token_type", c->token_type);
+    lk_json_set_str(o, "scope", c->scope);
+    if (c->expires_at)
+        lk_json_set_str(o, "expires_at", c->expires_at);
+    else
+        json_object_object_add(o, "expires_at", NULL);
+    json_object_object_add(o, "metadata", json_object_get(c->metadata));
+    lk_json_set_int(o, "generation", c->generation);
+    lk_json_set_int(o, "refresh_count", c->refresh_count);
+    lk_json_set_int(o, "failure_count", c->failure_count);
+    json_object_object_add(o, "has_refresh_token", json_object_new_boolean(c->refresh_sealed != NULL));
+    lk_json_set_str(o, "created_at", c->created_at);
+    lk_json_set_str(o, "updated_at", c->updated_at);
+    lk_json_set_str(o, "grant_issued_at", c->grant_issued_at);
+    lk_json_set_str(o, "last_used_at", c->last_used_at);
+    lk_json_set_str(o, "last_refreshed_at", c->last_refreshed_at);
+    lk_json_set_str(o, "last_error", c->last_error);
+    return o;
+}

@@ -1,0 +1,252 @@
+#include "db.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+struct lk_db {
+    PGconn *conn;
+    char *conninfo, *appname;
+    long connect_timeout_ms, statement_ms;
+    unsigned long epoch; /* bumped on every new connection */
+    bool in_tx;
+    char sqlstate[6];
+};
+
+lk_db *lk_db_new(const char *conninfo, const char *appname, long connect_timeout_ms, long statement_ms)
+{
+    lk_db *db = calloc(1, sizeof(*db));
+    if (!db)
+        abort();
+    db->conninfo = strdup(conninfo ? conninfo : "");
+    db->appname = strdup(appname);
+    if (!db->conninfo || !db->appname)
+        abort();
+    db->connect_timeout_ms = connect_timeout_ms;
+    db->statement_ms = statement_ms;
+    return db;
+}
+
+void lk_db_free(lk_db *db)
+{
+    if (!db)
+        return;
+    if (db->conn)
+        PQfinish(db->conn);
+    free(db->conninfo);
+    free(db->appname);
+    free(db);
+}
+
+static void drop(lk_db *db)
+{
+    if (db->conn)
+        PQfinish(db->conn);
+    db->conn = NULL;
+    db->in_tx = false;
+}
+
+static lk_err connect_db(lk_db *db)
+{
+    char ctimeout[24], options[192];
+    long secs = (db->connect_timeout_ms + 999) / 1000;
+    snprintf(ctimeout, sizeof(ctimeout), "%ld", secs < 2 ? 2 : secs);
+    /* A dead client must not hold a row lock for long (SPEC §5): idle
+     * transactions are ended by the server, and TCP keepalives notice a
+     * vanished peer. */
+    snprintf(options, sizeof(options),
+             "-c statement_timeout=%ld -c idle_in_transaction_session_timeout=%ld", db->statement_ms,
+             db->statement_ms + 5000);
+    const char *keys[] = {"dbname", "application_name", "connect_timeout", "options", "keepalives",
+                          "keepalives_idle", "keepalives_interval", "keepalives_count",
+                          "client_encoding", NULL};
+    const char *vals[] = {db->conninfo, db->appname, ctimeout, options, "1", "30", "10", "3", "UTF8",
+                          NULL};
+    /* An empty conninfo leaves dbname to PGDATABASE. */
+    PGconn *c = PQconnectdbParams(*db->conninfo ? keys : keys + 1, *db->conninfo ? vals : vals + 1, 1);
+    if (!c || PQstatus(c) != CONNECTION_OK) {
+        /* libpq's message can name the host, never a password we do not hold. */
+        lk_warn("database unreachable: %s", c ? PQerrorMessage(c) : "out of memory");
+        if (c)
+            PQfinish(c);
+        return LK_EDB;
+    }
+    db->conn = c;
+    db->epoch++;
+    db->in_tx = false;
+    return LK_OK;
+}
+
+lk_err lk_db_ensure(lk_db *db)
+{
+    if (db->conn && PQstatus(db->conn) == CONNECTION_OK)
+        return LK_OK;
+    drop(db);
+    return connect_db(db);
+}
+
+PGconn *lk_db_conn(lk_db *db)
+{
+    return db->conn;
+}
+
+const char *lk_db_sqlstate(const lk_db *db)
+{
+    return db->sqlstate;
+}
+
+static void clear_result(void *p)
+{
+    PQclear(p);
+}
+
+static lk_err classify(lk_db *db, PGresult *res, const char *what)
+{
+    const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    snprintf(db->sqlstate, sizeof(db->sqlstate), "%s", st ? st : "");
+    if (!db->conn || PQstatus(db->conn) != CONNECTION_OK)
+        return LK_EDB;
+    if (st && !strcmp(st, "23505"))
+        return LK_ECONFLICT;
+    /* Class 08 (connection), 57P (shutdown), 53 (resources): try later. */
+    if (st && (!strncmp(st, "08", 2) || !strncmp(st, "57P", 3) || !strncmp(st, "53", 2)))
+        return LK_EDB;
+    /* 55P03 lock_not_available, 57014 query_canceled (timeouts). */
+    if (st && (!strcmp(st, "55P03") || !strcmp(st, "57014")))
+        return LK_EDB;
+    lk_error("database statement %s failed: %s", what,
+             res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : PQerrorMessage(db->conn));
+    return LK_EINTERNAL;
+}
+
+static lk_err prepare(lk_db *db, lk_stmt *st)
+{
+    if (st->prepared_epoch == db->epoch)
+        return LK_OK;
+    PGresult *res = PQprepare(db->conn, st->name, st->sql, st->nparams, NULL);
+    lk_err rc = LK_OK;
+    if (!res || PQresultStatus(res) != PGRES_COMMAND_OK)
+        rc = classify(db, res, st->name);
+    else
+        st->prepared_epoch = db->epoch;
+    PQclear(res);
+    return rc;
+}
+
+lk_err lk_db_exec(lk_db *db, lk_arena *a, lk_stmt *st, const char *const *params, PGresult **out)
+{
+    db->sqlstate[0] = '\0';
+    for (int attempt = 0; attempt < 2; attempt++) {
+        lk_err rc = lk_db_ensure(db);
+        if (rc != LK_OK)
+            return rc;
+        rc = prepare(db, st);
+        if (rc == LK_OK) {
+            PGresult *res = PQexecPrepared(db->conn, st->name, st->nparams, params, NULL, NULL, 0);
+            ExecStatusType s = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+            if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) {
+                if (out) {
+                    lk_arena_defer(a, clear_result, res);
+                    *out = res;
+                } else {
+                    PQclear(res);
+                }
+                return LK_OK;
+            }
+            rc = classify(db, res, st->name);
+            PQclear(res);
+        }
+        /* The server went away (restart, failover): outside a transaction
+         * nothing was half done, so connect again and retry once. */
+        bool lost = !db->conn || PQstatus(db->conn) != CONNECTION_OK;
+        if (!lost || db->in_tx) {
+            if (lost)
+                drop(db);
+            return rc;
+        }
+        drop(db);
+    }
+    return LK_EDB;
+}
+
+static lk_err simple(lk_db *db, const char *sql)
+{
+    lk_err rc = lk_db_ensure(db);
+    if (rc != LK_OK)
+        return rc;
+    PGresult *res = PQexecParams(db->conn, sql, 0, NULL, NULL, NULL, NULL, 0);
+    rc = (res && PQresultStatus(res) == PGRES_COMMAND_OK) ? LK_OK : classify(db, res, sql);
+    PQclear(res);
+    if (rc != LK_OK && (!db->conn || PQstatus(db->conn) != CONNECTION_OK))
+        drop(db);
+    return rc;
+}
+
+lk_err lk_db_begin(lk_db *db)
+{
+    lk_err rc = simple(db, "BEGIN");
+    db->in_tx = rc == LK_OK;
+    return rc;
+}
+
+lk_err lk_db_commit(lk_db *db)
+{
+    lk_err rc = simple(db, "COMMIT");
+    db->in_tx = false;
+    return rc;
+}
+
+void lk_db_rollback(lk_db *db)
+{
+    if (db->conn && PQstatus(db->conn) == CONNECTION_OK) {
+        PGresult *res = PQexecParams(db->conn, "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0);
+        PQclear(res);
+    }
+    db->in_tx = false;
+}
+
+lk_err lk_db_script(lk_db *db, const char *sql, char *err, size_t errlen)
+{
+    lk_err rc = lk_db_ensure(db);
+    if (rc != LK_OK) {
+        snprintf(err, errlen, "cannot connect to PostgreSQL");
+        return rc;
+    }
+    PGresult *res = PQexec(db->conn, sql);
+    if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
+        snprintf(err, errlen, "%s", res ? PQresultErrorMessage(res) : PQerrorMessage(db->conn));
+        size_t n = strlen(err);
+        while (n > 0 && err[n - 1] == '\n')
+            err[--n] = '\0';
+        PQclear(res);
+        return LK_EINTERNAL;
+    }
+    PQclear(res);
+    return LK_OK;
+}
+
+const char *lk_db_val(PGresult *res, int r, int c)
+{
+    if (r >= PQntuples(res) || c < 0 || c >= PQnfields(res) || PQgetisnull(res, r, c))
+        return NULL;
+    return PQgetvalue(res, r, c);
+}
+
+const char *lk_db_get(PGresult *res, int r, const char *col)
+{
+    return lk_db_val(res, r, PQfnumber(res, col));
+}
+
+bool lk_db_bool(PGresult *res, int r, const char *col)
+{
+    const char *v = lk_db_get(res, r, col);
+    return v && v[0] == 't';
+}
+
+long long lk_db_ll(PGresult *res, int r, const char *col)
+{
+    const char *v = lk_db_get(res, r, col);
+    return v ? strtoll(v, NULL, 10) : 0;
+}

@@ -1,0 +1,678 @@
+#include "flow.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "audit.h"
+#include "conn.h"
+#include "cookie.h"
+#include "crypto.h"
+#include "json.h"
+#include "log.h"
+#include "oauth.h"
+#include "page.h"
+#include "resources.h"
+#include "text.h"
+#include "url.h"
+
+#define LINK_BYTES 32
+#define STATE_BYTES 32
+#define VERIFIER_BYTES 32
+#define COOKIE_BYTES 32
+
+static lk_stmt q_link_insert = LK_STMT(
+    "link_insert",
+    "INSERT INTO links (link_hash, profile_id, instance_id, client_id, scopes, redirect_url, site, "
+    "created_by, expires_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, now() + "
+    "make_interval(secs => $9::bigint)) RETURNING to_char(expires_at AT TIME ZONE 'UTC', "
+    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
+    9);
+static lk_stmt q_link_find = LK_STMT("link_find",
+                                     "SELECT id, instance_id, client_id, scopes::text, redirect_url, site, "
+                                     "expires_at > now() AS live FROM links WHERE link_hash = $1 AND "
+                                     "profile_id = $2",
+                                     2);
+static lk_stmt q_flow_nextval = LK_STMT("flow_nextval", "SELECT nextval('flows_id_seq')", 0);
+static lk_stmt q_flow_insert = LK_STMT(
+    "flow_insert",
+    "INSERT INTO flows (id, state_hash, cookie_name, cookie_hash, profile_id, link_id, instance_id, "
+    "client_id, redirect_uri, scopes, redirect_url, site, pkce_verifier, no_replace, expires_at) VALUES "
+    "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $13, $14, now() + "
+    "make_interval(secs => $15::bigint))",
+    15);
+/* Used once: the row goes in the same statement that reads it. */
+static lk_stmt q_flow_take = LK_STMT("flow_take",
+                                     "DELETE FROM flows WHERE state_hash = $1 AND profile_id = $2 "
+                                     "RETURNING id, cookie_name, cookie_hash, link_id, instance_id, "
+                                     "client_id, redirect_uri, redirect_url, site, pkce_verifier, "
+                                     "no_replace, expires_at > now() AS live",
+                                     2);
+static lk_stmt q_link_delete = LK_STMT("link_delete", "DELETE FROM links WHERE id = $1", 1);
+static lk_stmt q_purge_flows = LK_STMT("purge_flows",
+                                       "DELETE FROM flows WHERE id IN (SELECT id FROM flows WHERE "
+                                       "expires_at < now() ORDER BY expires_at LIMIT 1000)",
+                                       0);
+static lk_stmt q_purge_links = LK_STMT("purge_links",
+                                       "DELETE FROM links WHERE id IN (SELECT id FROM links WHERE "
+                                       "expires_at < now() ORDER BY expires_at LIMIT 1000)",
+                                       0);
+
+void lk_flow_purge(lk_db *db, lk_arena *a, const lk_config *cfg, bool force)
+{
+    static time_t last;
+    time_t now = time(NULL);
+    if (!force && last && now - last < cfg->purge_interval)
+        return;
+    last = now;
+    if (lk_db_exec(db, a, &q_purge_flows, NULL, NULL) != LK_OK ||
+        lk_db_exec(db, a, &q_purge_links, NULL, NULL) != LK_OK)
+        lk_warn("purge of expired links and flows failed");
+}
+
+/* ---- links ---- */
+
+static void field_error(json_object *errors, const char *where, const char *field, const char *msg,
+                        const char *type)
+{
+    json_object *item = json_object_new_object();
+    json_object *loc = json_object_new_array();
+    json_object_array_add(loc, json_object_new_string(where));
+    json_object_array_add(loc, json_object_new_string(field));
+    json_object_object_add(item, "loc", loc);
+    lk_json_set_str(item, "msg", msg);
+    lk_json_set_str(item, "type", type);
+    json_object_array_add(errors, item);
+}
+
+bool lk_link_check(lk_db *db, lk_arena *a, const lk_config *cfg, const lk_profile *p, lk_link_req *lr,
+                   const char *where, json_object *errors, lk_err *rc)
+{
+    size_t before = json_object_array_length(errors);
+    *rc = LK_OK;
+    if (!lr->instance_id)
+        field_error(errors, where, "instance_id", "Field required", "missing");
+    else if (!lk_valid_instance_id(lr->instance_id, strlen(lr->instance_id)))
+        field_error(errors, where, "instance_id",
+                    "Value error, instance_id must be 1 to 255 bytes of printable UTF-8", "value_error");
+    if (lr->scope && lk_profile_scopes(a, p, lr->scope, &lr->scopes) != LK_OK)
+        field_error(errors, where, "scope", "Value error, scope must be a comma-separated list of scopes",
+                    "value_error");
+    else if (!lr->scope)
+        lk_profile_scopes(a, p, NULL, &lr->scopes);
+    if (lr->redirect_url &&
+        !lk_redirect_allowed(a, lr->redirect_url, p->allowed_redirects.v, p->allowed_redirects.n))
+        field_error(errors, where, "redirect_url",
+                    "Value error, redirect_url is not on this profile's allow-list", "value_error");
+    if (lr->site && !lk_site_valid(lr->site))
+        field_error(errors, where, "site", "Value error, site must be a cloud id or a host name",
+                    "value_error");
+    if (lr->expires_in && (lr->expires_in < 60 || lr->expires_in > cfg->link_ttl_max))
+        field_error(errors, where, "expires_in",
+                    lk_printf(a, "Value error, expires_in must be from 60 to %ld seconds", cfg->link_ttl_max),
+                    "value_error");
+    if (lr->client_id) {
+        lk_client c;
+        lk_err crc = (strlen(lr->client_id) > 512) ? LK_ENOTFOUND
+                                                   : lk_profile_client(db, a, cfg, p, lr->client_id, &c);
+        if (crc == LK_ENOTFOUND)
+            field_error(errors, where, "client_id", "Value error, this profile has no such client",
+                        "value_error");
+        else if (crc != LK_OK) {
+            *rc = crc;
+            return false;
+        }
+    }
+    return json_object_array_length(errors) == before;
+}
+
+lk_err lk_link_create(lk_db *db, lk_arena *a, const lk_config *cfg, const lk_profile *p, const lk_link_req *lr,
+                      const char *actor, char **url, char **expires_at)
+{
+    char *link = lk_random_token(a, LINK_BYTES);
+    long long ttl = lr->expires_in ? lr->expires_in : cfg->link_ttl;
+    const char *params[] = {lk_sha256_hex(a, link),
+                            p->id_text,
+                            lr->instance_id,
+                            lr->client_id,
+                            lr->scope ? lk_json_text(a, lk_strv_to_json(a, &lr->scopes)) : NULL,
+                            lr->redirect_url,
+                            lr->site,
+                            actor,
+                            lk_printf(a, "%lld", ttl)};
+    PGresult *res;
+    lk_err rc = lk_db_exec(db, a, &q_link_insert, params, &res);
+    if (rc != LK_OK)
+        return rc;
+    *expires_at = lk_strdup(a, lk_db_val(res, 0, 0));
+    *url = lk_printf(a, "%s/authorize/%s?link=%s", cfg->public_base_url, p->name, link);
+    return LK_OK;
+}
+
+/* A JSON member as a string field: absent is NULL, another type an error. */
+static const char *body_str(lk_req *r, json_object *body, const char *name, bool *bad)
+{
+    json_object *v = lk_json_get(body, name);
+    if (!v)
+        return NULL;
+    if (!json_object_is_type(v, json_type_string)) {
+        lk_fail_field(r, "body", name, "Input should be a valid string", "string_type");
+        *bad = true;
+        return NULL;
+    }
+    return json_object_get_string(v);
+}
+
+static void fail_db(lk_req *r, lk_err rc)
+{
+    if (rc == LK_EDB)
+        lk_fail(r, rc, "The database is unavailable; try again shortly.");
+    else
+        lk_fail(r, rc, "The request could not be served.");
+}
+
+void lk_link_endpoint(lk_req *r, const char *name)
+{
+    lk_apikey key;
+    lk_profile *p;
+    if (lk_bot_gate(r, name, &key, &p) != LK_OK)
+        return;
+    char *text;
+    size_t len;
+    if (lk_req_body(r, (size_t)r->cfg->max_body, &text, &len) != LK_OK)
+        return;
+    json_object *body;
+    if (lk_json_parse(r->a, text, len, &body) != LK_OK) {
+        lk_fail(r, LK_EINVAL, "The body must be a JSON object.");
+        return;
+    }
+    /* The instance prefix is a 403, which comes before 422 (SPEC §2). */
+    const char *iid = lk_json_str(body, "instance_id");
+    if (iid && lk_bot_gate_instance(r, &key, iid) != LK_OK)
+        return;
+    if (!json_object_is_type(body, json_type_object)) {
+        json_object *item = json_object_new_object();
+        json_object *loc = json_object_new_array();
+        json_object_array_add(loc, json_object_new_string("body"));
+        json_object_object_add(item, "loc", loc);
+        lk_json_set_str(item, "msg", "Input should be a valid dictionary");
+        lk_json_set_str(item, "type", "model_attributes_type");
+        r->errors = lk_json_array(r->a);
+        json_object_array_add(r->errors, item);
+        r->err = LK_EVALIDATION;
+        return;
+    }
+    bool bad = false;
+    lk_link_req lr = {0};
+    lr.instance_id = body_str(r, body, "instance_id", &bad);
+    lr.scope = body_str(r, body, "scope", &bad);
+    lr.redirect_url = body_str(r, body, "redirect_url", &bad);
+    lr.client_id = body_str(r, body, "client_id", &bad);
+    lr.site = body_str(r, body, "site", &bad);
+    json_object *ei = lk_json_get(body, "expires_in");
+    if (ei) {
+        if (!json_object_is_type(ei, json_type_int) || json_object_get_int64(ei) <= 0) {
+            lk_fail_field(r, "body", "expires_in", "Input should be a positive integer", "int_type");
+            bad = true;
+        } else {
+            lr.expires_in = json_object_get_int64(ei);
+        }
+    }
+    if (!r->errors)
+        r->errors = lk_json_array(r->a);
+    lk_err rc;
+    bool bad_json_type = bad;
+    /* instance_id of a wrong type was reported already; skip "missing". */
+    json_object *iv = lk_json_get(body, "instance_id");
+    if (iv && !lr.instance_id)
+        lr.instance_id = "x"; /* placeholder: the type error stands */
+    if (!lk_link_check(r->db, r->a, r->cfg, p, &lr, "body", r->errors, &rc) || bad_json_type) {
+        if (rc != LK_OK) {
+            fail_db(r, rc);
+            return;
+        }
+        r->err = LK_EVALIDATION;
+        return;
+    }
+    char *url, *expires_at;
+    rc = lk_link_create(r->db, r->a, r->cfg, p, &lr, key.name, &url, &expires_at);
+    if (rc != LK_OK) {
+        fail_db(r, rc);
+        return;
+    }
+    json_object *detail = lk_json_object(r->a);
+    if (lr.client_id)
+        lk_json_set_str(detail, "client_id", lr.client_id);
+    lk_audit(r->db, r->a, key.name, "link.create", p->name, lr.instance_id, "ok", detail);
+    json_object *o = lk_json_object(r->a);
+    lk_json_set_str(o, "authorization_url", url);
+    lk_json_set_str(o, "expires_at", expires_at);
+    lk_resp_json(r, 201, o);
+}
+
+/* ---- starting a flow ---- */
+
+static const char *path_of(lk_arena *a, const char *url)
+{
+    lk_url u;
+    if (lk_url_parse(a, url, &u) != LK_OK)
+        return "/";
+    return u.path;
+}
+
+static lk_err page_fail(lk_req *r, lk_err e, const char *detail)
+{
+    lk_fail(r, e, "%s", detail);
+    lk_page_error(r);
+    return e;
+}
+
+/* The first validation message, for a page. */
+static const char *first_msg(lk_req *r)
+{
+    json_object *it = r->errors ? json_object_array_get_idx(r->errors, 0) : NULL;
+    const char *m = lk_json_str(it, "msg");
+    return m ? m : "The request is not valid.";
+}
+
+static void begin_flow(lk_req *r, const lk_profile *p, const lk_link_req *lr, const char *link_id,
+                       bool no_replace)
+{
+    lk_arena *a = r->a;
+    lk_client c;
+    lk_err rc = lk_profile_client(r->db, a, r->cfg, p, lr->client_id, &c);
+    if (rc != LK_OK) {
+        page_fail(r, rc == LK_EDB ? LK_EDB : LK_EINVAL, "This link names a client the service no longer has.");
+        return;
+    }
+    char *state = lk_random_token(a, STATE_BYTES);
+    char *verifier = lk_random_token(a, VERIFIER_BYTES);
+    char *cookie_value = lk_random_token(a, COOKIE_BYTES);
+    unsigned char cn[8];
+    lk_random(cn, sizeof(cn));
+    char *cookie_name = lk_printf(a, "lkf_%s", lk_hex_encode(a, cn, sizeof(cn)));
+    PGresult *res;
+    rc = lk_db_exec(r->db, a, &q_flow_nextval, NULL, &res);
+    if (rc != LK_OK) {
+        page_fail(r, LK_EDB, "The service is temporarily unavailable.");
+        return;
+    }
+    const char *flow_id = lk_db_val(res, 0, 0);
+    char *sealed_verifier = NULL;
+    if (p->pkce && lk_seal(a, &r->cfg->keys, "flows", "pkce_verifier", flow_id, verifier, strlen(verifier),
+                           &sealed_verifier) != LK_OK) {
+        page_fail(r, LK_EINTERNAL, "The sign-in could not be started.");
+        return;
+    }
+    long ttl = r->cfg->flow_ttl;
+    const char *params[] = {flow_id,
+                            lk_sha256_hex(a, state),
+                            cookie_name,
+                            lk_sha256_hex(a, cookie_value),
+                            p->id_text,
+                            link_id,
+                            lr->instance_id,
+                            c.white_label ? c.client_id : NULL,
+                            c.callback_url,
+                            lk_json_text(a, lk_strv_to_json(a, &lr->scopes)),
+                            lr->redirect_url,
+                            lr->site,
+                            sealed_verifier,
+                            no_replace ? "true" : "false",
+                            lk_printf(a, "%ld", ttl)};
+    rc = lk_db_exec(r->db, a, &q_flow_insert, params, NULL);
+    if (rc != LK_OK) {
+        page_fail(r, rc == LK_EDB ? LK_EDB : LK_EINTERNAL, "The sign-in could not be started.");
+        return;
+    }
+    /* RFC 6749 §4.1.1 with PKCE (RFC 7636 §4.3) and the profile's extras. */
+    char *url = p->authorization_url;
+    url = lk_url_add_param(a, url, "response_type", "code");
+    url = lk_url_add_param(a, url, "client_id", c.client_id);
+    url = lk_url_add_param(a, url, "redirect_uri", c.callback_url);
+    url = lk_url_add_param(a, url, "scope", lk_scopes_join(a, &lr->scopes, p->scope_separator));
+    url = lk_url_add_param(a, url, "state", state);
+    if (p->pkce) {
+        url = lk_url_add_param(a, url, "code_challenge", lk_pkce_challenge(a, verifier));
+        url = lk_url_add_param(a, url, "code_challenge_method", "S256");
+    }
+    if (p->extra_params) {
+        static const char *const ours[] = {"response_type", "client_id", "redirect_uri", "scope", "state",
+                                           "code_challenge", "code_challenge_method", NULL};
+        json_object_object_foreach(p->extra_params, k, v)
+        {
+            bool taken = false;
+            for (const char *const *o = ours; *o; o++)
+                taken |= !strcmp(k, *o);
+            if (!taken && json_object_is_type(v, json_type_string))
+                url = lk_url_add_param(a, url, k, json_object_get_string(v));
+        }
+    }
+    lk_resp_header(r, "Set-Cookie",
+                   lk_cookie_build(a, cookie_name, cookie_value, path_of(a, c.callback_url), ttl,
+                                   r->cfg->cookie_secure));
+    lk_resp_redirect(r, 302, url);
+}
+
+void lk_flow_begin(lk_req *r, const char *name, bool seed_form)
+{
+    lk_arena *a = r->a;
+    lk_profile *p;
+    lk_flow_purge(r->db, a, r->cfg, false);
+    lk_err rc = lk_valid_profile_name(name, strlen(name)) ? lk_profile_load(r->db, a, name, &p) : LK_ENOPROFILE;
+    if (rc == LK_ENOPROFILE) {
+        page_fail(r, rc, "The link names a service this broker does not know.");
+        return;
+    }
+    if (rc != LK_OK) {
+        page_fail(r, LK_EDB, "The service is temporarily unavailable.");
+        return;
+    }
+    lk_link_req lr = {0};
+    const char *link_id = NULL;
+    if (!seed_form) {
+        const char *link = lk_req_param(r, "link");
+        if (!link || !*link) {
+            lk_fail_field(r, "query", "link", "Field required", "missing");
+            page_fail(r, LK_EVALIDATION, "This address is missing its link.");
+            return;
+        }
+        if (strlen(link) > 128) {
+            page_fail(r, LK_ELINK, "This link is not valid. Ask the application for a new one.");
+            return;
+        }
+        const char *params[] = {lk_sha256_hex(a, link), p->id_text};
+        PGresult *res;
+        rc = lk_db_exec(r->db, a, &q_link_find, params, &res);
+        if (rc != LK_OK) {
+            page_fail(r, LK_EDB, "The service is temporarily unavailable.");
+            return;
+        }
+        if (PQntuples(res) != 1 || !lk_db_bool(res, 0, "live")) {
+            page_fail(r, LK_ELINK, "Authorization links work for a limited time and only until an account "
+                                   "is connected through them.");
+            return;
+        }
+        link_id = lk_strdup(a, lk_db_get(res, 0, "id"));
+        lr.instance_id = lk_strdup(a, lk_db_get(res, 0, "instance_id"));
+        lr.client_id = lk_strdup(a, lk_db_get(res, 0, "client_id"));
+        lr.redirect_url = lk_strdup(a, lk_db_get(res, 0, "redirect_url"));
+        lr.site = lk_strdup(a, lk_db_get(res, 0, "site"));
+        const char *sj = lk_db_get(res, 0, "scopes");
+        json_object *scopes = NULL;
+        if (sj)
+            lk_json_parse(a, sj, strlen(sj), &scopes);
+        if (scopes)
+            lr.scopes = lk_strv_from_json(a, scopes);
+        else
+            lk_profile_scopes(a, p, NULL, &lr.scopes);
+        begin_flow(r, p, &lr, link_id, false);
+        return;
+    }
+    /* The seed form: an instance_id alone is no proof of who clicked, so it
+     * is off unless the profile allows it, and it never replaces. */
+    if (!p->allow_direct_authorize) {
+        page_fail(r, LK_EFORBIDDEN, "Direct authorization is not enabled for this service. Ask the "
+                                    "application for an authorization link.");
+        return;
+    }
+    const lk_param *dup = NULL;
+    size_t count = 0;
+    static const char *const fields[] = {"instance_id", "client_id", "scope", "redirect_url", "site", NULL};
+    for (const char *const *f = fields; *f; f++) {
+        const lk_param *x = lk_form_get(&r->form, *f, &count);
+        if (count > 1)
+            dup = x;
+        if (x && strlen(x->value) != x->value_len) {
+            page_fail(r, LK_EINVAL, "The address holds a NUL byte.");
+            return;
+        }
+    }
+    if (dup) {
+        page_fail(r, LK_EINVAL, "A parameter appears more than once in the address.");
+        return;
+    }
+    lr.instance_id = lk_req_param(r, "instance_id");
+    lr.client_id = lk_req_param(r, "client_id");
+    lr.scope = lk_req_param(r, "scope");
+    lr.redirect_url = lk_req_param(r, "redirect_url");
+    lr.site = lk_req_param(r, "site");
+    if (lr.client_id && !*lr.client_id)
+        lr.client_id = NULL;
+    if (lr.scope && !*lr.scope)
+        lr.scope = NULL;
+    if (lr.redirect_url && !*lr.redirect_url)
+        lr.redirect_url = NULL;
+    if (lr.site && !*lr.site)
+        lr.site = NULL;
+    r->errors = lk_json_array(a);
+    if (!lk_link_check(r->db, a, r->cfg, p, &lr, "query", r->errors, &rc)) {
+        if (rc != LK_OK) {
+            page_fail(r, LK_EDB, "The service is temporarily unavailable.");
+            return;
+        }
+        page_fail(r, LK_EVALIDATION, first_msg(r));
+        return;
+    }
+    bool exists = false;
+    rc = lk_conn_exists(r->db, a, p, lr.instance_id, &exists);
+    if (rc != LK_OK) {
+        page_fail(r, LK_EDB, "The service is temporarily unavailable.");
+        return;
+    }
+    if (exists) {
+        page_fail(r, LK_ECONNECTED, "An account is already connected for this user.");
+        return;
+    }
+    begin_flow(r, p, &lr, NULL, true);
+}
+
+/* ---- the callback ---- */
+
+typedef struct flow {
+    const char *id, *link_id, *instance_id, *client_id, *redirect_uri, *redirect_url, *site;
+    const char *verifier_sealed;
+    bool no_replace;
+} flow;
+
+/* Ends the flow: to the caller's redirect_url, or a page. */
+static void finish(lk_req *r, const lk_profile *p, const flow *f, lk_err e, const char *detail,
+                   const char *site_name)
+{
+    lk_arena *a = r->a;
+    lk_audit(r->db, a, "browser", "connection.authorize", p->name, f->instance_id, e ? lk_err_code(e) : "ok",
+             NULL);
+    if (f->redirect_url) {
+        char *u = lk_url_add_param(a, f->redirect_url, "status", e ? "error" : "success");
+        if (e)
+            u = lk_url_add_param(a, u, "error", lk_err_code(e));
+        u = lk_url_add_param(a, u, "profile", p->name);
+        u = lk_url_add_param(a, u, "instance_id", f->instance_id);
+        lk_resp_redirect(r, 302, u);
+        return;
+    }
+    if (e) {
+        lk_fail(r, e, "%s", detail);
+        lk_page_error(r);
+        return;
+    }
+    const char *what = site_name && *site_name
+                           ? lk_printf(a, "Your %s account (%s) is now connected.", p->display_name, site_name)
+                           : lk_printf(a, "Your %s account is now connected.", p->display_name);
+    lk_page_send(r, 200, "Connected", "You're all set", what,
+                 "You can close this window and return to the application.");
+}
+
+/* A provider error code, echoed only when it is a plain token. */
+static const char *clean_code(lk_arena *a, const char *s)
+{
+    if (!s || strlen(s) > 64)
+        return "unknown";
+    for (const char *c = s; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || *c == '_'))
+            return "unknown";
+    return lk_strdup(a, s);
+}
+
+static lk_err store(lk_req *r, const lk_profile *p, const flow *f, const lk_client *c, const lk_tokens *t,
+                    json_object *meta)
+{
+    lk_err rc = LK_OK;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        rc = lk_db_begin(r->db);
+        if (rc != LK_OK)
+            return rc;
+        rc = lk_conn_write_grant(r->db, r->a, r->cfg, p, f->instance_id, c->white_label ? c->client_id : NULL, t,
+                                 meta, !f->no_replace, NULL);
+        if (rc == LK_OK && f->link_id) {
+            const char *params[] = {f->link_id};
+            rc = lk_db_exec(r->db, r->a, &q_link_delete, params, NULL);
+        }
+        if (rc == LK_OK) {
+            rc = lk_db_commit(r->db);
+            if (rc == LK_OK)
+                return LK_OK;
+        }
+        lk_db_rollback(r->db);
+        if (rc != LK_ECONFLICT)
+            return rc;
+        /* A concurrent first connect won the insert: replace it in place. */
+    }
+    return rc;
+}
+
+void lk_flow_callback(lk_req *r, const char *name)
+{
+    lk_arena *a = r->a;
+    lk_profile *p;
+    lk_flow_purge(r->db, a, r->cfg, false);
+    lk_err rc = lk_valid_profile_name(name, strlen(name)) ? lk_profile_load(r->db, a, name, &p) : LK_ENOPROFILE;
+    if (rc != LK_OK) {
+        page_fail(r, rc == LK_ENOPROFILE ? rc : LK_EDB,
+                  rc == LK_ENOPROFILE ? "The sign-in came back for a service this broker does not know."
+                                      : "The service is temporarily unavailable.");
+        return;
+    }
+    const char *state = lk_req_param(r, "state");
+    if (!state || !*state || strlen(state) > 256) {
+        page_fail(r, LK_EINVAL, "The provider sent the browser back without a valid state.");
+        return;
+    }
+    const char *params[] = {lk_sha256_hex(a, state), p->id_text};
+    PGresult *res;
+    rc = lk_db_exec(r->db, a, &q_flow_take, params, &res);
+    if (rc != LK_OK) {
+        page_fail(r, LK_EDB, "The service is temporarily unavailable.");
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        page_fail(r, LK_ESTATE, "This sign-in is unknown or was already completed.");
+        return;
+    }
+    flow f = {
+        .id = lk_strdup(a, lk_db_get(res, 0, "id")),
+        .link_id = lk_strdup(a, lk_db_get(res, 0, "link_id")),
+        .instance_id = lk_strdup(a, lk_db_get(res, 0, "instance_id")),
+        .client_id = lk_strdup(a, lk_db_get(res, 0, "client_id")),
+        .redirect_uri = lk_strdup(a, lk_db_get(res, 0, "redirect_uri")),
+        .redirect_url = lk_strdup(a, lk_db_get(res, 0, "redirect_url")),
+        .site = lk_strdup(a, lk_db_get(res, 0, "site")),
+        .verifier_sealed = lk_strdup(a, lk_db_get(res, 0, "pkce_verifier")),
+        .no_replace = lk_db_bool(res, 0, "no_replace"),
+    };
+    const char *cookie_name = lk_strdup(a, lk_db_get(res, 0, "cookie_name"));
+    const char *cookie_hash = lk_strdup(a, lk_db_get(res, 0, "cookie_hash"));
+    bool live = lk_db_bool(res, 0, "live");
+    /* The flow is used up whatever happens next: clear its cookie. */
+    lk_resp_header(r, "Set-Cookie",
+                   lk_cookie_build(a, cookie_name, "", path_of(a, f.redirect_uri), 0, r->cfg->cookie_secure));
+    const char *cookie = lk_cookie_get(a, lk_req_header(r, "HTTP_COOKIE"), cookie_name);
+    if (!cookie || !lk_ct_equal(lk_sha256_hex(a, cookie), cookie_hash, 64)) {
+        /* Not this browser's flow: never redirect (login CSRF). */
+        page_fail(r, LK_ESTATE, "The sign-in did not start in this browser, or its cookie was lost.");
+        lk_audit(r->db, a, "browser", "connection.authorize", p->name, f.instance_id, "invalid_state", NULL);
+        return;
+    }
+    if (!live) {
+        finish(r, p, &f, LK_EFLOW, "The sign-in took longer than allowed.", NULL);
+        return;
+    }
+    const char *perr = lk_req_param(r, "error");
+    if (perr) {
+        if (!strcmp(perr, "access_denied"))
+            finish(r, p, &f, LK_EDENIED, "Access was not granted, so nothing was connected.", NULL);
+        else
+            finish(r, p, &f, LK_EPROVIDER,
+                   lk_printf(a, "The provider answered with the error %s.", clean_code(a, perr)), NULL);
+        return;
+    }
+    if (p->issuer) {
+        /* RFC 9207 §2.4: a missing or different iss means a mix-up. */
+        const char *iss = lk_req_param(r, "iss");
+        if (!iss || strcmp(iss, p->issuer) != 0) {
+            finish(r, p, &f, LK_EPROVIDER, "The answer did not come from the expected issuer.", NULL);
+            return;
+        }
+    }
+    const char *code = lk_req_param(r, "code");
+    if (!code || !*code || strlen(code) > 4096) {
+        finish(r, p, &f, LK_EPROVIDER, "The provider sent the browser back without a code.", NULL);
+        return;
+    }
+    lk_client c;
+    rc = lk_profile_client(r->db, a, r->cfg, p, f.client_id, &c);
+    if (rc != LK_OK) {
+        finish(r, p, &f, rc == LK_EDB ? LK_EDB : LK_EPROVIDER, "The client of this sign-in is gone.", NULL);
+        return;
+    }
+    char *verifier = NULL;
+    if (f.verifier_sealed &&
+        lk_unseal(a, &r->cfg->keys, "flows", "pkce_verifier", f.id, f.verifier_sealed, &verifier, NULL) != LK_OK) {
+        finish(r, p, &f, LK_EINTERNAL, "The sign-in could not be completed.", NULL);
+        return;
+    }
+    /* RFC 6749 §4.1.3: the same redirect_uri as in the authorization request. */
+    const char *grant[] = {"grant_type", "authorization_code", "code", code, "redirect_uri", f.redirect_uri,
+                           verifier ? "code_verifier" : NULL, verifier, NULL, NULL};
+    lk_tokens t;
+    const char *why, *retry_after;
+    lk_oauth_fail fail = lk_oauth_token_call(r->up, a, p->token_url, p->token_style, &c, grant, &t, &why,
+                                             &retry_after);
+    if (fail != LK_OAUTH_OK) {
+        lk_warn("code exchange for profile %s failed: %s", p->name, why);
+        finish(r, p, &f, fail == LK_OAUTH_TRANSIENT ? LK_EUNAVAILABLE : LK_EPROVIDER,
+               lk_printf(a, "The provider did not accept the sign-in (%s). Nothing was stored.", why), NULL);
+        return;
+    }
+    json_object *meta = NULL;
+    const lk_site *chosen = NULL;
+    if (!strcmp(p->resource_discovery, "atlassian")) {
+        lk_sites sites;
+        rc = lk_resources_fetch(r->up, a, p->resources_url, t.access_token, &sites);
+        if (rc != LK_OK) {
+            finish(r, p, &f, rc, "The provider did not say which sites were granted. Nothing was stored.",
+                   NULL);
+            return;
+        }
+        if (f.site) {
+            chosen = lk_site_pick(&sites, f.site);
+            if (!chosen) {
+                finish(r, p, &f, LK_ESITEGRANT,
+                       "The site asked for is not among the sites you granted. Nothing was stored.", NULL);
+                return;
+            }
+        } else if (sites.n == 1) {
+            chosen = &sites.v[0];
+        }
+        meta = lk_sites_metadata(a, &sites, chosen);
+    }
+    rc = store(r, p, &f, &c, &t, meta);
+    if (rc != LK_OK) {
+        finish(r, p, &f, rc == LK_ECONNECTED ? rc : LK_EDB,
+               rc == LK_ECONNECTED ? "An account is already connected for this user; nothing was changed."
+                                   : "The connection could not be stored. Try again shortly.",
+               NULL);
+        return;
+    }
+    finish(r, p, &f, LK_OK, NULL, chosen ? chosen->name : NULL);
+}

@@ -1,0 +1,103 @@
+/* One HTTP request as the web server hands it over (CGI/1.1 variables and
+ * a body stream, RFC 3875), and its response. The same code serves
+ * FastCGI and plain CGI: only the stream functions differ. */
+#ifndef LK_HTTP_H
+#define LK_HTTP_H
+
+#include <json-c/json.h>
+#include <sys/types.h>
+
+#include "arena.h"
+#include "config.h"
+#include "db.h"
+#include "form.h"
+#include "lk.h"
+
+typedef struct lk_io {
+    /* Reads up to n bytes; 0 at the end; -1 on error. */
+    ssize_t (*read)(void *ctx, char *buf, size_t n);
+    /* Writes all n bytes; -1 on error (client gone). */
+    int (*write)(void *ctx, const char *buf, size_t n);
+    int (*flush)(void *ctx);
+    void *ctx;
+} lk_io;
+
+typedef struct lk_hdr {
+    const char *name, *value;
+    struct lk_hdr *next;
+} lk_hdr;
+
+typedef struct lk_upstream lk_upstream;
+
+typedef struct lk_req {
+    lk_arena *a;
+    const lk_config *cfg;
+    lk_db *db;
+    lk_upstream *up;
+    const char *prog;
+    char *const *env;
+    lk_io io;
+
+    const char *method; /* REQUEST_METHOD */
+    const char *uri;    /* REQUEST_URI, raw, as the client sent it */
+    const char *path;   /* its path part, still percent-encoded */
+    const char *query;  /* its query part ("" if none) */
+    const char *route;  /* path below the mount ("/authorize/confluence") */
+    lk_form form;       /* the parsed query */
+    bool body_read;
+
+    /* The failure being reported (lk_fail). */
+    lk_err err;
+    const char *detail;
+    json_object *errors; /* validation_error items */
+    json_object *extra;  /* more members for the error body (sites...) */
+
+    /* The response. */
+    lk_hdr *hdrs;
+    int status;
+    bool sent;
+} lk_req;
+
+/* Builds a request from CGI variables; LK_EINVAL if REQUEST_URI or the
+ * method is missing or the query is malformed (answered 400). */
+lk_err lk_req_init(lk_req *r, lk_arena *a, const lk_config *cfg, char *const *env, lk_io io);
+/* A CGI variable, or NULL. */
+const char *lk_req_env(const lk_req *r, const char *name);
+/* A request header by its CGI name ("HTTP_AUTHORIZATION"; Content-Type is
+ * CONTENT_TYPE), or NULL. */
+#define lk_req_header lk_req_env
+/* The first query parameter called name (NULL if absent). */
+const char *lk_req_param(const lk_req *r, const char *name);
+/* Reads the whole body, at most cap bytes: CONTENT_LENGTH when given,
+ * else to the end of the stream (SPEC §8a). LK_ETOOBIG past the cap. */
+lk_err lk_req_body(lk_req *r, size_t cap, char **out, size_t *len);
+/* When the route (the path below the mount, decoded) is "/<name>/<rest>",
+ * sets *rest (still encoded) and returns true. */
+bool lk_route_is(const lk_req *r, const char *name, const char **rest);
+
+/* When the route is "/<name>/<profile>" (nothing after the profile),
+ * sets *profile to the segment (not yet validated) and returns true. */
+bool lk_route_profile(const lk_req *r, const char *name, const char **profile);
+/* The seed form "/oauth/<profile>/authorize" (SPEC §2). */
+bool lk_route_seed_form(const lk_req *r, const char **profile);
+/* 405 with the Allow header. */
+lk_err lk_fail_method(lk_req *r, const char *allow);
+
+/* Records a failure with a sentence for the caller; returns e. */
+lk_err lk_fail(lk_req *r, lk_err e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Adds one validation item (SPEC §7: loc [where, field], msg, type). */
+lk_err lk_fail_field(lk_req *r, const char *where, const char *field, const char *msg, const char *type);
+
+/* Adds a response header (name and value are copied). */
+void lk_resp_header(lk_req *r, const char *name, const char *value);
+/* Sends status, headers and a body; HEAD requests get no body. */
+void lk_resp_send(lk_req *r, int status, const char *ctype, const char *body, size_t len);
+/* Sends a JSON value with Cache-Control: no-store. */
+void lk_resp_json(lk_req *r, int status, json_object *o);
+/* Sends r->err as SPEC §7's JSON error (with WWW-Authenticate, Allow and
+ * Retry-After where they belong). */
+void lk_resp_error(lk_req *r);
+/* A redirect with no-store and no-referrer. */
+void lk_resp_redirect(lk_req *r, int status, const char *location);
+
+#endif

@@ -1,0 +1,17 @@
+/* The few HTML pages a browser sees: small, escaped, with a strict CSP,
+ * no-store and no-referrer, readable on a phone. */
+#ifndef LK_PAGE_H
+#define LK_PAGE_H
+
+#include "http.h"
+
+/* Escapes & < > " ' for HTML text and attributes. */
+char *lk_html_escape(lk_arena *a, const char *s);
+
+/* A page with a title, a heading and sentences (all escaped here). */
+void lk_page_send(lk_req *r, int status, const char *title, const char *heading, const char *message,
+                  const char *next);
+/* The page for r->err: what went wrong and what to do next. */
+void lk_page_error(lk_req *r);
+
+#endif

@@ -1,0 +1,73 @@
+/* Authorization profiles (SPEC §3): loading, templates, white-label
+ * clients, and the checks a profile must pass before it is stored. */
+#ifndef LK_PROFILE_H
+#define LK_PROFILE_H
+
+#include <json-c/json.h>
+
+#include "arena.h"
+#include "config.h"
+#include "db.h"
+#include "lk.h"
+
+typedef struct lk_strv {
+    char **v;
+    size_t n;
+} lk_strv;
+
+typedef struct lk_profile {
+    long long id;
+    char *id_text;
+    char *name, *display_name, *template_name, *auth_type;
+    char *client_id, *client_secret_sealed;
+    char *authorization_url, *token_url, *refresh_url;
+    lk_strv scopes, always_scopes;
+    char *scope_separator;
+    json_object *extra_params; /* object of strings (arena-owned) */
+    char *callback_url;
+    char *token_style; /* json, form, basic */
+    bool pkce;
+    char *api_base_url;
+    char *resource_discovery; /* none, atlassian */
+    char *resources_url;
+    lk_strv allowed_redirects;
+    bool allow_direct_authorize, proxy_only;
+    char *issuer;
+    char *misconfigured_reason; /* NULL when fine */
+} lk_profile;
+
+/* One client a grant can be issued to: the profile's own or white-label. */
+typedef struct lk_client {
+    char *client_id;
+    char *secret; /* opened */
+    char *callback_url;
+    bool white_label;
+} lk_client;
+
+/* Loads the profile called name. LK_ENOPROFILE when there is none. */
+lk_err lk_profile_load(lk_db *db, lk_arena *a, const char *name, lk_profile **out);
+/* The client called client_id (NULL: the profile's own), secret opened.
+ * LK_ENOTFOUND when the profile has no such client. */
+lk_err lk_profile_client(lk_db *db, lk_arena *a, const lk_config *cfg, const lk_profile *p,
+                         const char *client_id, lk_client *out);
+
+/* Fills a profile from a template ("atlassian-confluence",
+ * "atlassian-jira", "generic"); LK_ENOTFOUND for an unknown one. */
+lk_err lk_profile_template(lk_arena *a, const char *tmpl, lk_profile *p);
+/* Checks a profile before it is stored; a sentence in *why on failure. */
+lk_err lk_profile_validate(lk_arena *a, const lk_profile *p, const char **why);
+/* Inserts p (its secret given in clear, sealed here); sets p->id. */
+lk_err lk_profile_insert(lk_db *db, lk_arena *a, const lk_config *cfg, lk_profile *p, const char *secret);
+
+/* Scopes for a request: the comma-separated list (NULL: the profile's
+ * default), plus the profile's always-scopes, without duplicates.
+ * LK_EINVAL when an item is empty or has white space or controls. */
+lk_err lk_profile_scopes(lk_arena *a, const lk_profile *p, const char *csv, lk_strv *out);
+/* The scopes joined with the profile's separator. */
+char *lk_scopes_join(lk_arena *a, const lk_strv *s, const char *sep);
+
+/* A JSON array of strings → lk_strv (NULL or non-array → empty). */
+lk_strv lk_strv_from_json(lk_arena *a, json_object *arr);
+json_object *lk_strv_to_json(lk_arena *a, const lk_strv *s);
+
+#endif

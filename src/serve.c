@@ -1,0 +1,150 @@
+#include "serve.h"
+
+#include <errno.h>
+#include <fcgiapp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "upstream.h"
+
+extern char **environ;
+
+static ssize_t fcgi_read(void *ctx, char *buf, size_t n)
+{
+    FCGX_Request *rq = ctx;
+    int got = FCGX_GetStr(buf, (int)(n > 1 << 20 ? 1 << 20 : n), rq->in);
+    if (got < 0 || (got == 0 && FCGX_GetError(rq->in) != 0))
+        return -1;
+    return got;
+}
+
+static int fcgi_write(void *ctx, const char *buf, size_t n)
+{
+    FCGX_Request *rq = ctx;
+    while (n > 0) {
+        int chunk = n > 1 << 20 ? 1 << 20 : (int)n;
+        if (FCGX_PutStr(buf, chunk, rq->out) != chunk)
+            return -1;
+        buf += chunk;
+        n -= (size_t)chunk;
+    }
+    return 0;
+}
+
+static int fcgi_flush(void *ctx)
+{
+    FCGX_Request *rq = ctx;
+    return FCGX_FFlush(rq->out) == 0 ? 0 : -1;
+}
+
+static ssize_t cgi_read(void *ctx, char *buf, size_t n)
+{
+    (void)ctx;
+    for (;;) {
+        ssize_t got = read(STDIN_FILENO, buf, n);
+        if (got >= 0 || errno != EINTR)
+            return got;
+    }
+}
+
+static int cgi_write(void *ctx, const char *buf, size_t n)
+{
+    (void)ctx;
+    while (n > 0) {
+        ssize_t w = write(STDOUT_FILENO, buf, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        buf += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int cgi_flush(void *ctx)
+{
+    (void)ctx;
+    return 0;
+}
+
+void lk_finish(lk_req *r)
+{
+    if (!r->sent) {
+        if (!r->err)
+            lk_fail(r, LK_EINTERNAL, "The request could not be served.");
+        lk_resp_error(r);
+    }
+    /* Paths only: query strings carry links, codes and states. */
+    if (r->status >= 500)
+        lk_warn("%s %s -> %d %s", r->method, r->path, r->status, lk_err_code(r->err));
+    else
+        lk_debug("%s %s -> %d", r->method, r->path, r->status);
+}
+
+static void one(lk_arena *a, const lk_config *cfg, lk_db *db, lk_upstream *up, const char *prog,
+                char *const *env, lk_io io, lk_handler handle)
+{
+    lk_req r;
+    lk_err rc = lk_req_init(&r, a, cfg, env, io);
+    r.db = db;
+    r.up = up;
+    r.prog = prog;
+    if (rc != LK_OK) {
+        if (!r.method)
+            r.method = "GET";
+        lk_fail(&r, LK_EINVAL, "The request line or query string is malformed.");
+    } else {
+        handle(&r);
+    }
+    lk_finish(&r);
+    lk_arena_reset(a);
+}
+
+int lk_serve(const char *prog, lk_handler handle)
+{
+    signal(SIGPIPE, SIG_IGN);
+    lk_config cfg;
+    char err[512];
+    if (lk_config_load(&cfg, NULL, false, err, sizeof(err)) != LK_OK) {
+        fprintf(stderr, "latchkey %s: %s\n", prog, err);
+        return 1;
+    }
+    if (!*cfg.public_base_url) {
+        fprintf(stderr, "latchkey %s: public_base_url is not configured\n", prog);
+        return 1;
+    }
+    lk_log_setup(prog, cfg.log_level);
+    char app[64];
+    snprintf(app, sizeof(app), "latchkey-%s", prog);
+    lk_db *db = lk_db_new(cfg.database, app, cfg.connect_timeout_ms, cfg.db_timeout_ms);
+    lk_upstream *up = lk_upstream_new(&cfg);
+    lk_arena *a = lk_arena_new();
+    if (FCGX_Init() != 0) {
+        fprintf(stderr, "latchkey %s: FCGX_Init failed\n", prog);
+        return 1;
+    }
+    if (FCGX_IsCGI()) {
+        lk_io io = {cgi_read, cgi_write, cgi_flush, NULL};
+        one(a, &cfg, db, up, prog, environ, io, handle);
+    } else {
+        FCGX_Request rq;
+        FCGX_InitRequest(&rq, 0, 0);
+        lk_info("FastCGI worker ready");
+        while (FCGX_Accept_r(&rq) >= 0) {
+            lk_io io = {fcgi_read, fcgi_write, fcgi_flush, &rq};
+            one(a, &cfg, db, up, prog, rq.envp, io, handle);
+            FCGX_Finish_r(&rq);
+        }
+    }
+    lk_arena_free(a);
+    lk_upstream_free(up);
+    lk_db_free(db);
+    lk_config_free(&cfg);
+    return 0;
+}

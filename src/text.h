@@ -1,0 +1,40 @@
+/* Text codecs and the grammar checks of SPEC §2. */
+#ifndef LK_TEXT_H
+#define LK_TEXT_H
+
+#include <time.h>
+
+#include "arena.h"
+#include "lk.h"
+
+/* Percent-decodes s[0..n) (and '+' as space when form is true) into a new
+ * NUL-terminated string; *outlen gets its length (it may hold NULs).
+ * LK_EINVAL on a malformed escape. */
+lk_err lk_pct_decode(lk_arena *a, const char *s, size_t n, bool form, char **out, size_t *outlen);
+/* Percent-encodes everything but RFC 3986 unreserved characters. */
+char *lk_pct_encode(lk_arena *a, const char *s);
+
+/* Base64 (RFC 4648 §4, padded) and base64url (§5, unpadded). */
+char *lk_b64_encode(lk_arena *a, const unsigned char *p, size_t n);
+char *lk_b64url_encode(lk_arena *a, const unsigned char *p, size_t n);
+/* Decodes either alphabet, padding optional; whitespace refused. */
+lk_err lk_b64_decode(lk_arena *a, const char *s, size_t n, unsigned char **out, size_t *outlen);
+char *lk_hex_encode(lk_arena *a, const unsigned char *p, size_t n);
+
+/* True when s[0..n) is valid UTF-8 without control characters (C0, DEL, C1). */
+bool lk_utf8_printable(const char *s, size_t n);
+/* SPEC §2: an instance_id is 1-255 bytes of printable UTF-8. */
+bool lk_valid_instance_id(const char *s, size_t n);
+/* SPEC §2: ^[a-z0-9][a-z0-9_-]{0,62}$ */
+bool lk_valid_profile_name(const char *s, size_t n);
+
+/* Compares in time independent of where the bytes differ (same length). */
+bool lk_ct_equal(const void *a, const void *b, size_t n);
+/* ASCII case-insensitive equality of two strings. */
+bool lk_ieq(const char *a, const char *b);
+bool lk_ieqn(const char *a, size_t an, const char *b);
+
+/* RFC 3339 UTC ("2026-11-22T10:00:00Z"). */
+char *lk_time_iso(lk_arena *a, time_t t);
+
+#endif

@@ -1,0 +1,522 @@
+"""Self-test of tests/fake_provider.py (stdlib unittest only).
+
+Run from the repository root:
+    python3 -m unittest tests/e2e/test_fake_provider.py -v
+"""
+
+import base64
+import hashlib
+import html.parser
+import http.client
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.parse
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FAKE = os.path.join(os.path.dirname(HERE), "fake_provider.py")
+
+CLIENT_ID = "client-one"
+CLIENT_SECRET = "secret-one"
+REDIRECT = "http://127.0.0.1:9999/callback"
+SITE = "11111111-1111-4111-8111-111111111111"
+SCOPE = "read:confluence-content.all write:confluence-content offline_access"
+
+
+def pkce_pair():
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+class FormParser(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.hidden = []
+        self.sites = []
+        self.form_action = None
+        self.buttons = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form":
+            self.form_action = (a.get("method"), a.get("action"))
+        elif tag == "input" and a.get("type") == "hidden":
+            self.hidden.append((a["name"], a.get("value", "")))
+        elif tag == "input" and a.get("type") == "checkbox" and a.get("name") == "site":
+            self.sites.append((a["value"], "checked" in a))
+        elif tag == "button":
+            self.buttons.append((a.get("id"), a.get("name"), a.get("value")))
+
+
+class FakeProviderTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="fakeprov")
+        ready = os.path.join(cls.tmp, "port")
+        cls.proc = subprocess.Popen(
+            [sys.executable, FAKE, "--port", "0", "--ready-file", ready, "--client", "cli-client:cli:secret"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.time() + 10
+        while not os.path.exists(ready):
+            if time.time() > deadline or cls.proc.poll() is not None:
+                cls.proc.kill()
+                raise RuntimeError("fake provider did not start: %r" % (cls.proc.communicate(),))
+            time.sleep(0.02)
+        with open(ready) as fh:
+            cls.port = int(fh.read().strip())
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.proc.send_signal(signal.SIGTERM)
+        try:
+            out, err = cls.proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            cls.proc.kill()
+            raise
+        assert cls.proc.returncode == 0, (cls.proc.returncode, err)
+        assert b"at_" not in err and b"rt_" not in err, err
+
+    # -- helpers -------------------------------------------------------------
+    def conn(self, timeout=10):
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+    def req(self, method, path, body=None, headers=None, js=None, form=None, conn=None):
+        headers = dict(headers or {})
+        if js is not None:
+            body = json.dumps(js).encode()
+            headers.setdefault("Content-Type", "application/json")
+        elif form is not None:
+            body = urllib.parse.urlencode(form).encode()
+            headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
+        c = conn or self.conn()
+        try:
+            c.request(method, path, body=body, headers=headers)
+            r = c.getresponse()
+            data = r.read()
+            return r.status, r, data
+        finally:
+            if conn is None:
+                c.close()
+
+    def jreq(self, method, path, **kw):
+        st, r, data = self.req(method, path, **kw)
+        return st, r, (json.loads(data) if data else None)
+
+    def admin(self, path, obj=None):
+        if obj is None:
+            st, _, data = self.jreq("GET", "/_fake/" + path)
+        else:
+            st, _, data = self.jreq("POST", "/_fake/" + path, js=obj)
+        self.assertLess(st, 300, data)
+        return data
+
+    def setUp(self):
+        self.admin("reset", {})
+        self.admin("clients", {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+                               "redirect_uris": [REDIRECT]})
+
+    def authorize(self, client_id=CLIENT_ID, redirect_uri=REDIRECT, scope=SCOPE, challenge=None,
+                  decision="approve", sites=None, state="st-123"):
+        q = {"audience": "api.atlassian.com", "client_id": client_id, "scope": scope,
+             "redirect_uri": redirect_uri, "state": state, "response_type": "code", "prompt": "consent"}
+        if challenge:
+            q.update(code_challenge=challenge, code_challenge_method="S256")
+        st, r, data = self.req("GET", "/authorize?" + urllib.parse.urlencode(q))
+        self.assertEqual(st, 200, data)
+        p = FormParser()
+        p.feed(data.decode())
+        self.assertEqual(p.form_action, ("POST", "/authorize/decide"))
+        form = list(p.hidden) + [("decision", decision)]
+        for sid in (sites if sites is not None else [s for s, checked in p.sites if checked]):
+            form.append(("site", sid))
+        st, r, _ = self.req("POST", "/authorize/decide", form=form)
+        self.assertEqual(st, 302)
+        loc = r.getheader("Location")
+        self.assertTrue(loc.startswith(redirect_uri), loc)
+        return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(loc).query))
+
+    def get_tokens(self, style="json", client_id=CLIENT_ID, secret=CLIENT_SECRET, scope=SCOPE, sites=None):
+        verifier, challenge = pkce_pair()
+        qs = self.authorize(client_id=client_id, challenge=challenge, scope=scope, sites=sites)
+        st, body = self.exchange(qs["code"], verifier, style=style, client_id=client_id, secret=secret)
+        self.assertEqual(st, 200, body)
+        return body
+
+    def token_call(self, params, style="json", client_id=CLIENT_ID, secret=CLIENT_SECRET):
+        params = dict(params)
+        headers = {}
+        if style == "basic":
+            cred = "%s:%s" % (urllib.parse.quote_plus(client_id), urllib.parse.quote_plus(secret))
+            headers["Authorization"] = "Basic " + base64.b64encode(cred.encode()).decode()
+        else:
+            params.update(client_id=client_id, client_secret=secret)
+        if style == "json":
+            st, _, body = self.jreq("POST", "/oauth/token", js=params, headers=headers)
+        else:
+            st, _, body = self.jreq("POST", "/oauth/token", form=params, headers=headers)
+        return st, body
+
+    def exchange(self, code, verifier, **kw):
+        return self.token_call({"grant_type": "authorization_code", "code": code,
+                                "redirect_uri": REDIRECT, "code_verifier": verifier}, **kw)
+
+    def refresh(self, rt, **kw):
+        return self.token_call({"grant_type": "refresh_token", "refresh_token": rt}, **kw)
+
+    def bearer(self, at):
+        return {"Authorization": "Bearer " + at}
+
+    # -- authorize -----------------------------------------------------------
+    def test_consent_page_and_errors(self):
+        st, r, data = self.req("GET", "/authorize?" + urllib.parse.urlencode({
+            "client_id": CLIENT_ID, "redirect_uri": REDIRECT, "response_type": "code",
+            "scope": "read:<b>", "state": "s"}))
+        self.assertEqual(st, 200)
+        page = data.decode()
+        self.assertIn('id="approve"', page)
+        self.assertIn('id="deny"', page)
+        self.assertIn("read:&lt;b&gt;", page)
+        self.assertIn(SITE, page)
+        st, r, data = self.req("GET", "/authorize?client_id=nope&redirect_uri=x&response_type=code")
+        self.assertEqual(st, 400)
+        self.assertIn("text/html", r.getheader("Content-Type"))
+        st, r, _ = self.req("GET", "/authorize?" + urllib.parse.urlencode({
+            "client_id": CLIENT_ID, "redirect_uri": "http://evil/cb", "response_type": "code"}))
+        self.assertEqual(st, 400)
+        self.assertIsNone(r.getheader("Location"))
+        st, r, _ = self.req("GET", "/authorize?" + urllib.parse.urlencode({
+            "client_id": CLIENT_ID, "redirect_uri": REDIRECT, "response_type": "token", "state": "zz"}))
+        self.assertEqual(st, 302)
+        q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(r.getheader("Location")).query))
+        self.assertEqual(q, {"error": "unsupported_response_type",
+                             "error_description": "response_type must be code", "state": "zz"})
+
+    def test_deny(self):
+        qs = self.authorize(decision="deny", state="abc")
+        self.assertEqual(qs["error"], "access_denied")
+        self.assertEqual(qs["state"], "abc")
+        self.assertNotIn("code", qs)
+
+    def test_redirect_with_query(self):
+        ruri = "http://127.0.0.1:9999/cb?x=1"
+        self.admin("clients", {"client_id": "c2", "client_secret": "s2", "redirect_uris": [ruri]})
+        qs = self.authorize(client_id="c2", redirect_uri=ruri)
+        self.assertEqual(qs["x"], "1")
+        self.assertIn("code", qs)
+
+    # -- token exchange -------------------------------------------------------
+    def test_pkce_exchange_all_styles(self):
+        for style in ("json", "form", "basic"):
+            with self.subTest(style=style):
+                tok = self.get_tokens(style=style)
+                self.assertTrue(tok["access_token"].startswith("at_"))
+                self.assertTrue(tok["refresh_token"].startswith("rt_"))
+                self.assertEqual(tok["expires_in"], 3600)
+                self.assertEqual(tok["token_type"], "Bearer")
+                self.assertEqual(tok["scope"], SCOPE)
+                last = self.admin("last_token_request")
+                self.assertEqual(last["style"], style)
+                self.assertEqual(last["params"]["redirect_uri"], REDIRECT)
+                self.assertIn("code_verifier", last["params"])
+        c = self.admin("state")["counters"]
+        self.assertEqual(c["token_styles"], {"json": 1, "form": 1, "basic": 1})
+        self.assertEqual(c["token_authorization_code"], 3)
+        self.assertEqual(c["paths"]["/oauth/token"], 3)
+
+    def test_basic_auth_is_form_urlencoded(self):
+        cid, sec = "we ird:id", "p&ss:w+rd %"
+        self.admin("clients", {"client_id": cid, "client_secret": sec, "redirect_uris": [REDIRECT]})
+        tok = self.get_tokens(style="basic", client_id=cid, secret=sec)
+        self.assertIn("access_token", tok)
+
+    def test_cli_client(self):
+        tok = self.get_tokens(client_id="cli-client", secret="cli:secret", style="form")
+        self.assertIn("access_token", tok)
+
+    def test_no_offline_access_no_refresh_token(self):
+        tok = self.get_tokens(scope="read:confluence-content.all")
+        self.assertNotIn("refresh_token", tok)
+
+    def test_wrong_verifier_and_single_use(self):
+        verifier, challenge = pkce_pair()
+        code = self.authorize(challenge=challenge)["code"]
+        st, body = self.exchange(code, "wrong-" + verifier)
+        self.assertEqual((st, body["error"]), (400, "invalid_grant"))
+        st, body = self.token_call({"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT})
+        self.assertEqual((st, body["error"]), (400, "invalid_grant"))
+        st, body = self.exchange(code, verifier)
+        self.assertEqual(st, 200, body)
+        st, body = self.exchange(code, verifier)
+        self.assertEqual((st, body["error"]), (400, "invalid_grant"))
+
+    def test_code_expiry_and_redirect_mismatch(self):
+        verifier, challenge = pkce_pair()
+        code = self.authorize(challenge=challenge)["code"]
+        st, body = self.token_call({"grant_type": "authorization_code", "code": code,
+                                    "redirect_uri": REDIRECT + "x", "code_verifier": verifier})
+        self.assertEqual((st, body["error"]), (400, "invalid_grant"))
+        self.admin("clock", {"advance": 601})
+        st, body = self.exchange(code, verifier)
+        self.assertEqual((st, body["error"]), (400, "invalid_grant"))
+
+    def test_client_and_grant_errors(self):
+        st, body = self.token_call({"grant_type": "refresh_token", "refresh_token": "x"}, secret="bad")
+        self.assertEqual((st, body["error"]), (401, "invalid_client"))
+        st, body = self.token_call({"grant_type": "refresh_token", "refresh_token": "x"},
+                                   style="basic", client_id="unknown")
+        self.assertEqual((st, body["error"]), (401, "invalid_client"))
+        st, body = self.token_call({"grant_type": "password"})
+        self.assertEqual((st, body["error"]), (400, "unsupported_grant_type"))
+        st, body = self.token_call({})
+        self.assertEqual((st, body["error"]), (400, "invalid_request"))
+        st, body = self.token_call({"grant_type": "refresh_token"})
+        self.assertEqual((st, body["error"]), (400, "invalid_request"))
+        st, body = self.refresh("rt_unknown")
+        self.assertEqual((st, body["error"]), (403, "invalid_grant"))
+
+    # -- refresh rotation ------------------------------------------------------
+    def test_refresh_rotation_and_reuse(self):
+        tok = self.get_tokens()
+        rt1 = tok["refresh_token"]
+        st, t2 = self.refresh(rt1, style="form")
+        self.assertEqual(st, 200, t2)
+        rt2 = t2["refresh_token"]
+        self.assertNotEqual(rt1, rt2)
+        self.assertNotEqual(tok["access_token"], t2["access_token"])
+        fam = self.admin("tokens")["families"][0]
+        self.assertEqual(fam["current_refresh_token"], rt2)
+        self.assertEqual(fam["rotations"], 1)
+        # reuse of rt1 within leeway is accepted and rotates again
+        self.admin("clock", {"advance": 300})
+        st, t3 = self.refresh(rt1)
+        self.assertEqual(st, 200, t3)
+        rt3 = t3["refresh_token"]
+        self.assertNotIn(rt3, (rt1, rt2))
+        self.assertEqual(self.admin("tokens")["families"][0]["current_refresh_token"], rt3)
+        # after the leeway, reuse of rt1 kills the family
+        self.admin("clock", {"advance": 301})
+        st, body = self.refresh(rt1)
+        self.assertEqual(st, 403)
+        self.assertEqual(body, {"error": "invalid_grant", "error_description": "Unknown or invalid refresh token."})
+        st, body = self.refresh(rt3)
+        self.assertEqual((st, body["error"]), (403, "invalid_grant"))
+        fam = self.admin("tokens")["families"][0]
+        self.assertTrue(fam["revoked"])
+        self.assertEqual(fam["access_tokens_valid"], [])
+        st, _, _ = self.req("GET", "/oauth/token/accessible-resources", headers=self.bearer(t3["access_token"]))
+        self.assertEqual(st, 401)
+        c = self.admin("state")["counters"]
+        self.assertEqual((c["token_refresh"], c["token_refresh_ok"], c["token_refresh_rejected"]), (4, 2, 2))
+
+    def test_refresh_inactivity_and_omit(self):
+        tok = self.get_tokens()
+        self.admin("config", {"omit_refresh_token": True})
+        st, body = self.refresh(tok["refresh_token"])
+        self.assertEqual(st, 200)
+        self.assertNotIn("refresh_token", body)
+        st, body = self.refresh(tok["refresh_token"])
+        self.assertEqual(st, 200)
+        self.admin("clock", {"advance": 91 * 86400})
+        st, body = self.refresh(tok["refresh_token"])
+        self.assertEqual((st, body["error"]), (403, "invalid_grant"))
+
+    def test_admin_revoke(self):
+        tok = self.get_tokens()
+        self.admin("revoke", {"refresh_token": tok["refresh_token"]})
+        st, _ = self.refresh(tok["refresh_token"])
+        self.assertEqual(st, 403)
+
+    # -- resources -------------------------------------------------------------
+    def test_accessible_resources_and_expiry(self):
+        tok = self.get_tokens()
+        st, _, body = self.jreq("GET", "/oauth/token/accessible-resources", headers=self.bearer(tok["access_token"]))
+        self.assertEqual(st, 200)
+        self.assertEqual(len(body), 1)
+        self.assertEqual(body[0]["id"], SITE)
+        self.assertEqual(body[0]["url"], "https://acme.atlassian.net")
+        self.assertIn("read:confluence-content.all", body[0]["scopes"])
+        st, _, body = self.jreq("GET", "/oauth/token/accessible-resources")
+        self.assertEqual((st, body), (401, {"code": 401, "message": "Unauthorized"}))
+        self.admin("clock", {"advance": 3601})
+        st, _, _ = self.jreq("GET", "/oauth/token/accessible-resources", headers=self.bearer(tok["access_token"]))
+        self.assertEqual(st, 401)
+        self.assertEqual(self.admin("state")["counters"]["resources"], 3)
+
+    def test_site_selection(self):
+        s2 = "22222222-2222-4222-8222-222222222222"
+        self.admin("sites", {"sites": [{"id": SITE, "url": "https://acme.atlassian.net", "name": "acme"},
+                                       {"id": s2, "url": "https://beta.atlassian.net", "name": "beta"}]})
+        tok = self.get_tokens(sites=[s2])
+        st, _, body = self.jreq("GET", "/oauth/token/accessible-resources", headers=self.bearer(tok["access_token"]))
+        self.assertEqual([s["id"] for s in body], [s2])
+        st, _, _ = self.jreq("GET", "/ex/confluence/%s/wiki/rest/api/space" % SITE, headers=self.bearer(tok["access_token"]))
+        self.assertEqual(st, 401)
+        st, _, _ = self.jreq("GET", "/ex/confluence/%s/wiki/rest/api/space" % s2, headers=self.bearer(tok["access_token"]))
+        self.assertEqual(st, 200)
+
+    def test_confluence_routes(self):
+        at = self.get_tokens()["access_token"]
+        base = "/ex/confluence/%s/wiki" % SITE
+        st, _, body = self.jreq("GET", base + "/rest/api/space?limit=2")
+        self.assertEqual(st, 401)
+        st, _, body = self.jreq("GET", base + "/rest/api/space?limit=2", headers=self.bearer(at))
+        self.assertEqual(st, 200)
+        self.assertEqual(body["limit"], 2)
+        self.assertEqual(body["results"][0], {"key": "ENG", "name": "Engineering", "type": "global"})
+        st, _, _ = self.jreq("GET", "/ex/confluence/nope/wiki/rest/api/space", headers=self.bearer(at))
+        self.assertEqual(st, 404)
+        st, _, body = self.jreq("GET", base + "/rest/api/user/current", headers=self.bearer(at))
+        self.assertIn("accountId", body)
+        # content CRUD
+        st, _, body = self.jreq("POST", base + "/rest/api/content", headers=self.bearer(at), js={"title": "T"})
+        cid = body["id"]
+        self.assertEqual(body["title"], "T")
+        st, _, body = self.jreq("PUT", base + "/rest/api/content/" + cid, headers=self.bearer(at), js={"title": "U"})
+        self.assertEqual((st, body["title"], body["id"]), (200, "U", cid))
+        st, _, body = self.jreq("GET", base + "/rest/api/content/" + cid, headers=self.bearer(at))
+        self.assertEqual(body["title"], "U")
+        st, _, _ = self.req("DELETE", base + "/rest/api/content/" + cid, headers=self.bearer(at))
+        self.assertEqual(st, 204)
+        st, _, _ = self.req("GET", base + "/rest/api/content/" + cid, headers=self.bearer(at))
+        self.assertEqual(st, 404)
+        # download
+        n = 200000
+        st, r, data = self.req("GET", base + "/download/%d" % n, headers=self.bearer(at))
+        self.assertEqual((st, int(r.getheader("Content-Length")), len(data)), (200, n, n))
+        self.assertEqual(data, bytes(i % 251 for i in range(n)))
+        # upload, chunked and content-length
+        payload = os.urandom(300000)
+        c = self.conn()
+        c.request("PUT", base + "/upload", body=iter([payload[:1000], payload[1000:]]),
+                  headers=self.bearer(at), encode_chunked=True)
+        r = c.getresponse()
+        body = json.loads(r.read())
+        self.assertEqual(body, {"bytes": len(payload), "sha256": hashlib.sha256(payload).hexdigest()})
+        # keep-alive: same connection, content-length upload
+        c.request("POST", base + "/upload", body=payload, headers=self.bearer(at))
+        r = c.getresponse()
+        self.assertEqual(json.loads(r.read())["bytes"], len(payload))
+        c.close()
+        # echo
+        st, r, body = self.jreq("GET", base + "/echo/a%2Fb?x=1&y=2",
+                                headers=dict(self.bearer(at), **{"X-Custom": "v", "Cookie": "c=1"}))
+        self.assertEqual(body["path"], "/ex/confluence/%s/wiki/echo/a%%2Fb" % SITE)
+        self.assertEqual(body["query"], "x=1&y=2")
+        self.assertEqual(body["headers"]["x-custom"], "v")
+        self.assertEqual(body["headers"]["cookie"], "c=1")
+        self.assertEqual(r.getheader("Set-Cookie"), "upstream=1")
+        self.assertEqual(r.getheader("X-Upstream"), "yes")
+        st, r, _ = self.req("GET", base + "/redirect", headers=self.bearer(at))
+        self.assertEqual((st, r.getheader("Location")), (302, "http://127.0.0.1:1/elsewhere"))
+        self.assertGreaterEqual(self.admin("state")["counters"]["api_calls"], 10)
+
+    # -- faults ----------------------------------------------------------------
+    def test_fault_status_and_retry_after(self):
+        self.admin("fault", {"path": "/oauth/token", "kind": "status", "status": 500})
+        self.admin("fault", {"path": "/oauth/token", "kind": "status", "status": 429, "retry_after": 7})
+        st, body = self.refresh("rt_x")
+        self.assertEqual(st, 500)
+        st, r, _ = self.req("POST", "/oauth/token", form={"grant_type": "x"})
+        self.assertEqual((st, r.getheader("Retry-After")), (429, "7"))
+        st, body = self.refresh("rt_x")
+        self.assertEqual(st, 403)  # faults consumed
+        self.admin("fault", {"path": "*", "kind": "status", "status": 503, "count": -1, "body": "down"})
+        for _ in range(3):
+            st, _, data = self.req("GET", "/oauth/token/accessible-resources")
+            self.assertEqual((st, data), (503, b"down"))
+        self.assertEqual(self.admin("state")["counters"]["resources"], 0)
+        self.admin("fault/clear", {})
+        st, _, _ = self.req("GET", "/oauth/token/accessible-resources")
+        self.assertEqual(st, 401)
+
+    def test_fault_drop_and_garbage(self):
+        self.admin("fault", {"path": "/oauth/token", "kind": "drop"})
+        with self.assertRaises((http.client.RemoteDisconnected, ConnectionError)):
+            self.refresh("rt_x")
+        self.admin("fault", {"path": "/oauth/token", "kind": "garbage"})
+        st, r, data = self.req("POST", "/oauth/token", form={"grant_type": "refresh_token"})
+        self.assertEqual(st, 200)
+        with self.assertRaises(ValueError):
+            json.loads(data)
+        self.assertEqual(self.refresh("rt_x")[0], 403)
+
+    def test_fault_delay(self):
+        self.admin("fault", {"path": "/oauth/token/accessible", "kind": "delay", "delay": 0.3})
+        t0 = time.time()
+        st, _, _ = self.req("GET", "/oauth/token/accessible-resources")
+        self.assertEqual(st, 401)
+        self.assertGreaterEqual(time.time() - t0, 0.29)
+
+    def _threaded(self, fn):
+        result = {}
+
+        def run():
+            try:
+                result["value"] = fn()
+            except Exception as e:  # pragma: no cover
+                result["error"] = e
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        return t, result
+
+    def test_fault_hold_before_and_release(self):
+        tok = self.get_tokens()
+        self.admin("fault", {"path": "/oauth/token", "kind": "hold", "when": "before"})
+        t, result = self._threaded(lambda: self.refresh(tok["refresh_token"]))
+        self.admin("wait_held", {"count": 1, "timeout": 5})
+        self.assertEqual(self.admin("held"), {"held": 1})
+        fam = self.admin("tokens")["families"][0]
+        self.assertEqual(fam["rotations"], 0)  # not processed yet
+        self.assertTrue(t.is_alive())
+        self.assertEqual(self.admin("release", {})["released"], 1)
+        t.join(5)
+        self.assertFalse(t.is_alive())
+        self.assertEqual(result["value"][0], 200)
+        self.assertEqual(self.admin("held"), {"held": 0})
+
+    def test_fault_hold_after(self):
+        tok = self.get_tokens()
+        self.admin("fault", {"path": "/oauth/token", "kind": "hold", "when": "after"})
+        t, result = self._threaded(lambda: self.refresh(tok["refresh_token"]))
+        self.admin("wait_held", {"count": 1, "timeout": 5})
+        fam = self.admin("tokens")["families"][0]
+        self.assertEqual(fam["rotations"], 1)  # processed, answer not yet sent
+        self.assertNotEqual(fam["current_refresh_token"], tok["refresh_token"])
+        self.admin("release", {"count": 1})
+        t.join(5)
+        self.assertEqual(result["value"][0], 200)
+        self.assertEqual(result["value"][1]["refresh_token"], fam["current_refresh_token"])
+
+    def test_fault_drop_after_processing(self):
+        tok = self.get_tokens()
+        self.admin("fault", {"path": "/oauth/token", "kind": "drop", "when": "after"})
+        with self.assertRaises((http.client.RemoteDisconnected, ConnectionError)):
+            self.refresh(tok["refresh_token"])
+        self.assertEqual(self.admin("tokens")["families"][0]["rotations"], 1)
+        st, body = self.refresh(tok["refresh_token"])  # within leeway -> still OK
+        self.assertEqual(st, 200)
+
+    def test_reset_and_state(self):
+        self.get_tokens()
+        self.admin("clock", {"offset": 50})
+        self.admin("reset", {})
+        s = self.admin("state")
+        self.assertEqual(s["clock_offset"], 0)
+        self.assertEqual(s["counters"]["token_requests"], 0)
+        self.assertEqual(s["held"], 0)
+        self.assertEqual(self.admin("tokens")["families"], [])
+        self.assertIn(CLIENT_ID, [c["client_id"] for c in s["clients"]])
+        self.admin("reset", {"all": True})
+        self.assertEqual(self.admin("state")["clients"], [])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,661 @@
+#!/usr/bin/env python3
+"""Start and stop a throwaway Latchkey stack (standard library only).
+
+    python3 tests/stack.py up   --dir DIR --bin BINDIR --source REPO [--procs N]
+                                [--force] [--no-provider] [--timeout S]
+    python3 tests/stack.py down --dir DIR
+    python3 tests/stack.py status      --dir DIR
+    python3 tests/stack.py restart-pg  --dir DIR [--mode fast|immediate]
+    python3 tests/stack.py stop-pg     --dir DIR [--mode fast|immediate]
+    python3 tests/stack.py start-pg    --dir DIR
+    python3 tests/stack.py restart-web --dir DIR
+    python3 tests/stack.py stop-web    --dir DIR
+    python3 tests/stack.py start-web   --dir DIR
+
+`up` builds, inside DIR:
+  pg/, pgsock/, pg.log     PostgreSQL (socket only, trust auth, fsync off),
+                           database "latchkey", superuser "postgres"
+  keys/1.key               key ring (dir 0700, file 0600)
+  latchkey.conf            Latchkey configuration
+  provider.log             fake provider (tests/fake_provider.py)
+  migrate.log              output of `latchkey migrate`
+  lighttpd.conf, www/, fcgi/, tmp/, lighttpd-error.log, lighttpd.out,
+  access.log               lighttpd with deploy/lighttpd/latchkey.conf
+  stack.env                KEY='value' lines for shells and tests/e2e/lkstack.py
+  pids.json                the processes started (pid + start time)
+  stack.json               settings, so restart-* and down need only --dir
+
+As root, initdb and postgres run as the "postgres" user (runuser); lighttpd
+and the FastCGI programs run as root.  `down` stops everything and removes
+only stack.env, pids.json and provider.port; logs stay for CI artifacts.
+Every `up` starts from an empty database and a new key.
+"""
+
+import argparse
+import base64
+import glob
+import json
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import zlib
+
+ROUTES = ("authorize", "callback", "token", "refresh", "proxy")
+PREFIX = "/latchkey"
+IS_ROOT = os.geteuid() == 0
+# Environment handed to lighttpd (and thus the FastCGI programs) and the CLI:
+# nothing else leaks in, in particular no PG* or LATCHKEY_* overrides.
+ENV_KEEP = ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR", "ASAN_OPTIONS",
+            "UBSAN_OPTIONS", "LSAN_OPTIONS", "SSL_CERT_FILE", "SSL_CERT_DIR")
+
+
+class StackError(Exception):
+    pass
+
+
+def log(msg):
+    print("stack: " + msg, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- helpers
+
+def clean_env(**extra):
+    env = {k: os.environ[k] for k in ENV_KEEP if k in os.environ}
+    env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    env.setdefault("LANG", "C.UTF-8")
+    env.update(extra)
+    return env
+
+
+def proc_start_time(pid):
+    """Start time (clock ticks since boot) of pid, or None if it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as fh:
+            stat = fh.read()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()
+    if fields[0] == "Z":  # zombie: as good as gone
+        return None
+    return int(fields[19])
+
+
+def proc_ident(pid):
+    return {"pid": pid, "start": proc_start_time(pid)}
+
+
+def alive(ident):
+    return bool(ident) and ident.get("start") is not None and \
+        proc_start_time(ident["pid"]) == ident["start"]
+
+
+def pgroup_members(pgid):
+    """Processes in process group pgid (our lighttpd's group)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            out.append({"pid": int(d), "start": int(fields[19])})
+    return out
+
+
+def stop_process(ident, name, timeout=10.0):
+    """SIGTERM the process (only if it is still the one we started), wait,
+    then SIGKILL."""
+    if not alive(ident):
+        return
+    pid = ident["pid"]
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        reap(pid)
+        if not alive(ident):
+            return
+        time.sleep(0.05)
+    log("%s (pid %d) ignored SIGTERM, killing" % (name, pid))
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + 5
+    while alive(ident) and time.monotonic() < deadline:
+        reap(pid)
+        time.sleep(0.05)
+
+
+def reap(pid):
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def wait_for(fn, timeout, what, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        res = fn()
+        if res:
+            return res
+        if time.monotonic() >= deadline:
+            raise StackError("timed out after %ss waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def tail(path, n=30):
+    try:
+        with open(path, errors="replace") as fh:
+            return "".join(fh.readlines()[-n:])
+    except OSError:
+        return "(no %s)\n" % path
+
+
+def lighttpd_str(s):
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def conninfo_value(s):
+    if s and all(c not in s for c in " '\\"):
+        return s
+    return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def pg_bindir():
+    cands = []
+    for d in glob.glob("/usr/lib/postgresql/*/bin"):
+        try:
+            cands.append((int(os.path.basename(os.path.dirname(d))), d))
+        except ValueError:
+            pass
+    if cands:
+        return max(cands)[1]
+    initdb = shutil.which("initdb")
+    if initdb:
+        return os.path.dirname(os.path.realpath(initdb))
+    raise StackError("PostgreSQL server binaries not found (install the postgresql package)")
+
+
+def short_dir(preferred, longest_name, prefix):
+    """preferred, unless a unix socket path inside it would exceed the
+    ~107-byte limit; then a fresh short directory under /tmp."""
+    if len(os.path.join(preferred, longest_name)) <= 100:
+        os.makedirs(preferred, exist_ok=True)
+        return preferred, False
+    return tempfile.mkdtemp(prefix=prefix, dir="/tmp"), True
+
+
+# ---------------------------------------------------------------- state
+
+class Stack:
+    def __init__(self, d):
+        self.dir = os.path.abspath(d)
+        self.p = lambda *a: os.path.join(self.dir, *a)
+        self.settings = {}
+        self.pids = {}
+
+    # persisted state
+    def load(self):
+        try:
+            with open(self.p("stack.json")) as fh:
+                self.settings = json.load(fh)
+        except FileNotFoundError:
+            raise StackError("%s holds no stack (no stack.json); run `up` first" % self.dir)
+        try:
+            with open(self.p("pids.json")) as fh:
+                self.pids = json.load(fh)
+        except FileNotFoundError:
+            self.pids = {}
+
+    def save_settings(self):
+        write_file(self.p("stack.json"), json.dumps(self.settings, indent=2) + "\n")
+
+    def save_pids(self):
+        write_file(self.p("pids.json"), json.dumps(self.pids, indent=2) + "\n")
+
+    def running(self):
+        """Names of live processes that belong to a stack in DIR."""
+        try:
+            with open(self.p("pids.json")) as fh:
+                pids = json.load(fh)
+        except (OSError, ValueError):
+            pids = {}
+        names = [n for n, ident in pids.items() if alive(ident)]
+        pm = self.postmaster_pid()
+        if pm and "postgres" not in names:
+            names.append("postgres")
+        return names
+
+    def postmaster_pid(self):
+        try:
+            with open(self.p("pg", "postmaster.pid")) as fh:
+                pid = int(fh.readline().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if proc_start_time(pid) is not None else None
+
+    # ------------------------------------------------------- postgres
+    def pg_cmd(self, *args):
+        cmd = [os.path.join(self.settings["pg_bin"], args[0])] + list(args[1:])
+        if IS_ROOT:
+            cmd = ["runuser", "-u", "postgres", "--"] + cmd
+        return cmd
+
+    def run_pg(self, *args, check=True):
+        cwd = self.p("pg") if os.path.isdir(self.p("pg")) else self.dir
+        res = subprocess.run(self.pg_cmd(*args), cwd=cwd, env=clean_env(LC_ALL="C"),
+                             stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        if check and res.returncode != 0:
+            raise StackError("%s failed (rc %d):\n%s%s\n--- pg.log:\n%s" % (
+                args[0], res.returncode, res.stdout, res.stderr, tail(self.p("pg.log"))))
+        return res
+
+    def pg_init(self):
+        s = self.settings
+        shutil.rmtree(self.p("pg"), ignore_errors=True)
+        os.makedirs(self.p("pg"), mode=0o700)
+        for f in ("pg.log",):
+            open(self.p(f), "w").close()
+        if IS_ROOT:
+            for path in (self.p("pg"), s["pg_sockdir"], self.p("pg.log")):
+                shutil.chown(path, "postgres", "postgres")
+            res = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x", self.p("pg")],
+                                 stdin=subprocess.DEVNULL)
+            if res.returncode != 0:
+                raise StackError("user postgres cannot reach %s: every parent directory must be "
+                                 "searchable by others (chmod o+x)" % self.p("pg"))
+        self.run_pg("initdb", "-D", self.p("pg"), "-U", "postgres", "--auth=trust",
+                    "--locale=C", "--encoding=UTF8", "--no-sync")
+        with open(self.p("pg", "postgresql.conf"), "a") as fh:
+            fh.write("\n# latchkey test stack\n"
+                     "listen_addresses = ''\n"
+                     "unix_socket_directories = '%s'\n"
+                     "port = %d\n"
+                     "max_connections = 200\n"
+                     "fsync = off\n"
+                     "synchronous_commit = off\n"
+                     "full_page_writes = off\n"
+                     "log_line_prefix = '%%m [%%p] '\n"
+                     % (s["pg_sockdir"].replace("'", "''"), s["pg_port"]))
+
+    def pg_start(self):
+        self.run_pg("pg_ctl", "-D", self.p("pg"), "-l", self.p("pg.log"), "-w", "-t", "60",
+                    "start")
+        pid = wait_for(self.postmaster_pid, 10, "postmaster.pid")
+        self.pids["postgres"] = proc_ident(pid)
+        self.save_pids()
+
+    def pg_stop(self, mode="fast"):
+        if os.path.exists(self.p("pg", "postmaster.pid")):
+            res = self.run_pg("pg_ctl", "-D", self.p("pg"), "-m", mode, "-w", "-t", "60",
+                              "stop", check=False)
+            if res.returncode != 0 and self.postmaster_pid():
+                raise StackError("pg_ctl stop failed:\n%s%s" % (res.stdout, res.stderr))
+        self.pids.pop("postgres", None)
+        if os.path.exists(self.p("pids.json")):
+            self.save_pids()
+
+    def psql_env(self):
+        s = self.settings
+        return clean_env(PGHOST=s["pg_sockdir"], PGPORT=str(s["pg_port"]),
+                         PGUSER="postgres", PGDATABASE="postgres")
+
+    # ------------------------------------------------------- provider
+    def provider_start(self, timeout):
+        s = self.settings
+        script = os.path.join(s["source"], "tests", "fake_provider.py")
+        if not os.path.isfile(script):
+            raise StackError("%s is missing (use --no-provider to go without)" % script)
+        ready = self.p("provider.port")
+        if os.path.exists(ready):
+            os.unlink(ready)
+        with open(self.p("provider.log"), "w") as out:
+            proc = subprocess.Popen([sys.executable, script, "--port", "0",
+                                     "--ready-file", ready],
+                                    stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                    cwd=self.dir, env=clean_env(), start_new_session=True)
+        self.pids["provider"] = proc_ident(proc.pid)
+        self.save_pids()
+
+        def ready_port():
+            if proc.poll() is not None:
+                raise StackError("fake provider exited (rc %s):\n%s" % (
+                    proc.returncode, tail(self.p("provider.log"))))
+            try:
+                with open(ready) as fh:
+                    txt = fh.read().strip()
+                return int(txt) if txt else None
+            except (OSError, ValueError):
+                return None
+        s["provider_port"] = wait_for(ready_port, timeout, "the fake provider's ready file")
+        self.save_settings()
+
+    # ------------------------------------------------------- lighttpd
+    def write_lighttpd_conf(self):
+        s = self.settings
+        q = lighttpd_str
+        conf = "\n".join([
+            "# generated by tests/stack.py -- throwaway test stack",
+            "server.document-root = " + q(self.p("www")),
+            "server.bind          = \"127.0.0.1\"",
+            "server.port          = %d" % s["lighttpd_port"],
+            "server.errorlog      = " + q(self.p("lighttpd-error.log")),
+            "server.pid-file      = " + q(self.p("lighttpd.pid")),
+            "server.upload-dirs   = ( " + q(self.p("tmp")) + " )",
+            "server.tag           = \"lighttpd\"",
+            "accesslog.filename   = " + q(self.p("access.log")),
+            "",
+            "var.latchkey_bin     = " + q(s["bin"]),
+            "var.latchkey_prefix  = " + q(PREFIX),
+            "var.latchkey_config  = " + q(self.p("latchkey.conf")),
+            "var.latchkey_procs   = %d" % s["procs"],
+            "var.latchkey_sockdir = " + q(s["fcgi_sockdir"]),
+            "include " + q(os.path.join(s["source"], "deploy", "lighttpd", "latchkey.conf")),
+            "",
+        ])
+        write_file(self.p("lighttpd.conf"), conf)
+
+    def web_start(self, timeout, new_port_ok=False):
+        """Start lighttpd; with new_port_ok, a port taken meanwhile is
+        replaced by a fresh one (and public_base_url rewritten)."""
+        s = self.settings
+        for attempt in range(3):
+            with open(self.p("lighttpd.out"), "a") as out:
+                proc = subprocess.Popen(["lighttpd", "-D", "-f", self.p("lighttpd.conf")],
+                                        stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                        cwd=self.dir, env=clean_env(), start_new_session=True)
+            self.pids["lighttpd"] = proc_ident(proc.pid)
+            self.save_pids()
+            port = s["lighttpd_port"]
+
+            def up():
+                if proc.poll() is not None:
+                    return "exited"
+                return port_open(port) and "up"
+            state = wait_for(up, timeout, "lighttpd on port %d" % port)
+            if state == "up":
+                return
+            err = tail(self.p("lighttpd-error.log")) + tail(self.p("lighttpd.out"))
+            self.pids.pop("lighttpd", None)
+            self.save_pids()
+            if "Address already in use" in err and new_port_ok and attempt < 2:
+                log("port %d taken, picking another" % port)
+                s["lighttpd_port"] = free_port()
+                self.save_settings()
+                self.write_config()
+                self.write_lighttpd_conf()
+                continue
+            raise StackError("lighttpd exited (rc %s):\n%s" % (proc.returncode, err))
+
+    def web_stop(self):
+        ident = self.pids.get("lighttpd")
+        if ident:
+            members = [m for m in pgroup_members(ident["pid"]) if m["pid"] != ident["pid"]]
+            stop_process(ident, "lighttpd")
+            # lighttpd stops its FastCGI children on exit; catch stragglers.
+            for m in members:
+                stop_process(m, "fastcgi child %d" % m["pid"], timeout=5)
+        self.pids.pop("lighttpd", None)
+        if os.path.exists(self.p("pids.json")):
+            self.save_pids()
+
+    # ------------------------------------------------------- up/down
+    def up(self, a):
+        if os.path.isdir(self.dir):
+            live = self.running()
+            if live:
+                if not a.force:
+                    raise StackError("a stack is running in %s (%s); run `down` first or use "
+                                     "--force" % (self.dir, ", ".join(live)))
+                log("--force: stopping the running stack first")
+                try:
+                    self.load()
+                except StackError:
+                    pass
+                self.down(quiet=True)
+        bindir = os.path.abspath(a.bin)
+        source = os.path.abspath(a.source)
+        cli = os.path.join(bindir, "latchkey")
+        missing = [n for n in ("latchkey",) + ROUTES
+                   if not os.access(os.path.join(bindir, n), os.X_OK)]
+        if missing:
+            raise StackError("not built: %s missing in %s (build first: cmake --build build)"
+                             % (", ".join(missing), bindir))
+        frag = os.path.join(source, "deploy", "lighttpd", "latchkey.conf")
+        if not os.path.isfile(frag):
+            raise StackError("%s is missing (is --source the repository root?)" % frag)
+        if not shutil.which("lighttpd"):
+            raise StackError("lighttpd is not installed")
+
+        os.makedirs(self.dir, exist_ok=True)
+        os.chmod(self.dir, 0o755)
+        for f in ("stack.env", "pids.json", "provider.port"):
+            if os.path.exists(self.p(f)):
+                os.unlink(self.p(f))
+        self.pids = {}
+        self.save_pids()
+        pg_port = 20000 + zlib.crc32(self.dir.encode()) % 30000
+        pg_sockdir, pg_tmp = short_dir(self.p("pgsock"), ".s.PGSQL.%d.lock" % pg_port, "lkpg-")
+        fcgi_sockdir, fcgi_tmp = short_dir(self.p("fcgi"), "authorize.sock-%d" % (a.procs + 10),
+                                           "lkfcgi-")
+        self.settings = {
+            "dir": self.dir, "bin": bindir, "source": source, "procs": a.procs,
+            "pg_bin": pg_bindir(), "pg_port": pg_port, "pg_sockdir": pg_sockdir,
+            "fcgi_sockdir": fcgi_sockdir,
+            "tmp_dirs": [d for d, t in ((pg_sockdir, pg_tmp), (fcgi_sockdir, fcgi_tmp)) if t],
+        }
+        self.save_settings()
+        for d in ("www", "tmp"):
+            os.makedirs(self.p(d), exist_ok=True)
+        for f in glob.glob(os.path.join(fcgi_sockdir, "*.sock-*")):
+            os.unlink(f)
+        for f in ("access.log", "lighttpd-error.log", "lighttpd.out", "migrate.log"):
+            open(self.p(f), "w").close()
+        t0 = time.monotonic()
+        try:
+            # key ring
+            shutil.rmtree(self.p("keys"), ignore_errors=True)
+            os.makedirs(self.p("keys"), mode=0o700)
+            os.chmod(self.p("keys"), 0o700)
+            fd = os.open(self.p("keys", "1.key"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(base64.b64encode(os.urandom(32)).decode() + "\n")
+
+            self.pg_init()
+            self.pg_start()
+            res = subprocess.run([os.path.join(self.settings["pg_bin"], "createdb"),
+                                  "latchkey"], env=self.psql_env(), capture_output=True,
+                                 text=True, stdin=subprocess.DEVNULL)
+            if res.returncode != 0:
+                raise StackError("createdb failed:\n" + res.stderr)
+            log("postgres up (socket %s, port %d)" % (pg_sockdir, pg_port))
+
+            if a.no_provider:
+                self.settings["provider_port"] = 0
+            else:
+                self.provider_start(a.timeout)
+                log("fake provider up on port %d" % self.settings["provider_port"])
+
+            # lighttpd's port must be known for public_base_url: pick it now.
+            self.settings["lighttpd_port"] = free_port()
+            self.save_settings()
+            self.write_config()
+            res = subprocess.run([cli, "migrate"], capture_output=True, text=True,
+                                 stdin=subprocess.DEVNULL,
+                                 env=clean_env(LATCHKEY_CONFIG=self.p("latchkey.conf")))
+            write_file(self.p("migrate.log"), res.stdout + res.stderr)
+            if res.returncode != 0:
+                raise StackError("`latchkey migrate` failed (rc %d):\n%s%s" % (
+                    res.returncode, res.stdout, res.stderr))
+
+            self.write_lighttpd_conf()
+            self.web_start(a.timeout, new_port_ok=True)
+            log("lighttpd up on port %d" % self.settings["lighttpd_port"])
+            self.write_env()
+        except BaseException:
+            log("up failed; stopping what was started (logs stay in %s)" % self.dir)
+            try:
+                self.down(quiet=True)
+            except Exception as e:  # noqa: BLE001 - report the first error
+                log("cleanup: %s" % e)
+            raise
+        log("stack up in %.1fs; env: %s" % (time.monotonic() - t0, self.p("stack.env")))
+        print(self.p("stack.env"))
+
+    def write_config(self):
+        s = self.settings
+        conninfo = "host=%s port=%d dbname=latchkey user=postgres" % (
+            conninfo_value(s["pg_sockdir"]), s["pg_port"])
+        write_file(self.p("latchkey.conf"), "".join([
+            "# generated by tests/stack.py -- throwaway test stack\n",
+            "database = %s\n" % conninfo,
+            "keyring = %s\n" % self.p("keys"),
+            "public_base_url = http://127.0.0.1:%d%s\n" % (s["lighttpd_port"], PREFIX),
+            "cookie_secure = false\n",
+            "log_level = info\n",
+            "purge_interval = 0\n",
+        ]))
+
+    def write_env(self):
+        s = self.settings
+        pp = s.get("provider_port") or 0
+        env = [
+            ("LATCHKEY_URL", "http://127.0.0.1:%d%s" % (s["lighttpd_port"], PREFIX)),
+            ("PROVIDER_URL", "http://127.0.0.1:%d" % pp if pp else ""),
+            ("LATCHKEY_CONFIG", self.p("latchkey.conf")),
+            ("PGHOST", s["pg_sockdir"]),
+            ("PGPORT", str(s["pg_port"])),
+            ("PGDATABASE", "latchkey"),
+            ("PGUSER", "postgres"),
+            ("PG_BIN", s["pg_bin"]),
+            ("LATCHKEY_BIN", s["bin"]),
+            ("LATCHKEY_SOURCE", s["source"]),
+            ("STACK_DIR", self.dir),
+            ("LIGHTTPD_PORT", str(s["lighttpd_port"])),
+            ("PROVIDER_PORT", str(pp)),
+        ]
+        write_file(self.p("stack.env"), "".join(
+            "%s=%s\n" % (k, shlex.quote(v)) for k, v in env))
+
+    def down(self, quiet=False):
+        errors = []
+        for step in (self.web_stop,
+                     lambda: stop_process(self.pids.get("provider"), "fake provider"),
+                     self.pg_stop):
+            try:
+                step()
+            except Exception as e:  # noqa: BLE001 - keep stopping the rest
+                errors.append(str(e))
+        for d in self.settings.get("tmp_dirs", []):
+            shutil.rmtree(d, ignore_errors=True)
+        for f in ("stack.env", "pids.json", "provider.port"):
+            if os.path.exists(self.p(f)):
+                os.unlink(self.p(f))
+        if errors:
+            raise StackError("; ".join(errors))
+        if not quiet:
+            log("stack in %s stopped (logs kept)" % self.dir)
+
+    def status(self):
+        out = {}
+        for name, ident in self.pids.items():
+            out[name] = alive(ident)
+        out["postgres"] = bool(self.postmaster_pid())
+        if self.settings.get("lighttpd_port"):
+            out["lighttpd_port_open"] = port_open(self.settings["lighttpd_port"])
+        print(json.dumps(out, indent=2))
+        return 0 if out and all(out.values()) else 1
+
+
+def write_file(path, text):
+    tmp = "%s.tmp.%d" % (path, os.getpid())
+    with open(tmp, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    up = sub.add_parser("up", help="start a fresh stack in DIR")
+    up.add_argument("--dir", required=True)
+    up.add_argument("--bin", required=True, help="directory with latchkey and the five programs")
+    up.add_argument("--source", required=True, help="repository root")
+    up.add_argument("--procs", type=int, default=2, help="FastCGI processes per route")
+    up.add_argument("--force", action="store_true", help="stop a stack running in DIR first")
+    up.add_argument("--no-provider", action="store_true", help="do not start the fake provider")
+    up.add_argument("--timeout", type=float, default=60.0, help="seconds per start-up wait")
+    for name in ("down", "status", "restart-pg", "stop-pg", "start-pg",
+                 "restart-web", "stop-web", "start-web"):
+        p = sub.add_parser(name)
+        p.add_argument("--dir", required=True)
+        if name in ("restart-pg", "stop-pg"):
+            p.add_argument("--mode", choices=("smart", "fast", "immediate"), default="fast",
+                           help="pg_ctl stop mode (immediate = crash)")
+        p.add_argument("--timeout", type=float, default=60.0)
+    a = ap.parse_args(argv)
+    st = Stack(a.dir)
+    try:
+        if a.cmd == "up":
+            st.up(a)
+            return 0
+        st.load()
+        if a.cmd == "down":
+            st.down()
+        elif a.cmd == "status":
+            return st.status()
+        elif a.cmd == "restart-pg":
+            st.pg_stop(a.mode)
+            st.pg_start()
+        elif a.cmd == "stop-pg":
+            st.pg_stop(a.mode)
+        elif a.cmd == "start-pg":
+            if st.postmaster_pid():
+                raise StackError("postgres is already running")
+            st.pg_start()
+        elif a.cmd == "restart-web":
+            st.web_stop()
+            st.web_start(a.timeout)
+        elif a.cmd == "stop-web":
+            st.web_stop()
+        elif a.cmd == "start-web":
+            if alive(st.pids.get("lighttpd")):
+                raise StackError("lighttpd is already running")
+            st.web_start(a.timeout)
+        return 0
+    except StackError as e:
+        log("error: %s" % e)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
