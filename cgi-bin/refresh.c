@@ -1,10 +1,16 @@
-/* refresh: served from issue 3/4 on; until then every request is answered
- * with a JSON 404 so the web server configuration can name all five. */
+/* refresh: a bot asks for a refresh now; it is coalesced with any refresh
+ * of the same connection in flight (SPEC §5). */
+#include "cred.h"
 #include "serve.h"
 
 static void handle(lk_req *r)
 {
-    lk_fail(r, LK_ENOPROFILE, "This endpoint is not available in this version.");
+    const char *profile;
+    if (!lk_route_profile(r, "refresh", &profile)) {
+        lk_fail(r, LK_ENOPROFILE, "No such route.");
+        return;
+    }
+    lk_refresh_endpoint(r, profile);
 }
 
 int main(void)

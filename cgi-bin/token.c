@@ -1,10 +1,16 @@
-/* token: served from issue 3/4 on; until then every request is answered
- * with a JSON 404 so the web server configuration can name all five. */
+/* token: a bot pulls a usable credential (GET), refreshed first when it
+ * is about to expire, or disconnects a user (DELETE) (SPEC §5). */
+#include "cred.h"
 #include "serve.h"
 
 static void handle(lk_req *r)
 {
-    lk_fail(r, LK_ENOPROFILE, "This endpoint is not available in this version.");
+    const char *profile;
+    if (!lk_route_profile(r, "token", &profile)) {
+        lk_fail(r, LK_ENOPROFILE, "No such route.");
+        return;
+    }
+    lk_token_endpoint(r, profile);
 }
 
 int main(void)

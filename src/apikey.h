@@ -24,10 +24,10 @@ lk_err lk_apikey_create(lk_db *db, lk_arena *a, const char *name, const lk_strv 
                         const char *instance_prefix, char **key);
 
 /* SPEC §2's check order for bot routes, after the method: the key (401),
- * the key's profiles (403, also for profiles that do not exist), then the
- * profile (404). Fails through lk_fail. */
-lk_err lk_bot_gate(lk_req *r, const char *profile_name, lk_apikey *key, lk_profile **profile);
-/* The key's instance prefix (403). */
-lk_err lk_bot_gate_instance(lk_req *r, const lk_apikey *key, const char *instance_id);
+ * the key's profiles (403, also for profiles that do not exist) and its
+ * instance prefix when instance_id is known (403), then the profile (404).
+ * Fails through lk_fail. */
+lk_err lk_bot_gate(lk_req *r, const char *profile_name, const char *instance_id, lk_apikey *key,
+                   lk_profile **profile);
 
 #endif

@@ -6,12 +6,17 @@
 #include "crypto.h"
 #include "json.h"
 
-#define CONN_COLUMNS                                                                                    \
-    "c.id, p.name AS profile, c.instance_id, c.client_id, c.access_token, c.refresh_token, "            \
-    "c.token_type, c.scope, to_char(c.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') " \
-    "AS expires_at, floor(extract(epoch FROM c.expires_at - now()))::bigint AS expires_in, "           \
-    "c.metadata::text AS metadata, c.status, c.generation, c.refresh_count, c.failure_count, "          \
-    "c.created_at, c.updated_at, c.last_used_at, c.last_refreshed_at, c.grant_issued_at, c.last_error"
+/* RFC 3339 UTC text of a timestamptz column. */
+#define ISO(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+#define CONN_COLUMNS                                                                              \
+    "c.id, p.name AS profile, c.instance_id, c.client_id, c.access_token, c.refresh_token, "      \
+    "c.token_type, c.scope, " ISO("c.expires_at") " AS expires_at, "                              \
+    "floor(extract(epoch FROM c.expires_at - now()))::bigint AS expires_in, "                     \
+    "c.metadata::text AS metadata, c.status, c.generation, c.refresh_count, c.failure_count, "    \
+    ISO("c.created_at") " AS created_at, " ISO("c.updated_at") " AS updated_at, "                 \
+    ISO("c.last_used_at") " AS last_used_at, " ISO("c.last_refreshed_at") " AS last_refreshed_at, " \
+    ISO("c.grant_issued_at") " AS grant_issued_at, c.last_error, "                              \
+    "(c.last_used_at IS NULL OR c.last_used_at < now() - interval '1 minute') AS use_stale"
 
 static lk_stmt q_lock_row = LK_STMT("conn_lock_row",
                                     "SELECT id FROM connections WHERE profile_id = $1 AND instance_id = $2 "
@@ -37,6 +42,10 @@ static lk_stmt q_load = LK_STMT("conn_load",
                                 "SELECT " CONN_COLUMNS " FROM connections c JOIN profiles p ON p.id = "
                                 "c.profile_id WHERE p.name = $1 AND c.instance_id = $2",
                                 2);
+static lk_stmt q_lock = LK_STMT("conn_lock",
+                                "SELECT " CONN_COLUMNS " FROM connections c JOIN profiles p ON p.id = "
+                                "c.profile_id WHERE c.id = $1 FOR UPDATE OF c",
+                                1);
 static lk_stmt q_list = LK_STMT("conn_list",
                                 "SELECT " CONN_COLUMNS " FROM connections c JOIN profiles p ON p.id = "
                                 "c.profile_id WHERE $1::text IS NULL OR p.name = $1 ORDER BY p.name, "
@@ -135,6 +144,7 @@ static void fill(lk_arena *a, PGresult *res, int r, lk_conn *c)
     c->last_refreshed_at = col(a, res, r, "last_refreshed_at");
     c->grant_issued_at = col(a, res, r, "grant_issued_at");
     c->last_error = col(a, res, r, "last_error");
+    c->use_stale = lk_db_bool(res, r, "use_stale");
 }
 
 lk_err lk_conn_load(lk_db *db, lk_arena *a, const char *profile, const char *instance_id, lk_conn **out)
@@ -149,6 +159,37 @@ lk_err lk_conn_load(lk_db *db, lk_arena *a, const char *profile, const char *ins
     *out = lk_alloc(a, sizeof(lk_conn));
     fill(a, res, 0, *out);
     return LK_OK;
+}
+
+lk_err lk_conn_lock(lk_db *db, lk_arena *a, long long id, lk_conn **out)
+{
+    const char *params[] = {lk_printf(a, "%lld", id)};
+    PGresult *res;
+    lk_err rc = lk_db_exec(db, a, &q_lock, params, &res);
+    if (rc != LK_OK)
+        return rc;
+    if (PQntuples(res) != 1)
+        return LK_ENOTCONN;
+    *out = lk_alloc(a, sizeof(lk_conn));
+    fill(a, res, 0, *out);
+    return LK_OK;
+}
+
+lk_err lk_conn_access_token(lk_arena *a, const lk_config *cfg, const lk_conn *c, char **out)
+{
+    if (!c->access_sealed)
+        return LK_ECRYPTO;
+    return lk_unseal(a, &cfg->keys, "connections", "access_token", c->id_text, c->access_sealed, out, NULL);
+}
+
+static lk_stmt q_touch = LK_STMT("conn_touch", "UPDATE connections SET last_used_at = now() WHERE id = $1", 1);
+
+lk_err lk_conn_touch(lk_db *db, lk_arena *a, const lk_conn *c)
+{
+    if (!c->use_stale)
+        return LK_OK;
+    const char *params[] = {c->id_text};
+    return lk_db_exec(db, a, &q_touch, params, NULL);
 }
 
 lk_err lk_conn_list(lk_db *db, lk_arena *a, const char *profile, lk_conn **out, size_t *n)

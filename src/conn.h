@@ -24,6 +24,7 @@ typedef struct lk_conn {
     long long generation, refresh_count, failure_count;
     char *created_at, *updated_at, *last_used_at, *last_refreshed_at, *grant_issued_at;
     char *last_error;
+    bool use_stale; /* last_used_at older than a minute */
 } lk_conn;
 
 /* Inside the caller's transaction: writes a completed grant. The existing
@@ -36,6 +37,13 @@ lk_err lk_conn_write_grant(lk_db *db, lk_arena *a, const lk_config *cfg, const l
 lk_err lk_conn_exists(lk_db *db, lk_arena *a, const lk_profile *p, const char *instance_id, bool *exists);
 /* Loads one connection by profile name and instance id (LK_ENOTCONN). */
 lk_err lk_conn_load(lk_db *db, lk_arena *a, const char *profile, const char *instance_id, lk_conn **out);
+/* Inside the caller's transaction: locks the row of connection id and
+ * loads it (LK_ENOTCONN when it is gone). */
+lk_err lk_conn_lock(lk_db *db, lk_arena *a, long long id, lk_conn **out);
+/* Opens the sealed access token of c. */
+lk_err lk_conn_access_token(lk_arena *a, const lk_config *cfg, const lk_conn *c, char **out);
+/* Notes a use, at most once a minute per connection. */
+lk_err lk_conn_touch(lk_db *db, lk_arena *a, const lk_conn *c);
 /* Lists connections (of one profile when profile is not NULL). */
 lk_err lk_conn_list(lk_db *db, lk_arena *a, const char *profile, lk_conn **out, size_t *n);
 /* Deletes one connection (LK_ENOTCONN when there was none). */

@@ -1,0 +1,38 @@
+/* The credential a bot gets (SPEC §5): the token and refresh endpoints,
+ * and the lookup the proxy shares with them. */
+#ifndef LK_CRED_H
+#define LK_CRED_H
+
+#include "apikey.h"
+#include "refresh.h"
+#include "resources.h"
+
+typedef struct lk_cred {
+    lk_conn *conn;
+    char *access_token;
+    bool refresh_failed;
+    const lk_site *site;   /* the chosen site, or NULL */
+    char *api_base_url;    /* the profile's template filled in, or NULL */
+} lk_cred;
+
+#define LK_MIN_VALIDITY_DEFAULT 60
+#define LK_MIN_VALIDITY_MAX 3000
+
+/* The connection's credential for site (NULL: its default), refreshed
+ * first when it expires within min_validity seconds, or always when force.
+ * Fails through lk_fail: not_connected, reauthorization_required,
+ * site_required, provider errors. */
+lk_err lk_cred_get(lk_req *r, const lk_profile *p, const char *actor, const char *instance_id, const char *site,
+                   long long min_validity, bool force, lk_cred *out);
+/* The answer of /token and /refresh. */
+json_object *lk_cred_json(lk_req *r, const lk_profile *p, const lk_cred *c);
+/* Fills {cloud_id}, {site_url} and {site_host} of an API base URL
+ * template; NULL when it names one and no site is chosen. */
+char *lk_api_base_url(lk_arena *a, const char *tmpl, const lk_site *site);
+
+/* GET and DELETE /token/{profile}. */
+void lk_token_endpoint(lk_req *r, const char *profile);
+/* POST /refresh/{profile}. */
+void lk_refresh_endpoint(lk_req *r, const char *profile);
+
+#endif

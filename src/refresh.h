@@ -1,0 +1,58 @@
+/* Single-flight refresh (SPEC §5): under the connection's row lock, with a
+ * bounded lock wait and the generation noted before waiting; the rotated
+ * refresh token is committed before anyone is answered. */
+#ifndef LK_REFRESH_H
+#define LK_REFRESH_H
+
+#include "conn.h"
+#include "upstream.h"
+
+/* What to do with a connection, decided from facts alone (unit-tested). */
+typedef enum lk_refresh_action {
+    LK_USE_CURRENT, /* the stored token serves */
+    LK_DO_REFRESH,  /* call the provider */
+    LK_NEED_REAUTH, /* the grant is gone */
+} lk_refresh_action;
+
+typedef struct lk_refresh_facts {
+    long long noted_generation; /* what the caller saw before waiting */
+    long long generation;       /* what the row says now (under the lock) */
+    bool force;                 /* POST /refresh */
+    bool has_expiry;
+    long long expires_in;       /* seconds left */
+    long long min_validity;
+    bool reauth_required;       /* status reauthorization_required */
+    bool has_refresh_token;
+} lk_refresh_facts;
+
+lk_refresh_action lk_refresh_decide(const lk_refresh_facts *f);
+
+/* True when a token with expires_in seconds left (unknown: has_expiry is
+ * false, taken as fresh) serves a caller wanting min_validity seconds. */
+bool lk_fresh_enough(bool has_expiry, long long expires_in, long long min_validity);
+
+typedef struct lk_refresh_out {
+    lk_conn *conn;          /* the row after the refresh (or as found) */
+    char *access_token;     /* opened */
+    bool refresh_failed;    /* transient failure; the stored token served */
+    const char *retry_after; /* for 503 */
+    const char *detail;     /* a sentence for the caller on failure */
+    bool refreshed;         /* this caller called the provider */
+} lk_refresh_out;
+
+typedef struct lk_refresh_ctx {
+    lk_db *db;
+    lk_arena *a;
+    const lk_config *cfg;
+    lk_upstream *up;
+    const char *actor; /* audit: key name, "sweep", "proxy" */
+} lk_refresh_ctx;
+
+/* Refreshes conn (loaded before, its generation noted) when the decision
+ * says so. Errors: LK_EREAUTH (409), LK_EPROVIDER (502, profile flagged
+ * for config errors), LK_EUNAVAILABLE (503, retry_after set; also when the
+ * lock could not be had in time), LK_EDB, LK_ECRYPTO. */
+lk_err lk_refresh(const lk_refresh_ctx *cx, const lk_profile *p, const lk_conn *conn, bool force,
+                  long long min_validity, lk_refresh_out *out);
+
+#endif
