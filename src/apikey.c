@@ -10,11 +10,13 @@
 #define KEY_BYTES 32
 
 static lk_stmt q_find = LK_STMT("apikey_find",
-                                "SELECT id, name, profiles::text, instance_prefix, "
-                                "(last_used_at IS NULL OR last_used_at < now() - interval '1 minute') "
-                                "AS stale FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+                                "SELECT id, name, profiles::text, instance_prefix FROM api_keys "
+                                "WHERE key_hash = $1 AND revoked_at IS NULL",
                                 1);
-static lk_stmt q_touch = LK_STMT("apikey_touch", "UPDATE api_keys SET last_used_at = now() WHERE id = $1", 1);
+static lk_stmt q_touch = LK_STMT("apikey_touch",
+                                 "UPDATE api_keys SET last_used_at = now() WHERE id = $1 AND "
+                                 "(last_used_at IS NULL OR last_used_at < now() - interval '1 minute')",
+                                 1);
 static lk_stmt q_insert = LK_STMT("apikey_insert",
                                   "INSERT INTO api_keys (name, key_hash, key_prefix, profiles, "
                                   "instance_prefix) VALUES ($1, $2, $3, $4::jsonb, $5)",
@@ -48,7 +50,7 @@ lk_err lk_apikey_check(lk_db *db, lk_arena *a, const char *authorization, lk_api
         return LK_EUNAUTHORIZED;
     const char *params[] = {lk_sha256_hex(a, k)};
     PGresult *res;
-    lk_err rc = lk_db_exec(db, a, &q_find, params, &res);
+    lk_err rc = lk_db_cached(db, a, &q_find, params, "k:", "id", &res);
     if (rc != LK_OK)
         return rc;
     if (PQntuples(res) != 1)
@@ -61,7 +63,7 @@ lk_err lk_apikey_check(lk_db *db, lk_arena *a, const char *authorization, lk_api
         lk_json_parse(a, pj, strlen(pj), &arr);
     out->profiles = lk_strv_from_json(a, arr);
     out->instance_prefix = lk_strdup(a, lk_db_get(res, 0, "instance_prefix"));
-    if (lk_db_bool(res, 0, "stale")) {
+    if (lk_db_touch_due('k', out->id)) {
         const char *tp[] = {lk_db_get(res, 0, "id")};
         lk_db_exec(db, a, &q_touch, tp, NULL); /* best effort */
     }

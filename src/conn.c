@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "crypto.h"
 #include "json.h"
@@ -11,12 +12,13 @@
 #define CONN_COLUMNS                                                                              \
     "c.id, p.name AS profile, c.instance_id, c.client_id, c.access_token, c.refresh_token, "      \
     "c.token_type, c.scope, " ISO("c.expires_at") " AS expires_at, "                              \
-    "floor(extract(epoch FROM c.expires_at - now()))::bigint AS expires_in, "                     \
+    "floor(extract(epoch FROM c.expires_at))::bigint AS expires_epoch, "                          \
     "c.metadata::text AS metadata, c.status, c.generation, c.refresh_count, c.failure_count, "    \
     ISO("c.created_at") " AS created_at, " ISO("c.updated_at") " AS updated_at, "                 \
     ISO("c.last_used_at") " AS last_used_at, " ISO("c.last_refreshed_at") " AS last_refreshed_at, " \
     ISO("c.grant_issued_at") " AS grant_issued_at, c.last_error, "                              \
-    "(c.last_used_at IS NULL OR c.last_used_at < now() - interval '1 minute') AS use_stale"
+    "floor(extract(epoch FROM now() - COALESCE(c.last_refreshed_at, c.grant_issued_at)))::bigint "  \
+    "AS refreshed_ago"
 
 static lk_stmt q_lock_row = LK_STMT("conn_lock_row",
                                     "SELECT id FROM connections WHERE profile_id = $1 AND instance_id = $2 "
@@ -127,7 +129,8 @@ static void fill(lk_arena *a, PGresult *res, int r, lk_conn *c)
     c->token_type = col(a, res, r, "token_type");
     c->scope = col(a, res, r, "scope");
     c->expires_at = col(a, res, r, "expires_at");
-    c->expires_in = lk_db_ll(res, r, "expires_in");
+    /* From the absolute time, so a cached row stays right as time passes. */
+    c->expires_in = lk_db_ll(res, r, "expires_epoch") - (long long)time(NULL);
     const char *m = lk_db_get(res, r, "metadata");
     c->metadata = NULL;
     if (m)
@@ -144,14 +147,14 @@ static void fill(lk_arena *a, PGresult *res, int r, lk_conn *c)
     c->last_refreshed_at = col(a, res, r, "last_refreshed_at");
     c->grant_issued_at = col(a, res, r, "grant_issued_at");
     c->last_error = col(a, res, r, "last_error");
-    c->use_stale = lk_db_bool(res, r, "use_stale");
+    c->refreshed_ago = lk_db_ll(res, r, "refreshed_ago");
 }
 
 lk_err lk_conn_load(lk_db *db, lk_arena *a, const char *profile, const char *instance_id, lk_conn **out)
 {
     const char *params[] = {profile, instance_id};
     PGresult *res;
-    lk_err rc = lk_db_exec(db, a, &q_load, params, &res);
+    lk_err rc = lk_db_cached(db, a, &q_load, params, "c:", "id", &res);
     if (rc != LK_OK)
         return rc;
     if (PQntuples(res) != 1)
@@ -182,11 +185,14 @@ lk_err lk_conn_access_token(lk_arena *a, const lk_config *cfg, const lk_conn *c,
     return lk_unseal(a, &cfg->keys, "connections", "access_token", c->id_text, c->access_sealed, out, NULL);
 }
 
-static lk_stmt q_touch = LK_STMT("conn_touch", "UPDATE connections SET last_used_at = now() WHERE id = $1", 1);
+static lk_stmt q_touch = LK_STMT("conn_touch",
+                                 "UPDATE connections SET last_used_at = now() WHERE id = $1 AND "
+                                 "(last_used_at IS NULL OR last_used_at < now() - interval '1 minute')",
+                                 1);
 
 lk_err lk_conn_touch(lk_db *db, lk_arena *a, const lk_conn *c)
 {
-    if (!c->use_stale)
+    if (!lk_db_touch_due('c', c->id))
         return LK_OK;
     const char *params[] = {c->id_text};
     return lk_db_exec(db, a, &q_touch, params, NULL);

@@ -24,7 +24,7 @@ typedef struct lk_conn {
     long long generation, refresh_count, failure_count;
     char *created_at, *updated_at, *last_used_at, *last_refreshed_at, *grant_issued_at;
     char *last_error;
-    bool use_stale; /* last_used_at older than a minute */
+    long long refreshed_ago; /* seconds since the last refresh (or the grant) */
 } lk_conn;
 
 /* Inside the caller's transaction: writes a completed grant. The existing

@@ -87,8 +87,10 @@ lk_err lk_cred_get(lk_req *r, const lk_profile *p, const char *actor, const char
     lk_sites sites = lk_sites_from_metadata(a, c->metadata);
     if (site) {
         out->site = lk_site_pick(&sites, site);
+        /* POST /refresh (force) names the site in its body. */
         if (!out->site)
-            return lk_fail_field(r, "query", "site", "Value error, site is not among this connection's sites",
+            return lk_fail_field(r, force ? "body" : "query", "site",
+                                 "Value error, site is not among this connection's sites",
                                  "value_error");
     } else if (lk_json_str(c->metadata, "cloud_id")) {
         out->site = lk_site_pick(&sites, lk_json_str(c->metadata, "cloud_id"));
@@ -120,7 +122,7 @@ lk_err lk_cred_get(lk_req *r, const lk_profile *p, const char *actor, const char
         }
         out->conn = c;
     } else {
-        lk_refresh_ctx cx = {r->db, a, r->cfg, r->up, actor};
+        lk_refresh_ctx cx = {r->db, a, r->cfg, r->up, actor, 0};
         lk_refresh_out ro;
         rc = lk_refresh(&cx, p, c, force, min_validity, &ro);
         if (rc == LK_EREAUTH) {

@@ -3,8 +3,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
+
+#define CACHE_SLOTS 1024
+#define CACHE_MAX 8192
+
+/* One cached answer: statement + parameters → result, and its tag. */
+struct entry {
+    struct entry *next;
+    char *key, *tag;
+    PGresult *res;
+    unsigned long epoch;
+};
 
 struct lk_db {
     PGconn *conn;
@@ -13,6 +25,10 @@ struct lk_db {
     unsigned long epoch; /* bumped on every new connection */
     bool in_tx;
     char sqlstate[6];
+    bool caching;
+    struct entry *slots[CACHE_SLOTS];
+    size_t entries;
+    struct entry *graveyard; /* dropped, maybe still borrowed this request */
 };
 
 lk_db *lk_db_new(const char *conninfo, const char *appname, long connect_timeout_ms, long statement_ms)
@@ -29,10 +45,106 @@ lk_db *lk_db_new(const char *conninfo, const char *appname, long connect_timeout
     return db;
 }
 
+static void bury(lk_db *db, struct entry *e)
+{
+    e->next = db->graveyard;
+    db->graveyard = e;
+}
+
+static void free_graveyard(lk_db *db)
+{
+    struct entry *e = db->graveyard;
+    db->graveyard = NULL;
+    while (e) {
+        struct entry *next = e->next;
+        PQclear(e->res);
+        free(e->key);
+        free(e->tag);
+        free(e);
+        e = next;
+    }
+}
+
+static void drop_all(lk_db *db)
+{
+    for (size_t i = 0; i < CACHE_SLOTS; i++) {
+        struct entry *e = db->slots[i];
+        db->slots[i] = NULL;
+        while (e) {
+            struct entry *next = e->next;
+            bury(db, e);
+            e = next;
+        }
+    }
+    db->entries = 0;
+}
+
+/* Drops the entries tagged tag ("*": all). */
+static void drop_tag(lk_db *db, const char *tag)
+{
+    if (!strcmp(tag, "*")) {
+        drop_all(db);
+        return;
+    }
+    for (size_t i = 0; i < CACHE_SLOTS; i++) {
+        struct entry **pp = &db->slots[i];
+        while (*pp) {
+            struct entry *e = *pp;
+            if (!strcmp(e->tag, tag)) {
+                *pp = e->next;
+                bury(db, e);
+                db->entries--;
+            } else {
+                pp = &e->next;
+            }
+        }
+    }
+}
+
+void lk_db_enable_cache(lk_db *db)
+{
+    db->caching = true;
+}
+
+void lk_db_poll(lk_db *db)
+{
+    free_graveyard(db);
+    if (!db->caching)
+        return;
+    static unsigned long seen_epoch;
+    if (!db->conn || PQstatus(db->conn) != CONNECTION_OK || PQconsumeInput(db->conn) == 0) {
+        /* Announcements can no longer be heard: trust nothing cached. */
+        drop_all(db);
+        free_graveyard(db);
+        seen_epoch = 0;
+        return;
+    }
+    if (seen_epoch != db->epoch) {
+        drop_all(db);
+        seen_epoch = db->epoch;
+    }
+    PGnotify *n;
+    while ((n = PQnotifies(db->conn)) != NULL) {
+        drop_tag(db, n->extra);
+        PQfreemem(n);
+    }
+    free_graveyard(db);
+}
+
+static unsigned long hash(const char *s)
+{
+    unsigned long h = 5381;
+    for (; *s; s++)
+        h = h * 33 ^ (unsigned char)*s;
+    return h;
+}
+
 void lk_db_free(lk_db *db)
 {
     if (!db)
         return;
+    drop_all(db);
+    free_graveyard(db);
     if (db->conn)
         PQfinish(db->conn);
     free(db->conninfo);
@@ -76,6 +188,17 @@ static lk_err connect_db(lk_db *db)
     db->conn = c;
     db->epoch++;
     db->in_tx = false;
+    if (db->caching) {
+        PGresult *res = PQexecParams(c, "LISTEN latchkey", 0, NULL, NULL, NULL, NULL, 0);
+        bool ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
+        PQclear(res);
+        if (!ok) {
+            lk_warn("LISTEN failed: %s", PQerrorMessage(c));
+            PQfinish(c);
+            db->conn = NULL;
+            return LK_EDB;
+        }
+    }
     return LK_OK;
 }
 
@@ -169,6 +292,78 @@ lk_err lk_db_exec(lk_db *db, lk_arena *a, lk_stmt *st, const char *const *params
         drop(db);
     }
     return LK_EDB;
+}
+
+lk_err lk_db_cached(lk_db *db, lk_arena *a, lk_stmt *st, const char *const *params, const char *prefix,
+                    const char *tag_col, PGresult **out)
+{
+    if (!db->caching || db->in_tx)
+        return lk_db_exec(db, a, st, params, out);
+    /* The key: statement name and parameters, separated by a byte that
+     * PostgreSQL text never holds. */
+    size_t len = strlen(st->name) + 1;
+    for (int i = 0; i < st->nparams; i++)
+        len += (params[i] ? strlen(params[i]) : 0) + 2;
+    char *key = malloc(len + 1);
+    if (!key)
+        abort();
+    char *k = key;
+    k += snprintf(k, len + 1, "%s", st->name);
+    for (int i = 0; i < st->nparams; i++)
+        k += snprintf(k, len + 1 - (size_t)(k - key), "\x01%s%s", params[i] ? "v" : "n",
+                      params[i] ? params[i] : "");
+    unsigned long slot = hash(key) % CACHE_SLOTS;
+    for (struct entry *e = db->slots[slot]; e; e = e->next) {
+        if (e->epoch == db->epoch && db->conn && !strcmp(e->key, key)) {
+            free(key);
+            *out = e->res;
+            return LK_OK;
+        }
+    }
+    PGresult *res;
+    lk_err rc = lk_db_exec(db, a, st, params, &res);
+    const char *tagv = rc == LK_OK && PQntuples(res) == 1 ? lk_db_get(res, 0, tag_col) : NULL;
+    if (!tagv) {
+        free(key);
+        if (rc == LK_OK)
+            *out = res;
+        return rc;
+    }
+    if (db->entries >= CACHE_MAX)
+        drop_all(db);
+    struct entry *e = calloc(1, sizeof(*e));
+    PGresult *copy = PQcopyResult(res, PG_COPYRES_ATTRS | PG_COPYRES_TUPLES);
+    size_t tl = strlen(prefix) + strlen(tagv) + 1;
+    char *tag = malloc(tl);
+    if (!e || !copy || !tag)
+        abort();
+    snprintf(tag, tl, "%s%s", prefix, tagv);
+    e->key = key;
+    e->tag = tag;
+    e->res = copy;
+    e->epoch = db->epoch;
+    e->next = db->slots[slot];
+    db->slots[slot] = e;
+    db->entries++;
+    *out = copy;
+    return LK_OK;
+}
+
+bool lk_db_touch_due(char kind, long long id)
+{
+    static struct {
+        long long id;
+        char kind;
+        time_t at;
+    } slots[512];
+    size_t i = ((unsigned long long)id * 31u + (unsigned char)kind) % LK_ARRAY_LEN(slots);
+    time_t now = time(NULL);
+    if (slots[i].id == id && slots[i].kind == kind && now - slots[i].at < 60)
+        return false;
+    slots[i].id = id;
+    slots[i].kind = kind;
+    slots[i].at = now;
+    return true;
 }
 
 static lk_err simple(lk_db *db, const char *sql)

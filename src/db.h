@@ -35,6 +35,26 @@ PGconn *lk_db_conn(lk_db *db);
  * re-made and the statement retried once. Errors: LK_EDB (unreachable),
  * LK_ECONFLICT (unique violation), LK_EINTERNAL (anything else, logged). */
 lk_err lk_db_exec(lk_db *db, lk_arena *a, lk_stmt *st, const char *const *params, PGresult **out);
+/* The answer cache of a serving process (the hot path of /token answers
+ * without a database round trip). Every change to a cached row is
+ * announced by a trigger with NOTIFY latchkey '<tag>' (sql/002); the
+ * process LISTENs on its one connection and drains the announcements
+ * before every request (lk_db_poll). A new connection drops everything,
+ * since announcements may have been missed meanwhile. */
+void lk_db_enable_cache(lk_db *db);
+/* Reads pending announcements and drops what they name; frees what
+ * earlier requests left behind. No round trip. */
+void lk_db_poll(lk_db *db);
+/* lk_db_exec through the cache: a hit returns the cached result (borrowed
+ * until the next lk_db_poll); a one-row answer is cached under the tag
+ * prefix + the value of tag_col. Without the cache, plain lk_db_exec. */
+lk_err lk_db_cached(lk_db *db, lk_arena *a, lk_stmt *st, const char *const *params, const char *prefix,
+                    const char *tag_col, PGresult **out);
+
+/* True at most once a minute per (kind, id) in this process: whether to
+ * note a use (last_used_at) again. */
+bool lk_db_touch_due(char kind, long long id);
+
 /* BEGIN / COMMIT / ROLLBACK (ROLLBACK never fails the caller). */
 lk_err lk_db_begin(lk_db *db);
 lk_err lk_db_commit(lk_db *db);

@@ -73,7 +73,7 @@ lk_err lk_profile_load(lk_db *db, lk_arena *a, const char *name, lk_profile **ou
 {
     const char *params[] = {name};
     PGresult *res;
-    lk_err rc = lk_db_exec(db, a, &q_load, params, &res);
+    lk_err rc = lk_db_cached(db, a, &q_load, params, "p:", "id", &res);
     if (rc != LK_OK)
         return rc;
     if (PQntuples(res) != 1)

@@ -9,6 +9,10 @@
 #include "log.h"
 #include "oauth.h"
 
+/* A forced refresh this soon after the last one is the same refresh (SPEC §5:
+ * N concurrent callers cost one provider call). */
+#define LK_REFRESH_COALESCE_SECS 10
+
 static lk_stmt q_lock_timeout = LK_STMT("refresh_lock_timeout", "SELECT set_config('lock_timeout', $1, true)", 1);
 static lk_stmt q_store = LK_STMT(
     "refresh_store",
@@ -41,6 +45,14 @@ lk_refresh_action lk_refresh_decide(const lk_refresh_facts *f)
     /* Someone refreshed (or re-authorized) while we waited: use theirs,
      * whatever min_validity says, so N callers cost one provider call. */
     if (f->generation != f->noted_generation)
+        return LK_USE_CURRENT;
+    /* A sweep from another machine got here first. */
+    if (f->idle_min > 0 && f->refreshed_ago < f->idle_min)
+        return LK_USE_CURRENT;
+    /* Callers queued in the web server behind a refresh never saw the old
+     * generation: a forced refresh right after another one uses its token. */
+    if (f->force && f->refreshed_ago < LK_REFRESH_COALESCE_SECS &&
+        lk_fresh_enough(f->has_expiry, f->expires_in, f->min_validity))
         return LK_USE_CURRENT;
     if (!f->force && lk_fresh_enough(f->has_expiry, f->expires_in, f->min_validity))
         return LK_USE_CURRENT;
@@ -118,8 +130,13 @@ lk_err lk_refresh(const lk_refresh_ctx *cx, const lk_profile *p, const lk_conn *
         .min_validity = min_validity,
         .reauth_required = !strcmp(c->status, "reauthorization_required"),
         .has_refresh_token = c->refresh_sealed != NULL,
+        .idle_min = cx->idle_min,
+        .refreshed_ago = c->refreshed_ago,
     };
-    switch (lk_refresh_decide(&f)) {
+    lk_refresh_action act = lk_refresh_decide(&f);
+    lk_debug("refresh of connection %s: generation %lld (noted %lld), force %d: action %d", c->id_text,
+             f.generation, f.noted_generation, (int)force, (int)act);
+    switch (act) {
     case LK_USE_CURRENT:
         return use_current(cx, c, out);
     case LK_NEED_REAUTH:

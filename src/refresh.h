@@ -23,6 +23,8 @@ typedef struct lk_refresh_facts {
     long long min_validity;
     bool reauth_required;       /* status reauthorization_required */
     bool has_refresh_token;
+    long long idle_min;      /* sweep: refresh only if idle this long (0: n/a) */
+    long long refreshed_ago; /* seconds since the last refresh */
 } lk_refresh_facts;
 
 lk_refresh_action lk_refresh_decide(const lk_refresh_facts *f);
@@ -46,6 +48,7 @@ typedef struct lk_refresh_ctx {
     const lk_config *cfg;
     lk_upstream *up;
     const char *actor; /* audit: key name, "sweep", "proxy" */
+    long long idle_min; /* sweep: skip rows refreshed less than this ago */
 } lk_refresh_ctx;
 
 /* Refreshes conn (loaded before, its generation noted) when the decision

@@ -91,6 +91,7 @@ static void one(lk_arena *a, const lk_config *cfg, lk_db *db, lk_upstream *up, c
                 char *const *env, lk_io io, lk_handler handle)
 {
     lk_req r;
+    lk_db_poll(db);
     lk_err rc = lk_req_init(&r, a, cfg, env, io);
     r.db = db;
     r.up = up;
@@ -123,6 +124,7 @@ int lk_serve(const char *prog, lk_handler handle)
     char app[64];
     snprintf(app, sizeof(app), "latchkey-%s", prog);
     lk_db *db = lk_db_new(cfg.database, app, cfg.connect_timeout_ms, cfg.db_timeout_ms);
+    lk_db_enable_cache(db);
     lk_upstream *up = lk_upstream_new(&cfg);
     lk_arena *a = lk_arena_new();
     if (FCGX_Init() != 0) {

@@ -380,8 +380,7 @@ class Stack:
             "var.latchkey_procs   = %d" % s["procs"],
             "var.latchkey_sockdir = " + q(s["fcgi_sockdir"]),
             "include " + q(os.path.join(s["source"], "deploy", "lighttpd", "latchkey.conf")),
-            "",
-        ])
+        ] + (["include " + q(s["extra_conf"])] if s.get("extra_conf") else []) + [""])
         write_file(self.p("lighttpd.conf"), conf)
 
     def web_start(self, timeout, new_port_ok=False):
@@ -469,6 +468,7 @@ class Stack:
                                            "lkfcgi-")
         self.settings = {
             "dir": self.dir, "bin": bindir, "source": source, "procs": a.procs,
+            "extra_conf": os.path.abspath(a.extra_conf) if a.extra_conf else None,
             "pg_bin": pg_bindir(), "pg_port": pg_port, "pg_sockdir": pg_sockdir,
             "fcgi_sockdir": fcgi_sockdir,
             "tmp_dirs": [d for d, t in ((pg_sockdir, pg_tmp), (fcgi_sockdir, fcgi_tmp)) if t],
@@ -612,6 +612,7 @@ def main(argv=None):
     up.add_argument("--source", required=True, help="repository root")
     up.add_argument("--procs", type=int, default=2, help="FastCGI processes per route")
     up.add_argument("--force", action="store_true", help="stop a stack running in DIR first")
+    up.add_argument("--extra-conf", help="a lighttpd file included after the shipped one (benchmarks)")
     up.add_argument("--no-provider", action="store_true", help="do not start the fake provider")
     up.add_argument("--timeout", type=float, default=60.0, help="seconds per start-up wait")
     for name in ("down", "status", "restart-pg", "stop-pg", "start-pg",

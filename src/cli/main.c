@@ -18,6 +18,7 @@ static const char USAGE[] =
     "  key create|list|revoke ...              bot API keys\n"
     "  connection list|show|delete ...         stored connections\n"
     "  link PROFILE INSTANCE [...]             print an authorization link\n"
+    "  sweep [--idle-days 75]                  keep idle refresh tokens alive, purge expired flows\n"
     "\n"
     "Every command takes --help. Configuration: LATCHKEY_CONFIG (default " LK_CONFIG_DEFAULT ").\n";
 
@@ -115,6 +116,7 @@ static const struct {
 } commands[] = {
     {"migrate", cli_migrate}, {"profile", cli_profile}, {"client", cli_client},
     {"key", cli_key},         {"connection", cli_connection}, {"link", cli_link},
+    {"sweep", cli_sweep},
 };
 
 int main(int argc, char **argv)

@@ -1,0 +1,143 @@
+/* latchkey sweep: keeps idle refresh tokens alive, lists grants near their
+ * absolute lifetime, and purges expired links and flows (SPEC §5). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "flow.h"
+#include "refresh.h"
+#include "upstream.h"
+
+static const char USAGE[] =
+    "usage: latchkey sweep [--idle-days 75] [--lifetime-days 365] [--warn-days 30] [--limit 1000]\n"
+    "  Refreshes connections whose last refresh is older than --idle-days (Atlassian\n"
+    "  drops refresh tokens unused for 90 days; using an access token does not count),\n"
+    "  lists grants within --warn-days of --lifetime-days since consent, and purges\n"
+    "  expired links and flows. Safe to run from several machines at once.\n";
+
+static lk_stmt q_idle = LK_STMT("sweep_idle",
+                                "SELECT p.name, c.instance_id FROM connections c JOIN profiles p ON "
+                                "p.id = c.profile_id WHERE c.refresh_token IS NOT NULL AND c.status <> "
+                                "'reauthorization_required' AND COALESCE(c.last_refreshed_at, "
+                                "c.grant_issued_at) < now() - make_interval(days => $1::int) ORDER BY "
+                                "COALESCE(c.last_refreshed_at, c.grant_issued_at) LIMIT $2::int",
+                                2);
+static lk_stmt q_aging = LK_STMT("sweep_aging",
+                                 "SELECT p.name, c.instance_id, to_char((c.grant_issued_at + make_interval(days "
+                                 "=> $1::int)) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM "
+                                 "connections c JOIN profiles p ON p.id = c.profile_id WHERE c.status <> "
+                                 "'reauthorization_required' AND c.grant_issued_at < now() - make_interval(days "
+                                 "=> $2::int) ORDER BY c.grant_issued_at LIMIT 10000",
+                                 2);
+
+static bool number(const char *s, long lo, long hi, long *out)
+{
+    char *end = NULL;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
+}
+
+int cli_sweep(cli *c, int argc, char **argv)
+{
+    static const struct option opts[] = {{"idle-days", required_argument, 0, 'i'},
+                                         {"lifetime-days", required_argument, 0, 'l'},
+                                         {"warn-days", required_argument, 0, 'w'},
+                                         {"limit", required_argument, 0, 'n'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    long idle = 75, lifetime = 365, warn = 30, limit = 1000;
+    optind = 1;
+    int o;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        bool ok = true;
+        switch (o) {
+        case 'i': ok = number(optarg, 0, 3650, &idle); break;
+        case 'l': ok = number(optarg, 1, 36500, &lifetime); break;
+        case 'w': ok = number(optarg, 0, 36500, &warn); break;
+        case 'n': ok = number(optarg, 1, 1000000, &limit); break;
+        case 'h': fputs(USAGE, stdout); return 0;
+        default: return cli_usage(USAGE);
+        }
+        if (!ok)
+            return cli_fail("sweep: %s is out of range (see --help)", optarg);
+    }
+    if (optind != argc)
+        return cli_usage(USAGE);
+    if (cli_db(c))
+        return 1;
+    lk_arena *a = c->a;
+    lk_flow_purge(c->db, a, &c->cfg, true);
+    const char *params[] = {lk_printf(a, "%ld", idle), lk_printf(a, "%ld", limit)};
+    PGresult *res;
+    lk_err rc = lk_db_exec(c->db, a, &q_idle, params, &res);
+    if (rc != LK_OK)
+        return cli_fail("sweep: %s", cli_reason(rc));
+    lk_upstream *up = lk_upstream_new(&c->cfg);
+    json_object *refreshed = lk_json_array(a), *failed = lk_json_array(a), *skipped = lk_json_array(a);
+    int n = PQntuples(res);
+    for (int i = 0; i < n; i++) {
+        const char *profile = lk_db_val(res, i, 0), *instance = lk_db_val(res, i, 1);
+        json_object *item = json_object_new_object();
+        lk_json_set_str(item, "profile", profile);
+        lk_json_set_str(item, "instance_id", instance);
+        lk_profile *p;
+        lk_conn *conn;
+        rc = lk_profile_load(c->db, a, profile, &p);
+        if (rc == LK_OK)
+            rc = lk_conn_load(c->db, a, profile, instance, &conn);
+        lk_refresh_out ro = {0};
+        if (rc == LK_OK) {
+            /* Under the row lock the idle check is made again, so a sweep on
+             * another machine or a bot's refresh in between wins. */
+            lk_refresh_ctx cx = {c->db, a, &c->cfg, up, "sweep", idle * 86400};
+            rc = lk_refresh(&cx, p, conn, true, 0, &ro);
+        }
+        if (rc == LK_OK && ro.refreshed) {
+            json_object_array_add(refreshed, item);
+        } else if (rc == LK_OK || rc == LK_ENOTCONN) {
+            json_object_array_add(skipped, item);
+        } else {
+            lk_json_set_str(item, "error", lk_err_code(rc));
+            json_object_array_add(failed, item);
+        }
+    }
+    lk_upstream_free(up);
+    const char *ap[] = {lk_printf(a, "%ld", lifetime), lk_printf(a, "%ld", lifetime - warn)};
+    rc = lk_db_exec(c->db, a, &q_aging, ap, &res);
+    if (rc != LK_OK)
+        return cli_fail("sweep: %s", cli_reason(rc));
+    json_object *expiring = lk_json_array(a);
+    for (int i = 0; i < PQntuples(res); i++) {
+        json_object *item = json_object_new_object();
+        lk_json_set_str(item, "profile", lk_db_val(res, i, 0));
+        lk_json_set_str(item, "instance_id", lk_db_val(res, i, 1));
+        lk_json_set_str(item, "grant_expires_at", lk_db_val(res, i, 2));
+        json_object_array_add(expiring, item);
+    }
+    if (c->json) {
+        json_object *out = lk_json_object(a);
+        json_object_object_add(out, "refreshed", json_object_get(refreshed));
+        json_object_object_add(out, "skipped", json_object_get(skipped));
+        json_object_object_add(out, "failed", json_object_get(failed));
+        json_object_object_add(out, "expiring", json_object_get(expiring));
+        cli_print_json(out);
+    } else {
+        printf("refreshed %zu, skipped %zu, failed %zu\n", json_object_array_length(refreshed),
+               json_object_array_length(skipped), json_object_array_length(failed));
+        for (size_t i = 0; i < json_object_array_length(failed); i++) {
+            json_object *it = json_object_array_get_idx(failed, i);
+            printf("failed: %s/%s: %s\n", lk_json_str(it, "profile"), lk_json_str(it, "instance_id"),
+                   lk_json_str(it, "error"));
+        }
+        for (size_t i = 0; i < json_object_array_length(expiring); i++) {
+            json_object *it = json_object_array_get_idx(expiring, i);
+            printf("grant ends soon: %s/%s at %s: the user must consent again before then\n",
+                   lk_json_str(it, "profile"), lk_json_str(it, "instance_id"), lk_json_str(it, "grant_expires_at"));
+        }
+    }
+    return json_object_array_length(failed) ? 1 : 0;
+}
