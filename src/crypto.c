@@ -76,7 +76,7 @@ lk_err lk_key_file_read(const char *path, unsigned char key[LK_KEY_LEN], char *e
         snprintf(err, errlen, "cannot read key file %s", path);
         goto end;
     }
-    while (n > 0 && strchr(" \t\r\n", text[n - 1]))
+    while (n > 0 && (text[n - 1] == ' ' || text[n - 1] == '\t' || text[n - 1] == '\r' || text[n - 1] == '\n'))
         n--;
     text[n] = '\0';
     lk_arena *a = lk_arena_new();
@@ -133,7 +133,8 @@ lk_err lk_keyring_load(lk_keyring *kr, const char *dir, char *err, size_t errlen
         char *endp = NULL;
         errno = 0;
         unsigned long id = strtoul(name, &endp, 10);
-        if (errno || endp != name + nl - 4 || id == 0 || id > 1000000 || name[0] == '0') {
+        /* Digits only, no leading zero ("+1.key" or " 1.key" would alias 1). */
+        if (errno || endp != name + nl - 4 || id == 0 || id > 1000000 || name[0] < '1' || name[0] > '9') {
             snprintf(err, errlen, "key file %s/%s: the name must be <number>.key", dir, name);
             rc = LK_EINTERNAL;
             break;
@@ -217,6 +218,8 @@ unsigned lk_sealed_kid(const char *sealed)
     if (!sealed || strncmp(sealed, SEAL_PREFIX, strlen(SEAL_PREFIX)) != 0)
         return 0;
     const char *p = sealed + strlen(SEAL_PREFIX);
+    if (*p < '1' || *p > '9')
+        return 0; /* the canonical form only: no sign, space or leading zero */
     char *endp = NULL;
     unsigned long id = strtoul(p, &endp, 10);
     if (endp == p || *endp != '.' || id == 0 || id > 1000000)

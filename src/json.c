@@ -19,6 +19,10 @@ lk_err lk_json_parse(lk_arena *a, const char *s, size_t n, json_object **out)
     *out = NULL;
     if (n > INT32_MAX)
         return LK_ETOOBIG;
+    /* A raw NUL is never JSON (RFC 8259), and json-c would take it for
+     * the end of the text. */
+    if (memchr(s, '\0', n))
+        return LK_EINVAL;
     json_tokener *tok = json_tokener_new_ex(LK_JSON_DEPTH);
     if (!tok)
         return LK_EINTERNAL;
@@ -26,6 +30,14 @@ lk_err lk_json_parse(lk_arena *a, const char *s, size_t n, json_object **out)
     json_object *o = json_tokener_parse_ex(tok, s, (int)n);
     enum json_tokener_error jerr = json_tokener_get_error(tok);
     size_t used = json_tokener_get_parse_end(tok);
+    if (!o && jerr == json_tokener_continue) {
+        /* A top-level number or literal ("null", "42") ends only at the end
+         * of the text: json-c needs a NUL to see it, as json_tokener_parse
+         * passes one. */
+        o = json_tokener_parse_ex(tok, "", 1);
+        jerr = json_tokener_get_error(tok);
+        used = n;
+    }
     json_tokener_free(tok);
     if (!o && jerr != json_tokener_success) /* also a truncated document */
         return LK_EINVAL;
@@ -34,7 +46,7 @@ lk_err lk_json_parse(lk_arena *a, const char *s, size_t n, json_object **out)
         return LK_EINVAL;
     }
     for (size_t i = used; i < n; i++) {
-        if (!strchr(" \t\r\n", s[i])) {
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n') {
             json_object_put(o);
             return LK_EINVAL;
         }
@@ -69,7 +81,11 @@ const char *lk_json_str(json_object *o, const char *key)
     json_object *v = lk_json_get(o, key);
     if (!v || !json_object_is_type(v, json_type_string))
         return NULL;
-    return json_object_get_string(v);
+    const char *s = json_object_get_string(v);
+    /* "\u0000" would cut the C string short: refuse it rather than truncate. */
+    if (strlen(s) != (size_t)json_object_get_string_len(v))
+        return NULL;
+    return s;
 }
 
 void lk_json_set_str(json_object *o, const char *key, const char *value)

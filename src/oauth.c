@@ -32,7 +32,7 @@ lk_err lk_oauth_build(lk_arena *a, const char *style, const lk_client *c, const 
         out->authorization = lk_printf(a, "Authorization: Basic %s",
                                        lk_b64_encode(a, (const unsigned char *)pair, strlen(pair)));
     } else {
-        lk_buf_printf(&b, "&client_id=%s", lk_pct_encode(a, c->client_id));
+        lk_buf_printf(&b, "%sclient_id=%s", b.len ? "&" : "", lk_pct_encode(a, c->client_id));
         if (c->secret)
             lk_buf_printf(&b, "&client_secret=%s", lk_pct_encode(a, c->secret));
     }
@@ -90,6 +90,9 @@ lk_oauth_fail lk_oauth_parse(lk_arena *a, long status, const char *body, size_t 
         return LK_OAUTH_NONSENSE;
     }
     const char *at = lk_json_str(o, "access_token");
+    if (!at && lk_json_str(o, "error"))
+        /* Some providers answer errors with 200: judge them as errors. */
+        return lk_oauth_parse(a, 400, body, len, t, code);
     if (!at || !*at || strlen(at) > 16384) {
         *code = "no_access_token";
         return LK_OAUTH_NONSENSE;

@@ -212,16 +212,24 @@ lk_err lk_profile_validate(lk_arena *a, const lk_profile *p, const char **why)
         *why = "the refresh URL must be https (http only for loopback hosts)";
     else if (!p->callback_url || lk_url_parse(a, p->callback_url, &(lk_url){0}) != LK_OK)
         *why = "a callback URL is required: the exact redirect_uri registered with the provider";
-    else if (!strcmp(p->resource_discovery, "atlassian") && !url_field_ok(p->resources_url))
+    else if (p->resource_discovery && !strcmp(p->resource_discovery, "atlassian") && !url_field_ok(p->resources_url))
         *why = "the resources URL must be https (http only for loopback hosts)";
     else if (p->issuer && !url_field_ok(p->issuer))
         *why = "the issuer must be an https URL";
     if (!*why && p->api_base_url) {
-        /* The template's placeholders are not URL characters: check the rest. */
+        /* The template's placeholders are not URL characters: check the URL
+         * with each {placeholder} replaced by a plain word. */
         char *probe = lk_strdup(a, p->api_base_url);
-        for (char *c = probe; *c; c++)
-            if (*c == '{' || *c == '}' || *c == '_')
+        bool inside = false;
+        for (char *c = probe; *c; c++) {
+            if (*c == '{')
+                inside = true;
+            if (inside) {
+                if (*c == '}')
+                    inside = false;
                 *c = 'x';
+            }
+        }
         if (!url_field_ok(probe))
             *why = "the API base URL must be https (http only for loopback hosts)";
     }

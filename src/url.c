@@ -167,12 +167,20 @@ bool lk_host_is_loopback(const char *host)
         return true;
     if (strncmp(host, "127.", 4) != 0)
         return false;
-    int parts = 2; /* "127" and the one after its dot */
-    for (const char *c = host + 4; *c; c++) {
-        if (*c == '.')
-            parts++;
-        else if (*c < '0' || *c > '9')
+    /* Three more octets of 1-3 digits, each at most 255: "127..." or
+     * "127.0.0.1000" are not addresses and would go to the resolver. */
+    const char *c = host + 4;
+    for (int part = 0; part < 3; part++) {
+        if (part > 0 && *c++ != '.')
+            return false;
+        int v = 0, digits = 0;
+        for (; *c >= '0' && *c <= '9'; c++) {
+            if (++digits > 3)
+                return false;
+            v = v * 10 + (*c - '0');
+        }
+        if (digits == 0 || v > 255)
             return false;
     }
-    return parts == 4;
+    return *c == '\0';
 }

@@ -1,0 +1,426 @@
+/* Unit tests: the strict URL parser, the SPEC §3 redirect allow-list and
+ * the loopback test. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "url.h"
+
+static int setup(void **state)
+{
+    *state = lk_arena_new();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    lk_arena_free(*state);
+    return 0;
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+static lk_err parse(lk_arena *a, const char *s)
+{
+    lk_url u;
+    return lk_url_parse(a, s, &u);
+}
+
+/* ---- lk_url_parse: what it gives ---- */
+
+static void test_url_splits_https_url(void **state)
+{
+    lk_url u;
+    assert_int_equal(lk_url_parse(*state, "https://App.Example.COM/cb/x?state=1&b=%2F", &u), LK_OK);
+    assert_string_equal(u.scheme, "https");
+    assert_string_equal(u.host, "app.example.com");
+    assert_int_equal(u.port, 443);
+    assert_string_equal(u.path, "/cb/x");
+    assert_string_equal(u.query, "state=1&b=%2F");
+}
+
+static void test_url_http_default_port_and_root_path(void **state)
+{
+    lk_url u;
+    assert_int_equal(lk_url_parse(*state, "http://localhost", &u), LK_OK);
+    assert_string_equal(u.scheme, "http");
+    assert_string_equal(u.host, "localhost");
+    assert_int_equal(u.port, 80);
+    assert_string_equal(u.path, "/");
+    assert_null(u.query);
+}
+
+static void test_url_query_without_path(void **state)
+{
+    lk_url u;
+    assert_int_equal(lk_url_parse(*state, "https://h.example?x=1", &u), LK_OK);
+    assert_string_equal(u.path, "/");
+    assert_string_equal(u.query, "x=1");
+    assert_int_equal(lk_url_parse(*state, "https://h.example/p?", &u), LK_OK);
+    assert_string_equal(u.path, "/p");
+    assert_string_equal(u.query, "");
+}
+
+static void test_url_explicit_ports(void **state)
+{
+    lk_url u;
+    assert_int_equal(lk_url_parse(*state, "http://127.0.0.1:8080/x", &u), LK_OK);
+    assert_string_equal(u.host, "127.0.0.1");
+    assert_int_equal(u.port, 8080);
+    assert_int_equal(lk_url_parse(*state, "https://h.example:443/", &u), LK_OK);
+    assert_int_equal(u.port, 443);
+    assert_int_equal(lk_url_parse(*state, "https://h.example:1/", &u), LK_OK);
+    assert_int_equal(u.port, 1);
+    assert_int_equal(lk_url_parse(*state, "https://h.example:65535", &u), LK_OK);
+    assert_int_equal(u.port, 65535);
+    assert_string_equal(u.path, "/");
+}
+
+static void test_url_refuses_ports_out_of_range(void **state)
+{
+    assert_int_equal(parse(*state, "https://h.example:0/"), LK_EINVAL);
+    assert_int_equal(parse(*state, "https://h.example:65536/"), LK_EINVAL);
+    assert_int_equal(parse(*state, "https://h.example:99999/"), LK_EINVAL);
+    assert_int_equal(parse(*state, "https://h.example:100000/"), LK_EINVAL);
+    assert_int_equal(parse(*state, "https://h.example:/"), LK_EINVAL);
+    assert_int_equal(parse(*state, "https://h.example:8a/"), LK_EINVAL);
+    assert_int_equal(parse(*state, "https://h.example:-1/"), LK_EINVAL);
+    assert_int_equal(parse(*state, "https://h.example:80:80/"), LK_EINVAL);
+}
+
+static void test_url_ipv6_literal(void **state)
+{
+    lk_url u;
+    assert_int_equal(lk_url_parse(*state, "http://[::1]:8080/cb?x", &u), LK_OK);
+    assert_string_equal(u.host, "::1");
+    assert_int_equal(u.port, 8080);
+    assert_string_equal(u.path, "/cb");
+    assert_string_equal(u.query, "x");
+    assert_int_equal(lk_url_parse(*state, "https://[2001:DB8::A]/", &u), LK_OK);
+    assert_string_equal(u.host, "2001:db8::a");
+    assert_int_equal(u.port, 443);
+}
+
+static void test_url_refuses_bad_ipv6_literals(void **state)
+{
+    assert_int_equal(parse(*state, "http://[]/"), LK_EINVAL);
+    assert_int_equal(parse(*state, "http://[::1/"), LK_EINVAL);
+    assert_int_equal(parse(*state, "http://[::1]x/"), LK_EINVAL);
+    assert_int_equal(parse(*state, "http://[::1]:/"), LK_EINVAL);
+    assert_int_equal(parse(*state, "http://[fe80::1%25eth0]/"), LK_EINVAL);
+    assert_int_equal(parse(*state, "http://[evil.com]/"), LK_EINVAL);
+}
+
+/* ---- lk_url_parse: what it refuses ---- */
+
+static void test_url_refuses_userinfo(void **state)
+{
+    assert_int_equal(parse(*state, "https://user@app.example.com/cb"), LK_EINVAL);
+    assert_int_equal(parse(*state, "https://user:pw@app.example.com/cb"), LK_EINVAL);
+    assert_int_equal(parse(*state, "https://app.example.com@evil.com/cb"), LK_EINVAL);
+    assert_int_equal(parse(*state, "https://@evil.com/"), LK_EINVAL);
+}
+
+static void test_url_refuses_fragment(void **state)
+{
+    assert_int_equal(parse(*state, "https://app.example.com/cb#x"), LK_EINVAL);
+    assert_int_equal(parse(*state, "https://app.example.com/cb?x=1#"), LK_EINVAL);
+    assert_int_equal(parse(*state, "https://app.example.com#/cb"), LK_EINVAL);
+}
+
+static void test_url_refuses_backslash(void **state)
+{
+    assert_int_equal(parse(*state, "https://app.example.com\\@evil.com/"), LK_EINVAL);
+    assert_int_equal(parse(*state, "https://app.example.com/a\\b"), LK_EINVAL);
+    assert_int_equal(parse(*state, "https://app.example.com/cb?x=\\"), LK_EINVAL);
+}
+
+static void test_url_refuses_dot_segments(void **state)
+{
+    assert_int_equal(parse(*state, "https://h.example/a/../b"), LK_EINVAL);
+    assert_int_equal(parse(*state, "https://h.example/a/./b"), LK_EINVAL);
+    assert_int_equal(parse(*state, "https://h.example/.."), LK_EINVAL);
+    assert_int_equal(parse(*state, "https://h.example/."), LK_EINVAL);
+    assert_int_equal(parse(*state, "https://h.example/a/..?x"), LK_EINVAL);
+    assert_int_equal(parse(*state, "https://h.example/a/../"), LK_EINVAL);
+}
+
+static void test_url_refuses_encoded_dot_segments(void **state)
+{
+    assert_int_equal(parse(*state, "https://h.example/%2e%2e/x"), LK_EINVAL);
+    assert_int_equal(parse(*state, "https://h.example/%2E%2E/x"), LK_EINVAL);
+    assert_int_equal(parse(*state, "https://h.example/.%2E/x"), LK_EINVAL);
+    assert_int_equal(parse(*state, "https://h.example/%2e./x"), LK_EINVAL);
+    assert_int_equal(parse(*state, "https://h.example/a/%2e"), LK_EINVAL);
+}
+
+static void test_url_allows_dots_inside_segments(void **state)
+{
+    lk_url u;
+    assert_int_equal(lk_url_parse(*state, "https://h.example/.well-known/x", &u), LK_OK);
+    assert_int_equal(lk_url_parse(*state, "https://h.example/a..b/...", &u), LK_OK);
+    assert_string_equal(u.path, "/a..b/...");
+    assert_int_equal(lk_url_parse(*state, "https://h.example/v1.2/x.json", &u), LK_OK);
+    assert_int_equal(lk_url_parse(*state, "https://h.example/a/", &u), LK_OK);
+    assert_string_equal(u.path, "/a/");
+}
+
+static void test_url_refuses_encoded_slash_and_backslash(void **state)
+{
+    assert_int_equal(parse(*state, "https://h.example/a%2fb"), LK_EINVAL);
+    assert_int_equal(parse(*state, "https://h.example/a%2Fb"), LK_EINVAL);
+    assert_int_equal(parse(*state, "https://h.example/a%5cb"), LK_EINVAL);
+    assert_int_equal(parse(*state, "https://h.example/a%5Cb"), LK_EINVAL);
+    assert_int_equal(parse(*state, "https://h.example/a%00b"), LK_EINVAL);
+    assert_int_equal(parse(*state, "https://h.example/a%2"), LK_EINVAL);
+    assert_int_equal(parse(*state, "https://h.example/a%"), LK_EINVAL);
+    assert_int_equal(parse(*state, "https://h%2eexample/"), LK_EINVAL);
+}
+
+static void test_url_refuses_spaces_and_controls(void **state)
+{
+    assert_int_equal(parse(*state, "https://h.example/a b"), LK_EINVAL);
+    assert_int_equal(parse(*state, " https://h.example/"), LK_EINVAL);
+    assert_int_equal(parse(*state, "https://h.example/\t"), LK_EINVAL);
+    assert_int_equal(parse(*state, "https://h.example/\r\nSet-Cookie:x"), LK_EINVAL);
+    assert_int_equal(parse(*state, "https://h.example/\x7f"), LK_EINVAL);
+    assert_int_equal(parse(*state, "https://h.example/caf\xc3\xa9"), LK_EINVAL);
+    assert_int_equal(parse(*state, "https://h.example/a?b c"), LK_EINVAL);
+    assert_int_equal(parse(*state, "https://h.example/a<b>"), LK_EINVAL);
+    assert_int_equal(parse(*state, "https://h.example/\"x\""), LK_EINVAL);
+}
+
+static void test_url_refuses_other_schemes(void **state)
+{
+    assert_int_equal(parse(*state, "javascript:alert(1)"), LK_EINVAL);
+    assert_int_equal(parse(*state, "javascript://h.example/%0aalert(1)"), LK_EINVAL);
+    assert_int_equal(parse(*state, "data:text/html,x"), LK_EINVAL);
+    assert_int_equal(parse(*state, "ftp://h.example/"), LK_EINVAL);
+    assert_int_equal(parse(*state, "httpx://h.example/"), LK_EINVAL);
+    assert_int_equal(parse(*state, "http:/h.example/"), LK_EINVAL);
+    assert_int_equal(parse(*state, "https:h.example"), LK_EINVAL);
+}
+
+static void test_url_refuses_relative_and_scheme_relative(void **state)
+{
+    assert_int_equal(parse(*state, "//evil.com/cb"), LK_EINVAL);
+    assert_int_equal(parse(*state, "/cb"), LK_EINVAL);
+    assert_int_equal(parse(*state, "cb"), LK_EINVAL);
+    assert_int_equal(parse(*state, ""), LK_EINVAL);
+}
+
+static void test_url_refuses_empty_or_bad_host(void **state)
+{
+    assert_int_equal(parse(*state, "https://"), LK_EINVAL);
+    assert_int_equal(parse(*state, "https:///cb"), LK_EINVAL);
+    assert_int_equal(parse(*state, "https://?x"), LK_EINVAL);
+    assert_int_equal(parse(*state, "https://:443/"), LK_EINVAL);
+    assert_int_equal(parse(*state, "https://ho_st/"), LK_EINVAL);
+    assert_int_equal(parse(*state, "https://h!st/"), LK_EINVAL);
+}
+
+static void test_url_refuses_over_long(void **state)
+{
+    char s[LK_URL_MAX + 2];
+    memset(s, 'a', sizeof(s));
+    memcpy(s, "https://h.example/", 18);
+    s[LK_URL_MAX] = '\0';
+    assert_int_equal(parse(*state, s), LK_OK);
+    s[LK_URL_MAX] = 'a';
+    s[LK_URL_MAX + 1] = '\0';
+    assert_int_equal(parse(*state, s), LK_EINVAL);
+}
+
+/* ---- lk_redirect_allowed (SPEC §3) ---- */
+
+static bool allowed(lk_arena *a, const char *url, const char *entry)
+{
+    char *const entries[] = {(char *)entry};
+    return lk_redirect_allowed(a, url, entries, 1);
+}
+
+#define CB "https://app.example.com/cb"
+
+static void test_redirect_allows_same_path_and_below(void **state)
+{
+    assert_true(allowed(*state, "https://app.example.com/cb", CB));
+    assert_true(allowed(*state, "https://app.example.com/cb?x=1", CB));
+    assert_true(allowed(*state, "https://app.example.com/cb/", CB));
+    assert_true(allowed(*state, "https://app.example.com/cb/done?s=1", CB));
+}
+
+static void test_redirect_host_is_case_insensitive_and_port_defaults(void **state)
+{
+    assert_true(allowed(*state, "https://APP.Example.com/cb", CB));
+    assert_true(allowed(*state, "https://app.example.com/cb", "https://App.EXAMPLE.com/cb"));
+    assert_true(allowed(*state, "https://app.example.com:443/cb", CB));
+    assert_false(allowed(*state, "https://app.example.com/CB", CB)); /* paths are case-sensitive */
+}
+
+static void test_redirect_refuses_host_look_alikes(void **state)
+{
+    assert_false(allowed(*state, "https://app.example.com.evil.com/cb", CB));
+    assert_false(allowed(*state, "https://app.example.com@evil.com/cb", CB));
+    assert_false(allowed(*state, "https://evil.com/https://app.example.com/cb", CB));
+    assert_false(allowed(*state, "https://evilapp.example.com/cb", CB));
+    assert_false(allowed(*state, "https://example.com/cb", CB));
+    assert_false(allowed(*state, "https://app.example.co/cb", CB));
+}
+
+static void test_redirect_refuses_userinfo(void **state)
+{
+    assert_false(allowed(*state, "https://user@app.example.com/cb", CB));
+    assert_false(allowed(*state, "https://app.example.com:443@evil.com/cb", CB));
+}
+
+static void test_redirect_refuses_path_prefix_look_alikes(void **state)
+{
+    assert_false(allowed(*state, "https://app.example.com/cb2", CB));
+    assert_false(allowed(*state, "https://app.example.com/cbx/y", CB));
+    assert_false(allowed(*state, "https://app.example.com/c", CB));
+    assert_false(allowed(*state, "https://app.example.com/", CB));
+    assert_false(allowed(*state, "https://app.example.com", CB));
+    assert_false(allowed(*state, "https://app.example.com/other/cb", CB));
+}
+
+static void test_redirect_refuses_other_port_or_scheme(void **state)
+{
+    assert_false(allowed(*state, "https://app.example.com:8443/cb", CB));
+    assert_false(allowed(*state, "http://app.example.com/cb", CB));
+    assert_false(allowed(*state, "http://app.example.com:443/cb", CB));
+    assert_false(allowed(*state, "https://app.example.com:80/cb", "http://app.example.com/cb"));
+    assert_true(allowed(*state, "http://localhost:8080/done", "http://localhost:8080/done"));
+    assert_false(allowed(*state, "http://localhost/done", "http://localhost:8080/done"));
+}
+
+static void test_redirect_refuses_escapes_from_the_path(void **state)
+{
+    assert_false(allowed(*state, "https://app.example.com/cb/../admin", CB));
+    assert_false(allowed(*state, "https://app.example.com/cb/%2e%2e/admin", CB));
+    assert_false(allowed(*state, "https://app.example.com/cb/.%2E/admin", CB));
+    assert_false(allowed(*state, "https://app.example.com/cb%2f..%2fadmin", CB));
+    assert_false(allowed(*state, "https://app.example.com/cb%2Fx", CB));
+    assert_false(allowed(*state, "https://app.example.com/cb\\x", CB));
+    assert_false(allowed(*state, "https://app.example.com/cb%5cx", CB));
+    assert_false(allowed(*state, "https://app.example.com/cb#frag", CB));
+}
+
+static void test_redirect_refuses_non_http(void **state)
+{
+    assert_false(allowed(*state, "javascript:alert(1)//app.example.com/cb", CB));
+    assert_false(allowed(*state, "//app.example.com/cb", CB));
+    assert_false(allowed(*state, "/cb", CB));
+    assert_false(allowed(*state, "", CB));
+}
+
+static void test_redirect_entry_trailing_slash_means_subtree(void **state)
+{
+    const char *e = "https://app.example.com/cb/";
+    assert_true(allowed(*state, "https://app.example.com/cb", e));
+    assert_true(allowed(*state, "https://app.example.com/cb/", e));
+    assert_true(allowed(*state, "https://app.example.com/cb/x", e));
+    assert_false(allowed(*state, "https://app.example.com/cbx", e));
+}
+
+static void test_redirect_root_entry_allows_whole_origin(void **state)
+{
+    const char *e = "https://app.example.com";
+    assert_true(allowed(*state, "https://app.example.com", e));
+    assert_true(allowed(*state, "https://app.example.com/", e));
+    assert_true(allowed(*state, "https://app.example.com/any/path?q", e));
+    assert_false(allowed(*state, "https://app.example.com.evil.com/", e));
+    assert_false(allowed(*state, "https://app.example.com:444/", e));
+}
+
+static void test_redirect_checks_every_entry_and_skips_bad_ones(void **state)
+{
+    char *const entries[] = {"javascript:bad", "https://one.example/a", "https://two.example/b"};
+    assert_true(lk_redirect_allowed(*state, "https://two.example/b/c", entries, 3));
+    assert_true(lk_redirect_allowed(*state, "https://one.example/a", entries, 3));
+    assert_false(lk_redirect_allowed(*state, "https://one.example/b", entries, 3));
+    assert_false(lk_redirect_allowed(*state, "https://two.example/b", entries, 2));
+    assert_false(lk_redirect_allowed(*state, "https://one.example/a", entries, 0));
+}
+
+/* ---- lk_host_is_loopback ---- */
+
+static void test_loopback_hosts(void **state)
+{
+    (void)state;
+    assert_true(lk_host_is_loopback("localhost"));
+    assert_true(lk_host_is_loopback("127.0.0.1"));
+    assert_true(lk_host_is_loopback("127.1.2.3"));
+    assert_true(lk_host_is_loopback("127.255.255.254"));
+    assert_true(lk_host_is_loopback("::1"));
+}
+
+static void test_loopback_refuses_look_alikes(void **state)
+{
+    (void)state;
+    assert_false(lk_host_is_loopback(""));
+    assert_false(lk_host_is_loopback("localhost.evil.com"));
+    assert_false(lk_host_is_loopback("evil-localhost"));
+    assert_false(lk_host_is_loopback("127.0.0.1.evil.com"));
+    assert_false(lk_host_is_loopback("127.evil.com"));
+    assert_false(lk_host_is_loopback("127.0.0"));
+    assert_false(lk_host_is_loopback("127.0.0.1."));
+    assert_false(lk_host_is_loopback("1127.0.0.1"));
+    assert_false(lk_host_is_loopback("128.0.0.1"));
+    assert_false(lk_host_is_loopback("0.0.0.0"));
+    assert_false(lk_host_is_loopback("10.0.0.1"));
+    assert_false(lk_host_is_loopback("::2"));
+    assert_false(lk_host_is_loopback("::"));
+}
+
+static void test_loopback_refuses_malformed_quads(void **state)
+{
+    (void)state;
+    assert_false(lk_host_is_loopback("127..."));
+    assert_false(lk_host_is_loopback("127.0..1"));
+    assert_false(lk_host_is_loopback("127.0.0.256"));
+    assert_false(lk_host_is_loopback("127.0.0.1000"));
+    assert_false(lk_host_is_loopback("127.0.0.99999999999"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_url_splits_https_url),
+        T(test_url_http_default_port_and_root_path),
+        T(test_url_query_without_path),
+        T(test_url_explicit_ports),
+        T(test_url_refuses_ports_out_of_range),
+        T(test_url_ipv6_literal),
+        T(test_url_refuses_bad_ipv6_literals),
+        T(test_url_refuses_userinfo),
+        T(test_url_refuses_fragment),
+        T(test_url_refuses_backslash),
+        T(test_url_refuses_dot_segments),
+        T(test_url_refuses_encoded_dot_segments),
+        T(test_url_allows_dots_inside_segments),
+        T(test_url_refuses_encoded_slash_and_backslash),
+        T(test_url_refuses_spaces_and_controls),
+        T(test_url_refuses_other_schemes),
+        T(test_url_refuses_relative_and_scheme_relative),
+        T(test_url_refuses_empty_or_bad_host),
+        T(test_url_refuses_over_long),
+        T(test_redirect_allows_same_path_and_below),
+        T(test_redirect_host_is_case_insensitive_and_port_defaults),
+        T(test_redirect_refuses_host_look_alikes),
+        T(test_redirect_refuses_userinfo),
+        T(test_redirect_refuses_path_prefix_look_alikes),
+        T(test_redirect_refuses_other_port_or_scheme),
+        T(test_redirect_refuses_escapes_from_the_path),
+        T(test_redirect_refuses_non_http),
+        T(test_redirect_entry_trailing_slash_means_subtree),
+        T(test_redirect_root_entry_allows_whole_origin),
+        T(test_redirect_checks_every_entry_and_skips_bad_ones),
+        T(test_loopback_hosts),
+        T(test_loopback_refuses_look_alikes),
+        T(test_loopback_refuses_malformed_quads),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
