@@ -49,13 +49,15 @@ static lk_stmt q_flow_take = LK_STMT("flow_take",
                                      "no_replace, expires_at > now() AS live",
                                      2);
 static lk_stmt q_link_delete = LK_STMT("link_delete", "DELETE FROM links WHERE id = $1", 1);
+/* Expired rows stay an hour, so that a late browser still hears
+ * link_expired or flow_expired rather than "unknown". */
 static lk_stmt q_purge_flows = LK_STMT("purge_flows",
                                        "DELETE FROM flows WHERE id IN (SELECT id FROM flows WHERE "
-                                       "expires_at < now() ORDER BY expires_at LIMIT 1000)",
+                                       "expires_at < now() - interval '1 hour' ORDER BY expires_at LIMIT 1000)",
                                        0);
 static lk_stmt q_purge_links = LK_STMT("purge_links",
                                        "DELETE FROM links WHERE id IN (SELECT id FROM links WHERE "
-                                       "expires_at < now() ORDER BY expires_at LIMIT 1000)",
+                                       "expires_at < now() - interval '1 hour' ORDER BY expires_at LIMIT 1000)",
                                        0);
 
 void lk_flow_purge(lk_db *db, lk_arena *a, const lk_config *cfg, bool force)
@@ -160,7 +162,14 @@ static const char *body_str(lk_req *r, json_object *body, const char *name, bool
         *bad = true;
         return NULL;
     }
-    return json_object_get_string(v);
+    const char *s = json_object_get_string(v);
+    /* A "\u0000" would cut the C string short: refuse it, never truncate. */
+    if (strlen(s) != (size_t)json_object_get_string_len(v)) {
+        lk_fail_field(r, "body", name, "Value error, the string must not hold a NUL character", "value_error");
+        *bad = true;
+        return NULL;
+    }
+    return s;
 }
 
 static void fail_db(lk_req *r, lk_err rc)
@@ -549,7 +558,6 @@ void lk_flow_callback(lk_req *r, const char *name)
 {
     lk_arena *a = r->a;
     lk_profile *p;
-    lk_flow_purge(r->db, a, r->cfg, false);
     lk_err rc = lk_valid_profile_name(name, strlen(name)) ? lk_profile_load(r->db, a, name, &p) : LK_ENOPROFILE;
     if (rc != LK_OK) {
         page_fail(r, rc == LK_ENOPROFILE ? rc : LK_EDB,
@@ -569,6 +577,9 @@ void lk_flow_callback(lk_req *r, const char *name)
         page_fail(r, LK_EDB, "The service is temporarily unavailable.");
         return;
     }
+    /* Purge only after taking this flow, so that an expired one is still
+     * answered flow_expired rather than "unknown". */
+    lk_flow_purge(r->db, a, r->cfg, false);
     if (PQntuples(res) != 1) {
         page_fail(r, LK_ESTATE, "This sign-in is unknown or was already completed.");
         return;
