@@ -1,10 +1,11 @@
-/* proxy: served from issue 3/4 on; until then every request is answered
- * with a JSON 404 so the web server configuration can name all five. */
+/* proxy: a bot's API call, forwarded to the profile's API base URL with
+ * the user's credential injected and streamed back (SPEC §6). */
+#include "proxy.h"
 #include "serve.h"
 
 static void handle(lk_req *r)
 {
-    lk_fail(r, LK_ENOPROFILE, "This endpoint is not available in this version.");
+    lk_proxy_endpoint(r);
 }
 
 int main(void)

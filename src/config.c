@@ -33,6 +33,8 @@ static const struct option options[] = {
     OPT("flow_ttl", LONG, flow_ttl, 30, 600),
     OPT("purge_interval", LONG, purge_interval, 0, 86400),
     OPT("max_body", LONG, max_body, 1024, 16 << 20),
+    OPT("proxy_max_body", LONG, proxy_max_body, 0, 1L << 40),
+    OPT("proxy_timeout_ms", LONG, proxy_timeout_ms, 1000, 3600000),
     OPT("log_level", LEVEL, log_level, 0, 0),
 };
 
@@ -53,6 +55,8 @@ static void defaults(lk_config *c)
     c->flow_ttl = 600;
     c->purge_interval = 60;
     c->max_body = 65536;
+    c->proxy_max_body = 1L << 30;
+    c->proxy_timeout_ms = 60000;
     c->log_level = LK_LOG_INFO;
 }
 

@@ -25,6 +25,8 @@ typedef struct lk_config {
     long flow_ttl;         /* pending browser flow, s (at most 600) */
     long purge_interval;   /* s between purges of expired links and flows */
     long max_body;         /* JSON request bodies, bytes */
+    long proxy_max_body;   /* proxied request bodies, bytes */
+    long proxy_timeout_ms; /* proxy: no byte from upstream for this long */
     int log_level;
     lk_keyring keys;
 } lk_config;

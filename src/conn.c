@@ -17,8 +17,8 @@
     ISO("c.created_at") " AS created_at, " ISO("c.updated_at") " AS updated_at, "                 \
     ISO("c.last_used_at") " AS last_used_at, " ISO("c.last_refreshed_at") " AS last_refreshed_at, " \
     ISO("c.grant_issued_at") " AS grant_issued_at, c.last_error, "                              \
-    "floor(extract(epoch FROM now() - COALESCE(c.last_refreshed_at, c.grant_issued_at)))::bigint "  \
-    "AS refreshed_ago"
+    "floor(extract(epoch FROM COALESCE(c.last_refreshed_at, c.grant_issued_at)))::bigint "         \
+    "AS refreshed_epoch"
 
 static lk_stmt q_lock_row = LK_STMT("conn_lock_row",
                                     "SELECT id FROM connections WHERE profile_id = $1 AND instance_id = $2 "
@@ -147,7 +147,7 @@ static void fill(lk_arena *a, PGresult *res, int r, lk_conn *c)
     c->last_refreshed_at = col(a, res, r, "last_refreshed_at");
     c->grant_issued_at = col(a, res, r, "grant_issued_at");
     c->last_error = col(a, res, r, "last_error");
-    c->refreshed_ago = lk_db_ll(res, r, "refreshed_ago");
+    c->refreshed_ago = (long long)time(NULL) - lk_db_ll(res, r, "refreshed_epoch");
 }
 
 lk_err lk_conn_load(lk_db *db, lk_arena *a, const char *profile, const char *instance_id, lk_conn **out)

@@ -208,6 +208,33 @@ void lk_resp_send(lk_req *r, int status, const char *ctype, const char *body, si
         r->io.write(r->io.ctx, body, len);
 }
 
+int lk_resp_begin(lk_req *r, int status)
+{
+    if (r->sent)
+        return -1;
+    r->sent = true;
+    r->status = status;
+    lk_buf b;
+    lk_buf_init(&b, r->a, 1 << 16);
+    if (lk_buf_printf(&b, "Status: %d %s\r\n", status, lk_status_text(status)) != LK_OK)
+        return -1;
+    for (lk_hdr *h = r->hdrs; h; h = h->next)
+        if (lk_buf_printf(&b, "%s: %s\r\n", h->name, h->value) != LK_OK)
+            return -1;
+    if (lk_buf_adds(&b, "\r\n") != LK_OK)
+        return -1;
+    if (r->io.write(r->io.ctx, lk_buf_str(&b), b.len) != 0)
+        return -1;
+    return r->io.flush(r->io.ctx);
+}
+
+int lk_resp_write(lk_req *r, const void *p, size_t n)
+{
+    if (n && r->io.write(r->io.ctx, p, n) != 0)
+        return -1;
+    return r->io.flush(r->io.ctx);
+}
+
 void lk_resp_json(lk_req *r, int status, json_object *o)
 {
     const char *s = lk_json_text(r->a, o);

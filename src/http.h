@@ -92,6 +92,12 @@ lk_err lk_fail_field(lk_req *r, const char *where, const char *field, const char
 void lk_resp_header(lk_req *r, const char *name, const char *value);
 /* Sends status, headers and a body; HEAD requests get no body. */
 void lk_resp_send(lk_req *r, int status, const char *ctype, const char *body, size_t len);
+/* Starts a streamed response: the status and the headers added so far go
+ * out now; the body follows with lk_resp_write. -1 when the client left. */
+int lk_resp_begin(lk_req *r, int status);
+/* Writes body bytes of a streamed response (and flushes them); -1 when
+ * the client left. */
+int lk_resp_write(lk_req *r, const void *p, size_t n);
 /* Sends a JSON value with Cache-Control: no-store. */
 void lk_resp_json(lk_req *r, int status, json_object *o);
 /* Sends r->err as SPEC §7's JSON error (with WWW-Authenticate, Allow and

@@ -15,7 +15,7 @@
     "token_url, refresh_url, scopes::text, always_scopes::text, scope_separator, "                 \
     "extra_params::text, callback_url, token_style, pkce, api_base_url, resource_discovery, "      \
     "resources_url, allowed_redirects::text, allow_direct_authorize, proxy_only, issuer, "         \
-    "misconfigured_reason"
+    "misconfigured_reason, proxy_path_prefixes::text"
 
 static lk_stmt q_load = LK_STMT("profile_load", "SELECT " PROFILE_COLUMNS " FROM profiles WHERE name = $1", 1);
 static lk_stmt q_client = LK_STMT("profile_client",
@@ -28,10 +28,10 @@ static lk_stmt q_insert = LK_STMT(
     "INSERT INTO profiles (id, name, display_name, template, auth_type, client_id, client_secret, "
     "authorization_url, token_url, refresh_url, scopes, always_scopes, scope_separator, extra_params, "
     "callback_url, token_style, pkce, api_base_url, resource_discovery, resources_url, "
-    "allowed_redirects, allow_direct_authorize, proxy_only, issuer) VALUES ($1, $2, $3, $4, $5, $6, $7, "
-    "$8, $9, $10, $11::jsonb, $12::jsonb, $13, $14::jsonb, $15, $16, $17, $18, $19, $20, $21::jsonb, "
-    "$22, $23, $24)",
-    24);
+    "allowed_redirects, allow_direct_authorize, proxy_only, issuer, proxy_path_prefixes) VALUES ($1, $2, "
+    "$3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12::jsonb, $13, $14::jsonb, $15, $16, $17, $18, $19, "
+    "$20, $21::jsonb, $22, $23, $24, $25::jsonb)",
+    25);
 
 lk_strv lk_strv_from_json(lk_arena *a, json_object *arr)
 {
@@ -107,6 +107,7 @@ lk_err lk_profile_load(lk_db *db, lk_arena *a, const char *name, lk_profile **ou
     p->proxy_only = lk_db_bool(res, 0, "proxy_only");
     p->issuer = dup_col(a, res, "issuer");
     p->misconfigured_reason = dup_col(a, res, "misconfigured_reason");
+    p->proxy_path_prefixes = lk_strv_from_json(a, parse_col(a, lk_db_get(res, 0, "proxy_path_prefixes")));
     *out = p;
     return LK_OK;
 }
@@ -238,6 +239,9 @@ lk_err lk_profile_validate(lk_arena *a, const lk_profile *p, const char **why)
         if (lk_url_parse(a, p->allowed_redirects.v[i], &u) != LK_OK || u.query)
             *why = "each allowed redirect must be an http(s) URL without query, fragment or user info";
     }
+    for (size_t i = 0; !*why && i < p->proxy_path_prefixes.n; i++)
+        if (p->proxy_path_prefixes.v[i][0] != '/')
+            *why = "each proxy path prefix must start with '/'";
     for (size_t i = 0; !*why && i < p->scopes.n; i++)
         if (!*p->scopes.v[i] || strpbrk(p->scopes.v[i], " ,\t\r\n"))
             *why = "scopes must be non-empty words without spaces or commas";
@@ -291,6 +295,7 @@ lk_err lk_profile_insert(lk_db *db, lk_arena *a, const lk_config *cfg, lk_profil
         p->allow_direct_authorize ? "true" : "false",
         p->proxy_only ? "true" : "false",
         p->issuer,
+        lk_json_text(a, lk_strv_to_json(a, &p->proxy_path_prefixes)),
     };
     return lk_db_exec(db, a, &q_insert, params, NULL);
 }

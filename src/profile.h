@@ -33,6 +33,7 @@ typedef struct lk_profile {
     lk_strv allowed_redirects;
     bool allow_direct_authorize, proxy_only;
     char *issuer;
+    lk_strv proxy_path_prefixes; /* decoded paths the proxy may reach; empty: any */
     char *misconfigured_reason; /* NULL when fine */
 } lk_profile;
 

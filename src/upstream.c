@@ -138,6 +138,147 @@ lk_err lk_upstream_call(lk_upstream *u, lk_arena *a, const char *method, const c
     return rc;
 }
 
+#define HEAD_MAX_LINES 128
+#define HEAD_MAX_BYTES (64 * 1024)
+
+struct streaming {
+    lk_stream *s;
+    lk_arena *a;
+    char **lines;
+    size_t n, bytes;
+    long status;
+    int mode; /* -2: head not done, 0: stream, 1: swallow */
+    bool aborted;
+};
+
+static size_t st_header(char *p, size_t size, size_t n, void *ud)
+{
+    struct streaming *x = ud;
+    size_t len = size * n;
+    if (len >= 5 && !strncmp(p, "HTTP/", 5)) {
+        /* A new head (after a 1xx, or the first one). */
+        x->n = 0;
+        x->bytes = 0;
+        const char *sp = memchr(p, ' ', len);
+        x->status = sp ? strtol(sp + 1, NULL, 10) : 0;
+        return len;
+    }
+    while (len && (p[len - 1] == '\r' || p[len - 1] == '\n'))
+        len--;
+    if (len == 0) {
+        if (x->status >= 100 && x->status < 200)
+            return size * n; /* 100 Continue and friends: not ours */
+        x->mode = x->s->on_head(x->s->ctx, x->status, x->lines, x->n);
+        if (x->mode < 0) {
+            x->aborted = true;
+            return 0;
+        }
+        return size * n;
+    }
+    if (x->n >= HEAD_MAX_LINES || x->bytes + len > HEAD_MAX_BYTES) {
+        x->aborted = true;
+        return 0;
+    }
+    if (!x->lines)
+        x->lines = lk_alloc(x->a, HEAD_MAX_LINES * sizeof(char *));
+    x->lines[x->n++] = lk_strndup(x->a, p, len);
+    x->bytes += len;
+    return size * n;
+}
+
+static size_t st_body(char *p, size_t size, size_t n, void *ud)
+{
+    struct streaming *x = ud;
+    if (x->mode == 1)
+        return size * n;
+    if (x->mode != 0 || x->s->on_body(x->s->ctx, p, size * n) != 0) {
+        x->aborted = true;
+        return 0;
+    }
+    return size * n;
+}
+
+struct source {
+    lk_stream *s;
+    size_t off;
+};
+
+static size_t st_read(char *buf, size_t size, size_t n, void *ud)
+{
+    struct source *src = ud;
+    lk_stream *s = src->s;
+    size_t want = size * n;
+    if (s->body) {
+        size_t left = (size_t)s->body_len - src->off;
+        size_t k = left < want ? left : want;
+        memcpy(buf, s->body + src->off, k);
+        src->off += k;
+        return k;
+    }
+    ssize_t got = s->read(s->ctx, buf, want);
+    return got < 0 ? CURL_READFUNC_ABORT : (size_t)got;
+}
+
+lk_err lk_upstream_stream(lk_upstream *u, lk_arena *a, lk_stream *s)
+{
+    CURL *h = u->h;
+    curl_easy_reset(h);
+    struct streaming x = {.s = s, .a = a, .mode = -2};
+    struct source src = {.s = s};
+    struct curl_slist *hl = NULL;
+    for (const char *const *p = s->headers; p && *p; p++)
+        hl = curl_slist_append(hl, *p);
+    hl = curl_slist_append(hl, "Expect:");
+    curl_easy_setopt(h, CURLOPT_URL, s->url);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (u->cfg->ca_file && *u->cfg->ca_file)
+        curl_easy_setopt(h, CURLOPT_CAINFO, u->cfg->ca_file);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, u->cfg->connect_timeout_ms);
+    /* Too slow is no byte for timeout_ms, however long the whole takes. */
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (s->timeout_ms + 999) / 1000);
+    curl_easy_setopt(h, CURLOPT_HTTP_TRANSFER_DECODING, 1L);
+    curl_easy_setopt(h, CURLOPT_HTTP_CONTENT_DECODING, 0L);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "latchkey/0.1");
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, st_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &x);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, st_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
+    if (!strcmp(s->method, "HEAD")) {
+        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    } else if (!s->no_body) {
+        curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)s->body_len);
+        curl_easy_setopt(h, CURLOPT_READFUNCTION, st_read);
+        curl_easy_setopt(h, CURLOPT_READDATA, &src);
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, s->method);
+    } else if (strcmp(s->method, "GET") != 0) {
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, s->method);
+    }
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+    CURLcode cc = curl_easy_perform(h);
+    curl_slist_free_all(hl);
+    if (cc == CURLE_OK && x.mode == -2) {
+        /* A head without a blank line seen (HEAD answers): judge it now. */
+        x.mode = s->on_head(s->ctx, x.status, x.lines, x.n);
+        if (x.mode < 0)
+            return LK_EINVAL;
+    }
+    if (x.aborted || cc == CURLE_ABORTED_BY_CALLBACK || cc == CURLE_READ_ERROR)
+        return LK_EINVAL;
+    if (cc == CURLE_OPERATION_TIMEDOUT)
+        return LK_ETIMEOUT;
+    if (cc != CURLE_OK) {
+        lk_warn("upstream call failed: %s", curl_easy_strerror(cc));
+        return LK_EUPSTREAM;
+    }
+    return LK_OK;
+}
+
 bool lk_provider_url_ok(const char *url)
 {
     lk_url u;

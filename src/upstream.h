@@ -4,6 +4,8 @@
 #ifndef LK_UPSTREAM_H
 #define LK_UPSTREAM_H
 
+#include <sys/types.h>
+
 #include "arena.h"
 #include "config.h"
 #include "lk.h"
@@ -28,6 +30,32 @@ void lk_upstream_free(lk_upstream *u);
 lk_err lk_upstream_call(lk_upstream *u, lk_arena *a, const char *method, const char *url,
                         const char *const *headers, const char *body, size_t blen, size_t cap,
                         lk_http_resp *out);
+
+/* A streamed exchange (the proxy): the request body comes from a source,
+ * the answer goes to a sink as it arrives; memory stays flat. */
+typedef struct lk_stream {
+    const char *method;
+    const char *url;
+    const char *const *headers; /* "Name: value", NULL-terminated */
+    /* Request body: from memory (body != NULL), or from read(), whose
+     * length is body_len (-1: unknown, sent chunked), or none (no_body). */
+    bool no_body;
+    const char *body;
+    long long body_len;
+    ssize_t (*read)(void *ctx, char *buf, size_t n);
+    void *ctx;
+    long timeout_ms; /* no byte for this long: too slow */
+    /* Called once the answer's head is complete (1xx heads are skipped):
+     * return 0 to stream the body to on_body, 1 to swallow it, -1 to
+     * abort. Header lines are "Name: value" without CR LF. */
+    int (*on_head)(void *ctx, long status, char **lines, size_t n);
+    /* Body bytes; return -1 to abort (the client went away). */
+    int (*on_body)(void *ctx, const char *p, size_t n);
+} lk_stream;
+
+/* Runs a streamed exchange. Errors: LK_ETIMEOUT (too slow), LK_EUPSTREAM
+ * (could not connect, or broke), LK_EINVAL (a callback aborted). */
+lk_err lk_upstream_stream(lk_upstream *u, lk_arena *a, lk_stream *s);
 
 /* True when url is https, or http to a loopback host (SPEC §3). */
 bool lk_provider_url_ok(const char *url);

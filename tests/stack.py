@@ -543,6 +543,8 @@ class Stack:
             "cookie_secure = false\n",
             "log_level = info\n",
             "purge_interval = 0\n",
+            "# short, so the proxy's too-slow test waits seconds, not a minute\n",
+            "proxy_timeout_ms = 2000\n",
         ]))
 
     def write_env(self):

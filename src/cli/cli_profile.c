@@ -16,7 +16,7 @@ static const char PROFILE_USAGE[] =
     "           [--display-name TEXT --authorization-url U --token-url U --refresh-url U\n"
     "            --scopes \"a b\" --scope-separator S --api-base-url U --token-style json|form|basic\n"
     "            --no-pkce --param key=value ... --allow-redirect URL ... --allow-direct-authorize\n"
-    "            --issuer URL --resources-url U --proxy-only]\n"
+    "            --issuer URL --resources-url U --proxy-only --proxy-path-prefix /wiki/rest/api/ ...]\n"
     "       latchkey profile list\n"
     "       latchkey profile show NAME\n"
     "       latchkey profile remove NAME\n";
@@ -70,7 +70,7 @@ static int profile_add(cli *c, int argc, char **argv)
 {
     enum { O_TEMPLATE = 1000, O_CID, O_SECRET, O_CALLBACK, O_DISPLAY, O_AUTHZ, O_TOKEN, O_REFRESH, O_SCOPES,
            O_SEP, O_API, O_STYLE, O_NOPKCE, O_PARAM, O_REDIRECT, O_DIRECT, O_ISSUER, O_RESOURCES, O_PROXYONLY,
-           O_HELP };
+           O_PATHPREFIX, O_HELP };
     static const struct option opts[] = {
         {"template", required_argument, 0, O_TEMPLATE}, {"client-id", required_argument, 0, O_CID},
         {"client-secret-file", required_argument, 0, O_SECRET}, {"callback-url", required_argument, 0, O_CALLBACK},
@@ -82,6 +82,7 @@ static int profile_add(cli *c, int argc, char **argv)
         {"allow-redirect", required_argument, 0, O_REDIRECT},
         {"allow-direct-authorize", no_argument, 0, O_DIRECT}, {"issuer", required_argument, 0, O_ISSUER},
         {"resources-url", required_argument, 0, O_RESOURCES}, {"proxy-only", no_argument, 0, O_PROXYONLY},
+        {"proxy-path-prefix", required_argument, 0, O_PATHPREFIX},
         {"help", no_argument, 0, O_HELP}, {0, 0, 0, 0}};
     lk_arena *a = c->a;
     lk_profile p = {0};
@@ -89,7 +90,7 @@ static int profile_add(cli *c, int argc, char **argv)
     /* Options are applied after the template, so collect them first. */
     const char *vals[O_HELP - O_TEMPLATE + 1] = {0};
     bool nopkce = false, direct = false, proxyonly = false;
-    lk_strv params = {0}, redirects = {0};
+    lk_strv params = {0}, redirects = {0}, path_prefixes = {0};
     optind = 1;
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -100,6 +101,7 @@ static int profile_add(cli *c, int argc, char **argv)
         case O_PROXYONLY: proxyonly = true; break;
         case O_PARAM: push(a, &params, optarg); break;
         case O_REDIRECT: push(a, &redirects, optarg); break;
+        case O_PATHPREFIX: push(a, &path_prefixes, optarg); break;
         case O_TEMPLATE: tmpl = optarg; break;
         case O_SECRET: secret_file = optarg; break;
         default:
@@ -161,6 +163,7 @@ static int profile_add(cli *c, int argc, char **argv)
     p.allow_direct_authorize = direct;
     p.proxy_only = proxyonly;
     p.allowed_redirects = redirects;
+    p.proxy_path_prefixes = path_prefixes;
     if (!p.extra_params)
         p.extra_params = lk_json_object(a);
     for (size_t i = 0; i < params.n; i++) {
@@ -220,6 +223,7 @@ static json_object *profile_json(lk_arena *a, const lk_profile *p)
     json_object_object_add(o, "allowed_redirects", json_object_get(lk_strv_to_json(a, &p->allowed_redirects)));
     json_object_object_add(o, "allow_direct_authorize", json_object_new_boolean(p->allow_direct_authorize));
     json_object_object_add(o, "proxy_only", json_object_new_boolean(p->proxy_only));
+    json_object_object_add(o, "proxy_path_prefixes", json_object_get(lk_strv_to_json(a, &p->proxy_path_prefixes)));
     lk_json_set_str(o, "issuer", p->issuer);
     lk_json_set_str(o, "misconfigured", p->misconfigured_reason);
     return o;

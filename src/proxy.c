@@ -1,0 +1,366 @@
+#include "proxy.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "apikey.h"
+#include "buf.h"
+#include "cred.h"
+#include "log.h"
+#include "text.h"
+#include "upstream.h"
+
+lk_err lk_proxy_path_check(lk_arena *a, const char *raw, const lk_strv *prefixes, const char **why)
+{
+    size_t n = strlen(raw);
+    *why = NULL;
+    if (n > LK_PROXY_PATH_MAX)
+        *why = "The path is too long.";
+    else if (raw[0] != '/')
+        *why = "The path must start with '/'.";
+    else if (strstr(raw, "%25"))
+        *why = "The path must not hold an encoded '%'.";
+    if (*why)
+        return LK_EINVAL;
+    char *d;
+    size_t dn;
+    if (lk_pct_decode(a, raw, n, false, &d, &dn) != LK_OK) {
+        *why = "The path holds a malformed percent escape.";
+        return LK_EINVAL;
+    }
+    for (size_t i = 0; i < dn; i++) {
+        unsigned char c = (unsigned char)d[i];
+        if (c < 0x20 || c == 0x7f) {
+            *why = "The path must not hold control characters.";
+            return LK_EINVAL;
+        }
+        if (c == '\\' || c == '@') {
+            *why = "The path must not hold a backslash or '@'.";
+            return LK_EINVAL;
+        }
+    }
+    /* No "//" anywhere (an authority), no "." or ".." segment, and no
+     * scheme in the first segment. */
+    if (strstr(d, "//")) {
+        *why = "The path must not hold empty segments ('//').";
+        return LK_EINVAL;
+    }
+    const char *seg = d + 1;
+    for (bool first = true;; first = false) {
+        const char *slash = strchr(seg, '/');
+        size_t sl = slash ? (size_t)(slash - seg) : strlen(seg);
+        if ((sl == 1 && seg[0] == '.') || (sl == 2 && seg[0] == '.' && seg[1] == '.')) {
+            *why = "The path must not hold '.' or '..' segments.";
+            return LK_EINVAL;
+        }
+        if (first && memchr(seg, ':', sl)) {
+            *why = "The path must not start with a scheme.";
+            return LK_EINVAL;
+        }
+        if (!slash)
+            break;
+        seg = slash + 1;
+    }
+    if (prefixes && prefixes->n) {
+        for (size_t i = 0; i < prefixes->n; i++) {
+            const char *p = prefixes->v[i];
+            size_t pl = strlen(p);
+            if (!strncmp(d, p, pl) && (p[pl - 1] == '/' || d[pl] == '\0' || d[pl] == '/'))
+                return LK_OK;
+        }
+        *why = "The path is outside what this profile may reach.";
+        return LK_EINVAL;
+    }
+    return LK_OK;
+}
+
+static bool in_list(const char *name, size_t n, const char *const *list)
+{
+    for (const char *const *l = list; *l; l++)
+        if (lk_ieqn(name, n, *l))
+            return true;
+    return false;
+}
+
+/* RFC 9110 §7.6.1 hop-by-hop fields, and RFC 2616's. */
+static const char *const HOP[] = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
+                                  "proxy-connection", "te", "trailer", "trailers", "transfer-encoding",
+                                  "upgrade", NULL};
+
+bool lk_proxy_request_header_ok(const char *name)
+{
+    static const char *const ours[] = {"host", "authorization", "cookie", "x-instance-id", "x-site",
+                                       "content-length", "expect", "forwarded", "x-real-ip", NULL};
+    size_t n = strlen(name);
+    if (in_list(name, n, HOP) || in_list(name, n, ours))
+        return false;
+    return !(n >= 12 && lk_ieqn(name, 12, "x-forwarded-"));
+}
+
+bool lk_proxy_response_header_ok(const char *name, size_t n)
+{
+    /* Status would be read as the CGI status by the web server. */
+    static const char *const drop[] = {"set-cookie", "set-cookie2", "status", NULL};
+    return !in_list(name, n, HOP) && !in_list(name, n, drop);
+}
+
+char *lk_proxy_header_name(lk_arena *a, const char *var, size_t n)
+{
+    const char *s;
+    size_t sl;
+    if (n == 12 && !strncmp(var, "CONTENT_TYPE", 12)) {
+        s = var;
+        sl = n;
+    } else if (n > 5 && !strncmp(var, "HTTP_", 5)) {
+        s = var + 5;
+        sl = n - 5;
+    } else {
+        return NULL;
+    }
+    char *out = lk_strndup(a, s, sl);
+    bool start = true;
+    for (char *c = out; *c; c++) {
+        if (*c == '_') {
+            *c = '-';
+            start = true;
+        } else {
+            if (!start && *c >= 'A' && *c <= 'Z')
+                *c = (char)(*c - 'A' + 'a');
+            start = false;
+        }
+    }
+    return out;
+}
+
+/* The state of one proxied call. */
+typedef struct call {
+    lk_req *r;
+    long long body_left; /* from the client, streamed */
+    long long sent;      /* bytes of answer body passed back */
+    bool allow_retry;    /* a 401 may be swallowed for one retry */
+    bool got_401;
+    bool began;
+} call;
+
+static ssize_t client_read(void *ctx, char *buf, size_t n)
+{
+    call *c = ctx;
+    if (c->body_left == 0)
+        return 0;
+    if (c->body_left > 0 && (long long)n > c->body_left)
+        n = (size_t)c->body_left;
+    ssize_t got = c->r->io.read(c->r->io.ctx, buf, n);
+    if (got < 0)
+        return -1;
+    if (got == 0 && c->body_left > 0)
+        return -1; /* the client stopped short of its Content-Length */
+    if (c->body_left > 0)
+        c->body_left -= got;
+    return got;
+}
+
+static int on_head(void *ctx, long status, char **lines, size_t n)
+{
+    call *c = ctx;
+    if (status == 401 && c->allow_retry) {
+        c->got_401 = true;
+        return 1; /* swallow it: refresh and retry */
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *colon = strchr(lines[i], ':');
+        if (!colon || colon == lines[i])
+            continue;
+        size_t nl = (size_t)(colon - lines[i]);
+        if (!lk_proxy_response_header_ok(lines[i], nl))
+            continue;
+        const char *v = colon + 1;
+        while (*v == ' ' || *v == '\t')
+            v++;
+        lk_resp_header(c->r, lk_strndup(c->r->a, lines[i], nl), v);
+    }
+    c->began = true;
+    return lk_resp_begin(c->r, status < 100 || status > 999 ? 502 : (int)status) == 0 ? 0 : -1;
+}
+
+static int on_body(void *ctx, const char *p, size_t n)
+{
+    call *c = ctx;
+    c->sent += (long long)n;
+    return lk_resp_write(c->r, p, n);
+}
+
+/* The request headers to pass on, and the credential's. */
+static const char **upstream_headers(lk_req *r, const char *authorization, const char **why)
+{
+    size_t count = 0;
+    for (char *const *e = r->env; e && *e; e++)
+        count++;
+    const char **h = lk_alloc(r->a, (count + 2) * sizeof(char *));
+    size_t k = 0;
+    /* Names listed in Connection are hop-by-hop too (RFC 9110 §7.6.1). */
+    const char *conn = lk_req_header(r, "HTTP_CONNECTION");
+    for (char *const *e = r->env; e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        if (!eq)
+            continue;
+        char *name = lk_proxy_header_name(r->a, *e, (size_t)(eq - *e));
+        if (!name || !lk_proxy_request_header_ok(name))
+            continue;
+        if (conn) {
+            bool listed = false;
+            const char *t = conn;
+            while (*t) {
+                while (*t == ' ' || *t == ',')
+                    t++;
+                size_t tl = strcspn(t, " ,");
+                if (tl && lk_ieqn(t, tl, name))
+                    listed = true;
+                t += tl;
+            }
+            if (listed)
+                continue;
+        }
+        const char *v = eq + 1;
+        if (strpbrk(v, "\r\n")) {
+            *why = "A request header value holds CR or LF.";
+            return NULL;
+        }
+        h[k++] = lk_printf(r->a, "%s: %s", name, v);
+    }
+    h[k++] = authorization;
+    h[k] = NULL;
+    return h;
+}
+
+static bool header_value_ok(const char *v)
+{
+    return !v || !strpbrk(v, "\r\n");
+}
+
+void lk_proxy_endpoint(lk_req *r)
+{
+    lk_arena *a = r->a;
+    const char *rest;
+    if (!lk_route_is(r, "proxy", &rest)) {
+        lk_fail(r, LK_ENOPROFILE, "No such route.");
+        return;
+    }
+    const char *slash = strchr(rest, '/');
+    const char *name = slash ? lk_strndup(a, rest, (size_t)(slash - rest)) : rest;
+    const char *sub = slash ? slash : "/";
+    const char *iid = lk_req_header(r, "HTTP_X_INSTANCE_ID");
+    const char *site = lk_req_header(r, "HTTP_X_SITE");
+    lk_apikey key;
+    lk_profile *p;
+    bool iid_ok = iid && lk_valid_instance_id(iid, strlen(iid));
+    if (lk_bot_gate(r, name, iid_ok ? iid : NULL, &key, &p) != LK_OK)
+        return;
+    if (!iid_ok) {
+        lk_fail_field(r, "header", "x-instance-id",
+                      iid ? "Value error, X-Instance-Id must be 1 to 255 bytes of printable UTF-8" : "Field required",
+                      iid ? "value_error" : "missing");
+        return;
+    }
+    const char *why = NULL;
+    if (lk_proxy_path_check(a, sub, &p->proxy_path_prefixes, &why) != LK_OK) {
+        lk_fail(r, LK_EINVAL, "%s", why);
+        return;
+    }
+    if (!header_value_ok(site) || (site && !lk_site_valid(site))) {
+        lk_fail_field(r, "header", "x-site", "Value error, X-Site must be a cloud id or a host name", "value_error");
+        return;
+    }
+    /* The body: its length is known (CONTENT_LENGTH) or, for methods that
+     * carry one, read to the end (SPEC §8a). */
+    const char *cl = lk_req_env(r, "CONTENT_LENGTH");
+    long long body_len = -1;
+    if (cl && *cl) {
+        char *end = NULL;
+        errno = 0;
+        body_len = strtoll(cl, &end, 10);
+        if (errno || *end || body_len < 0) {
+            lk_fail(r, LK_EINVAL, "Content-Length is not a number.");
+            return;
+        }
+    } else if (!strcmp(r->method, "GET") || !strcmp(r->method, "HEAD") || !strcmp(r->method, "DELETE") ||
+               !strcmp(r->method, "OPTIONS")) {
+        body_len = 0;
+    }
+    if (body_len > r->cfg->proxy_max_body) {
+        lk_fail(r, LK_ETOOBIG, "The request body is larger than %ld bytes.", r->cfg->proxy_max_body);
+        return;
+    }
+    lk_cred cred;
+    if (lk_cred_get(r, p, key.name, iid, site, LK_MIN_VALIDITY_DEFAULT, false, &cred) != LK_OK)
+        return;
+    if (!cred.api_base_url) {
+        lk_fail(r, LK_EPROVIDER, "This profile has no API base URL for this connection.");
+        return;
+    }
+    /* A small body is kept so that a 401 can be retried once. */
+    char *body = NULL;
+    if (body_len >= 0 && body_len <= LK_PROXY_REPLAY_MAX) {
+        size_t got;
+        if (body_len > 0 && lk_req_body(r, (size_t)LK_PROXY_REPLAY_MAX, &body, &got) != LK_OK)
+            return;
+        if (!body)
+            body = "";
+    }
+    char *url = lk_printf(a, "%s%s%s%s", cred.api_base_url, sub, *r->query ? "?" : "", r->query);
+    call c = {.r = r, .body_left = body_len};
+    lk_stream s = {
+        .method = r->method,
+        .url = url,
+        .no_body = body_len == 0,
+        .body = body,
+        .body_len = body_len,
+        .read = client_read,
+        .ctx = &c,
+        .timeout_ms = r->cfg->proxy_timeout_ms,
+        .on_head = on_head,
+        .on_body = on_body,
+    };
+    for (int attempt = 0; attempt < 2; attempt++) {
+        const char *auth = lk_printf(a, "Authorization: %s %s", cred.conn->token_type, cred.access_token);
+        why = NULL;
+        s.headers = upstream_headers(r, auth, &why);
+        if (!s.headers) {
+            lk_fail(r, LK_EINVAL, "%s", why);
+            return;
+        }
+        /* A 401 for a token older than a minute may mean it was revoked:
+         * one refresh and one retry (never for a fresh token, where a 401
+         * means a missing scope and a refresh would only burn a rotation). */
+        c.allow_retry = attempt == 0 && body && cred.conn->refreshed_ago > 60;
+        c.got_401 = false;
+        lk_err rc = lk_upstream_stream(r->up, a, &s);
+        if (c.began) {
+            if (rc != LK_OK)
+                lk_warn("proxied answer cut short after %lld bytes: %s", c.sent, lk_err_code(rc));
+            return;
+        }
+        if (rc == LK_ETIMEOUT) {
+            lk_fail(r, LK_ETIMEOUT, "The upstream API did not answer in time.");
+            return;
+        }
+        if (rc != LK_OK) {
+            lk_fail(r, LK_EUPSTREAM, "The upstream API could not be reached.");
+            return;
+        }
+        if (!c.got_401)
+            return;
+        lk_refresh_ctx cx = {r->db, a, r->cfg, r->up, key.name, 0};
+        lk_refresh_out ro;
+        rc = lk_refresh(&cx, p, cred.conn, true, LK_MIN_VALIDITY_DEFAULT, &ro);
+        if (rc != LK_OK) {
+            if (ro.retry_after)
+                lk_resp_header(r, "Retry-After", ro.retry_after);
+            lk_fail(r, rc == LK_ECRYPTO ? LK_EINTERNAL : rc, "%s",
+                    ro.detail ? ro.detail : "The credential could not be refreshed.");
+            return;
+        }
+        cred.conn = ro.conn;
+        cred.access_token = ro.access_token;
+    }
+}

@@ -1,0 +1,30 @@
+/* The proxy (SPEC §6): a bot's call forwarded to the profile's API with
+ * the connection's credential injected, streamed both ways. */
+#ifndef LK_PROXY_H
+#define LK_PROXY_H
+
+#include "http.h"
+#include "profile.h"
+
+#define LK_PROXY_PATH_MAX 4096
+#define LK_PROXY_REPLAY_MAX (1024 * 1024) /* bodies kept for a 401 retry */
+
+/* Checks a raw sub-path ("/wiki/rest/api/space", still percent-encoded)
+ * after decoding: no "." or ".." segments, no empty segment ("//"), no
+ * backslash, no "%25" (double encoding), no scheme, no '@', no control
+ * characters (NUL, CR, LF...), at most LK_PROXY_PATH_MAX bytes; and, when
+ * prefixes are given, under one of them. LK_EINVAL with *why otherwise. */
+lk_err lk_proxy_path_check(lk_arena *a, const char *raw, const lk_strv *prefixes, const char **why);
+
+/* True when a request header (lower case, '-' separated) is passed on. */
+bool lk_proxy_request_header_ok(const char *name);
+/* True when a response header (any case) is passed back. */
+bool lk_proxy_response_header_ok(const char *name, size_t n);
+/* "HTTP_X_FOO_BAR" → "X-Foo-Bar" (CONTENT_TYPE → "Content-Type"); NULL
+ * for variables that are not request headers. */
+char *lk_proxy_header_name(lk_arena *a, const char *cgi_var, size_t n);
+
+/* ANY /proxy/{profile}/{path}. */
+void lk_proxy_endpoint(lk_req *r);
+
+#endif
