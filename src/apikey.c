@@ -50,19 +50,26 @@ lk_err lk_apikey_check(lk_db *db, lk_arena *a, const char *authorization, lk_api
         return LK_EUNAUTHORIZED;
     const char *params[] = {lk_sha256_hex(a, k)};
     PGresult *res;
-    lk_err rc = lk_db_cached(db, a, &q_find, params, "k:", "id", &res);
+    void **slot;
+    lk_arena *oa;
+    lk_err rc = lk_db_cached_obj(db, a, &q_find, params, "k:", "id", &res, &slot, &oa);
     if (rc != LK_OK)
         return rc;
     if (PQntuples(res) != 1)
         return LK_EUNAUTHORIZED;
-    out->id = lk_db_ll(res, 0, "id");
-    out->name = lk_strdup(a, lk_db_get(res, 0, "name"));
-    const char *pj = lk_db_get(res, 0, "profiles");
-    json_object *arr = NULL;
-    if (pj)
-        lk_json_parse(a, pj, strlen(pj), &arr);
-    out->profiles = lk_strv_from_json(a, arr);
-    out->instance_prefix = lk_strdup(a, lk_db_get(res, 0, "instance_prefix"));
+    if (!*slot) {
+        lk_apikey *k2 = lk_alloc(oa, sizeof(*k2));
+        k2->id = lk_db_ll(res, 0, "id");
+        k2->name = lk_strdup(oa, lk_db_get(res, 0, "name"));
+        const char *pj = lk_db_get(res, 0, "profiles");
+        json_object *arr = NULL;
+        if (pj)
+            lk_json_parse(oa, pj, strlen(pj), &arr);
+        k2->profiles = lk_strv_from_json(oa, arr);
+        k2->instance_prefix = lk_strdup(oa, lk_db_get(res, 0, "instance_prefix"));
+        *slot = k2;
+    }
+    *out = *(lk_apikey *)*slot;
     if (lk_db_touch_due('k', out->id)) {
         const char *tp[] = {lk_db_get(res, 0, "id")};
         lk_db_exec(db, a, &q_touch, tp, NULL); /* best effort */

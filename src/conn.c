@@ -130,7 +130,8 @@ static void fill(lk_arena *a, PGresult *res, int r, lk_conn *c)
     c->scope = col(a, res, r, "scope");
     c->expires_at = col(a, res, r, "expires_at");
     /* From the absolute time, so a cached row stays right as time passes. */
-    c->expires_in = lk_db_ll(res, r, "expires_epoch") - (long long)time(NULL);
+    c->expires_epoch = lk_db_ll(res, r, "expires_epoch");
+    c->expires_in = c->expires_epoch - (long long)time(NULL);
     const char *m = lk_db_get(res, r, "metadata");
     c->metadata = NULL;
     if (m)
@@ -147,20 +148,32 @@ static void fill(lk_arena *a, PGresult *res, int r, lk_conn *c)
     c->last_refreshed_at = col(a, res, r, "last_refreshed_at");
     c->grant_issued_at = col(a, res, r, "grant_issued_at");
     c->last_error = col(a, res, r, "last_error");
-    c->refreshed_ago = (long long)time(NULL) - lk_db_ll(res, r, "refreshed_epoch");
+    c->refreshed_epoch = lk_db_ll(res, r, "refreshed_epoch");
+    c->refreshed_ago = (long long)time(NULL) - c->refreshed_epoch;
 }
 
 lk_err lk_conn_load(lk_db *db, lk_arena *a, const char *profile, const char *instance_id, lk_conn **out)
 {
     const char *params[] = {profile, instance_id};
     PGresult *res;
-    lk_err rc = lk_db_cached(db, a, &q_load, params, "c:", "id", &res);
+    void **slot;
+    lk_arena *oa;
+    lk_err rc = lk_db_cached_obj(db, a, &q_load, params, "c:", "id", &res, &slot, &oa);
     if (rc != LK_OK)
         return rc;
     if (PQntuples(res) != 1)
         return LK_ENOTCONN;
-    *out = lk_alloc(a, sizeof(lk_conn));
-    fill(a, res, 0, *out);
+    if (!*slot) {
+        lk_conn *c = lk_alloc(oa, sizeof(lk_conn));
+        fill(oa, res, 0, c);
+        *slot = c;
+    }
+    /* A copy whose relative times are of now (the row may be cached). */
+    lk_conn *c = lk_alloc(a, sizeof(lk_conn));
+    *c = *(lk_conn *)*slot;
+    c->expires_in = c->expires_epoch - (long long)time(NULL);
+    c->refreshed_ago = (long long)time(NULL) - c->refreshed_epoch;
+    *out = c;
     return LK_OK;
 }
 

@@ -25,6 +25,7 @@ typedef struct lk_conn {
     char *created_at, *updated_at, *last_used_at, *last_refreshed_at, *grant_issued_at;
     char *last_error;
     long long refreshed_ago; /* seconds since the last refresh (or the grant) */
+    long long expires_epoch, refreshed_epoch; /* the absolute times behind both */
 } lk_conn;
 
 /* Inside the caller's transaction: writes a completed grant. The existing

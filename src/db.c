@@ -9,6 +9,9 @@
 
 #define CACHE_SLOTS 1024
 #define CACHE_MAX 8192
+/* However announcements fare (a stalled session, a lost connection not yet
+ * noticed), no cached answer is older than this. */
+#define CACHE_TTL_MS 1000
 
 /* One cached answer: statement + parameters → result, and its tag. */
 struct entry {
@@ -16,6 +19,9 @@ struct entry {
     char *key, *tag;
     PGresult *res;
     unsigned long epoch;
+    lk_arena *arena; /* for the object decoded from res */
+    void *obj;
+    long long stored_ms; /* monotonic */
 };
 
 struct lk_db {
@@ -58,6 +64,7 @@ static void free_graveyard(lk_db *db)
     while (e) {
         struct entry *next = e->next;
         PQclear(e->res);
+        lk_arena_free(e->arena);
         free(e->key);
         free(e->tag);
         free(e);
@@ -129,6 +136,13 @@ void lk_db_poll(lk_db *db)
         PQfreemem(n);
     }
     free_graveyard(db);
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static unsigned long hash(const char *s)
@@ -297,6 +311,16 @@ lk_err lk_db_exec(lk_db *db, lk_arena *a, lk_stmt *st, const char *const *params
 lk_err lk_db_cached(lk_db *db, lk_arena *a, lk_stmt *st, const char *const *params, const char *prefix,
                     const char *tag_col, PGresult **out)
 {
+    void **slot;
+    lk_arena *oa;
+    return lk_db_cached_obj(db, a, st, params, prefix, tag_col, out, &slot, &oa);
+}
+
+lk_err lk_db_cached_obj(lk_db *db, lk_arena *a, lk_stmt *st, const char *const *params, const char *prefix,
+                        const char *tag_col, PGresult **out, void ***slot, lk_arena **obj_arena)
+{
+    *slot = lk_alloc(a, sizeof(void *));
+    *obj_arena = a;
     if (!db->caching || db->in_tx)
         return lk_db_exec(db, a, st, params, out);
     /* The key: statement name and parameters, separated by a byte that
@@ -312,13 +336,23 @@ lk_err lk_db_cached(lk_db *db, lk_arena *a, lk_stmt *st, const char *const *para
     for (int i = 0; i < st->nparams; i++)
         k += snprintf(k, len + 1 - (size_t)(k - key), "\x01%s%s", params[i] ? "v" : "n",
                       params[i] ? params[i] : "");
-    unsigned long slot = hash(key) % CACHE_SLOTS;
-    for (struct entry *e = db->slots[slot]; e; e = e->next) {
-        if (e->epoch == db->epoch && db->conn && !strcmp(e->key, key)) {
-            free(key);
-            *out = e->res;
-            return LK_OK;
+    unsigned long hslot = hash(key) % CACHE_SLOTS;
+    long long now = now_ms();
+    for (struct entry **pp = &db->slots[hslot]; *pp; pp = &(*pp)->next) {
+        struct entry *e = *pp;
+        if (strcmp(e->key, key) != 0)
+            continue;
+        if (e->epoch != db->epoch || !db->conn || now - e->stored_ms > CACHE_TTL_MS) {
+            *pp = e->next; /* too old: ask again */
+            bury(db, e);
+            db->entries--;
+            break;
         }
+        free(key);
+        *out = e->res;
+        *slot = &e->obj;
+        *obj_arena = e->arena;
+        return LK_OK;
     }
     PGresult *res;
     lk_err rc = lk_db_exec(db, a, st, params, &res);
@@ -342,10 +376,14 @@ lk_err lk_db_cached(lk_db *db, lk_arena *a, lk_stmt *st, const char *const *para
     e->tag = tag;
     e->res = copy;
     e->epoch = db->epoch;
-    e->next = db->slots[slot];
-    db->slots[slot] = e;
+    e->stored_ms = now;
+    e->arena = lk_arena_new();
+    e->next = db->slots[hslot];
+    db->slots[hslot] = e;
     db->entries++;
     *out = copy;
+    *slot = &e->obj;
+    *obj_arena = e->arena;
     return LK_OK;
 }
 

@@ -40,7 +40,8 @@ lk_err lk_db_exec(lk_db *db, lk_arena *a, lk_stmt *st, const char *const *params
  * announced by a trigger with NOTIFY latchkey '<tag>' (sql/002); the
  * process LISTENs on its one connection and drains the announcements
  * before every request (lk_db_poll). A new connection drops everything,
- * since announcements may have been missed meanwhile. */
+ * since announcements may have been missed meanwhile, and no answer is
+ * kept longer than a second whatever happens to the announcements. */
 void lk_db_enable_cache(lk_db *db);
 /* Reads pending announcements and drops what they name; frees what
  * earlier requests left behind. No round trip. */
@@ -50,6 +51,14 @@ void lk_db_poll(lk_db *db);
  * prefix + the value of tag_col. Without the cache, plain lk_db_exec. */
 lk_err lk_db_cached(lk_db *db, lk_arena *a, lk_stmt *st, const char *const *params, const char *prefix,
                     const char *tag_col, PGresult **out);
+
+/* lk_db_cached that also keeps an object decoded from the result: *slot
+ * holds it (NULL until the caller decodes and stores one), allocated from
+ * *obj_arena, which lives as long as the cached result. Uncached answers
+ * give a fresh slot and the request's arena. Cached objects are shared:
+ * callers must not change them. */
+lk_err lk_db_cached_obj(lk_db *db, lk_arena *a, lk_stmt *st, const char *const *params, const char *prefix,
+                        const char *tag_col, PGresult **out, void ***slot, lk_arena **obj_arena);
 
 /* True at most once a minute per (kind, id) in this process: whether to
  * note a use (last_used_at) again. */

@@ -73,11 +73,16 @@ lk_err lk_profile_load(lk_db *db, lk_arena *a, const char *name, lk_profile **ou
 {
     const char *params[] = {name};
     PGresult *res;
-    lk_err rc = lk_db_cached(db, a, &q_load, params, "p:", "id", &res);
+    void **slot;
+    lk_err rc = lk_db_cached_obj(db, a, &q_load, params, "p:", "id", &res, &slot, &a);
     if (rc != LK_OK)
         return rc;
     if (PQntuples(res) != 1)
         return LK_ENOPROFILE;
+    if (*slot) {
+        *out = *slot;
+        return LK_OK;
+    }
     lk_profile *p = lk_alloc(a, sizeof(*p));
     p->id = lk_db_ll(res, 0, "id");
     p->id_text = dup_col(a, res, "id");
@@ -108,6 +113,7 @@ lk_err lk_profile_load(lk_db *db, lk_arena *a, const char *name, lk_profile **ou
     p->issuer = dup_col(a, res, "issuer");
     p->misconfigured_reason = dup_col(a, res, "misconfigured_reason");
     p->proxy_path_prefixes = lk_strv_from_json(a, parse_col(a, lk_db_get(res, 0, "proxy_path_prefixes")));
+    *slot = p;
     *out = p;
     return LK_OK;
 }

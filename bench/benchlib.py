@@ -1,0 +1,97 @@
+"""Shared by the benchmarks: a throwaway stack with one connected account,
+and wrk runs parsed into figures. Python standard library only."""
+import http.client
+import json
+import os
+import re
+import subprocess
+import sys
+import urllib.parse
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def sh(*args, **kw):
+    return subprocess.run(list(args), check=True, capture_output=True, text=True, **kw).stdout
+
+
+def request(url, method="GET", headers=None, body=None):
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    conn.request(method, u.path + ("?" + u.query if u.query else ""), body=body, headers=headers or {})
+    resp = conn.getresponse()
+    data = resp.read()
+    conn.close()
+    return resp.status, resp.getheader("Location"), resp.getheader("Set-Cookie"), data
+
+
+def wrk(url, seconds, connections, header=None):
+    args = ["wrk", "-t2", "-c%d" % connections, "-d%ds" % seconds, "--latency", url]
+    if header:
+        args[1:1] = ["-H", header]
+    out = sh(*args)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    lat = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p50": lat.get("50"), "p99": lat.get("99"),
+            "non2xx": int(errors.group(1)) if errors else 0}
+
+
+def line(name, f):
+    return "%-14s %8.0f req/s  p50 %-8s p99 %-8s non-2xx %d" % (name, f["rps"], f["p50"], f["p99"], f["non2xx"])
+
+
+class Stack:
+    """tests/stack.py in var/<name>, with a profile 'bench', a key, and one
+    account 'user_123' connected through the real flow."""
+
+    def __init__(self, name, build, procs, extra_conf_text="", api_base_url=None):
+        self.dir = os.path.join(ROOT, "var", name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.build = build
+        extra = os.path.join(self.dir, "extra.conf")
+        with open(extra, "w") as fh:
+            fh.write(extra_conf_text)
+        self.stack = [sys.executable, os.path.join(ROOT, "tests", "stack.py")]
+        sh(*self.stack, "up", "--force", "--dir", self.dir, "--bin", os.path.join(build, "bin"),
+           "--source", ROOT, "--procs", str(procs), "--extra-conf", extra)
+        env = {}
+        for ln in open(os.path.join(self.dir, "stack.env")):
+            if "=" in ln:
+                k, v = ln.strip().split("=", 1)
+                env[k] = v.strip("'")
+        self.env = env
+        self.base = "http://127.0.0.1:%s" % env["LIGHTTPD_PORT"]
+        cli = [os.path.join(env["LATCHKEY_BIN"], "latchkey")]
+        cenv = dict(os.environ, LATCHKEY_CONFIG=env["LATCHKEY_CONFIG"])
+        secret = os.path.join(self.dir, "client.secret")
+        with open(secret, "w") as fh:
+            fh.write("bench-secret")
+        p = env["PROVIDER_URL"]
+        callback = env["LATCHKEY_URL"] + "/callback/bench"
+        request(p + "/_fake/clients", "POST", {"Content-Type": "application/json"},
+                json.dumps({"client_id": "bench", "client_secret": "bench-secret", "redirect_uris": [callback]}))
+        request(p + "/_fake/config", "POST", {"Content-Type": "application/json"},
+                json.dumps({"auto_approve": True, "access_token_ttl": 86400}))
+        sh(*cli, "profile", "add", "bench", "--template", "atlassian-confluence", "--client-id", "bench",
+           "--client-secret-file", secret, "--callback-url", callback, "--authorization-url", p + "/authorize",
+           "--token-url", p + "/oauth/token", "--resources-url", p + "/oauth/token/accessible-resources",
+           "--api-base-url", api_base_url or p + "/ex/confluence/{cloud_id}", env=cenv)
+        self.key = sh(*cli, "key", "create", "--name", "bench", "--profiles", "bench", env=cenv).strip()
+        self.connect("user_123")
+
+    def connect(self, instance):
+        """authorize → provider (auto-approve) → callback, keeping the cookie."""
+        status, _, _, body = request(self.env["LATCHKEY_URL"] + "/authorize/bench", "POST",
+                                     {"Authorization": "Bearer " + self.key, "Content-Type": "application/json"},
+                                     json.dumps({"instance_id": instance}))
+        assert status == 201, body
+        status, loc, cookie, _ = request(json.loads(body)["authorization_url"])
+        assert status == 302, status
+        status, cb, _, _ = request(loc)
+        assert status == 302, status
+        status, _, _, body = request(cb, headers={"Cookie": cookie.split(";")[0]})
+        assert status == 200, body
+
+    def down(self):
+        sh(*self.stack, "down", "--dir", self.dir)
