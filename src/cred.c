@@ -61,16 +61,17 @@ static void fail_with(lk_req *r, lk_err rc, const char *detail)
     }
 }
 
-static void reauth(lk_req *r, const lk_profile *p, const char *detail)
+lk_err lk_fail_reauth(lk_req *r, const lk_profile *p, const char *detail)
 {
     lk_fail(r, LK_EREAUTH, "%s",
             detail ? detail : "The user must authorize again: ask for a new link with POST /authorize/{profile}.");
     r->extra = lk_json_object(r->a);
     lk_json_set_str(r->extra, "authorize_url", lk_printf(r->a, "%s/authorize/%s", r->cfg->public_base_url, p->name));
+    return LK_EREAUTH;
 }
 
 lk_err lk_cred_get(lk_req *r, const lk_profile *p, const char *actor, const char *instance_id, const char *site,
-                   long long min_validity, bool force, lk_cred *out)
+                   const char *site_where, long long min_validity, bool force, lk_cred *out)
 {
     lk_arena *a = r->a;
     memset(out, 0, sizeof(*out));
@@ -89,7 +90,7 @@ lk_err lk_cred_get(lk_req *r, const lk_profile *p, const char *actor, const char
         out->site = lk_site_pick(&sites, site);
         /* POST /refresh (force) names the site in its body. */
         if (!out->site)
-            return lk_fail_field(r, force ? "body" : "query", "site",
+            return lk_fail_field(r, site_where, strcmp(site_where, "header") ? "site" : "x-site",
                                  "Value error, site is not among this connection's sites",
                                  "value_error");
     } else if (lk_json_str(c->metadata, "cloud_id")) {
@@ -111,8 +112,7 @@ lk_err lk_cred_get(lk_req *r, const lk_profile *p, const char *actor, const char
         return LK_ESITE;
     }
     if (!strcmp(c->status, "reauthorization_required")) {
-        reauth(r, p, NULL);
-        return LK_EREAUTH;
+        return lk_fail_reauth(r, p, NULL);
     }
     if (!force && !strcmp(c->status, "active") && lk_fresh_enough(c->expires_at != NULL, c->expires_in, min_validity)) {
         rc = lk_conn_access_token(a, r->cfg, c, &out->access_token);
@@ -126,8 +126,7 @@ lk_err lk_cred_get(lk_req *r, const lk_profile *p, const char *actor, const char
         lk_refresh_out ro;
         rc = lk_refresh(&cx, p, c, force, min_validity, &ro);
         if (rc == LK_EREAUTH) {
-            reauth(r, p, ro.detail);
-            return rc;
+            return lk_fail_reauth(r, p, ro.detail);
         }
         if (rc != LK_OK) {
             if (ro.retry_after)
@@ -285,7 +284,7 @@ void lk_token_endpoint(lk_req *r, const char *name)
         return;
     }
     lk_cred c;
-    if (lk_cred_get(r, p, key.name, iid, site, min_validity, false, &c) != LK_OK)
+    if (lk_cred_get(r, p, key.name, iid, site, "query", min_validity, false, &c) != LK_OK)
         return;
     lk_resp_json(r, 200, lk_cred_json(r, p, &c));
 }
@@ -337,7 +336,7 @@ void lk_refresh_endpoint(lk_req *r, const char *name)
         return;
     }
     lk_cred c;
-    if (lk_cred_get(r, p, key.name, iid, site, LK_MIN_VALIDITY_DEFAULT, true, &c) != LK_OK)
+    if (lk_cred_get(r, p, key.name, iid, site, "body", LK_MIN_VALIDITY_DEFAULT, true, &c) != LK_OK)
         return;
     lk_resp_json(r, 200, lk_cred_json(r, p, &c));
 }

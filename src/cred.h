@@ -20,10 +20,13 @@ typedef struct lk_cred {
 
 /* The connection's credential for site (NULL: its default), refreshed
  * first when it expires within min_validity seconds, or always when force.
- * Fails through lk_fail: not_connected, reauthorization_required,
- * site_required, provider errors. */
+ * site_where says where the site came from ("query", "body" or "header"),
+ * for the validation error. Fails through lk_fail: not_connected,
+ * reauthorization_required, site_required, provider errors. */
 lk_err lk_cred_get(lk_req *r, const lk_profile *p, const char *actor, const char *instance_id, const char *site,
-                   long long min_validity, bool force, lk_cred *out);
+                   const char *site_where, long long min_validity, bool force, lk_cred *out);
+/* 409 reauthorization_required, saying where to get a new link. */
+lk_err lk_fail_reauth(lk_req *r, const lk_profile *p, const char *detail);
 /* The answer of /token and /refresh. */
 json_object *lk_cred_json(lk_req *r, const lk_profile *p, const lk_cred *c);
 /* Fills {cloud_id}, {site_url} and {site_host} of an API base URL

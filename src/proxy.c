@@ -292,7 +292,7 @@ void lk_proxy_endpoint(lk_req *r)
         return;
     }
     lk_cred cred;
-    if (lk_cred_get(r, p, key.name, iid, site, LK_MIN_VALIDITY_DEFAULT, false, &cred) != LK_OK)
+    if (lk_cred_get(r, p, key.name, iid, site, "header", LK_MIN_VALIDITY_DEFAULT, false, &cred) != LK_OK)
         return;
     if (!cred.api_base_url) {
         lk_fail(r, LK_EPROVIDER, "This profile has no API base URL for this connection.");
@@ -308,11 +308,14 @@ void lk_proxy_endpoint(lk_req *r)
             body = "";
     }
     char *url = lk_printf(a, "%s%s%s%s", cred.api_base_url, sub, *r->query ? "?" : "", r->query);
+    /* An empty POST, PUT or PATCH still says "Content-Length: 0" upstream
+     * (RFC 9110 §8.6); servers answer 411 to one without it. */
+    bool has_content = !strcmp(r->method, "POST") || !strcmp(r->method, "PUT") || !strcmp(r->method, "PATCH");
     call c = {.r = r, .body_left = body_len};
     lk_stream s = {
         .method = r->method,
         .url = url,
-        .no_body = body_len == 0,
+        .no_body = body_len == 0 && !has_content,
         .body = body,
         .body_len = body_len,
         .read = client_read,
@@ -353,6 +356,10 @@ void lk_proxy_endpoint(lk_req *r)
         lk_refresh_ctx cx = {r->db, a, r->cfg, r->up, key.name, 0};
         lk_refresh_out ro;
         rc = lk_refresh(&cx, p, cred.conn, true, LK_MIN_VALIDITY_DEFAULT, &ro);
+        if (rc == LK_EREAUTH) {
+            lk_fail_reauth(r, p, ro.detail);
+            return;
+        }
         if (rc != LK_OK) {
             if (ro.retry_after)
                 lk_resp_header(r, "Retry-After", ro.retry_after);

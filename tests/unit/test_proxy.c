@@ -1,0 +1,361 @@
+/* Unit tests: the proxy's path check, its header filters (SPEC §6), and the
+ * route and query that lk_req_init derives from the CGI variables of each
+ * web server the deploy guide names (SPEC §1, §8a). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "http.h"
+#include "proxy.h"
+
+static lk_err check(lk_arena *a, const char *raw, const lk_strv *prefixes)
+{
+    const char *why = NULL;
+    lk_err rc = lk_proxy_path_check(a, raw, prefixes, &why);
+    if (rc == LK_OK)
+        assert_null(why);
+    else
+        assert_non_null(why); /* a sentence for the caller */
+    return rc;
+}
+
+static void test_path_check_refuses_traversal_and_smuggling(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "/..",
+        "/wiki/../x",
+        "/%2e%2e/x",
+        "/%2E%2e/",
+        "/.%2e/",
+        "/%252e%252e/",           /* double encoding */
+        "/a%25b",                 /* any encoded '%' */
+        "/..%2fx",                /* decodes to ../x */
+        "/a%2f..%2fb",            /* a/../b */
+        "/a\\b",                  /* backslash */
+        "/a%5cb",                 /* encoded backslash */
+        "//evil.com/x",           /* authority */
+        "/a//b",                  /* empty segment */
+        "/http://evil/",          /* scheme */
+        "/https:/x",              /* scheme without // */
+        "/user@host/x",           /* userinfo */
+        "/a%40b",                 /* encoded '@' */
+        "/a%00b",                 /* NUL */
+        "/a%0d%0aX-Injected:%201", /* request splitting */
+        "/a%7fb",                 /* DEL */
+        "/./a",
+        "/%2e/a",
+        "/a%zz",                  /* malformed escapes */
+        "/a%4",
+        "x",                      /* no leading slash */
+        "",
+        NULL,
+    };
+    lk_arena *a = lk_arena_new();
+    for (const char *const *p = bad; *p; p++) {
+        if (check(a, *p, NULL) != LK_EINVAL)
+            fail_msg("accepted: %s", *p);
+    }
+    lk_arena_free(a);
+}
+
+static void test_path_check_refuses_paths_over_4096_bytes(void **state)
+{
+    (void)state;
+    lk_arena *a = lk_arena_new();
+    char path[LK_PROXY_PATH_MAX + 2];
+    memset(path, 'a', sizeof(path) - 1);
+    path[0] = '/';
+    path[LK_PROXY_PATH_MAX + 1] = '\0'; /* 4097 bytes */
+    assert_int_equal(strlen(path), 4097);
+    assert_int_equal(check(a, path, NULL), LK_EINVAL);
+    path[LK_PROXY_PATH_MAX] = '\0'; /* 4096 bytes: the limit itself */
+    assert_int_equal(check(a, path, NULL), LK_OK);
+    lk_arena_free(a);
+}
+
+static void test_path_check_accepts_ordinary_paths(void **state)
+{
+    (void)state;
+    static const char *const good[] = {
+        "/",
+        "/wiki/rest/api/space",
+        "/wiki/rest/api/content/123/child/page",
+        "/wiki/x%20y",
+        "/wiki/a.b/c..d/...x", /* dots inside names are fine */
+        "/wiki/rest/api/space/", /* trailing slash */
+        "/wiki/rest/api/space%2Fx", /* an encoded '/' inside a name */
+        NULL,
+    };
+    lk_arena *a = lk_arena_new();
+    for (const char *const *p = good; *p; p++) {
+        if (check(a, *p, NULL) != LK_OK)
+            fail_msg("refused: %s", *p);
+    }
+    lk_strv none = {NULL, 0}; /* an empty prefix list limits nothing */
+    assert_int_equal(check(a, "/anything/at/all", &none), LK_OK);
+    lk_arena_free(a);
+}
+
+static void test_path_check_honours_prefixes(void **state)
+{
+    (void)state;
+    lk_arena *a = lk_arena_new();
+    char *api[] = {"/wiki/rest/api/"};
+    lk_strv pa = {api, 1};
+    assert_int_equal(check(a, "/wiki/rest/api/space", &pa), LK_OK);
+    assert_int_equal(check(a, "/wiki/download/1", &pa), LK_EINVAL);
+    assert_int_equal(check(a, "/wiki/rest/apiX", &pa), LK_EINVAL);
+    assert_int_equal(check(a, "/wiki/rest/api", &pa), LK_EINVAL);
+    /* the prefix is compared after decoding, so an escape cannot dodge it */
+    assert_int_equal(check(a, "/wiki/rest/api%2Fspace", &pa), LK_OK);
+    assert_int_equal(check(a, "/wiki/rest%2Fapi/../../download/1", &pa), LK_EINVAL);
+
+    char *wiki[] = {"/wiki"};
+    lk_strv pw = {wiki, 1};
+    assert_int_equal(check(a, "/wiki", &pw), LK_OK);
+    assert_int_equal(check(a, "/wiki/x", &pw), LK_OK);
+    assert_int_equal(check(a, "/wikix", &pw), LK_EINVAL);
+    assert_int_equal(check(a, "/", &pw), LK_EINVAL);
+
+    char *two[] = {"/wiki/rest/api/", "/wiki/download"};
+    lk_strv p2 = {two, 2};
+    assert_int_equal(check(a, "/wiki/download/1", &p2), LK_OK);
+    assert_int_equal(check(a, "/wiki/upload", &p2), LK_EINVAL);
+    lk_arena_free(a);
+}
+
+static void test_request_headers_drop_hop_by_hop_and_ours(void **state)
+{
+    (void)state;
+    static const char *const dropped[] = {
+        "Connection", "Keep-Alive", "TE", "Trailer", "Transfer-Encoding", "Upgrade",
+        "Proxy-Authorization", "Proxy-Connection", "Host", "Authorization", "Cookie",
+        "X-Instance-Id", "X-Site", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
+        "Forwarded", "Content-Length", "connection", "host", "authorization", "cookie",
+        "x-instance-id", "x-forwarded-for", "AUTHORIZATION", "x-FORWARDED-proto", NULL,
+    };
+    for (const char *const *p = dropped; *p; p++) {
+        if (lk_proxy_request_header_ok(*p))
+            fail_msg("passed on: %s", *p);
+    }
+    static const char *const passed[] = {
+        "Accept", "Content-Type", "X-Custom", "If-None-Match", "Accept-Language",
+        "X-Atlassian-Token", "User-Agent", "X-Forwarded", "Hosted", "Cookies-Ok", NULL,
+    };
+    for (const char *const *p = passed; *p; p++) {
+        if (!lk_proxy_request_header_ok(*p))
+            fail_msg("dropped: %s", *p);
+    }
+}
+
+static bool resp_ok(const char *name)
+{
+    return lk_proxy_response_header_ok(name, strlen(name));
+}
+
+static void test_response_headers_drop_set_cookie_status_and_hop_by_hop(void **state)
+{
+    (void)state;
+    static const char *const dropped[] = {
+        "Set-Cookie", "set-cookie", "SET-COOKIE", "Set-Cookie2", "Status", "status",
+        "Connection", "Keep-Alive", "TE", "Trailer", "Transfer-Encoding", "transfer-encoding",
+        "Upgrade", "Proxy-Authenticate", NULL,
+    };
+    for (const char *const *p = dropped; *p; p++) {
+        if (resp_ok(*p))
+            fail_msg("passed back: %s", *p);
+    }
+    static const char *const passed[] = {
+        "Accept", "Content-Type", "X-Custom", "Location", "Retry-After", "ETag",
+        "WWW-Authenticate", "Content-Length", "Cache-Control", NULL,
+    };
+    for (const char *const *p = passed; *p; p++) {
+        if (!resp_ok(*p))
+            fail_msg("dropped: %s", *p);
+    }
+    /* n bounds the name: "Set-Cookie: x" read up to its colon */
+    assert_false(lk_proxy_response_header_ok("Set-Cookie: a=1", 10));
+    assert_true(lk_proxy_response_header_ok("Set-Cookies", 11));
+}
+
+static void test_header_name_from_cgi_variable(void **state)
+{
+    (void)state;
+    lk_arena *a = lk_arena_new();
+    const char *v = "HTTP_X_FOO_BAR";
+    assert_string_equal(lk_proxy_header_name(a, v, strlen(v)), "X-Foo-Bar");
+    v = "CONTENT_TYPE";
+    assert_string_equal(lk_proxy_header_name(a, v, strlen(v)), "Content-Type");
+    v = "HTTP_ACCEPT";
+    assert_string_equal(lk_proxy_header_name(a, v, strlen(v)), "Accept");
+    v = "HTTP_X_INSTANCE_ID=user_1"; /* n stops at the '=' */
+    assert_string_equal(lk_proxy_header_name(a, v, 18), "X-Instance-Id");
+    v = "REMOTE_ADDR";
+    assert_null(lk_proxy_header_name(a, v, strlen(v)));
+    v = "HTTP_";
+    assert_null(lk_proxy_header_name(a, v, strlen(v)));
+    v = "CONTENT_LENGTH"; /* never passed on: the body is re-framed */
+    assert_null(lk_proxy_header_name(a, v, strlen(v)));
+    lk_arena_free(a);
+}
+
+/* lk_req_init with one web server's CGI variables. */
+typedef struct req_case {
+    lk_arena *a;
+    lk_config cfg;
+    lk_req r;
+} req_case;
+
+static void init_req(req_case *c, char **env)
+{
+    memset(c, 0, sizeof(*c));
+    c->a = lk_arena_new();
+    c->cfg.mount_path = "/latchkey";
+    c->cfg.public_base_url = "https://broker.example.com/latchkey";
+    lk_io io;
+    memset(&io, 0, sizeof(io));
+    assert_int_equal(lk_req_init(&c->r, c->a, &c->cfg, env, io), LK_OK);
+}
+
+static void assert_proxy_rest(const lk_req *r, const char *want)
+{
+    const char *rest = NULL;
+    assert_true(lk_route_is(r, "proxy", &rest));
+    assert_string_equal(rest, want);
+}
+
+static void test_req_init_lighttpd_mod_fastcgi_keeps_raw_path(void **state)
+{
+    (void)state;
+    /* lighttpd decodes PATH_INFO; REQUEST_URI is the raw one */
+    char *env[] = {
+        "REQUEST_METHOD=GET",
+        "REQUEST_URI=/latchkey/proxy/confluence/wiki/rest/api/space%2Fx?limit=5",
+        "SCRIPT_NAME=/latchkey/proxy",
+        "PATH_INFO=/confluence/wiki/rest/api/space/x",
+        "QUERY_STRING=limit=5",
+        NULL,
+    };
+    req_case c;
+    init_req(&c, env);
+    assert_string_equal(c.r.method, "GET");
+    assert_string_equal(c.r.route, "/proxy/confluence/wiki/rest/api/space%2Fx");
+    assert_string_equal(c.r.query, "limit=5");
+    assert_string_equal(c.r.path, "/latchkey/proxy/confluence/wiki/rest/api/space%2Fx");
+    assert_string_equal(lk_req_param(&c.r, "limit"), "5");
+    assert_proxy_rest(&c.r, "confluence/wiki/rest/api/space%2Fx");
+    lk_arena_free(c.a);
+}
+
+static void test_req_init_apache_mod_proxy_fcgi_without_path_info(void **state)
+{
+    (void)state;
+    /* mod_proxy_fcgi: SCRIPT_NAME is the whole (raw) path, no PATH_INFO */
+    char *env[] = {
+        "REQUEST_METHOD=POST",
+        "SCRIPT_NAME=/latchkey/proxy/confluence/wiki/rest/api/space%2Fx",
+        "REQUEST_URI=/latchkey/proxy/confluence/wiki/rest/api/space%2Fx?limit=5",
+        "QUERY_STRING=limit=5",
+        NULL,
+    };
+    req_case c;
+    init_req(&c, env);
+    assert_string_equal(c.r.method, "POST");
+    assert_string_equal(c.r.route, "/proxy/confluence/wiki/rest/api/space%2Fx");
+    assert_string_equal(c.r.query, "limit=5");
+    assert_proxy_rest(&c.r, "confluence/wiki/rest/api/space%2Fx");
+    lk_arena_free(c.a);
+}
+
+static void test_req_init_apache_mod_fcgid_with_path_info(void **state)
+{
+    (void)state;
+    char *env[] = {
+        "REQUEST_METHOD=GET",
+        "REQUEST_URI=/latchkey/proxy/confluence/wiki/rest/api/space?limit=5&start=0",
+        "SCRIPT_NAME=/latchkey/proxy",
+        "SCRIPT_FILENAME=/usr/lib/latchkey/cgi-bin/proxy",
+        "PATH_INFO=/confluence/wiki/rest/api/space",
+        "PATH_TRANSLATED=/var/www/confluence/wiki/rest/api/space",
+        "QUERY_STRING=limit=5&start=0",
+        NULL,
+    };
+    req_case c;
+    init_req(&c, env);
+    assert_string_equal(c.r.route, "/proxy/confluence/wiki/rest/api/space");
+    assert_string_equal(c.r.query, "limit=5&start=0");
+    assert_string_equal(lk_req_param(&c.r, "start"), "0");
+    assert_proxy_rest(&c.r, "confluence/wiki/rest/api/space");
+    lk_arena_free(c.a);
+}
+
+static void test_req_init_plain_cgi_without_request_uri(void **state)
+{
+    (void)state;
+    /* RFC 3875 only: the URI is rebuilt from SCRIPT_NAME + PATH_INFO */
+    char *env[] = {
+        "REQUEST_METHOD=GET",
+        "SCRIPT_NAME=/latchkey/proxy",
+        "PATH_INFO=/confluence/wiki/rest/api/space",
+        "QUERY_STRING=limit=5",
+        NULL,
+    };
+    req_case c;
+    init_req(&c, env);
+    assert_string_equal(c.r.uri, "/latchkey/proxy/confluence/wiki/rest/api/space?limit=5");
+    assert_string_equal(c.r.route, "/proxy/confluence/wiki/rest/api/space");
+    assert_string_equal(c.r.query, "limit=5");
+    assert_proxy_rest(&c.r, "confluence/wiki/rest/api/space");
+    lk_arena_free(c.a);
+
+    char *noquery[] = {
+        "REQUEST_METHOD=GET",
+        "SCRIPT_NAME=/latchkey/proxy",
+        "PATH_INFO=/confluence/wiki",
+        "QUERY_STRING=",
+        NULL,
+    };
+    init_req(&c, noquery);
+    assert_string_equal(c.r.route, "/proxy/confluence/wiki");
+    assert_string_equal(c.r.query, "");
+    lk_arena_free(c.a);
+}
+
+static void test_req_init_outside_the_mount_has_no_route(void **state)
+{
+    (void)state;
+    char *env[] = {
+        "REQUEST_METHOD=GET",
+        "REQUEST_URI=/latchkeyX/proxy/confluence/wiki",
+        NULL,
+    };
+    req_case c;
+    init_req(&c, env);
+    assert_string_equal(c.r.route, "");
+    const char *rest = NULL;
+    assert_false(lk_route_is(&c.r, "proxy", &rest));
+    lk_arena_free(c.a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_path_check_refuses_traversal_and_smuggling),
+        cmocka_unit_test(test_path_check_refuses_paths_over_4096_bytes),
+        cmocka_unit_test(test_path_check_accepts_ordinary_paths),
+        cmocka_unit_test(test_path_check_honours_prefixes),
+        cmocka_unit_test(test_request_headers_drop_hop_by_hop_and_ours),
+        cmocka_unit_test(test_response_headers_drop_set_cookie_status_and_hop_by_hop),
+        cmocka_unit_test(test_header_name_from_cgi_variable),
+        cmocka_unit_test(test_req_init_lighttpd_mod_fastcgi_keeps_raw_path),
+        cmocka_unit_test(test_req_init_apache_mod_proxy_fcgi_without_path_info),
+        cmocka_unit_test(test_req_init_apache_mod_fcgid_with_path_info),
+        cmocka_unit_test(test_req_init_plain_cgi_without_request_uri),
+        cmocka_unit_test(test_req_init_outside_the_mount_has_no_route),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
