@@ -25,16 +25,37 @@ def request(url, method="GET", headers=None, body=None):
     return resp.status, resp.getheader("Location"), resp.getheader("Set-Cookie"), data
 
 
-def wrk(url, seconds, connections, header=None):
-    args = ["wrk", "-t2", "-c%d" % connections, "-d%ds" % seconds, "--latency", url]
-    if header:
-        args[1:1] = ["-H", header]
+def wrk(url, seconds, connections, headers=()):
+    args = ["wrk", "-t2", "-c%d" % connections, "-d%ds" % seconds, "--latency"]
+    for h in headers:
+        args += ["-H", h]
+    args.append(url)
     out = sh(*args)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     lat = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {"rps": rps, "p50": lat.get("50"), "p99": lat.get("99"),
             "non2xx": int(errors.group(1)) if errors else 0}
+
+
+def compare(base_name, base, name, ours, seconds, runs, target):
+    """Runs base and ours (each wrk(seconds) -> figures) alternately, runs
+    times after a warm-up, prints each run and the median ratio."""
+    base(2)
+    ours(2)
+    ratios = []
+    for i in range(runs):
+        b = base(seconds)
+        o = ours(seconds)
+        ratios.append(100.0 * o["rps"] / b["rps"])
+        print("run %d" % (i + 1))
+        print("  " + line(base_name, b))
+        print("  " + line(name, o))
+        print("  ratio %.0f%%" % ratios[-1])
+    ratios.sort()
+    median = ratios[len(ratios) // 2]
+    print("median ratio %s : %s = %.0f%% over %d runs (target %d%%)" % (name, base_name, median, runs, target))
+    return median
 
 
 def line(name, f):

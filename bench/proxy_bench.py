@@ -13,7 +13,7 @@ import signal
 import socket
 import subprocess
 
-from benchlib import ROOT, Stack, line, request, wrk
+from benchlib import ROOT, Stack, compare, request, wrk
 
 CLOUD_ID = "11111111-1111-4111-8111-111111111111"
 SPACE = ('{"results":[{"key":"ENG","name":"Engineering","type":"global"},'
@@ -58,6 +58,7 @@ def main():
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--procs", type=int, default=2)
+    ap.add_argument("--runs", type=int, default=3)
     a = ap.parse_args()
     d = os.path.join(ROOT, "var", "bench-proxy")
     os.makedirs(d, exist_ok=True)
@@ -79,26 +80,10 @@ def main():
         assert st == 200 and body.decode() == SPACE, (st, body)
         st, _, _, body = request(plain)
         assert st == 200 and body.decode() == SPACE, (st, body)
-        # wrk takes one -H per header: put both in one run via a Lua-free trick,
-        # two -H flags.
-        def wrk_proxy(seconds):
-            import re
-            import subprocess as sp
-            out = sp.run(["wrk", "-t2", "-c%d" % a.connections, "-d%ds" % seconds, "--latency",
-                          "-H", "Authorization: Bearer " + s.key, "-H", "X-Instance-Id: user_123", proxied],
-                         check=True, capture_output=True, text=True).stdout
-            lat = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
-            errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-            return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-                    "p50": lat.get("50"), "p99": lat.get("99"),
-                    "non2xx": int(errors.group(1)) if errors else 0}
-        wrk(plain, 2, a.connections)  # warm up both
-        wrk_proxy(2)
-        p = wrk(plain, a.seconds, a.connections)
-        x = wrk_proxy(a.seconds)
-        print(line("mod_proxy", p))
-        print(line("/proxy", x))
-        print("ratio /proxy : mod_proxy = %.0f%% (target 70%%)" % (100.0 * x["rps"] / p["rps"]))
+        hdrs = ["Authorization: Bearer " + s.key, "X-Instance-Id: user_123"]
+        compare("mod_proxy", lambda sec: wrk(plain, sec, a.connections),
+                "/proxy", lambda sec: wrk(proxied, sec, a.connections, hdrs),
+                a.seconds, a.runs, 70)
     finally:
         if s:
             s.down()

@@ -12,7 +12,7 @@ ratio. Needs wrk (Debian package wrk)."""
 import argparse
 import os
 
-from benchlib import ROOT, Stack, line, request, wrk
+from benchlib import ROOT, Stack, compare, request, wrk
 
 
 def main():
@@ -21,6 +21,7 @@ def main():
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--procs", type=int, default=2)
+    ap.add_argument("--runs", type=int, default=3)
     a = ap.parse_args()
     hello = os.path.join(a.build, "bench", "bench_hello")
     sockdir = os.path.join(ROOT, "var", "bench-token")
@@ -32,13 +33,9 @@ def main():
         auth = "Authorization: Bearer " + s.key
         status, _, _, body = request(token_url, headers={"Authorization": "Bearer " + s.key})
         assert status == 200, body
-        wrk(s.base + "/hello", 2, a.connections)  # warm up both
-        wrk(token_url, 2, a.connections, auth)
-        h = wrk(s.base + "/hello", a.seconds, a.connections)
-        t = wrk(token_url, a.seconds, a.connections, auth)
-        print(line("hello-world", h))
-        print(line("GET /token", t))
-        print("ratio /token : hello-world = %.0f%% (target 85%%)" % (100.0 * t["rps"] / h["rps"]))
+        compare("hello-world", lambda sec: wrk(s.base + "/hello", sec, a.connections),
+                "GET /token", lambda sec: wrk(token_url, sec, a.connections, [auth]),
+                a.seconds, a.runs, 85)
     finally:
         s.down()
 

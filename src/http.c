@@ -31,6 +31,8 @@ lk_err lk_req_init(lk_req *r, lk_arena *a, const lk_config *cfg, char *const *en
     r->path = "";
     r->query = "";
     r->route = "";
+    const char *cl = lk_req_env(r, "CONTENT_LENGTH");
+    r->input_done = !cl || !*cl || !strcmp(cl, "0");
     if (!r->method || !*r->method)
         return LK_EINVAL;
     if (!r->uri) {
@@ -140,6 +142,7 @@ lk_err lk_req_body(lk_req *r, size_t cap, char **out, size_t *len)
     }
     if (want >= 0 && (long long)b.len != want)
         return lk_fail(r, LK_EINVAL, "The request body is shorter than its Content-Length.");
+    r->input_done = true;
     *out = (char *)lk_buf_str(&b);
     *len = b.len;
     return LK_OK;
@@ -208,7 +211,7 @@ void lk_resp_send(lk_req *r, int status, const char *ctype, const char *body, si
         r->io.write(r->io.ctx, body, len);
 }
 
-int lk_resp_begin(lk_req *r, int status)
+int lk_resp_begin(lk_req *r, int status, bool flush)
 {
     if (r->sent)
         return -1;
@@ -225,14 +228,14 @@ int lk_resp_begin(lk_req *r, int status)
         return -1;
     if (r->io.write(r->io.ctx, lk_buf_str(&b), b.len) != 0)
         return -1;
-    return r->io.flush(r->io.ctx);
+    return flush ? r->io.flush(r->io.ctx) : 0;
 }
 
-int lk_resp_write(lk_req *r, const void *p, size_t n)
+int lk_resp_write(lk_req *r, const void *p, size_t n, bool flush)
 {
     if (n && r->io.write(r->io.ctx, p, n) != 0)
         return -1;
-    return r->io.flush(r->io.ctx);
+    return flush ? r->io.flush(r->io.ctx) : 0;
 }
 
 void lk_resp_json(lk_req *r, int status, json_object *o)

@@ -45,6 +45,7 @@ typedef struct lk_req {
     const char *route;  /* path below the mount ("/authorize/confluence") */
     lk_form form;       /* the parsed query */
     bool body_read;
+    bool input_done;    /* the body was read to its end (or there is none) */
 
     /* The failure being reported (lk_fail). */
     lk_err err;
@@ -92,12 +93,14 @@ lk_err lk_fail_field(lk_req *r, const char *where, const char *field, const char
 void lk_resp_header(lk_req *r, const char *name, const char *value);
 /* Sends status, headers and a body; HEAD requests get no body. */
 void lk_resp_send(lk_req *r, int status, const char *ctype, const char *body, size_t len);
-/* Starts a streamed response: the status and the headers added so far go
- * out now; the body follows with lk_resp_write. -1 when the client left. */
-int lk_resp_begin(lk_req *r, int status);
-/* Writes body bytes of a streamed response (and flushes them); -1 when
- * the client left. */
-int lk_resp_write(lk_req *r, const void *p, size_t n);
+/* Starts a streamed response: the status and the headers added so far
+ * (pushed out now when flush); the body follows with lk_resp_write. -1
+ * when the client left. */
+int lk_resp_begin(lk_req *r, int status, bool flush);
+/* Writes body bytes of a streamed response, pushed out now when flush
+ * (else when the buffer fills or the request ends); -1 when the client
+ * left. */
+int lk_resp_write(lk_req *r, const void *p, size_t n, bool flush);
 /* Sends a JSON value with Cache-Control: no-store. */
 void lk_resp_json(lk_req *r, int status, json_object *o);
 /* Sends r->err as SPEC §7's JSON error (with WWW-Authenticate, Allow and

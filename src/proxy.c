@@ -141,6 +141,7 @@ typedef struct call {
     bool allow_retry;    /* a 401 may be swallowed for one retry */
     bool got_401;
     bool began;
+    bool small; /* a short answer of known length: no flush per chunk */
 } call;
 
 static ssize_t client_read(void *ctx, char *buf, size_t n)
@@ -157,6 +158,8 @@ static ssize_t client_read(void *ctx, char *buf, size_t n)
         return -1; /* the client stopped short of its Content-Length */
     if (c->body_left > 0)
         c->body_left -= got;
+    if (c->body_left == 0 || got == 0)
+        c->r->input_done = true;
     return got;
 }
 
@@ -167,11 +170,16 @@ static int on_head(void *ctx, long status, char **lines, size_t n)
         c->got_401 = true;
         return 1; /* swallow it: refresh and retry */
     }
+    c->small = false;
     for (size_t i = 0; i < n; i++) {
         const char *colon = strchr(lines[i], ':');
         if (!colon || colon == lines[i])
             continue;
         size_t nl = (size_t)(colon - lines[i]);
+        /* A short answer of known length arrives at once: let it go out
+         * whole at the end rather than chunk by chunk (fewer writes). */
+        if (lk_ieqn(lines[i], nl, "content-length") && strtoll(colon + 1, NULL, 10) <= 65536)
+            c->small = true;
         if (!lk_proxy_response_header_ok(lines[i], nl))
             continue;
         const char *v = colon + 1;
@@ -180,14 +188,14 @@ static int on_head(void *ctx, long status, char **lines, size_t n)
         lk_resp_header(c->r, lk_strndup(c->r->a, lines[i], nl), v);
     }
     c->began = true;
-    return lk_resp_begin(c->r, status < 100 || status > 999 ? 502 : (int)status) == 0 ? 0 : -1;
+    return lk_resp_begin(c->r, status < 100 || status > 999 ? 502 : (int)status, !c->small) == 0 ? 0 : -1;
 }
 
 static int on_body(void *ctx, const char *p, size_t n)
 {
     call *c = ctx;
     c->sent += (long long)n;
-    return lk_resp_write(c->r, p, n);
+    return lk_resp_write(c->r, p, n, !c->small);
 }
 
 /* The request headers to pass on, and the credential's. */
