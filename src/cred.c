@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apicred.h"
 #include "audit.h"
 #include "buf.h"
 #include "json.h"
@@ -70,17 +71,44 @@ lk_err lk_fail_reauth(lk_req *r, const lk_profile *p, const char *detail)
     return LK_EREAUTH;
 }
 
+/* The profile's one credential (auth type api_key), as a connection that
+ * every instance id shares. */
+static lk_err shared_credential(lk_req *r, const lk_profile *p, const char *instance_id, lk_cred *out)
+{
+    lk_arena *a = r->a;
+    if (!p->credential_sealed)
+        return lk_fail(r, LK_ENOTCONN, "This profile has no credential yet: set it with latchkey.");
+    char *credential;
+    if (lk_unseal(a, &r->cfg->keys, "profiles", "credential", p->id_text, p->credential_sealed, &credential, NULL) !=
+        LK_OK)
+        return lk_fail(r, LK_EINTERNAL, "The stored credential could not be opened.");
+    lk_conn *c = lk_alloc(a, sizeof(*c));
+    c->profile = p->name;
+    c->instance_id = lk_strdup(a, instance_id);
+    c->token_type = !strcmp(p->credential_kind, "basic") ? "Basic" : "Bearer";
+    c->status = "active";
+    c->metadata = p->site_metadata ? p->site_metadata : lk_json_object(a);
+    out->conn = c;
+    out->access_token = credential;
+    return LK_OK;
+}
+
 lk_err lk_cred_get(lk_req *r, const lk_profile *p, const char *actor, const char *instance_id, const char *site,
                    const char *site_where, long long min_validity, bool force, lk_cred *out)
 {
     lk_arena *a = r->a;
     memset(out, 0, sizeof(*out));
     lk_conn *c;
-    lk_err rc = lk_conn_load(r->db, a, p->name, instance_id, &c);
-    if (rc == LK_ENOTCONN)
-        return lk_fail(r, rc, "No account is connected for this instance_id; create a link with POST /authorize/%s.",
-                       p->name);
-    if (rc != LK_OK) {
+    lk_err rc;
+    if (!strcmp(p->auth_type, "api_key")) {
+        if (shared_credential(r, p, instance_id, out) != LK_OK)
+            return r->err;
+        c = out->conn;
+    } else if ((rc = lk_conn_load(r->db, a, p->name, instance_id, &c)) != LK_OK) {
+        if (rc == LK_ENOTCONN)
+            return lk_fail(r, rc,
+                           "No account is connected for this instance_id; create a link with POST /authorize/%s.",
+                           p->name);
         fail_with(r, rc, NULL);
         return r->err;
     }
@@ -114,6 +142,21 @@ lk_err lk_cred_get(lk_req *r, const lk_profile *p, const char *actor, const char
     if (!strcmp(c->status, "reauthorization_required")) {
         return lk_fail_reauth(r, p, NULL);
     }
+    if (lk_profile_is_api_key(p)) {
+        /* API tokens and PATs: nothing to refresh (/refresh answers the
+         * same credential). */
+        out->api_key = true;
+        if (!out->access_token && lk_conn_access_token(a, r->cfg, c, &out->access_token) != LK_OK) {
+            fail_with(r, LK_ECRYPTO, NULL);
+            return r->err;
+        }
+        out->conn = c;
+        out->authorization = lk_apicred_header(a, p->credential_kind, out->access_token);
+        if (strcmp(p->auth_type, "api_key") != 0)
+            lk_conn_touch(r->db, a, c);
+        out->api_base_url = lk_api_base_url(a, p->api_base_url, out->site);
+        return LK_OK;
+    }
     if (!force && !strcmp(c->status, "active") && lk_fresh_enough(c->expires_at != NULL, c->expires_in, min_validity)) {
         rc = lk_conn_access_token(a, r->cfg, c, &out->access_token);
         if (rc != LK_OK) {
@@ -145,14 +188,19 @@ lk_err lk_cred_get(lk_req *r, const lk_profile *p, const char *actor, const char
     }
     lk_conn_touch(r->db, a, out->conn);
     out->api_base_url = lk_api_base_url(a, p->api_base_url, out->site);
+    out->authorization = lk_printf(a, "%s %s", out->conn->token_type, out->access_token);
     return LK_OK;
 }
 
 json_object *lk_cred_json(lk_req *r, const lk_profile *p, const lk_cred *c)
 {
     json_object *o = lk_json_object(r->a);
-    lk_json_set_str(o, "access_token", c->access_token);
+    /* API tokens: the ready header value; a PAT is also a bearer token. */
+    if (!c->api_key || !strcmp(c->conn->token_type, "Bearer"))
+        lk_json_set_str(o, "access_token", c->access_token);
     lk_json_set_str(o, "token_type", c->conn->token_type);
+    if (c->api_key)
+        lk_json_set_str(o, "authorization", c->authorization);
     if (c->conn->expires_at) {
         lk_json_set_str(o, "expires_at", c->conn->expires_at);
         lk_json_set_int(o, "expires_in", c->conn->expires_in > 0 ? c->conn->expires_in : 0);

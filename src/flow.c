@@ -11,6 +11,7 @@
 #include "json.h"
 #include "log.h"
 #include "oauth.h"
+#include "apicred.h"
 #include "page.h"
 #include "resources.h"
 #include "text.h"
@@ -338,6 +339,23 @@ static void begin_flow(lk_req *r, const lk_profile *p, const lk_link_req *lr, co
         page_fail(r, rc == LK_EDB ? LK_EDB : LK_EINTERNAL, "The sign-in could not be started.");
         return;
     }
+    lk_resp_header(r, "Set-Cookie",
+                   lk_cookie_build(a, cookie_name, cookie_value, path_of(a, c.callback_url), ttl,
+                                   r->cfg->cookie_secure));
+    if (lk_profile_is_api_key(p)) {
+        /* No provider to send the browser to: the person enters their
+         * credential here, and the form posts back to the callback. */
+        lk_credential_form form = {
+            .service = p->display_name,
+            .action = c.callback_url,
+            .flow = cookie_name,
+            .ask_site = !lr->site,
+            .cloud = !strcmp(p->site_kind, "cloud"),
+            .basic = !strcmp(p->credential_kind, "basic"),
+        };
+        lk_page_credential_form(r, 200, &form);
+        return;
+    }
     /* RFC 6749 §4.1.1 with PKCE (RFC 7636 §4.3) and the profile's extras. */
     char *url = p->authorization_url;
     url = lk_url_add_param(a, url, "response_type", "code");
@@ -361,9 +379,6 @@ static void begin_flow(lk_req *r, const lk_profile *p, const lk_link_req *lr, co
                 url = lk_url_add_param(a, url, k, json_object_get_string(v));
         }
     }
-    lk_resp_header(r, "Set-Cookie",
-                   lk_cookie_build(a, cookie_name, cookie_value, path_of(a, c.callback_url), ttl,
-                                   r->cfg->cookie_secure));
     lk_resp_redirect(r, 302, url);
 }
 
@@ -501,7 +516,7 @@ static void finish(lk_req *r, const lk_profile *p, const flow *f, lk_err e, cons
             u = lk_url_add_param(a, u, "error", lk_err_code(e));
         u = lk_url_add_param(a, u, "profile", p->name);
         u = lk_url_add_param(a, u, "instance_id", f->instance_id);
-        lk_resp_redirect(r, 302, u);
+        lk_resp_redirect(r, strcmp(r->method, "POST") ? 302 : 303, u);
         return;
     }
     if (e) {
@@ -690,4 +705,197 @@ void lk_flow_callback(lk_req *r, const char *name)
         return;
     }
     finish(r, p, &f, LK_OK, NULL, chosen ? chosen->name : NULL);
+}
+
+/* ---- the per-user credential form (api_key_per_user) ---- */
+
+#define CREDENTIAL_ATTEMPTS 5
+
+static lk_stmt q_flow_by_cookie = LK_STMT("flow_by_cookie",
+                                          "SELECT id, cookie_hash, link_id, instance_id, redirect_uri, "
+                                          "redirect_url, site, no_replace, attempts, expires_at > now() AS live "
+                                          "FROM flows WHERE cookie_name = $1 AND profile_id = $2 FOR UPDATE",
+                                          2);
+static lk_stmt q_flow_attempt = LK_STMT("flow_attempt", "UPDATE flows SET attempts = attempts + 1 WHERE id = $1", 1);
+static lk_stmt q_flow_delete = LK_STMT("flow_delete", "DELETE FROM flows WHERE id = $1", 1);
+
+/* A flow's public id: "lkf_" and 16 hex digits. */
+static bool flow_id_ok(const char *s)
+{
+    if (!s || strlen(s) != 20 || strncmp(s, "lkf_", 4) != 0)
+        return false;
+    for (const char *c = s + 4; *c; c++)
+        if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f')))
+            return false;
+    return true;
+}
+
+static const char *form_value(const lk_form *form, const char *name)
+{
+    size_t n = 0;
+    const lk_param *p = lk_form_get(form, name, &n);
+    if (!p || n != 1 || strlen(p->value) != p->value_len)
+        return NULL;
+    return p->value;
+}
+
+/* Shows the form again with what went wrong; the flow stays usable. */
+static void form_again(lk_req *r, const lk_profile *p, const char *cookie_name, const flow *f, const char *site,
+                       const char *email, const char *problem)
+{
+    lk_credential_form form = {
+        .service = p->display_name,
+        .action = f->redirect_uri,
+        .flow = cookie_name,
+        .ask_site = !f->site,
+        .cloud = !strcmp(p->site_kind, "cloud"),
+        .basic = !strcmp(p->credential_kind, "basic"),
+        .site = site,
+        .email = email,
+        .problem = problem,
+    };
+    lk_page_credential_form(r, 422, &form);
+}
+
+void lk_flow_credential(lk_req *r, const char *name)
+{
+    lk_arena *a = r->a;
+    lk_profile *p;
+    lk_err rc = lk_valid_profile_name(name, strlen(name)) ? lk_profile_load(r->db, a, name, &p) : LK_ENOPROFILE;
+    if (rc != LK_OK) {
+        page_fail(r, rc == LK_ENOPROFILE ? rc : LK_EDB,
+                  rc == LK_ENOPROFILE ? "The form was sent for a service this broker does not know."
+                                      : "The service is temporarily unavailable.");
+        return;
+    }
+    if (strcmp(p->auth_type, "api_key_per_user") != 0) {
+        lk_fail_method(r, "GET");
+        lk_page_error(r);
+        return;
+    }
+    char *text;
+    size_t len;
+    lk_form form;
+    if (lk_req_body(r, 16 * 1024, &text, &len) != LK_OK || lk_form_parse(a, text, len, &form) != LK_OK) {
+        page_fail(r, r->err == LK_ETOOBIG ? LK_ETOOBIG : LK_EINVAL, "The form could not be read.");
+        return;
+    }
+    const char *cookie_name = form_value(&form, "flow");
+    if (!flow_id_ok(cookie_name)) {
+        page_fail(r, LK_ESTATE, "This form is unknown or was already used.");
+        return;
+    }
+    if ((rc = lk_db_begin(r->db)) != LK_OK) {
+        page_fail(r, LK_EDB, "The service is temporarily unavailable.");
+        return;
+    }
+    const char *params[] = {cookie_name, p->id_text};
+    PGresult *res;
+    rc = lk_db_exec(r->db, a, &q_flow_by_cookie, params, &res);
+    if (rc != LK_OK || PQntuples(res) != 1) {
+        lk_db_rollback(r->db);
+        page_fail(r, rc != LK_OK ? LK_EDB : LK_ESTATE, rc != LK_OK ? "The service is temporarily unavailable."
+                                                                   : "This form is unknown or was already used.");
+        return;
+    }
+    flow f = {
+        .id = lk_strdup(a, lk_db_get(res, 0, "id")),
+        .link_id = lk_strdup(a, lk_db_get(res, 0, "link_id")),
+        .instance_id = lk_strdup(a, lk_db_get(res, 0, "instance_id")),
+        .redirect_uri = lk_strdup(a, lk_db_get(res, 0, "redirect_uri")),
+        .redirect_url = lk_strdup(a, lk_db_get(res, 0, "redirect_url")),
+        .site = lk_strdup(a, lk_db_get(res, 0, "site")),
+        .no_replace = lk_db_bool(res, 0, "no_replace"),
+    };
+    long long attempts = lk_db_ll(res, 0, "attempts");
+    /* The cookie binds the form to the browser that opened the link: a
+     * post from anywhere else (CSRF) has no cookie value to show. */
+    const char *cookie = lk_cookie_get(a, lk_req_header(r, "HTTP_COOKIE"), cookie_name);
+    if (!cookie || !lk_ct_equal(lk_sha256_hex(a, cookie), lk_db_get(res, 0, "cookie_hash"), 64)) {
+        lk_db_rollback(r->db);
+        page_fail(r, LK_ESTATE, "The form did not come from this browser's sign-in, or its cookie was lost.");
+        return;
+    }
+    const char *clear = lk_cookie_build(a, cookie_name, "", path_of(a, f.redirect_uri), 0, r->cfg->cookie_secure);
+    const char *idp[] = {f.id};
+    if (!lk_db_bool(res, 0, "live")) {
+        lk_db_exec(r->db, a, &q_flow_delete, idp, NULL);
+        lk_db_commit(r->db);
+        lk_resp_header(r, "Set-Cookie", clear);
+        finish(r, p, &f, LK_EFLOW, "The sign-in took longer than allowed.", NULL);
+        return;
+    }
+    bool basic = !strcmp(p->credential_kind, "basic");
+    const char *site_in = f.site ? f.site : form_value(&form, "site");
+    const char *email = basic ? form_value(&form, "email") : NULL;
+    const char *token = form_value(&form, "token");
+    const char *credential = basic ? (email && token ? lk_printf(a, "%s:%s", email, token) : NULL) : token;
+    const char *problem = NULL;
+    lk_site site;
+    if (!credential || !lk_apicred_valid(p->credential_kind, credential))
+        problem = basic ? "Enter the email of your account and an API token." : "Enter a personal access token.";
+    else if (lk_apicred_site(a, p, site_in, &site, &problem) == LK_OK) {
+        rc = lk_apicred_resolve(r->up, a, p, &site);
+        if (rc == LK_OK)
+            rc = lk_apicred_check(r->up, a, p, &site, credential);
+        if (rc == LK_EDENIED)
+            problem = "The site did not accept this token. Check it and try again.";
+        else if (rc != LK_OK)
+            problem = "The site could not be reached to check the token. Try again in a moment.";
+    }
+    if (problem) {
+        lk_db_exec(r->db, a, &q_flow_attempt, idp, NULL);
+        if (attempts + 1 >= CREDENTIAL_ATTEMPTS) {
+            lk_db_exec(r->db, a, &q_flow_delete, idp, NULL);
+            lk_db_commit(r->db);
+            lk_resp_header(r, "Set-Cookie", clear);
+            finish(r, p, &f, LK_EDENIED, "Too many tries: ask the application for a new link.", NULL);
+            return;
+        }
+        lk_db_commit(r->db);
+        lk_audit(r->db, a, "browser", "connection.credential", p->name, f.instance_id, "refused", NULL);
+        form_again(r, p, cookie_name, &f, site_in, email, problem);
+        return;
+    }
+    lk_sites one = {&site, 1};
+    lk_tokens t = {.access_token = (char *)credential, .token_type = basic ? "Basic" : "Bearer", .expires_in = -1};
+    rc = lk_conn_write_grant(r->db, a, r->cfg, p, f.instance_id, NULL, &t, lk_sites_metadata(a, &one, &site),
+                             !f.no_replace, NULL);
+    if (rc == LK_OK)
+        rc = lk_db_exec(r->db, a, &q_flow_delete, idp, NULL);
+    if (rc == LK_OK && f.link_id) {
+        const char *lp[] = {f.link_id};
+        rc = lk_db_exec(r->db, a, &q_link_delete, lp, NULL);
+    }
+    if (rc == LK_OK)
+        rc = lk_db_commit(r->db);
+    else
+        lk_db_rollback(r->db);
+    lk_resp_header(r, "Set-Cookie", clear);
+    if (rc != LK_OK) {
+        finish(r, p, &f, rc == LK_ECONNECTED ? rc : LK_EDB,
+               rc == LK_ECONNECTED ? "An account is already connected for this user; nothing was changed."
+                                   : "The connection could not be stored. Try again shortly.",
+               NULL);
+        return;
+    }
+    if (f.redirect_url) {
+        finish(r, p, &f, LK_OK, NULL, NULL);
+        return;
+    }
+    lk_audit(r->db, a, "browser", "connection.authorize", p->name, f.instance_id, "ok", NULL);
+    lk_resp_redirect(r, 303, lk_url_add_param(a, f.redirect_uri, "connected", "1"));
+}
+
+void lk_flow_connected_page(lk_req *r, const char *name)
+{
+    lk_profile *p;
+    lk_err rc = lk_valid_profile_name(name, strlen(name)) ? lk_profile_load(r->db, r->a, name, &p) : LK_ENOPROFILE;
+    if (rc != LK_OK) {
+        page_fail(r, rc == LK_ENOPROFILE ? rc : LK_EDB, "There is no such service.");
+        return;
+    }
+    lk_page_send(r, 200, "Connected", "You're all set",
+                 lk_printf(r->a, "Your %s account is now connected.", p->display_name),
+                 "You can close this window and return to the application.");
 }

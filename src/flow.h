@@ -35,6 +35,12 @@ void lk_flow_begin(lk_req *r, const char *profile, bool seed_form);
 /* GET /callback/{profile}: the provider sends the browser back. */
 void lk_flow_callback(lk_req *r, const char *profile);
 
+/* POST /callback/{profile}: the per-user credential form (api_key_per_user):
+ * checked against the provider, stored sealed, answered 303. */
+void lk_flow_credential(lk_req *r, const char *profile);
+/* GET /callback/{profile}?connected=1: where a stored credential lands. */
+void lk_flow_connected_page(lk_req *r, const char *profile);
+
 /* Deletes expired links and flows (index range scans, bounded), at most
  * once per purge_interval in this process. */
 void lk_flow_purge(lk_db *db, lk_arena *a, const lk_config *cfg, bool force);

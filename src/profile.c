@@ -15,7 +15,8 @@
     "token_url, refresh_url, scopes::text, always_scopes::text, scope_separator, "                 \
     "extra_params::text, callback_url, token_style, pkce, api_base_url, resource_discovery, "      \
     "resources_url, allowed_redirects::text, allow_direct_authorize, proxy_only, issuer, "         \
-    "misconfigured_reason, proxy_path_prefixes::text"
+    "misconfigured_reason, proxy_path_prefixes::text, credential_kind, credential, site_kind, site, "   \
+    "site_metadata::text, check_path, tenant_info_url, allow_http_sites, allow_private_sites"
 
 static lk_stmt q_load = LK_STMT("profile_load", "SELECT " PROFILE_COLUMNS " FROM profiles WHERE name = $1", 1);
 static lk_stmt q_client = LK_STMT("profile_client",
@@ -28,10 +29,12 @@ static lk_stmt q_insert = LK_STMT(
     "INSERT INTO profiles (id, name, display_name, template, auth_type, client_id, client_secret, "
     "authorization_url, token_url, refresh_url, scopes, always_scopes, scope_separator, extra_params, "
     "callback_url, token_style, pkce, api_base_url, resource_discovery, resources_url, "
-    "allowed_redirects, allow_direct_authorize, proxy_only, issuer, proxy_path_prefixes) VALUES ($1, $2, "
-    "$3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12::jsonb, $13, $14::jsonb, $15, $16, $17, $18, $19, "
-    "$20, $21::jsonb, $22, $23, $24, $25::jsonb)",
-    25);
+    "allowed_redirects, allow_direct_authorize, proxy_only, issuer, proxy_path_prefixes, credential_kind, "
+    "credential, site_kind, site, site_metadata, check_path, tenant_info_url, allow_http_sites, "
+    "allow_private_sites) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12::jsonb, $13, "
+    "$14::jsonb, $15, $16, $17, $18, $19, $20, $21::jsonb, $22, $23, $24, $25::jsonb, $26, $27, $28, $29, "
+    "$30::jsonb, $31, $32, $33, $34)",
+    34);
 
 lk_strv lk_strv_from_json(lk_arena *a, json_object *arr)
 {
@@ -113,6 +116,15 @@ lk_err lk_profile_load(lk_db *db, lk_arena *a, const char *name, lk_profile **ou
     p->issuer = dup_col(a, res, "issuer");
     p->misconfigured_reason = dup_col(a, res, "misconfigured_reason");
     p->proxy_path_prefixes = lk_strv_from_json(a, parse_col(a, lk_db_get(res, 0, "proxy_path_prefixes")));
+    p->credential_kind = dup_col(a, res, "credential_kind");
+    p->credential_sealed = dup_col(a, res, "credential");
+    p->site_kind = dup_col(a, res, "site_kind");
+    p->site = dup_col(a, res, "site");
+    p->site_metadata = parse_col(a, lk_db_get(res, 0, "site_metadata"));
+    p->check_path = dup_col(a, res, "check_path");
+    p->tenant_info_url = dup_col(a, res, "tenant_info_url");
+    p->allow_http_sites = lk_db_bool(res, 0, "allow_http_sites");
+    p->allow_private_sites = lk_db_bool(res, 0, "allow_private_sites");
     *slot = p;
     *out = p;
     return LK_OK;
@@ -156,6 +168,51 @@ static lk_strv strv(lk_arena *a, const char *const *items)
     for (size_t i = 0; i < n; i++)
         s.v[s.n++] = lk_strdup(a, items[i]);
     return s;
+}
+
+bool lk_profile_is_api_key(const lk_profile *p)
+{
+    return p->auth_type && strcmp(p->auth_type, "oauth2") != 0;
+}
+
+lk_err lk_profile_set_auth_type(lk_arena *a, lk_profile *p, const char *auth_type)
+{
+    if (!strcmp(auth_type, "oauth2")) {
+        p->auth_type = "oauth2";
+        return LK_OK;
+    }
+    if (strcmp(auth_type, "api_key") != 0 && strcmp(auth_type, "api_key_per_user") != 0)
+        return LK_EINVAL;
+    p->auth_type = lk_strdup(a, auth_type);
+    bool atlassian = p->template_name && !strncmp(p->template_name, "atlassian-", 10);
+    bool jira = p->template_name && !strcmp(p->template_name, "atlassian-jira");
+    /* No OAuth client: the credential is the user's (or the profile's). */
+    p->client_id = NULL;
+    p->authorization_url = p->token_url = p->refresh_url = NULL;
+    p->resource_discovery = "none";
+    p->resources_url = NULL;
+    p->scopes.n = p->always_scopes.n = 0;
+    p->extra_params = lk_json_object(a);
+    p->pkce = false;
+    if (atlassian) {
+        /* Atlassian Cloud: email + API token (Basic) against the site;
+         * scoped tokens need --api-base-url https://api.atlassian.com/ex/
+         * confluence/{cloud_id}, the cloud id coming from tenant_info. */
+        p->credential_kind = "basic";
+        p->site_kind = "cloud";
+        p->api_base_url = "https://{site_host}";
+        p->check_path = jira ? "/rest/api/3/myself" : "/wiki/rest/api/user/current";
+        p->tenant_info_url = "https://{site_host}/_edge/tenant_info";
+    } else {
+        /* Data Center: a personal access token (Bearer) against the base
+         * URL the user gives. */
+        p->credential_kind = "bearer";
+        p->site_kind = "dc";
+        p->api_base_url = "{site_url}";
+        p->check_path = "/rest/api/user/current";
+        p->tenant_info_url = NULL;
+    }
+    return LK_OK;
 }
 
 lk_err lk_profile_template(lk_arena *a, const char *tmpl, lk_profile *p)
@@ -207,9 +264,22 @@ static bool url_field_ok(const char *u)
 lk_err lk_profile_validate(lk_arena *a, const lk_profile *p, const char **why)
 {
     *why = NULL;
+    bool api_key = lk_profile_is_api_key(p);
     if (!p->name || !lk_valid_profile_name(p->name, strlen(p->name)))
         *why = "the name must match ^[a-z0-9][a-z0-9_-]{0,62}$";
-    else if (!p->client_id || !*p->client_id)
+    else if (api_key) {
+        if (!p->api_base_url)
+            *why = "an API base URL is required (--api-base-url)";
+        else if (!p->check_path || p->check_path[0] != '/')
+            *why = "the check path must start with '/' (--check-path)";
+        else if (p->tenant_info_url && strstr(p->api_base_url, "{cloud_id}") &&
+                 !url_field_ok(lk_printf(a, "%.*s", (int)strcspn(p->tenant_info_url, "{"), p->tenant_info_url)) &&
+                 strncmp(p->tenant_info_url, "https://{", 9) != 0)
+            *why = "the tenant info URL must be https (http only for loopback hosts)";
+        else if (!strcmp(p->auth_type, "api_key_per_user") &&
+                 (!p->callback_url || lk_url_parse(a, p->callback_url, &(lk_url){0}) != LK_OK))
+            *why = "a callback URL is required: the per-user form posts to /callback/{profile}";
+    } else if (!p->client_id || !*p->client_id)
         *why = "a client id is required (--client-id)";
     else if (!url_field_ok(p->authorization_url))
         *why = "the authorization URL must be https (http only for loopback hosts)";
@@ -223,7 +293,8 @@ lk_err lk_profile_validate(lk_arena *a, const lk_profile *p, const char **why)
         *why = "the resources URL must be https (http only for loopback hosts)";
     else if (p->issuer && !url_field_ok(p->issuer))
         *why = "the issuer must be an https URL";
-    if (!*why && p->api_base_url) {
+    if (!*why && p->api_base_url && strncmp(p->api_base_url, "{site_url}", 10) != 0 &&
+        strncmp(p->api_base_url, "https://{site_host}", 19) != 0) {
         /* The template's placeholders are not URL characters: check the URL
          * with each {placeholder} replaced by a plain word. */
         char *probe = lk_strdup(a, p->api_base_url);
@@ -262,7 +333,8 @@ lk_err lk_profile_validate(lk_arena *a, const lk_profile *p, const char **why)
     return *why ? LK_EINVAL : LK_OK;
 }
 
-lk_err lk_profile_insert(lk_db *db, lk_arena *a, const lk_config *cfg, lk_profile *p, const char *secret)
+lk_err lk_profile_insert(lk_db *db, lk_arena *a, const lk_config *cfg, lk_profile *p, const char *secret,
+                         const char *credential)
 {
     PGresult *res;
     lk_err rc = lk_db_exec(db, a, &q_nextval, NULL, &res);
@@ -270,9 +342,15 @@ lk_err lk_profile_insert(lk_db *db, lk_arena *a, const lk_config *cfg, lk_profil
         return rc;
     p->id_text = lk_strdup(a, lk_db_val(res, 0, 0));
     p->id = strtoll(p->id_text, NULL, 10);
-    char *sealed = NULL;
+    char *sealed = NULL, *sealed_credential = NULL;
     if (secret) {
         rc = lk_seal(a, &cfg->keys, "profiles", "client_secret", p->id_text, secret, strlen(secret), &sealed);
+        if (rc != LK_OK)
+            return rc;
+    }
+    if (credential) {
+        rc = lk_seal(a, &cfg->keys, "profiles", "credential", p->id_text, credential, strlen(credential),
+                     &sealed_credential);
         if (rc != LK_OK)
             return rc;
     }
@@ -302,6 +380,15 @@ lk_err lk_profile_insert(lk_db *db, lk_arena *a, const lk_config *cfg, lk_profil
         p->proxy_only ? "true" : "false",
         p->issuer,
         lk_json_text(a, lk_strv_to_json(a, &p->proxy_path_prefixes)),
+        p->credential_kind ? p->credential_kind : "basic",
+        sealed_credential,
+        p->site_kind ? p->site_kind : "cloud",
+        p->site,
+        p->site_metadata ? lk_json_text(a, p->site_metadata) : "{}",
+        p->check_path,
+        p->tenant_info_url,
+        p->allow_http_sites ? "true" : "false",
+        p->allow_private_sites ? "true" : "false",
     };
     return lk_db_exec(db, a, &q_insert, params, NULL);
 }

@@ -34,6 +34,15 @@ typedef struct lk_profile {
     bool allow_direct_authorize, proxy_only;
     char *issuer;
     lk_strv proxy_path_prefixes; /* decoded paths the proxy may reach; empty: any */
+    /* api_key and api_key_per_user profiles */
+    char *credential_kind;    /* basic (email:api_token) or bearer (PAT) */
+    char *credential_sealed;  /* api_key: the one credential */
+    char *site_kind;          /* cloud (<name>.atlassian.net) or dc (a base URL) */
+    char *site;               /* api_key: the one site */
+    json_object *site_metadata; /* api_key: its cloud id, url, name */
+    char *check_path;         /* GET <api base><check_path> must know the credential */
+    char *tenant_info_url;    /* cloud id lookup template ({site_host}) */
+    bool allow_http_sites, allow_private_sites;
     char *misconfigured_reason; /* NULL when fine */
 } lk_profile;
 
@@ -55,10 +64,18 @@ lk_err lk_profile_client(lk_db *db, lk_arena *a, const lk_config *cfg, const lk_
 /* Fills a profile from a template ("atlassian-confluence",
  * "atlassian-jira", "generic"); LK_ENOTFOUND for an unknown one. */
 lk_err lk_profile_template(lk_arena *a, const char *tmpl, lk_profile *p);
+/* True for the API-token auth types (api_key, api_key_per_user). */
+bool lk_profile_is_api_key(const lk_profile *p);
+/* Sets an auth type and its defaults for the profile's template (the
+ * Atlassian templates: Cloud sites, email:api_token; generic: Data Center
+ * base URLs, personal access tokens). LK_EINVAL for an unknown type. */
+lk_err lk_profile_set_auth_type(lk_arena *a, lk_profile *p, const char *auth_type);
 /* Checks a profile before it is stored; a sentence in *why on failure. */
 lk_err lk_profile_validate(lk_arena *a, const lk_profile *p, const char **why);
-/* Inserts p (its secret given in clear, sealed here); sets p->id. */
-lk_err lk_profile_insert(lk_db *db, lk_arena *a, const lk_config *cfg, lk_profile *p, const char *secret);
+/* Inserts p (its client secret and, for api_key, its credential given in
+ * clear, sealed here); sets p->id. */
+lk_err lk_profile_insert(lk_db *db, lk_arena *a, const lk_config *cfg, lk_profile *p, const char *secret,
+                         const char *credential);
 
 /* Scopes for a request: the comma-separated list (NULL: the profile's
  * default), plus the profile's always-scopes, without duplicates.

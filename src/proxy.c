@@ -333,7 +333,7 @@ void lk_proxy_endpoint(lk_req *r)
         .on_body = on_body,
     };
     for (int attempt = 0; attempt < 2; attempt++) {
-        const char *auth = lk_printf(a, "Authorization: %s %s", cred.conn->token_type, cred.access_token);
+        const char *auth = lk_printf(a, "Authorization: %s", cred.authorization);
         why = NULL;
         s.headers = upstream_headers(r, auth, &why);
         if (!s.headers) {
@@ -343,9 +343,13 @@ void lk_proxy_endpoint(lk_req *r)
         /* A 401 for a token older than a minute may mean it was revoked:
          * one refresh and one retry (never for a fresh token, where a 401
          * means a missing scope and a refresh would only burn a rotation). */
-        c.allow_retry = attempt == 0 && body && cred.conn->refreshed_ago > 60;
+        c.allow_retry = attempt == 0 && body && !cred.api_key && cred.conn->refreshed_ago > 60;
         c.got_401 = false;
+        /* Sites that users name go only to public addresses, unless the
+         * profile allows private ones (SPEC §8a: checked on connecting). */
+        lk_upstream_deny_private(r->up, cred.api_key && !p->allow_private_sites);
         lk_err rc = lk_upstream_stream(r->up, a, &s);
+        lk_upstream_deny_private(r->up, false);
         if (c.began) {
             if (rc != LK_OK)
                 lk_warn("proxied answer cut short after %lld bytes: %s", c.sent, lk_err_code(rc));
@@ -377,5 +381,6 @@ void lk_proxy_endpoint(lk_req *r)
         }
         cred.conn = ro.conn;
         cred.access_token = ro.access_token;
+        cred.authorization = lk_printf(a, "%s %s", ro.conn->token_type, ro.access_token);
     }
 }

@@ -1,6 +1,8 @@
 #include "upstream.h"
 
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,7 +14,54 @@
 struct lk_upstream {
     CURL *h;
     const lk_config *cfg;
+    bool deny_private;
 };
+
+void lk_upstream_deny_private(lk_upstream *u, bool deny)
+{
+    u->deny_private = deny;
+}
+
+bool lk_addr_is_private(int family, const unsigned char *b)
+{
+    if (family == AF_INET) {
+        return b[0] == 0 || b[0] == 10 || b[0] == 127 || (b[0] == 100 && (b[1] & 0xc0) == 64) ||
+               (b[0] == 169 && b[1] == 254) || (b[0] == 172 && (b[1] & 0xf0) == 16) ||
+               (b[0] == 192 && b[1] == 168) || (b[0] == 192 && b[1] == 0 && b[2] == 0) ||
+               (b[0] == 198 && (b[1] & 0xfe) == 18) || b[0] >= 224;
+    }
+    static const unsigned char zero[16];
+    if (!memcmp(b, zero, 15) && (b[15] == 0 || b[15] == 1))
+        return true; /* :: and ::1 */
+    if ((b[0] & 0xfe) == 0xfc || (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) || b[0] == 0xff)
+        return true; /* fc00::/7, fe80::/10, ff00::/8 */
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (!memcmp(b, mapped, 12))
+        return lk_addr_is_private(AF_INET, b + 12);
+    return false;
+}
+
+static curl_socket_t open_public(void *ud, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+    (void)ud;
+    (void)purpose;
+    const unsigned char *raw = NULL;
+    if (addr->family == AF_INET)
+        raw = (const unsigned char *)&((struct sockaddr_in *)(void *)&addr->addr)->sin_addr;
+    else if (addr->family == AF_INET6)
+        raw = (const unsigned char *)&((struct sockaddr_in6 *)(void *)&addr->addr)->sin6_addr;
+    if (!raw || lk_addr_is_private(addr->family, raw)) {
+        lk_warn("refused to connect to a private or local address");
+        return CURL_SOCKET_BAD;
+    }
+    return socket(addr->family, addr->socktype, addr->protocol);
+}
+
+static void guard(lk_upstream *u)
+{
+    if (u->deny_private)
+        curl_easy_setopt(u->h, CURLOPT_OPENSOCKETFUNCTION, open_public);
+}
 
 lk_upstream *lk_upstream_new(const lk_config *cfg)
 {
@@ -108,6 +157,7 @@ lk_err lk_upstream_call(lk_upstream *u, lk_arena *a, const char *method, const c
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &s);
+    guard(u);
     if (!strcmp(method, "POST")) {
         curl_easy_setopt(h, CURLOPT_POST, 1L);
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
@@ -248,6 +298,7 @@ lk_err lk_upstream_stream(lk_upstream *u, lk_arena *a, lk_stream *s)
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &x);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, st_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
+    guard(u);
     if (!strcmp(s->method, "HEAD")) {
         curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
     } else if (!s->no_body) {

@@ -57,6 +57,13 @@ typedef struct lk_stream {
  * (could not connect, or broke), LK_EINVAL (a callback aborted). */
 lk_err lk_upstream_stream(lk_upstream *u, lk_arena *a, lk_stream *s);
 
+/* Refuses, when connecting, every private, loopback, link-local or other
+ * non-public address (SPEC §8a: checked on the address, not the name),
+ * until turned off again. For sites that users name. */
+void lk_upstream_deny_private(lk_upstream *u, bool deny);
+/* True for such an address (family AF_INET or AF_INET6, raw bytes). */
+bool lk_addr_is_private(int family, const unsigned char *addr);
+
 /* True when url is https, or http to a loopback host (SPEC §3). */
 bool lk_provider_url_ok(const char *url);
 

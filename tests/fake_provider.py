@@ -83,14 +83,24 @@ def _fresh_counters():
         "api_calls": 0,
         "api_unauthorized": 0,
         "faults_applied": 0,
+        "downloads": 0,                     # download/{n} answers begun
+        "downloads_completed": 0,           # ... whose n bytes all went out
+        "download_aborted": 0,              # ... cut short: the peer went away
+        "download_aborted_last_bytes": 0,   # body bytes sent by the last aborted one
+        "download_aborted_last_size": 0,    # and the n it was asked for
         "paths": {},
     }
 
 
 class Response:
-    """status, headers (list of pairs), body bytes or an iterator of bytes with length."""
+    """status, headers (list of pairs), body bytes or an iterator of bytes with length.
 
-    def __init__(self, status, body=b"", headers=None, ctype=None, stream=None, length=None):
+    on_end(sent, complete), if given, is called once a streamed body is over:
+    sent is the body bytes handed to the socket, complete False when the
+    peer went away first."""
+
+    def __init__(self, status, body=b"", headers=None, ctype=None, stream=None, length=None,
+                 on_end=None):
         self.status = status
         self.headers = list(headers or [])
         if ctype:
@@ -98,6 +108,7 @@ class Response:
         self.body = body
         self.stream = stream
         self.length = length
+        self.on_end = on_end
 
 
 def json_resp(status, obj, headers=None):
@@ -157,6 +168,7 @@ class Provider:
         for cid, secret in cli_clients or []:
             self.clients[cid] = {"client_id": cid, "client_secret": secret, "redirect_uris": []}
         self.held = []
+        self.conn_seq = 0  # TCP connections accepted (never reset: ids stay unique)
         self.reset_state()
 
     # -- state -------------------------------------------------------------
@@ -335,6 +347,9 @@ class Provider:
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
+    # Headers and body go out in separate sends: without this, Nagle's
+    # algorithm and delayed ACKs add ~40 ms to every reused connection.
+    disable_nagle_algorithm = True
     protocol_version = "HTTP/1.1"
     server_version = "FakeAtlassian/1.0"
     sys_version = ""
@@ -349,6 +364,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
     @property
     def P(self):
         return self.server.provider
+
+    def setup(self):
+        super().setup()
+        with self.P.lock:
+            self.P.conn_seq += 1
+            self.conn_id = self.P.conn_seq
+        self.conn_requests = 0  # requests read on this TCP connection so far
 
     def do_GET(self):
         self.dispatch()
@@ -423,6 +445,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     # -- output --------------------------------------------------------------
     def send(self, resp):
+        sent = 0
         try:
             self.send_response(resp.status)
             names = set()
@@ -441,11 +464,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if resp.stream is not None:
                 for chunk in resp.stream:
                     self.wfile.write(chunk)
+                    sent += len(chunk)
             elif resp.body and resp.status != 204:
                 self.wfile.write(resp.body)
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
             self.close_connection = True
+            if resp.on_end:
+                resp.on_end(sent, False)
+            return
+        if resp.on_end:
+            resp.on_end(sent, True)
 
     def drop(self):
         self.close_connection = True
@@ -497,6 +526,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     # -- dispatch ------------------------------------------------------------
     def dispatch(self):
+        self.conn_requests += 1
         self._body = None
         self._body_started = False
         method = self.command
@@ -902,8 +932,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     raise ValueError
             except ValueError:
                 return json_resp(400, {"code": 400, "message": "bad size"})
+            P.bump("downloads")
+
+            def on_end(sent, complete):
+                with P.lock:
+                    if complete:
+                        P.counters["downloads_completed"] += 1
+                    else:
+                        P.counters["download_aborted"] += 1
+                        P.counters["download_aborted_last_bytes"] = sent
+                        P.counters["download_aborted_last_size"] = n
             return Response(200, headers=[("Content-Type", "application/octet-stream")],
-                            stream=self._download(n), length=n)
+                            stream=self._download(n), length=n, on_end=on_end)
         if sub == "/wiki/upload" and method in ("POST", "PUT"):
             h = hashlib.sha256()
             count = 0
@@ -924,6 +964,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 "header_list": [[k, v] for k, v in self.headers.items()],
                 "body_bytes": len(body),
                 "body_sha256": hashlib.sha256(body).hexdigest(),
+                # The TCP connection this request came on: a per-process id,
+                # the peer's port, and how many requests it has carried
+                # (this one included) -- keep-alive shows as requests > 1.
+                "tcp_connection": {"id": self.conn_id, "peer_port": self.client_address[1],
+                               "requests": self.conn_requests},
             }, [("Set-Cookie", "upstream=1"), ("X-Upstream", "yes")])
         if sub == "/wiki/redirect":
             return redirect("http://127.0.0.1:1/elsewhere")

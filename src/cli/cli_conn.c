@@ -3,14 +3,91 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apicred.h"
 #include "audit.h"
 #include "cli.h"
 #include "conn.h"
 #include "flow.h"
+#include "text.h"
 
 static const char USAGE[] = "usage: latchkey connection list [PROFILE]\n"
                             "       latchkey connection show PROFILE INSTANCE\n"
-                            "       latchkey connection delete PROFILE INSTANCE\n";
+                            "       latchkey connection delete PROFILE INSTANCE\n"
+                            "       latchkey connection set-credential PROFILE INSTANCE --credential-file F\n"
+                            "                                          --site S [--no-check]\n"
+                            "           (api_key_per_user profiles: store a user's API token or PAT)\n";
+
+static int set_credential(cli *c, int argc, char **argv)
+{
+    static const struct option opts[] = {{"credential-file", required_argument, 0, 'f'},
+                                         {"site", required_argument, 0, 's'},
+                                         {"no-check", no_argument, 0, 'n'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *file = NULL, *site_in = NULL;
+    bool nocheck = false;
+    optind = 1;
+    int o;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (o) {
+        case 'f': file = optarg; break;
+        case 's': site_in = optarg; break;
+        case 'n': nocheck = true; break;
+        case 'h': fputs(USAGE, stdout); return 0;
+        default: return cli_usage(USAGE);
+        }
+    }
+    if (optind != argc - 2 || !file || !site_in)
+        return cli_usage(USAGE);
+    const char *instance = argv[optind + 1];
+    if (!lk_valid_instance_id(instance, strlen(instance)))
+        return cli_fail("connection set-credential: the instance id must be 1 to 255 bytes of printable UTF-8");
+    char *credential = cli_read_secret(c, file);
+    if (!credential)
+        return 1;
+    if (cli_db(c))
+        return 1;
+    lk_arena *a = c->a;
+    lk_profile *p;
+    lk_err rc = lk_profile_load(c->db, a, argv[optind], &p);
+    if (rc != LK_OK)
+        return cli_fail("connection set-credential: %s", cli_reason(rc));
+    if (strcmp(p->auth_type, "api_key_per_user") != 0)
+        return cli_fail("connection set-credential: profile %s is not an api_key_per_user profile", p->name);
+    if (!lk_apicred_valid(p->credential_kind, credential))
+        return cli_fail("connection set-credential: the credential file must hold %s",
+                        strcmp(p->credential_kind, "basic") ? "a personal access token" : "email:api_token");
+    lk_site site;
+    const char *why = NULL;
+    if (lk_apicred_site(a, p, site_in, &site, &why) != LK_OK)
+        return cli_fail("connection set-credential: --site: %s", why);
+    lk_upstream *up = lk_upstream_new(&c->cfg);
+    rc = lk_apicred_resolve(up, a, p, &site);
+    if (rc == LK_OK && !nocheck)
+        rc = lk_apicred_check(up, a, p, &site, credential);
+    lk_upstream_free(up);
+    if (rc == LK_EDENIED)
+        return cli_fail("connection set-credential: the site did not accept the credential");
+    if (rc != LK_OK)
+        return cli_fail("connection set-credential: the site could not be asked (%s)", lk_err_code(rc));
+    lk_sites one = {&site, 1};
+    lk_tokens t = {.access_token = credential,
+                   .token_type = strcmp(p->credential_kind, "basic") ? "Bearer" : "Basic",
+                   .expires_in = -1};
+    rc = lk_db_begin(c->db);
+    if (rc == LK_OK)
+        rc = lk_conn_write_grant(c->db, a, &c->cfg, p, instance, NULL, &t, lk_sites_metadata(a, &one, &site), true,
+                                 NULL);
+    if (rc == LK_OK)
+        rc = lk_db_commit(c->db);
+    else
+        lk_db_rollback(c->db);
+    if (rc != LK_OK)
+        return cli_fail("connection set-credential: %s", cli_reason(rc));
+    lk_audit(c->db, a, "cli", "connection.set_credential", p->name, instance, "ok", NULL);
+    printf("credential stored for %s/%s\n", p->name, instance);
+    return 0;
+}
 
 static const char LINK_USAGE[] =
     "usage: latchkey link PROFILE INSTANCE [--scope a,b --redirect-url U --site S --client-id ID\n"
@@ -57,6 +134,8 @@ int cli_connection(cli *c, int argc, char **argv)
         cli_print_json(lk_conn_json(c->a, conn));
         return 0;
     }
+    if (!strcmp(sub, "set-credential"))
+        return set_credential(c, argc - 1, argv + 1);
     if (!strcmp(sub, "delete") && argc == 4) {
         if (cli_db(c))
             return 1;

@@ -9,6 +9,7 @@
 #include "text.h"
 #include "upstream.h"
 #include "url.h"
+#include "apicred.h"
 
 static const char PROFILE_USAGE[] =
     "usage: latchkey profile add NAME --template atlassian-confluence|atlassian-jira|generic\n"
@@ -17,6 +18,10 @@ static const char PROFILE_USAGE[] =
     "            --scopes \"a b\" --scope-separator S --api-base-url U --token-style json|form|basic\n"
     "            --no-pkce --param key=value ... --allow-redirect URL ... --allow-direct-authorize\n"
     "            --issuer URL --resources-url U --proxy-only --proxy-path-prefix /wiki/rest/api/ ...]\n"
+    "       latchkey profile add NAME --template T --auth-type api_key|api_key_per_user\n"
+    "           [--credential-type basic|bearer --credential-file F --site S (api_key)\n"
+    "            --callback-url URL (api_key_per_user) --api-base-url U --check-path P\n"
+    "            --tenant-info-url U --allow-http-sites --allow-private-sites --no-check]\n"
     "       latchkey profile list\n"
     "       latchkey profile show NAME\n"
     "       latchkey profile remove NAME\n";
@@ -70,7 +75,8 @@ static int profile_add(cli *c, int argc, char **argv)
 {
     enum { O_TEMPLATE = 1000, O_CID, O_SECRET, O_CALLBACK, O_DISPLAY, O_AUTHZ, O_TOKEN, O_REFRESH, O_SCOPES,
            O_SEP, O_API, O_STYLE, O_NOPKCE, O_PARAM, O_REDIRECT, O_DIRECT, O_ISSUER, O_RESOURCES, O_PROXYONLY,
-           O_PATHPREFIX, O_HELP };
+           O_PATHPREFIX, O_AUTHTYPE, O_CREDFILE, O_CREDTYPE, O_SITE, O_CHECKPATH, O_TENANT, O_ALLOWHTTP,
+           O_ALLOWPRIVATE, O_NOCHECK, O_HELP };
     static const struct option opts[] = {
         {"template", required_argument, 0, O_TEMPLATE}, {"client-id", required_argument, 0, O_CID},
         {"client-secret-file", required_argument, 0, O_SECRET}, {"callback-url", required_argument, 0, O_CALLBACK},
@@ -83,13 +89,18 @@ static int profile_add(cli *c, int argc, char **argv)
         {"allow-direct-authorize", no_argument, 0, O_DIRECT}, {"issuer", required_argument, 0, O_ISSUER},
         {"resources-url", required_argument, 0, O_RESOURCES}, {"proxy-only", no_argument, 0, O_PROXYONLY},
         {"proxy-path-prefix", required_argument, 0, O_PATHPREFIX},
+        {"auth-type", required_argument, 0, O_AUTHTYPE}, {"credential-file", required_argument, 0, O_CREDFILE},
+        {"credential-type", required_argument, 0, O_CREDTYPE}, {"site", required_argument, 0, O_SITE},
+        {"check-path", required_argument, 0, O_CHECKPATH}, {"tenant-info-url", required_argument, 0, O_TENANT},
+        {"allow-http-sites", no_argument, 0, O_ALLOWHTTP}, {"allow-private-sites", no_argument, 0, O_ALLOWPRIVATE},
+        {"no-check", no_argument, 0, O_NOCHECK},
         {"help", no_argument, 0, O_HELP}, {0, 0, 0, 0}};
     lk_arena *a = c->a;
     lk_profile p = {0};
     const char *tmpl = NULL, *secret_file = NULL;
     /* Options are applied after the template, so collect them first. */
     const char *vals[O_HELP - O_TEMPLATE + 1] = {0};
-    bool nopkce = false, direct = false, proxyonly = false;
+    bool nopkce = false, direct = false, proxyonly = false, allowhttp = false, allowprivate = false, nocheck = false;
     lk_strv params = {0}, redirects = {0}, path_prefixes = {0};
     optind = 1;
     int o;
@@ -99,6 +110,9 @@ static int profile_add(cli *c, int argc, char **argv)
         case O_NOPKCE: nopkce = true; break;
         case O_DIRECT: direct = true; break;
         case O_PROXYONLY: proxyonly = true; break;
+        case O_ALLOWHTTP: allowhttp = true; break;
+        case O_ALLOWPRIVATE: allowprivate = true; break;
+        case O_NOCHECK: nocheck = true; break;
         case O_PARAM: push(a, &params, optarg); break;
         case O_REDIRECT: push(a, &redirects, optarg); break;
         case O_PATHPREFIX: push(a, &path_prefixes, optarg); break;
@@ -120,6 +134,20 @@ static int profile_add(cli *c, int argc, char **argv)
     if (lk_profile_template(a, tmpl, &p) != LK_OK)
         return cli_fail("profile add: unknown template %s (atlassian-confluence, atlassian-jira, generic)", tmpl);
 #define V(x) vals[(x) - O_TEMPLATE]
+    if (V(O_AUTHTYPE) && lk_profile_set_auth_type(a, &p, V(O_AUTHTYPE)) != LK_OK)
+        return cli_fail("profile add: --auth-type must be oauth2, api_key or api_key_per_user");
+    bool api_key = lk_profile_is_api_key(&p);
+    if (V(O_CREDTYPE)) {
+        if (strcmp(V(O_CREDTYPE), "basic") && strcmp(V(O_CREDTYPE), "bearer"))
+            return cli_fail("profile add: --credential-type must be basic (email:api_token) or bearer (a PAT)");
+        p.credential_kind = (char *)V(O_CREDTYPE);
+    }
+    if (V(O_CHECKPATH))
+        p.check_path = (char *)V(O_CHECKPATH);
+    if (V(O_TENANT))
+        p.tenant_info_url = (char *)V(O_TENANT);
+    p.allow_http_sites = allowhttp;
+    p.allow_private_sites = allowprivate;
     if (V(O_CID))
         p.client_id = (char *)V(O_CID);
     if (V(O_CALLBACK))
@@ -157,7 +185,6 @@ static int profile_add(cli *c, int argc, char **argv)
     if (V(O_RESOURCES)) {
         p.resources_url = (char *)V(O_RESOURCES);
     }
-#undef V
     if (nopkce)
         p.pkce = false;
     p.allow_direct_authorize = direct;
@@ -173,17 +200,49 @@ static int profile_add(cli *c, int argc, char **argv)
         *eq = '\0';
         lk_json_set_str(p.extra_params, params.v[i], eq + 1);
     }
-    if (!secret_file)
-        return cli_fail("profile add: --client-secret-file is required (secrets never go on the command line)");
-    char *secret = cli_read_secret(c, secret_file);
-    if (!secret)
-        return 1;
+    char *secret = NULL, *credential = NULL;
+    if (api_key) {
+        if (!strcmp(p.auth_type, "api_key")) {
+            /* One credential and one site for everyone. */
+            if (!V(O_CREDFILE) || !V(O_SITE))
+                return cli_fail("profile add: an api_key profile needs --credential-file and --site");
+            credential = cli_read_secret(c, V(O_CREDFILE));
+            if (!credential)
+                return 1;
+            if (!lk_apicred_valid(p.credential_kind, credential))
+                return cli_fail("profile add: the credential file must hold %s",
+                                strcmp(p.credential_kind, "basic") ? "a personal access token" : "email:api_token");
+            lk_site site;
+            const char *why = NULL;
+            if (lk_apicred_site(a, &p, V(O_SITE), &site, &why) != LK_OK)
+                return cli_fail("profile add: --site: %s", why);
+            lk_upstream *up = lk_upstream_new(&c->cfg);
+            lk_err crc = lk_apicred_resolve(up, a, &p, &site);
+            if (crc == LK_OK && !nocheck)
+                crc = lk_apicred_check(up, a, &p, &site, credential);
+            lk_upstream_free(up);
+            if (crc == LK_EDENIED)
+                return cli_fail("profile add: the site did not accept the credential (--no-check skips the check)");
+            if (crc != LK_OK)
+                return cli_fail("profile add: the site could not be asked about the credential (%s)", lk_err_code(crc));
+            lk_sites one = {&site, 1};
+            p.site = site.url;
+            p.site_metadata = lk_sites_metadata(a, &one, &site);
+        }
+    } else {
+        if (!secret_file)
+            return cli_fail("profile add: --client-secret-file is required (secrets never go on the command line)");
+        secret = cli_read_secret(c, secret_file);
+        if (!secret)
+            return 1;
+    }
+#undef V
     const char *why;
     if (lk_profile_validate(a, &p, &why) != LK_OK)
         return cli_fail("profile add: %s", why);
     if (cli_db(c))
         return 1;
-    lk_err rc = lk_profile_insert(c->db, a, &c->cfg, &p, secret);
+    lk_err rc = lk_profile_insert(c->db, a, &c->cfg, &p, secret, credential);
     if (rc == LK_ECONFLICT)
         return cli_fail("profile add: a profile called %s exists already", p.name);
     if (rc != LK_OK)
@@ -194,7 +253,10 @@ static int profile_add(cli *c, int argc, char **argv)
         lk_json_set_str(out, "callback_url", p.callback_url);
         cli_print_json(out);
     } else {
-        printf("profile %s added; register %s as its redirect URI at the provider\n", p.name, p.callback_url);
+        if (api_key)
+            printf("profile %s added (%s)\n", p.name, p.auth_type);
+        else
+            printf("profile %s added; register %s as its redirect URI at the provider\n", p.name, p.callback_url);
     }
     return 0;
 }
@@ -223,6 +285,15 @@ static json_object *profile_json(lk_arena *a, const lk_profile *p)
     json_object_object_add(o, "allowed_redirects", json_object_get(lk_strv_to_json(a, &p->allowed_redirects)));
     json_object_object_add(o, "allow_direct_authorize", json_object_new_boolean(p->allow_direct_authorize));
     json_object_object_add(o, "proxy_only", json_object_new_boolean(p->proxy_only));
+    if (lk_profile_is_api_key(p)) {
+        lk_json_set_str(o, "credential_type", p->credential_kind);
+        json_object_object_add(o, "has_credential", json_object_new_boolean(p->credential_sealed != NULL));
+        lk_json_set_str(o, "site_kind", p->site_kind);
+        lk_json_set_str(o, "site", p->site);
+        lk_json_set_str(o, "check_path", p->check_path);
+        json_object_object_add(o, "allow_http_sites", json_object_new_boolean(p->allow_http_sites));
+        json_object_object_add(o, "allow_private_sites", json_object_new_boolean(p->allow_private_sites));
+    }
     json_object_object_add(o, "proxy_path_prefixes", json_object_get(lk_strv_to_json(a, &p->proxy_path_prefixes)));
     lk_json_set_str(o, "issuer", p->issuer);
     lk_json_set_str(o, "misconfigured", p->misconfigured_reason);

@@ -418,6 +418,61 @@ class FakeProviderTest(unittest.TestCase):
         self.assertEqual((st, r.getheader("Location")), (302, "http://127.0.0.1:1/elsewhere"))
         self.assertGreaterEqual(self.admin("state")["counters"]["api_calls"], 10)
 
+    def test_download_counts_completed_and_aborted(self):
+        at = self.get_tokens()["access_token"]
+        base = "/ex/confluence/%s/wiki" % SITE
+        c0 = self.admin("state")["counters"]
+        self.assertEqual((c0["downloads"], c0["downloads_completed"], c0["download_aborted"],
+                          c0["download_aborted_last_bytes"], c0["download_aborted_last_size"]),
+                         (0, 0, 0, 0, 0))
+        st, _, data = self.req("GET", base + "/download/1000", headers=self.bearer(at))
+        self.assertEqual((st, len(data)), (200, 1000))
+        c = self.admin("state")["counters"]
+        self.assertEqual((c["downloads"], c["downloads_completed"], c["download_aborted"]), (1, 1, 0))
+        # A reader that goes away after 1 MB of 1 GB.
+        n = 1 << 30
+        conn = self.conn()
+        conn.request("GET", base + "/download/%d" % n, headers=self.bearer(at))
+        r = conn.getresponse()
+        self.assertEqual((r.status, int(r.getheader("Content-Length"))), (200, n))
+        got = 0
+        while got < 1 << 20:
+            got += len(r.read(65536))
+        conn.sock.shutdown(2)
+        conn.close()
+        deadline = time.time() + 10
+        while True:
+            c = self.admin("state")["counters"]
+            if c["download_aborted"] or time.time() > deadline:
+                break
+            time.sleep(0.02)
+        self.assertEqual((c["downloads"], c["downloads_completed"], c["download_aborted"]), (2, 1, 1))
+        self.assertEqual(c["download_aborted_last_size"], n)
+        self.assertGreaterEqual(c["download_aborted_last_bytes"], got)
+        self.assertLess(c["download_aborted_last_bytes"], 256 << 20)
+        self.admin("reset", {})
+        self.assertEqual(self.admin("state")["counters"]["download_aborted"], 0)
+
+    def test_echo_reports_the_tcp_connection(self):
+        at = self.get_tokens()["access_token"]
+        path = "/ex/confluence/%s/wiki/echo/conn" % SITE
+        c = self.conn()
+        try:
+            seen = []
+            for _ in range(3):
+                st, _, body = self.jreq("GET", path, headers=self.bearer(at), conn=c)
+                self.assertEqual(st, 200)
+                seen.append(body["tcp_connection"])
+            port = c.sock.getsockname()[1]
+        finally:
+            c.close()
+        self.assertEqual([s["requests"] for s in seen], [1, 2, 3])
+        self.assertEqual({s["id"] for s in seen}, {seen[0]["id"]})
+        self.assertEqual({s["peer_port"] for s in seen}, {port})
+        st, _, other = self.jreq("GET", path, headers=self.bearer(at))  # a connection of its own
+        self.assertEqual(other["tcp_connection"]["requests"], 1)
+        self.assertGreater(other["tcp_connection"]["id"], seen[0]["id"])
+
     # -- faults ----------------------------------------------------------------
     def test_fault_status_and_retry_after(self):
         self.admin("fault", {"path": "/oauth/token", "kind": "status", "status": 500})

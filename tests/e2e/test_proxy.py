@@ -11,6 +11,7 @@ import hashlib
 import http.client
 import json
 import os
+import socket
 import subprocess
 import unittest
 
@@ -420,6 +421,81 @@ class UpstreamFailureTest(ProxyTestCase):
         self.fault("/wiki/echo/slow", kind="delay", delay=4)
         r = self.proxy("GET", "/wiki/echo/slow")
         self.assertJsonError(r, 504, "upstream_timeout")
+
+
+class ClientGoneTest(ProxyTestCase):
+    """SPEC §6: a client that goes away mid-stream ends the upstream
+    transfer (lighttpd drops the FastCGI connection, the proxy's next write
+    fails, libcurl aborts and closes its connection to the provider), and
+    the worker lives on to serve the next call."""
+
+    SIZE = 2000000000   # 2 GB: never sent whole
+    READ = 1 << 20      # what the client reads before it goes
+    MAX_SENT = 200 << 20
+    DEADLINE = 8
+
+    def test_client_gone_mid_download_stops_the_upstream_transfer(self):
+        workers = t.workers("proxy")
+        self.assertTrue(workers)
+        before = t.counters()
+        c = http.client.HTTPConnection("127.0.0.1", int(lk.LIGHTTPD_PORT), timeout=30)
+        try:
+            c.request("GET", "/latchkey/proxy/%s/wiki/download/%d" % (PROFILE.name, self.SIZE),
+                      headers={"Authorization": "Bearer " + PROFILE.key, "X-Instance-Id": IID})
+            r = c.getresponse()
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.getheader("Content-Type"), "application/octet-stream")
+            got = b""
+            while len(got) < self.READ:
+                chunk = r.read(65536)
+                self.assertTrue(chunk, "the answer ended after %d bytes" % len(got))
+                got += chunk
+            self.assertEqual(got[:251], bytes(range(251)))
+            c.sock.shutdown(socket.SHUT_RDWR)
+        finally:
+            c.close()
+
+        def aborted():
+            now = t.counters()
+            return now if now["download_aborted"] > before["download_aborted"] else None
+        after = lk.wait_until(aborted, self.DEADLINE, what="the fake to see its download cut short")
+        self.assertEqual(after["downloads"], before["downloads"] + 1)
+        self.assertEqual(after["downloads_completed"], before["downloads_completed"])
+        self.assertEqual(after["download_aborted_last_size"], self.SIZE)
+        sent = after["download_aborted_last_bytes"]
+        self.assertGreaterEqual(sent, len(got))
+        self.assertLess(sent, self.MAX_SENT, "%d bytes went out before the stop" % sent)
+        # No worker died over it, and the proxy answers again.
+        e = self.echo(self.proxy("GET", "/wiki/echo/after-gone"))
+        self.assertEqual(e["path"], upstream_path("/wiki/echo/after-gone"))
+        self.assertEqual(t.workers("proxy"), workers)
+
+
+class UpstreamKeepAliveTest(ProxyTestCase):
+    """Each proxy worker keeps its connection to the provider open between
+    calls (one libcurl handle per process): sequential calls reuse it."""
+
+    CALLS = 20
+
+    def test_sequential_calls_reuse_upstream_connections(self):
+        workers = t.workers("proxy")
+        self.assertTrue(workers)
+        seen = []
+        for i in range(self.CALLS):
+            e = self.echo(self.proxy("GET", "/wiki/echo/keepalive/%d" % i))
+            seen.append(e["tcp_connection"])
+        by_id = {}
+        for conn in seen:
+            by_id.setdefault(conn["id"], []).append(conn)
+        summary = {cid: [c["requests"] for c in cs] for cid, cs in by_id.items()}
+        self.assertTrue(any(len(cs) > 1 for cs in by_id.values()), summary)
+        self.assertLessEqual(len(by_id), len(workers), summary)
+        for cid, cs in by_id.items():
+            # one TCP connection: one peer port, a request count that only grows
+            self.assertEqual(len({c["peer_port"] for c in cs}), 1, summary)
+            counts = [c["requests"] for c in cs]
+            self.assertEqual(counts, sorted(set(counts)), summary)
+        self.assertEqual(t.workers("proxy"), workers)
 
 
 class GateTest(ProxyTestCase):

@@ -1,0 +1,168 @@
+#include "apicred.h"
+
+#include <arpa/inet.h>
+#include <string.h>
+
+#include "cred.h"
+#include "json.h"
+#include "log.h"
+#include "text.h"
+#include "url.h"
+
+#define ANSWER_MAX (64 * 1024)
+
+/* ^[a-z0-9-]+\.atlassian\.net$ */
+static bool cloud_host(const char *h)
+{
+    const char *suffix = ".atlassian.net";
+    size_t n = strlen(h), sl = strlen(suffix);
+    if (n <= sl || n > 253 || strcmp(h + n - sl, suffix) != 0)
+        return false;
+    for (size_t i = 0; i < n - sl; i++) {
+        char c = h[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* An address literal in a private, loopback, link-local or other
+ * non-public range (names are checked again when connecting). */
+static bool private_literal(const char *host)
+{
+    unsigned char v4[4], v6[16];
+    if (inet_pton(AF_INET, host, v4) == 1)
+        return lk_addr_is_private(AF_INET, v4);
+    if (inet_pton(AF_INET6, host, v6) == 1)
+        return lk_addr_is_private(AF_INET6, v6);
+    return !strcmp(host, "localhost") || (strlen(host) > 10 && !strcmp(host + strlen(host) - 10, ".localhost"));
+}
+
+lk_err lk_apicred_site(lk_arena *a, const lk_profile *p, const char *input, lk_site *out, const char **why)
+{
+    memset(out, 0, sizeof(*out));
+    *why = NULL;
+    if (!input || !*input || strlen(input) > 512 || !lk_utf8_printable(input, strlen(input))) {
+        *why = "Enter the address of your site.";
+        return LK_EINVAL;
+    }
+    if (!strcmp(p->site_kind, "cloud")) {
+        char *h = lk_strdup(a, input);
+        for (char *c = h; *c; c++)
+            if (*c >= 'A' && *c <= 'Z')
+                *c = (char)(*c - 'A' + 'a');
+        if (!strncmp(h, "https://", 8))
+            h += 8;
+        size_t n = strlen(h);
+        if (n && h[n - 1] == '/')
+            h[--n] = '\0';
+        if (!cloud_host(h)) {
+            *why = "Enter your Atlassian site as yourname.atlassian.net.";
+            return LK_EINVAL;
+        }
+        out->url = lk_printf(a, "https://%s", h);
+        out->name = lk_strndup(a, h, n - strlen(".atlassian.net"));
+        return LK_OK;
+    }
+    lk_url u;
+    char *s = lk_strdup(a, input);
+    size_t n = strlen(s);
+    while (n > 1 && s[n - 1] == '/')
+        s[--n] = '\0';
+    if (lk_url_parse(a, s, &u) != LK_OK || u.query) {
+        *why = "Enter the base address of your server, such as https://confluence.example.com.";
+        return LK_EINVAL;
+    }
+    if (strcmp(u.scheme, "https") != 0 && !p->allow_http_sites) {
+        *why = "The address must start with https://.";
+        return LK_EINVAL;
+    }
+    if (!p->allow_private_sites && private_literal(u.host)) {
+        *why = "This address is not allowed: it names a private or local network.";
+        return LK_EINVAL;
+    }
+    out->url = s;
+    out->name = u.host;
+    return LK_OK;
+}
+
+lk_err lk_apicred_resolve(lk_upstream *u, lk_arena *a, const lk_profile *p, lk_site *site)
+{
+    if (!p->api_base_url || !strstr(p->api_base_url, "{cloud_id}"))
+        return LK_OK;
+    if (!p->tenant_info_url)
+        return LK_EPROVIDER;
+    lk_site probe = *site;
+    probe.cloud_id = "";
+    char *url = lk_api_base_url(a, p->tenant_info_url, &probe);
+    if (!url)
+        return LK_EPROVIDER;
+    const char *headers[] = {"Accept: application/json", NULL};
+    lk_http_resp resp;
+    lk_err rc = lk_upstream_call(u, a, "GET", url, headers, NULL, 0, ANSWER_MAX, &resp);
+    if (rc != LK_OK)
+        return LK_EUNAVAILABLE;
+    if (resp.status == 429 || resp.status >= 500)
+        return LK_EUNAVAILABLE;
+    json_object *o = NULL;
+    const char *id = NULL;
+    if (resp.status == 200 && lk_json_parse(a, resp.body, resp.len, &o) == LK_OK)
+        id = lk_json_str(o, "cloudId");
+    if (!id || !*id || strlen(id) > 128 || !lk_site_valid(id))
+        return LK_EPROVIDER;
+    site->cloud_id = lk_strdup(a, id);
+    return LK_OK;
+}
+
+char *lk_apicred_header(lk_arena *a, const char *kind, const char *credential)
+{
+    if (!strcmp(kind, "basic"))
+        return lk_printf(a, "Basic %s", lk_b64_encode(a, (const unsigned char *)credential, strlen(credential)));
+    return lk_printf(a, "Bearer %s", credential);
+}
+
+bool lk_apicred_valid(const char *kind, const char *credential)
+{
+    size_t n = strlen(credential);
+    if (n == 0 || n > LK_CREDENTIAL_MAX || !lk_utf8_printable(credential, n))
+        return false;
+    if (!strcmp(kind, "basic")) {
+        const char *colon = strchr(credential, ':');
+        return colon && colon != credential && colon[1] && !strchr(credential, ' ');
+    }
+    return !strpbrk(credential, " :");
+}
+
+lk_err lk_apicred_check(lk_upstream *u, lk_arena *a, const lk_profile *p, const lk_site *site,
+                        const char *credential)
+{
+    char *base = lk_api_base_url(a, p->api_base_url, site);
+    if (!base)
+        return LK_EPROVIDER;
+    char *url = lk_printf(a, "%s%s", base, p->check_path);
+    char *auth = lk_printf(a, "Authorization: %s", lk_apicred_header(a, p->credential_kind, credential));
+    const char *headers[] = {auth, "Accept: application/json", NULL};
+    lk_http_resp resp;
+    lk_upstream_deny_private(u, !p->allow_private_sites);
+    lk_err rc = lk_upstream_call(u, a, "GET", url, headers, NULL, 0, ANSWER_MAX, &resp);
+    lk_upstream_deny_private(u, false);
+    if (rc != LK_OK)
+        return rc == LK_ETOOBIG ? LK_EPROVIDER : LK_EUNAVAILABLE;
+    if (resp.status == 401 || resp.status == 403)
+        return LK_EDENIED;
+    if (resp.status == 429 || resp.status >= 500)
+        return LK_EUNAVAILABLE;
+    if (resp.status != 200)
+        return LK_EPROVIDER;
+    json_object *o = NULL;
+    if (lk_json_parse(a, resp.body, resp.len, &o) != LK_OK || !json_object_is_type(o, json_type_object))
+        return LK_EPROVIDER;
+    /* Data Center may answer a bad token as the anonymous user. */
+    const char *type = lk_json_str(o, "type");
+    if (type && !strcmp(type, "anonymous"))
+        return LK_EDENIED;
+    if (!lk_json_str(o, "accountId") && !lk_json_str(o, "username") && !lk_json_str(o, "userKey") &&
+        !lk_json_str(o, "name"))
+        return LK_EDENIED;
+    return LK_OK;
+}

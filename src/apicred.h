@@ -1,0 +1,35 @@
+/* API tokens and personal access tokens (auth types api_key and
+ * api_key_per_user): the sites users name, the cloud id behind an
+ * Atlassian site, and the check that a credential is known. */
+#ifndef LK_APICRED_H
+#define LK_APICRED_H
+
+#include "profile.h"
+#include "resources.h"
+#include "upstream.h"
+
+#define LK_CREDENTIAL_MAX 4096
+
+/* Normalises and checks a site a user typed. cloud: "<name>.atlassian.net"
+ * (an https:// in front and a trailing '/' allowed, any case); dc: an
+ * https base URL (http only when the profile allows it), without query,
+ * fragment or user info, and no private or loopback address literal
+ * unless the profile allows them. *why says what is wrong. */
+lk_err lk_apicred_site(lk_arena *a, const lk_profile *p, const char *input, lk_site *out, const char **why);
+/* Fills site->cloud_id from the site's tenant_info when the profile's API
+ * base URL needs it. LK_EUNAVAILABLE (try later) or LK_EPROVIDER. */
+lk_err lk_apicred_resolve(lk_upstream *u, lk_arena *a, const lk_profile *p, lk_site *site);
+/* The ready Authorization value: "Basic base64(email:token)" or
+ * "Bearer <token>". */
+char *lk_apicred_header(lk_arena *a, const char *kind, const char *credential);
+/* Asks the provider whether it knows the credential: GET <API base><check
+ * path>. LK_OK when a user answered; LK_EDENIED when refused or answered
+ * as anonymous (Data Center may treat a bad token so); LK_EUNAVAILABLE
+ * when the provider could not say. */
+lk_err lk_apicred_check(lk_upstream *u, lk_arena *a, const lk_profile *p, const lk_site *site,
+                        const char *credential);
+/* Checks a credential's shape: basic "email:token", bearer a token; no
+ * control characters, at most LK_CREDENTIAL_MAX bytes. */
+bool lk_apicred_valid(const char *kind, const char *credential);
+
+#endif
