@@ -143,9 +143,23 @@ static bool one(lk_arena *a, const lk_config *cfg, lk_db *db, lk_upstream *up, c
     return done;
 }
 
+/* SIGTERM: finish the request in hand, then leave the accept loop (libfcgi
+ * returns from a blocked accept once shutdown is pending). */
+static void on_term(int sig)
+{
+    (void)sig;
+    FCGX_ShutdownPending();
+}
+
 int lk_serve(const char *prog, lk_handler handle)
 {
     signal(SIGPIPE, SIG_IGN);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_term;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART: a blocked accept must return */
+    sigaction(SIGTERM, &sa, NULL);
     lk_config cfg;
     char err[512];
     if (lk_config_load(&cfg, NULL, false, err, sizeof(err)) != LK_OK) {
@@ -180,6 +194,7 @@ int lk_serve(const char *prog, lk_handler handle)
             finish_fcgi(&rq, input_done);
         }
     }
+    lk_info("leaving");
     lk_arena_free(a);
     lk_upstream_free(up);
     lk_db_free(db);
