@@ -186,24 +186,13 @@ void lk_link_endpoint(lk_req *r, const char *name)
     /* The body is read first so that the key's instance prefix (403) can
      * answer before the profile (404); its own failures (413, 400) come
      * after those, in SPEC §2's order. */
-    char *text = NULL;
-    size_t len = 0;
-    json_object *body = NULL;
-    lk_err body_rc = lk_req_body(r, (size_t)r->cfg->max_body, &text, &len);
-    const char *body_detail = r->detail;
-    if (body_rc == LK_OK && lk_json_parse(r->a, text, len, &body) != LK_OK) {
-        body_rc = LK_EINVAL;
-        body_detail = "The body must be a JSON object.";
-    }
-    r->err = LK_OK;
+    lk_json_body jb;
+    lk_req_json_early(r, &jb);
+    json_object *body = jb.json;
     lk_apikey key;
     lk_profile *p;
-    if (lk_bot_gate(r, name, lk_json_str(body, "instance_id"), &key, &p) != LK_OK)
+    if (lk_bot_gate(r, name, lk_json_str(body, "instance_id"), &key, &p) != LK_OK || lk_req_json_failed(r, &jb))
         return;
-    if (body_rc != LK_OK) {
-        lk_fail(r, body_rc, "%s", body_detail);
-        return;
-    }
     if (!json_object_is_type(body, json_type_object)) {
         json_object *item = json_object_new_object();
         json_object *loc = json_object_new_array();

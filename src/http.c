@@ -148,6 +148,29 @@ lk_err lk_req_body(lk_req *r, size_t cap, char **out, size_t *len)
     return LK_OK;
 }
 
+void lk_req_json_early(lk_req *r, lk_json_body *b)
+{
+    char *text = NULL;
+    size_t len = 0;
+    memset(b, 0, sizeof(*b));
+    b->err = lk_req_body(r, (size_t)r->cfg->max_body, &text, &len);
+    b->detail = r->detail;
+    if (b->err == LK_OK && lk_json_parse(r->a, text, len, &b->json) != LK_OK) {
+        b->err = LK_EINVAL;
+        b->detail = "The body must be a JSON object.";
+    }
+    r->err = LK_OK;
+    r->detail = NULL;
+}
+
+bool lk_req_json_failed(lk_req *r, const lk_json_body *b)
+{
+    if (b->err == LK_OK)
+        return false;
+    lk_fail(r, b->err, "%s", b->detail ? b->detail : "The body could not be read.");
+    return true;
+}
+
 lk_err lk_fail(lk_req *r, lk_err e, const char *fmt, ...)
 {
     va_list ap;

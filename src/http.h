@@ -72,6 +72,19 @@ const char *lk_req_param(const lk_req *r, const char *name);
 /* Reads the whole body, at most cap bytes: CONTENT_LENGTH when given,
  * else to the end of the stream (SPEC §8a). LK_ETOOBIG past the cap. */
 lk_err lk_req_body(lk_req *r, size_t cap, char **out, size_t *len);
+/* A JSON body read before the checks that outrank its own failures
+ * (SPEC §2: the key and profile answer first). */
+typedef struct lk_json_body {
+    json_object *json; /* NULL when unreadable, or JSON null */
+    lk_err err;        /* LK_ETOOBIG, LK_EINVAL, or LK_OK */
+    const char *detail;
+} lk_json_body;
+
+/* Reads the body (at most max_body) and parses it; does not fail r. */
+void lk_req_json_early(lk_req *r, lk_json_body *b);
+/* Reports b's failure now, if any; true when there was one. */
+bool lk_req_json_failed(lk_req *r, const lk_json_body *b);
+
 /* When the route (the path below the mount, decoded) is "/<name>/<rest>",
  * sets *rest (still encoded) and returns true. */
 bool lk_route_is(const lk_req *r, const char *name, const char **rest);

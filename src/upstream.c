@@ -57,10 +57,34 @@ static curl_socket_t open_public(void *ud, curlsocktype purpose, struct curl_soc
     return socket(addr->family, addr->socktype, addr->protocol);
 }
 
-static void guard(lk_upstream *u)
+/* Resets the handle (its connection cache stays) and sets what every call
+ * shares: the URL, "Name: value" headers (plus an empty Expect, so no
+ * 100-continue round trips), http and https only, TLS verified, no
+ * redirects followed, the connect timeout, and the private-address guard.
+ * *list must be freed with curl_slist_free_all after the transfer. */
+static void prepare(lk_upstream *u, const char *url, const char *const *headers, struct curl_slist **list)
 {
+    CURL *h = u->h;
+    curl_easy_reset(h);
+    struct curl_slist *hl = NULL;
+    for (const char *const *p = headers; p && *p; p++)
+        hl = curl_slist_append(hl, *p);
+    hl = curl_slist_append(hl, "Expect:");
+    *list = hl;
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (u->cfg->ca_file && *u->cfg->ca_file)
+        curl_easy_setopt(h, CURLOPT_CAINFO, u->cfg->ca_file);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, u->cfg->connect_timeout_ms);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "latchkey/0.1");
     if (u->deny_private)
-        curl_easy_setopt(u->h, CURLOPT_OPENSOCKETFUNCTION, open_public);
+        curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_public);
 }
 
 lk_upstream *lk_upstream_new(const lk_config *cfg)
@@ -131,33 +155,15 @@ lk_err lk_upstream_call(lk_upstream *u, lk_arena *a, const char *method, const c
 {
     memset(out, 0, sizeof(*out));
     CURL *h = u->h;
-    curl_easy_reset(h);
+    struct curl_slist *hl;
+    prepare(u, url, headers, &hl);
     struct sink s = {.a = a, .out = out};
     lk_buf_init(&s.body, a, cap);
-    struct curl_slist *hl = NULL;
-    for (const char *const *p = headers; p && *p; p++)
-        hl = curl_slist_append(hl, *p);
-    /* Never let libcurl add Expect: 100-continue round trips. */
-    hl = curl_slist_append(hl, "Expect:");
-
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (u->cfg->ca_file && *u->cfg->ca_file)
-        curl_easy_setopt(h, CURLOPT_CAINFO, u->cfg->ca_file);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, u->cfg->http_timeout_ms);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, u->cfg->connect_timeout_ms);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "latchkey/0.1");
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &s);
-    guard(u);
     if (!strcmp(method, "POST")) {
         curl_easy_setopt(h, CURLOPT_POST, 1L);
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
@@ -272,33 +278,19 @@ static size_t st_read(char *buf, size_t size, size_t n, void *ud)
 lk_err lk_upstream_stream(lk_upstream *u, lk_arena *a, lk_stream *s)
 {
     CURL *h = u->h;
-    curl_easy_reset(h);
     struct streaming x = {.s = s, .a = a, .mode = -2};
     struct source src = {.s = s};
-    struct curl_slist *hl = NULL;
-    for (const char *const *p = s->headers; p && *p; p++)
-        hl = curl_slist_append(hl, *p);
-    hl = curl_slist_append(hl, "Expect:");
-    curl_easy_setopt(h, CURLOPT_URL, s->url);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (u->cfg->ca_file && *u->cfg->ca_file)
-        curl_easy_setopt(h, CURLOPT_CAINFO, u->cfg->ca_file);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, u->cfg->connect_timeout_ms);
+    struct curl_slist *hl;
+    prepare(u, s->url, s->headers, &hl);
     /* Too slow is no byte for timeout_ms, however long the whole takes. */
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (s->timeout_ms + 999) / 1000);
     curl_easy_setopt(h, CURLOPT_HTTP_TRANSFER_DECODING, 1L);
     curl_easy_setopt(h, CURLOPT_HTTP_CONTENT_DECODING, 0L);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "latchkey/0.1");
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, st_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &x);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, st_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
-    guard(u);
     if (!strcmp(s->method, "HEAD")) {
         curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
     } else if (!s->no_body) {
@@ -310,7 +302,6 @@ lk_err lk_upstream_stream(lk_upstream *u, lk_arena *a, lk_stream *s)
     } else if (strcmp(s->method, "GET") != 0) {
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, s->method);
     }
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
     CURLcode cc = curl_easy_perform(h);
     curl_slist_free_all(hl);
     if (cc == CURLE_OK && x.mode == -2) {
