@@ -15,10 +15,21 @@ lk_packages() {
     sed -e 's/#.*//' -e 's/[[:space:]]//g' "$lk_root/deploy/packages.txt" | grep -v '^$'
 }
 
+# Names that installed packages provide (Provides:), e.g. "npm" from
+# NodeSource's nodejs, which conflicts with Debian's npm: such a name counts
+# as installed, and apt-get is not asked to replace the package.
+lk_provided_names() {
+    dpkg-query -W -f='${Status}\t${Provides}\n' 2>/dev/null |
+        awk -F '\t' '$1 == "install ok installed" && $2 != "" { print $2 }' |
+        tr ',' '\n' | sed -e 's/(.*)//' -e 's/:any//' -e 's/[[:space:]]//g' | grep -v '^$' | sort -u
+}
+
 lk_missing_packages() {
-    local p
+    local p provided
+    provided="$(lk_provided_names)"
     for p in $(lk_packages); do
-        if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
+        if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ] &&
+            ! printf '%s\n' "$provided" | grep -qxF "$p"; then
             printf '%s\n' "$p"
         fi
     done

@@ -36,6 +36,7 @@ static const struct option options[] = {
     OPT("proxy_max_body", LONG, proxy_max_body, 0, 1L << 40),
     OPT("proxy_timeout_ms", LONG, proxy_timeout_ms, 1000, 3600000),
     OPT("log_level", LEVEL, log_level, 0, 0),
+    OPT("workers", LONG, workers, 1, 256),
 };
 
 static void defaults(lk_config *c)
@@ -58,6 +59,7 @@ static void defaults(lk_config *c)
     c->proxy_max_body = 1L << 30;
     c->proxy_timeout_ms = 60000;
     c->log_level = LK_LOG_INFO;
+    c->workers = 1;
 }
 
 static char *trim(char *s)

@@ -28,6 +28,7 @@ typedef struct lk_config {
     long proxy_max_body;   /* proxied request bodies, bytes */
     long proxy_timeout_ms; /* proxy: no byte from upstream for this long */
     int log_level;
+    long workers;          /* FastCGI processes sharing one listening socket */
     lk_keyring keys;
 } lk_config;
 

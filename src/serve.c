@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -145,10 +146,60 @@ static bool one(lk_arena *a, const lk_config *cfg, lk_db *db, lk_upstream *up, c
 
 /* SIGTERM: finish the request in hand, then leave the accept loop (libfcgi
  * returns from a blocked accept once shutdown is pending). */
+static volatile sig_atomic_t terminating;
+
 static void on_term(int sig)
 {
     (void)sig;
+    terminating = 1;
     FCGX_ShutdownPending();
+}
+
+/* With workers > 1 (a listening socket handed over by systemd or
+ * spawn-fcgi), this process forks that many workers that all accept on the
+ * socket, starts a new one when one dies, and passes SIGTERM on. Returns
+ * in each worker (true) or, in the supervisor, when it is time to exit. */
+static bool supervise(long workers)
+{
+    pid_t *pids = calloc((size_t)workers, sizeof(pid_t));
+    if (!pids)
+        abort();
+    for (;;) {
+        for (long i = 0; i < workers && !terminating; i++) {
+            if (pids[i] > 0)
+                continue;
+            pid_t pid = fork();
+            if (pid == 0) {
+                free(pids);
+                return true;
+            }
+            if (pid < 0) {
+                lk_error("fork failed: %s", strerror(errno));
+                sleep(1);
+                continue;
+            }
+            pids[i] = pid;
+        }
+        int status;
+        pid_t dead = wait(&status);
+        if (dead < 0 && errno != EINTR)
+            break;
+        for (long i = 0; i < workers; i++)
+            if (pids[i] == dead)
+                pids[i] = 0;
+        if (terminating) {
+            for (long i = 0; i < workers; i++)
+                if (pids[i] > 0)
+                    kill(pids[i], SIGTERM);
+            while (wait(&status) > 0 || errno == EINTR)
+                ;
+            break;
+        }
+        if (dead > 0 && !WIFEXITED(status))
+            lk_warn("a worker died (signal %d); starting another", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    }
+    free(pids);
+    return false;
 }
 
 int lk_serve(const char *prog, lk_handler handle)
@@ -184,6 +235,8 @@ int lk_serve(const char *prog, lk_handler handle)
     if (FCGX_IsCGI()) {
         lk_io io = {cgi_read, cgi_write, cgi_flush, NULL};
         one(a, &cfg, db, up, prog, environ, io, handle);
+    } else if (cfg.workers > 1 && !supervise(cfg.workers)) {
+        lk_info("supervisor leaving");
     } else {
         FCGX_Request rq;
         FCGX_InitRequest(&rq, 0, 0);
