@@ -46,7 +46,7 @@ lk_ensure_packages() {
         return 1
     fi
     lk_log "installing: $missing"
-    # Keep the packages' services (postgresql, lighttpd) from starting.
+    # Keep the packages' services (postgresql, lighttpd, apache2, nginx) from starting.
     if [ ! -e /usr/sbin/policy-rc.d ]; then
         printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
         chmod 755 /usr/sbin/policy-rc.d

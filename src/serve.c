@@ -234,7 +234,19 @@ int lk_serve(const char *prog, lk_handler handle)
     }
     if (FCGX_IsCGI()) {
         lk_io io = {cgi_read, cgi_write, cgi_flush, NULL};
-        one(a, &cfg, db, up, prog, environ, io, handle);
+        if (!one(a, &cfg, db, up, prog, environ, io, handle)) {
+            /* An answer sent before the body was read: read the rest, so
+             * that closing with unread input does not reset the connection
+             * and lose the answer (mod_cgid shares one socket both ways). */
+            char sink[8192];
+            size_t total = 0;
+            while (total < (16u << 20)) {
+                ssize_t got = cgi_read(NULL, sink, sizeof(sink));
+                if (got <= 0)
+                    break;
+                total += (size_t)got;
+            }
+        }
     } else if (cfg.workers > 1 && !supervise(cfg.workers)) {
         lk_info("supervisor leaving");
     } else {

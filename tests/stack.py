@@ -2,6 +2,8 @@
 """Start and stop a throwaway Latchkey stack (standard library only).
 
     python3 tests/stack.py up   --dir DIR --bin BINDIR --source REPO [--procs N]
+                                [--server lighttpd|apache-fcgid|apache-proxy-fcgi|
+                                          apache-cgi|nginx]
                                 [--force] [--no-provider] [--timeout S]
     python3 tests/stack.py down --dir DIR
     python3 tests/stack.py status      --dir DIR
@@ -19,16 +21,32 @@
   latchkey.conf            Latchkey configuration
   provider.log             fake provider (tests/fake_provider.py)
   migrate.log              output of `latchkey migrate`
-  lighttpd.conf, www/, fcgi/, tmp/, lighttpd-error.log, lighttpd.out,
-  access.log               lighttpd with deploy/lighttpd/latchkey.conf
+  www/, fcgi/, tmp/, access.log   the web server (--server, default lighttpd),
+                           in the foreground as a child, with a main config
+                           generated here that includes the shipped file:
+    lighttpd               lighttpd.conf -> deploy/lighttpd/latchkey.conf
+                           (lighttpd starts the programs; lighttpd-error.log)
+    apache-fcgid           apache2.conf -> deploy/apache/latchkey-fcgid.conf
+    apache-proxy-fcgi      apache2.conf -> deploy/apache/latchkey-proxy-fcgi.conf,
+                           programs started by spawn-fcgi on fcgi/<route>.sock
+    apache-cgi             apache2.conf -> deploy/apache/latchkey-cgi.conf
+                           (mod_cgid); Apache logs to apache-error.log
+    nginx                  nginx.conf -> deploy/nginx/latchkey.conf (rendered
+                           into latchkey-nginx.conf), programs started by
+                           spawn-fcgi; nginx-error.log
   stack.env                KEY='value' lines for shells and tests/e2e/lkstack.py
+                           (LATCHKEY_SERVER names the server; WEB_PORT and
+                           LIGHTTPD_PORT both hold its port)
   pids.json                the processes started (pid + start time)
   stack.json               settings, so restart-* and down need only --dir
 
 As root, initdb and postgres run as the "postgres" user (runuser); lighttpd
-and the FastCGI programs run as root.  `down` stops everything and removes
-only stack.env, pids.json and provider.port; logs stay for CI artifacts.
-Every `up` starts from an empty database and a new key.
+and its FastCGI programs run as root; Apache, nginx and the programs they
+or spawn-fcgi run as www-data, which then owns keys/ and 1.key.
+restart-web, stop-web and start-web act on the web server together with
+the spawn-fcgi processes.  `down` stops everything and removes only
+stack.env, pids.json and provider.port; logs stay for CI artifacts.  Every
+`up` starts from an empty database and a new key.
 """
 
 import argparse
@@ -50,6 +68,14 @@ import zlib
 ROUTES = ("authorize", "callback", "token", "refresh", "proxy")
 PREFIX = "/latchkey"
 IS_ROOT = os.geteuid() == 0
+SERVERS = ("lighttpd", "apache-fcgid", "apache-proxy-fcgi", "apache-cgi", "nginx")
+SPAWNED = ("apache-proxy-fcgi", "nginx")  # programs started by spawn-fcgi
+# As root, Apache and nginx (and the programs they or spawn-fcgi run) run as:
+WEB_USER = "www-data"
+APACHE_MODULES = "/usr/lib/apache2/modules"
+# Largest body through /proxy in the test stacks (the conformance test sends
+# 10 MB); the shipped files default to 1 GiB.
+PROXY_MAX_BODY = 64 * 1024 * 1024
 # Environment handed to lighttpd (and thus the FastCGI programs) and the CLI:
 # nothing else leaks in, in particular no PG* or LATCHKEY_* overrides.
 ENV_KEEP = ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR", "ASAN_OPTIONS",
@@ -184,6 +210,16 @@ def lighttpd_str(s):
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def apache_str(s):
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def nginx_str(s):
+    if "$" in s or "\n" in s:
+        raise StackError("nginx paths must not contain '$' or newlines: %r" % s)
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def conninfo_value(s):
     if s and all(c not in s for c in " '\\"):
         return s
@@ -230,6 +266,10 @@ class Stack:
                 self.settings = json.load(fh)
         except FileNotFoundError:
             raise StackError("%s holds no stack (no stack.json); run `up` first" % self.dir)
+        # stacks started before --server existed
+        self.settings.setdefault("server", "lighttpd")
+        if "web_port" not in self.settings and "lighttpd_port" in self.settings:
+            self.settings["web_port"] = self.settings.pop("lighttpd_port")
         try:
             with open(self.p("pids.json")) as fh:
                 self.pids = json.load(fh)
@@ -359,7 +399,40 @@ class Stack:
         s["provider_port"] = wait_for(ready_port, timeout, "the fake provider's ready file")
         self.save_settings()
 
-    # ------------------------------------------------------- lighttpd
+    # ------------------------------------------------------- web server
+    @property
+    def server(self):
+        return self.settings.get("server") or "lighttpd"
+
+    def web_user(self):
+        """The user Apache's or nginx's programs run as (None: our own)."""
+        return WEB_USER if IS_ROOT and self.server != "lighttpd" else None
+
+    def web_name(self):
+        """The web server's name in pids.json (and its log files' prefix)."""
+        return {"lighttpd": "lighttpd", "nginx": "nginx"}.get(self.server, "apache2")
+
+    def web_logs(self):
+        """(error log, stdout+stderr file) of the web server."""
+        base = {"lighttpd": "lighttpd", "nginx": "nginx"}.get(self.server, "apache")
+        return self.p(base + "-error.log"), self.p(base + ".out")
+
+    def shipped(self, *parts):
+        return os.path.join(self.settings["source"], "deploy", *parts)
+
+    def shipped_conf(self):
+        """The shipped configuration file the generated one includes."""
+        srv = self.server
+        if srv == "lighttpd":
+            return self.shipped("lighttpd", "latchkey.conf")
+        if srv == "nginx":
+            return self.shipped("nginx", "latchkey.conf")
+        return self.shipped("apache", "latchkey-%s.conf" % srv[len("apache-"):])
+
+    def write_web_conf(self):
+        {"lighttpd": self.write_lighttpd_conf, "nginx": self.write_nginx_conf}.get(
+            self.server, self.write_apache_conf)()
+
     def write_lighttpd_conf(self):
         s = self.settings
         q = lighttpd_str
@@ -367,7 +440,7 @@ class Stack:
             "# generated by tests/stack.py -- throwaway test stack",
             "server.document-root = " + q(self.p("www")),
             "server.bind          = \"127.0.0.1\"",
-            "server.port          = %d" % s["lighttpd_port"],
+            "server.port          = %d" % s["web_port"],
             "server.errorlog      = " + q(self.p("lighttpd-error.log")),
             "server.pid-file      = " + q(self.p("lighttpd.pid")),
             "server.upload-dirs   = ( " + q(self.p("tmp")) + " )",
@@ -379,53 +452,285 @@ class Stack:
             "var.latchkey_config  = " + q(self.p("latchkey.conf")),
             "var.latchkey_procs   = %d" % s["procs"],
             "var.latchkey_sockdir = " + q(s["fcgi_sockdir"]),
-            "include " + q(os.path.join(s["source"], "deploy", "lighttpd", "latchkey.conf")),
+            "include " + q(self.shipped_conf()),
         ] + (["include " + q(s["extra_conf"])] if s.get("extra_conf") else []) + [""])
         write_file(self.p("lighttpd.conf"), conf)
 
-    def web_start(self, timeout, new_port_ok=False):
-        """Start lighttpd; with new_port_ok, a port taken meanwhile is
-        replaced by a fresh one (and public_base_url rewritten)."""
+    def write_apache_conf(self):
+        """DIR/apache2.conf: a whole server (no Debian apache2.conf, no
+        envvars) that sets the shipped file's variables and includes it."""
         s = self.settings
-        for attempt in range(3):
-            with open(self.p("lighttpd.out"), "a") as out:
-                proc = subprocess.Popen(["lighttpd", "-D", "-f", self.p("lighttpd.conf")],
-                                        stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                                        cwd=self.dir, env=clean_env(), start_new_session=True)
-            self.pids["lighttpd"] = proc_ident(proc.pid)
+        q = apache_str
+        variant = self.server[len("apache-"):]
+        mods = ["mpm_event", "authz_core", "alias", "env", "setenvif", "rewrite"]
+        mods += {"fcgid": ["fcgid"], "proxy-fcgi": ["proxy", "proxy_fcgi"],
+                 "cgi": ["cgid"]}[variant]
+        lines = [
+            "# generated by tests/stack.py -- throwaway test stack (%s)" % self.server,
+            "ServerRoot " + q(self.dir),
+            "ServerName 127.0.0.1",
+            "Listen 127.0.0.1:%d" % s["web_port"],
+            "PidFile " + q(self.p("apache2.pid")),
+            "DefaultRuntimeDir " + q(self.p("apache-run")),
+            "Mutex file:%s default" % self.p("apache-run"),
+            "ErrorLog " + q(self.p("apache-error.log")),
+            "LogLevel warn",
+            "DocumentRoot " + q(self.p("www")),
+            "Timeout 120",
+            "StartServers 1",
+            "ServerLimit 4",
+            "ThreadsPerChild 25",
+            "MaxRequestWorkers 100",
+        ]
+        if self.web_user():
+            lines += ["User " + WEB_USER, "Group " + WEB_USER]
+        lines += ["LoadModule %s_module %s" % (m, q(os.path.join(APACHE_MODULES, "mod_%s.so" % m)))
+                  for m in mods]
+        if variant == "fcgid":
+            lines += ["FcgidIPCDir " + q(s["fcgi_sockdir"]),
+                      "FcgidProcessTableFile " + q(self.p("apache-run", "fcgid_shm"))]
+        if variant == "cgi":
+            lines += ["ScriptSock " + q(os.path.join(s["fcgi_sockdir"], "cgid.sock"))]
+        lines += [
+            "",
+            "Define LATCHKEY_BIN " + q(s["bin"]),
+            "Define LATCHKEY_PREFIX " + PREFIX,
+            "Define LATCHKEY_CONFIG " + q(self.p("latchkey.conf")),
+            "Define LATCHKEY_PROCS %d" % s["procs"],
+            "Define LATCHKEY_SOCKDIR " + q(s["fcgi_sockdir"]),
+            "Define LATCHKEY_ACCESS_LOG " + q(self.p("access.log")),
+            "Define LATCHKEY_PROXY_MAX_BODY %d" % PROXY_MAX_BODY,
+            "Include " + q(self.shipped_conf()),
+        ] + (["Include " + q(s["extra_conf"])] if s.get("extra_conf") else []) + [""]
+        write_file(self.p("apache2.conf"), "\n".join(lines))
+
+    def write_nginx_conf(self):
+        """DIR/latchkey-nginx.conf: the shipped template with its
+        placeholders filled in (as the README tells users to do);
+        DIR/nginx.conf: a whole nginx that includes it."""
+        s = self.settings
+        q = nginx_str
+        with open(self.shipped_conf()) as fh:
+            text = fh.read()
+        for k, v in (("PREFIX", PREFIX), ("SOCKDIR", s["fcgi_sockdir"]),
+                     ("ACCESS_LOG", self.p("access.log")),
+                     ("PROXY_MAX_BODY", str(PROXY_MAX_BODY)), ("TIMEOUT", "120s")):
+            nginx_str(v)  # refuses what nginx could not take unquoted either
+            text = text.replace("@LATCHKEY_%s@" % k, v)
+        if "@LATCHKEY_" in text:
+            raise StackError("%s has a placeholder stack.py does not know: %s" % (
+                self.shipped_conf(), text[text.index("@LATCHKEY_"):][:40]))
+        write_file(self.p("latchkey-nginx.conf"), text)
+        tmp = lambda n: q(self.p("tmp", "nginx-" + n))  # noqa: E731
+        lines = [
+            "# generated by tests/stack.py -- throwaway test stack (nginx)",
+            "worker_processes 2;",
+            "pid %s;" % q(self.p("nginx.pid")),
+            "error_log %s warn;" % q(self.p("nginx-error.log")),
+        ] + (["user %s %s;" % (WEB_USER, WEB_USER)] if self.web_user() else []) + [
+            "events { worker_connections 512; }",
+            "http {",
+            "    default_type application/octet-stream;",
+            "    access_log off;  # Latchkey's own location logs to access.log",
+            "    client_body_temp_path %s;" % tmp("body"),
+            "    fastcgi_temp_path %s;" % tmp("fastcgi"),
+            "    proxy_temp_path %s;" % tmp("proxy"),
+            "    uwsgi_temp_path %s;" % tmp("uwsgi"),
+            "    scgi_temp_path %s;" % tmp("scgi"),
+            "    include %s;" % q(self.shipped("nginx", "latchkey-log-format.conf")),
+            "    server {",
+            "        listen 127.0.0.1:%d;" % s["web_port"],
+            "        server_name 127.0.0.1;",
+            "        root %s;" % q(self.p("www")),
+            "        include %s;" % q(self.p("latchkey-nginx.conf")),
+        ] + (["        include %s;" % q(s["extra_conf"])] if s.get("extra_conf") else []) + [
+            "    }",
+            "}",
+            "",
+        ]
+        write_file(self.p("nginx.conf"), "\n".join(lines))
+
+    def web_cmd(self):
+        if self.server == "lighttpd":
+            return ["lighttpd", "-D", "-f", self.p("lighttpd.conf")]
+        if self.server == "nginx":
+            return ["nginx", "-p", self.dir + "/", "-e", self.p("nginx-error.log"),
+                    "-c", self.p("nginx.conf"), "-g", "daemon off;"]
+        return ["apache2", "-f", self.p("apache2.conf"), "-DFOREGROUND"]
+
+    def spawn_start(self):
+        """spawn-fcgi: --procs processes per route on fcgi/<route>.sock, as
+        the README documents it.  Their pids (from spawn-fcgi's pid file;
+        each child is a session of its own) go to pids.json."""
+        s = self.settings
+        user = self.web_user()
+        for route in ROUTES:
+            sock = os.path.join(s["fcgi_sockdir"], route + ".sock")
+            pidfile = self.p("spawn-%s.pid" % route)
+            for f in (sock, pidfile):
+                if os.path.lexists(f):
+                    os.unlink(f)
+            cmd = ["spawn-fcgi", "-s", sock, "-M", "0600", "-F", str(s["procs"]), "-P", pidfile]
+            if user:
+                cmd += ["-u", user, "-g", user, "-U", user, "-G", user]
+            cmd += ["--", os.path.join(s["bin"], route)]
+            with open(self.p("spawn-fcgi.log"), "a") as out:
+                res = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                     cwd=self.dir,
+                                     env=clean_env(LATCHKEY_CONFIG=self.p("latchkey.conf")))
+            try:
+                with open(pidfile) as fh:
+                    pids = [int(x) for x in fh.read().split()]
+            except (OSError, ValueError):
+                pids = []
+            for i, pid in enumerate(pids):
+                self.pids["spawn-fcgi/%s/%d" % (route, i)] = proc_ident(pid)
             self.save_pids()
-            port = s["lighttpd_port"]
+            if res.returncode != 0 or not pids:
+                raise StackError("spawn-fcgi for %s failed (rc %d):\n%s" % (
+                    route, res.returncode, tail(self.p("spawn-fcgi.log"))))
+
+    def web_start(self, timeout, new_port_ok=False):
+        """Start the web server (and the spawn-fcgi processes it talks to);
+        with new_port_ok, a port taken meanwhile is replaced by a fresh one
+        (and public_base_url rewritten)."""
+        s = self.settings
+        name = self.web_name()
+        errlog, outlog = self.web_logs()
+        for attempt in range(3):
+            if self.server in SPAWNED:
+                try:
+                    self.spawn_start()
+                except BaseException:
+                    self.web_stop()
+                    raise
+            with open(outlog, "a") as out:
+                proc = subprocess.Popen(self.web_cmd(), stdin=subprocess.DEVNULL, stdout=out,
+                                        stderr=out, cwd=self.dir, env=clean_env(),
+                                        start_new_session=True)
+            self.pids[name] = proc_ident(proc.pid)
+            self.save_pids()
+            port = s["web_port"]
 
             def up():
                 if proc.poll() is not None:
                     return "exited"
                 return port_open(port) and "up"
-            state = wait_for(up, timeout, "lighttpd on port %d" % port)
+            state = wait_for(up, timeout, "%s on port %d" % (name, port))
             if state == "up":
                 return
-            err = tail(self.p("lighttpd-error.log")) + tail(self.p("lighttpd.out"))
-            self.pids.pop("lighttpd", None)
-            self.save_pids()
+            err = tail(errlog) + tail(outlog)
+            self.web_stop()
             if "Address already in use" in err and new_port_ok and attempt < 2:
                 log("port %d taken, picking another" % port)
-                s["lighttpd_port"] = free_port()
+                s["web_port"] = free_port()
                 self.save_settings()
                 self.write_config()
-                self.write_lighttpd_conf()
+                self.write_web_conf()
                 continue
-            raise StackError("lighttpd exited (rc %s):\n%s" % (proc.returncode, err))
+            raise StackError("%s exited (rc %s):\n%s" % (name, proc.returncode, err))
 
     def web_stop(self):
-        ident = self.pids.get("lighttpd")
-        if ident:
-            members = [m for m in pgroup_members(ident["pid"]) if m["pid"] != ident["pid"]]
-            stop_process(ident, "lighttpd")
-            # lighttpd stops its FastCGI children on exit; catch stragglers.
-            for m in members:
-                stop_process(m, "fastcgi child %d" % m["pid"], timeout=5)
-        self.pids.pop("lighttpd", None)
+        """Stops the web server with what it started (lighttpd's and
+        mod_fcgid's programs, Apache's and nginx's own children: all in its
+        process group), then the spawn-fcgi processes, then any program
+        still running with this stack's configuration."""
+        for name in ("lighttpd", "apache2", "nginx"):
+            ident = self.pids.get(name)
+            if ident:
+                members = [m for m in pgroup_members(ident["pid"]) if m["pid"] != ident["pid"]]
+                stop_process(ident, name, timeout=15)
+                # The server stops its children on exit; catch stragglers.
+                for m in members:
+                    stop_process(m, "%s child %d" % (name, m["pid"]), timeout=5)
+            self.pids.pop(name, None)
+        spawned = [n for n in self.pids if n.startswith("spawn-fcgi/")]
+        for n in spawned:
+            if alive(self.pids[n]):
+                try:
+                    os.kill(self.pids[n]["pid"], signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        for n in spawned:
+            stop_process(self.pids.pop(n), n, timeout=5)
+        if self.server in SPAWNED and self.settings.get("fcgi_sockdir"):
+            for route in ROUTES:
+                sock = os.path.join(self.settings["fcgi_sockdir"], route + ".sock")
+                if os.path.lexists(sock):
+                    os.unlink(sock)
+        for ident in self.stray_programs():
+            stop_process(ident, "stray program %d" % ident["pid"], timeout=5)
         if os.path.exists(self.p("pids.json")):
             self.save_pids()
+
+    def stray_programs(self):
+        """Processes of the five programs that run with this stack's
+        LATCHKEY_CONFIG (a crashed server's orphans).  Only readable
+        /proc/PID/environ (our own processes, or any as root)."""
+        want = ("LATCHKEY_CONFIG=" + self.p("latchkey.conf")).encode()
+        bindir = self.settings.get("bin")
+        if not bindir:
+            return []
+        exes = {os.path.realpath(os.path.join(bindir, r)) for r in ROUTES}
+        out = []
+        for d in os.listdir("/proc"):
+            if not d.isdigit() or int(d) == os.getpid():
+                continue
+            try:
+                if os.path.realpath("/proc/%s/exe" % d) not in exes:
+                    continue
+                with open("/proc/%s/environ" % d, "rb") as fh:
+                    if want not in fh.read().split(b"\0"):
+                        continue
+            except OSError:
+                continue
+            ident = proc_ident(int(d))
+            if ident["start"] is not None:
+                out.append(ident)
+        return out
+
+    def web_prepare(self):
+        """Directories and ownership for the web server (after the key ring
+        exists): as root, Apache's and nginx's programs run as WEB_USER,
+        which must own the key ring and reach everything else."""
+        s = self.settings
+        for d in ("www", "tmp", "apache-run"):
+            os.makedirs(self.p(d), exist_ok=True)
+        for d in (s["fcgi_sockdir"], s["pg_sockdir"], self.p("apache-run"), self.p("tmp")):
+            os.chmod(d, 0o755)
+        user = self.web_user()
+        if not user:
+            return
+        for path in (self.p("keys"), self.p("keys", "1.key"), s["fcgi_sockdir"],
+                     self.p("apache-run")):
+            shutil.chown(path, user, user)
+        res = subprocess.run(["runuser", "-u", user, "--", "sh", "-c",
+                              'test -r "$1" && test -r "$2" && test -x "$3" && test -x "$4"',
+                              "sh", self.p("latchkey.conf"), self.p("keys", "1.key"),
+                              os.path.join(s["bin"], "token"), s["pg_sockdir"]],
+                             stdin=subprocess.DEVNULL)
+        if res.returncode != 0:
+            raise StackError("user %s cannot read %s, the key ring, or run the programs in %s: "
+                             "every parent directory must be searchable by others (chmod o+x)"
+                             % (user, self.p("latchkey.conf"), s["bin"]))
+
+    def web_check(self):
+        """What the chosen server needs is installed."""
+        srv = self.server
+        need = {"lighttpd": ["lighttpd"], "nginx": ["nginx", "spawn-fcgi"],
+                "apache-proxy-fcgi": ["apache2", "spawn-fcgi"]}.get(srv, ["apache2"])
+        missing = [c for c in need if not shutil.which(c)]
+        if srv.startswith("apache-"):
+            mod = {"apache-fcgid": "mod_fcgid.so", "apache-proxy-fcgi": "mod_proxy_fcgi.so",
+                   "apache-cgi": "mod_cgid.so"}[srv]
+            if not os.path.isfile(os.path.join(APACHE_MODULES, mod)):
+                missing.append(mod)
+        if missing:
+            raise StackError("%s is not installed (%s missing; see deploy/packages.txt)"
+                             % (srv, ", ".join(missing)))
+        if not os.path.isfile(self.shipped_conf()):
+            raise StackError("%s is missing (is --source the repository root?)"
+                             % self.shipped_conf())
 
     # ------------------------------------------------------- up/down
     def up(self, a):
@@ -449,11 +754,8 @@ class Stack:
         if missing:
             raise StackError("not built: %s missing in %s (build first: cmake --build build)"
                              % (", ".join(missing), bindir))
-        frag = os.path.join(source, "deploy", "lighttpd", "latchkey.conf")
-        if not os.path.isfile(frag):
-            raise StackError("%s is missing (is --source the repository root?)" % frag)
-        if not shutil.which("lighttpd"):
-            raise StackError("lighttpd is not installed")
+        self.settings = {"server": a.server, "source": source}
+        self.web_check()
 
         os.makedirs(self.dir, exist_ok=True)
         os.chmod(self.dir, 0o755)
@@ -468,6 +770,7 @@ class Stack:
                                            "lkfcgi-")
         self.settings = {
             "dir": self.dir, "bin": bindir, "source": source, "procs": a.procs,
+            "server": a.server,
             "extra_conf": os.path.abspath(a.extra_conf) if a.extra_conf else None,
             "pg_bin": pg_bindir(), "pg_port": pg_port, "pg_sockdir": pg_sockdir,
             "fcgi_sockdir": fcgi_sockdir,
@@ -476,9 +779,9 @@ class Stack:
         self.save_settings()
         for d in ("www", "tmp"):
             os.makedirs(self.p(d), exist_ok=True)
-        for f in glob.glob(os.path.join(fcgi_sockdir, "*.sock-*")):
+        for f in glob.glob(os.path.join(fcgi_sockdir, "*.sock*")):
             os.unlink(f)
-        for f in ("access.log", "lighttpd-error.log", "lighttpd.out", "migrate.log"):
+        for f in ("access.log", "migrate.log", "spawn-fcgi.log") + self.web_logs():
             open(self.p(f), "w").close()
         t0 = time.monotonic()
         try:
@@ -505,8 +808,8 @@ class Stack:
                 self.provider_start(a.timeout)
                 log("fake provider up on port %d" % self.settings["provider_port"])
 
-            # lighttpd's port must be known for public_base_url: pick it now.
-            self.settings["lighttpd_port"] = free_port()
+            # The web server's port must be known for public_base_url: pick it now.
+            self.settings["web_port"] = free_port()
             self.save_settings()
             self.write_config()
             res = subprocess.run([cli, "migrate"], capture_output=True, text=True,
@@ -517,9 +820,10 @@ class Stack:
                 raise StackError("`latchkey migrate` failed (rc %d):\n%s%s" % (
                     res.returncode, res.stdout, res.stderr))
 
-            self.write_lighttpd_conf()
+            self.web_prepare()
+            self.write_web_conf()
             self.web_start(a.timeout, new_port_ok=True)
-            log("lighttpd up on port %d" % self.settings["lighttpd_port"])
+            log("%s up on port %d" % (self.server, self.settings["web_port"]))
             self.write_env()
         except BaseException:
             log("up failed; stopping what was started (logs stay in %s)" % self.dir)
@@ -539,7 +843,7 @@ class Stack:
             "# generated by tests/stack.py -- throwaway test stack\n",
             "database = %s\n" % conninfo,
             "keyring = %s\n" % self.p("keys"),
-            "public_base_url = http://127.0.0.1:%d%s\n" % (s["lighttpd_port"], PREFIX),
+            "public_base_url = http://127.0.0.1:%d%s\n" % (s["web_port"], PREFIX),
             "cookie_secure = false\n",
             "log_level = info\n",
             "purge_interval = 0\n",
@@ -551,7 +855,8 @@ class Stack:
         s = self.settings
         pp = s.get("provider_port") or 0
         env = [
-            ("LATCHKEY_URL", "http://127.0.0.1:%d%s" % (s["lighttpd_port"], PREFIX)),
+            ("LATCHKEY_URL", "http://127.0.0.1:%d%s" % (s["web_port"], PREFIX)),
+            ("LATCHKEY_SERVER", self.server),
             ("PROVIDER_URL", "http://127.0.0.1:%d" % pp if pp else ""),
             ("LATCHKEY_CONFIG", self.p("latchkey.conf")),
             ("PGHOST", s["pg_sockdir"]),
@@ -562,7 +867,8 @@ class Stack:
             ("LATCHKEY_BIN", s["bin"]),
             ("LATCHKEY_SOURCE", s["source"]),
             ("STACK_DIR", self.dir),
-            ("LIGHTTPD_PORT", str(s["lighttpd_port"])),
+            ("WEB_PORT", str(s["web_port"])),
+            ("LIGHTTPD_PORT", str(s["web_port"])),  # the web server's, whichever it is
             ("PROVIDER_PORT", str(pp)),
         ]
         write_file(self.p("stack.env"), "".join(
@@ -592,8 +898,8 @@ class Stack:
         for name, ident in self.pids.items():
             out[name] = alive(ident)
         out["postgres"] = bool(self.postmaster_pid())
-        if self.settings.get("lighttpd_port"):
-            out["lighttpd_port_open"] = port_open(self.settings["lighttpd_port"])
+        if self.settings.get("web_port"):
+            out["web_port_open"] = port_open(self.settings["web_port"])
         print(json.dumps(out, indent=2))
         return 0 if out and all(out.values()) else 1
 
@@ -614,7 +920,10 @@ def main(argv=None):
     up.add_argument("--source", required=True, help="repository root")
     up.add_argument("--procs", type=int, default=2, help="FastCGI processes per route")
     up.add_argument("--force", action="store_true", help="stop a stack running in DIR first")
-    up.add_argument("--extra-conf", help="a lighttpd file included after the shipped one (benchmarks)")
+    up.add_argument("--server", choices=SERVERS, default="lighttpd",
+                    help="the web server and its shipped configuration (default lighttpd)")
+    up.add_argument("--extra-conf", help="a file of the server's syntax included after the "
+                    "shipped one (benchmarks)")
     up.add_argument("--no-provider", action="store_true", help="do not start the fake provider")
     up.add_argument("--timeout", type=float, default=60.0, help="seconds per start-up wait")
     for name in ("down", "status", "restart-pg", "stop-pg", "start-pg",
@@ -651,8 +960,8 @@ def main(argv=None):
         elif a.cmd == "stop-web":
             st.web_stop()
         elif a.cmd == "start-web":
-            if alive(st.pids.get("lighttpd")):
-                raise StackError("lighttpd is already running")
+            if alive(st.pids.get(st.web_name())):
+                raise StackError("%s is already running" % st.web_name())
             st.web_start(a.timeout)
         return 0
     except StackError as e:

@@ -1,0 +1,276 @@
+"""End-to-end conformance of the shipped web-server configurations.
+
+The same subset runs against whatever server the stack uses
+(LATCHKEY_SERVER in the stack's env file: lighttpd, apache-fcgid,
+apache-proxy-fcgi, apache-cgi or nginx; tests/stack.py --server): the
+routes of SPEC §2 and the seed-form rewrite, the Authorization header
+reaching the programs, the browser flow, /token and /refresh, a refresh
+storm, the proxy (raw path, 10 MB up and down, byte-exact), and logs free
+of query strings and secrets.  The full suites (test_*.py) run on
+lighttpd; this module runs there too.
+"""
+
+import collections
+import hashlib
+import http.client
+import json
+import os
+import unittest
+import urllib.parse
+
+import lkflow as f
+import lkstack as lk
+import lktoken as t
+from test_proxy import pattern_sha256, raw_request
+
+REDIRECT = "https://bot.example.com/done"
+STORM = 10
+BIG = 10 * 1024 * 1024 + 7  # 10 MB and a bit: no size is a multiple of a buffer
+P = None                     # a profile with the seed form allowed
+IID = None                   # a connection of P made through the browser flow
+CLOUD_ID = f.DEFAULT_SITE["id"]
+
+
+def setUpModule():
+    global P, IID
+    t.restore_fake()
+    P = f.make_profile(allow_redirect=[REDIRECT], direct=True)
+    IID = t.connect(P)
+
+
+def tearDownModule():
+    try:
+        t.restore_fake()
+    finally:
+        f.cleanup()
+
+
+def server():
+    return lk.env().get("LATCHKEY_SERVER", "lighttpd")
+
+
+def proxy(method, sub, iid=None, headers=None, body=None, key=None):
+    hdrs = {"Authorization": "Bearer " + (key or P.key)}
+    if iid is not False:
+        hdrs["X-Instance-Id"] = iid or IID
+    hdrs.update(headers or {})
+    return lk.http(method, "/proxy/%s%s" % (P.name, sub), headers=hdrs, body=body, timeout=120)
+
+
+class Base(t.TokenTestCase):
+    def shortDescription(self):  # the server in every line of the report
+        return "[%s] %s" % (server(), super().shortDescription() or self._testMethodName)
+
+
+class RoutingTest(Base):
+    """Each route reaches its own program; the seed form reaches authorize."""
+
+    def test_each_route_reaches_its_program(self):
+        # GET /{route}/{profile} with a key and nothing else: each program
+        # answers in its own way (422 for the missing instance_id or
+        # X-Instance-Id, 405, a page asking for the link or the state).
+        # Through the server, the answer must be the one the program gives
+        # when run directly as plain CGI (SPEC §1) -- and all five differ.
+        seen = {}
+        for route in ("authorize", "callback", "token", "refresh", "proxy"):
+            with self.subTest(route=route):
+                uri = "/%s/%s" % (route, P.name)
+                status, hdrs, body = t.cgi(route, "GET", uri, key=P.key)
+                r = lk.http("GET", uri, headers=P.auth)
+                self.assertEqual((r.status, r.headers.get("Allow"), r.body),
+                                 (status, hdrs.get("allow"), body), r)
+                seen[route] = (status, hdrs.get("allow"), body)
+        self.assertEqual(len(set(seen.values())), 5, seen)
+
+    def test_answers_before_the_body_is_read_arrive_whole(self):
+        # 405, 401 and 422 are decided before a program reads the request
+        # body.  The answer must still reach the client whole, whatever the
+        # server does with the unread body (mod_cgid's socket resets when
+        # a program exits without reading its input).
+        body = json.dumps({"instance_id": IID, "pad": "x" * 30000})
+        hdrs = {"Content-Type": "application/json"}
+        for method, path, extra, status, code in (
+                ("PUT", "/token/" + P.name, P.auth, 405, "method_not_allowed"),
+                ("POST", "/refresh/" + P.name, {}, 401, "unauthorized"),
+                ("POST", "/authorize/" + P.name, {}, 401, "unauthorized"),
+                ("PUT", "/proxy/%s/wiki/echo/x" % P.name, P.auth, 422, "validation_error")):
+            with self.subTest(method=method, path=path):
+                try:
+                    r = lk.http(method, path, headers=dict(hdrs, **extra), body=body)
+                except (OSError, ValueError, http.client.HTTPException) as e:  # cut short
+                    self.fail("%s %s: the answer was cut off: %r" % (method, path, e))
+                self.assertJsonError(r, status, code)
+
+    def test_paths_beside_the_routes_are_404(self):
+        for path in ("/tokenx/" + P.name, "/nothing/" + P.name, "/oauth/%s/authorizex" % P.name):
+            with self.subTest(path=path):
+                r = lk.http("GET", path + "?instance_id=u", headers=P.auth)
+                self.assertEqual(r.status, 404, r)
+
+    def test_seed_form_is_rewritten_onto_authorize(self):
+        iid = lk.unique("seed")
+        b = lk.Browser()
+        r = b.get("/oauth/%s/authorize?%s" % (P.name, urllib.parse.urlencode(
+            {"instance_id": iid, "scope": "a,b", "redirect_url": REDIRECT})))
+        self.assertEqual(r.status, 302, r)
+        loc = r.headers["Location"]
+        self.assertTrue(loc.startswith(lk.PROVIDER_URL + "/authorize?"), loc)
+        q = f.query(loc)
+        f.remember(q["state"], *b.jar.values())
+        self.assertEqual(q["scope"], "a b offline_access")  # the query string came along
+        self.assertEqual(q["redirect_uri"], P.callback)
+        cb = b.follow(f.consent(b, r))
+        self.assertEqual(cb.status, 302, cb)
+        self.assertEqual(cb.headers["Location"], REDIRECT + "?" + urllib.parse.urlencode(
+            [("status", "success"), ("profile", P.name), ("instance_id", iid)]))
+        self.assertEqual([c["status"] for c in f.connections(P, iid)], ["active"])
+        # The seed form is GET only: the program (not the server) says so.
+        r = lk.http("POST", "/oauth/%s/authorize?instance_id=%s" % (P.name, lk.unique("seed")))
+        self.assertEqual(r.status, 405, r)
+        self.assertEqual(r.headers["Allow"], "GET")
+
+
+class AuthorizationHeaderTest(Base):
+    """The web server hands Authorization to the programs (SPEC §8a)."""
+
+    def test_key_reaches_every_bot_route(self):
+        link, _iid = f.new_link(P)                        # POST /authorize: 201
+        self.assertTrue(f.link_of(link))
+        self.assertToken(t.get_token(P, IID))
+        self.assertEqual(proxy("GET", "/wiki/echo/auth").status, 200)
+
+    def test_missing_or_wrong_key_is_401(self):
+        for hdrs in ({}, {"Authorization": "Bearer lk_" + "0" * 40}):
+            for method, path, body in (("GET", "/token/%s?instance_id=%s" % (P.name, IID), None),
+                                       ("POST", "/refresh/" + P.name, {"instance_id": IID}),
+                                       ("POST", "/authorize/" + P.name, {"instance_id": "u"}),
+                                       ("GET", "/proxy/%s/wiki/echo/x" % P.name, None)):
+                with self.subTest(method=method, path=path, key=bool(hdrs)):
+                    r = lk.http(method, path, headers=dict(hdrs, **{"X-Instance-Id": IID}),
+                                body=body)
+                    self.assertJsonError(r, 401, "unauthorized")
+                    self.assertTrue(r.headers["WWW-Authenticate"].startswith("Bearer"), r)
+
+
+class BrowserFlowTest(Base):
+    def test_link_consent_callback_stores_the_connection(self):
+        link, iid = f.new_link(P)
+        b = lk.Browser()
+        r = f.start(b, link)
+        self.assertTrue(r.headers["Location"].startswith(lk.PROVIDER_URL + "/authorize?"))
+        self.assertEqual(len(r.set_cookies), 1, r)          # the flow cookie came through
+        cb = b.follow(f.consent(b, r))
+        f.remember_verifier()
+        self.assertEqual(cb.status, 200, cb)
+        self.assertEqual(cb.headers["Cache-Control"], "no-store")
+        rows = f.connections(P, iid)
+        self.assertEqual([(x["status"], x["metadata"]["cloud_id"]) for x in rows],
+                         [("active", CLOUD_ID)])
+
+    def test_refused_consent_ends_cleanly(self):
+        link, iid = f.new_link(P, redirect_url=REDIRECT)
+        b = lk.Browser()
+        cb = f.complete(b, link, decision="deny")
+        self.assertEqual(cb.status, 302, cb)
+        self.assertEqual(f.query(cb.headers["Location"]).get("error"), "access_denied")
+        self.assertEqual(f.connections(P, iid), [])
+
+
+class TokenRefreshTest(Base):
+    def test_token_then_forced_refresh(self):
+        iid = t.connect(P)
+        first = self.assertToken(t.get_token(P, iid))
+        self.assertEqual(first["profile"], P.name)
+        self.assertEqual(first["instance_id"], iid)
+        t.expire(P, iid)
+        lk.sql("UPDATE connections c SET last_refreshed_at = now() - interval '5 minutes' "
+               "FROM profiles p WHERE p.id = c.profile_id AND p.name = :'p1' "
+               "AND c.instance_id = :'p2'", P.name, iid)
+        c0 = t.counters()
+        second = self.assertToken(t.post_refresh(P, iid))
+        self.assertNotEqual(second["access_token"], first["access_token"])
+        self.assertEqual(t.counters()["token_refresh"] - c0["token_refresh"], 1)
+        again = self.assertToken(t.get_token(P, iid))
+        self.assertEqual(again["access_token"], second["access_token"])
+
+    def test_refresh_storm_costs_one_provider_refresh(self):
+        iid = t.connect(P)
+        old = t.token_of(t.get_token(P, iid))
+        t.expire(P, iid)
+        before = t.row(P, iid)
+        t.fault(kind="delay", delay=0.5, count=-1)
+        c0 = t.counters()
+        calls = [lambda: t.get_token(P, iid), lambda: t.post_refresh(P, iid)] * (STORM // 2)
+        results = t.concurrently(calls, timeout=90)
+        c1 = t.counters()
+        errors = [r for r in results if not isinstance(r, tuple) or r[0] != 200]
+        self.assertEqual(errors, [], collections.Counter(
+            getattr(r, "status", type(r).__name__) for r in errors))
+        self.assertEqual(c1["token_refresh"] - c0["token_refresh"], 1, "provider refresh calls")
+        self.assertEqual(c1["families_revoked_reuse"], c0["families_revoked_reuse"])
+        tokens = {r.json()["access_token"] for r in results}
+        self.assertEqual(len(tokens), 1, tokens)
+        f.remember(*tokens)
+        self.assertNotIn(old, tokens)
+        after = t.row(P, iid)
+        self.assertEqual(after["generation"], before["generation"] + 1)
+        self.assertEqual(after["status"], "active")
+
+
+class ProxyTest(Base):
+    def test_get_passes_raw_path_query_and_token(self):
+        sub = "/wiki/echo/a%2Fb/c%20d"
+        r = proxy("GET", sub + "?x=1&y=%20z+q&empty=&x=2")
+        self.assertEqual(r.status, 200, r)
+        e = r.json()
+        self.assertEqual(e["method"], "GET")
+        self.assertEqual(e["raw_target"], "/ex/confluence/%s%s?x=1&y=%%20z+q&empty=&x=2"
+                         % (CLOUD_ID, sub))
+        current = self.assertToken(t.get_token(P, IID))["access_token"]
+        self.assertEqual(e["headers"]["authorization"], "Bearer " + current)
+        self.assertNotIn(P.key, json.dumps(e))
+
+    def test_10mb_download_is_byte_exact(self):
+        r = proxy("GET", "/wiki/download/%d" % BIG)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(len(r.body), BIG)
+        self.assertEqual(hashlib.sha256(r.body).hexdigest(), pattern_sha256(BIG))
+
+    def test_10mb_upload_is_byte_exact(self):
+        data = os.urandom(BIG)
+        r = proxy("PUT", "/wiki/upload", body=data,
+                  headers={"Content-Type": "application/octet-stream"})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json(), {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+
+    def test_10mb_chunked_upload_is_byte_exact(self):
+        # No Content-Length: the server streams (or collects) a chunked body.
+        chunks = [os.urandom(65536 + 17 * i) for i in range(150)]
+        data = b"".join(chunks)
+        self.assertGreater(len(data), 10 * 1000 * 1000)
+        st, _hdrs, body = raw_request(
+            "POST", "/latchkey/proxy/%s/wiki/upload" % P.name,
+            {"Authorization": "Bearer " + P.key, "X-Instance-Id": IID,
+             "Content-Type": "application/octet-stream"}, chunks, encode_chunked=True,
+            timeout=120)
+        self.assertEqual(st, 200, body[:300])
+        self.assertEqual(json.loads(body), {"bytes": len(data),
+                                            "sha256": hashlib.sha256(data).hexdigest()})
+
+
+class ZLogTest(Base):
+    """Last (classes run in name order): everything above is in the logs."""
+
+    def test_access_log_has_paths_without_query_strings(self):
+        f.settle_logs()
+        with open(os.path.join(lk.STACK_DIR, "access.log"), errors="replace") as fh:
+            lines = [x for x in fh if "/latchkey/" in x]
+        self.assertTrue(any("/latchkey/callback/" + P.name in x for x in lines), lines[-5:])
+        self.assertEqual([x for x in lines if "?" in x], [])
+
+    def test_no_secret_in_logs_or_database(self):
+        f.check_no_leaks(self, P.key_name)
+
+
+if __name__ == "__main__":
+    unittest.main()
