@@ -160,6 +160,49 @@ class WorkerKillTest(t.TokenTestCase):
         self.assertFalse(t.family_of(again["access_token"])["revoked"])
 
 
+class WebServerRestartTest(t.TokenTestCase):
+    """The web server restarted under traffic: its FastCGI workers finish
+    the request in hand (a refresh commits before anyone is answered), new
+    workers connect to PostgreSQL again, and no token is lost."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.p = f.make_profile()
+
+    def test_restart_during_traffic_loses_nothing(self):
+        fresh = t.connect(self.p)
+        stale = t.connect(self.p)
+        before = t.token_of(t.get_token(self.p, fresh))
+
+        def call(iid, expire):
+            def go():
+                if expire:
+                    t.expire(self.p, iid)  # every call refreshes: a write transaction
+                try:
+                    return t.get_token(self.p, iid)
+                except OSError as e:  # the web server is down for a moment
+                    return e
+            return go
+        with t.Background(call(fresh, False)) as a, t.Background(call(stale, True), pause=0.05) as b:
+            lk.wait_until(lambda: len(a.results) > 3 and len(b.results) > 2, DEADLINE)
+            lk.stack("restart-web")
+            n = (len(a.results), len(b.results))
+            lk.wait_until(lambda: len(a.results) > n[0] + 3 and len(b.results) > n[1] + 2, DEADLINE)
+        for r in a.results + b.results:
+            if isinstance(r, Exception):
+                continue
+            # 200, or the web server's own answer while its workers restart;
+            # never a failure of ours.
+            self.assertIn(r.status, (200, 502, 503), r.text[:200])
+        for iid in (fresh, stale):
+            row = t.row(self.p, iid)
+            self.assertEqual(row["status"], "active")
+            body = self.assertToken(t.get_token(self.p, iid))
+            self.assertFalse(t.family_of(body["access_token"])["revoked"])
+        self.assertEqual(t.token_of(t.get_token(self.p, fresh)), before)
+        self.assertEqual(t.backends_in_transaction(), 0)
+
+
 class DatabaseOutageTest(t.TokenTestCase):
     """PostgreSQL restarted or stopped under Latchkey (SPEC §5, §7)."""
 
