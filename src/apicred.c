@@ -27,15 +27,26 @@ static bool cloud_host(const char *h)
 }
 
 /* An address literal in a private, loopback, link-local or other
- * non-public range (names are checked again when connecting). */
-static bool private_literal(const char *host)
+ * non-public range (names are checked again when connecting). IPv4 is read
+ * as the resolver and libcurl read it, so that 127.1, 2130706433 or
+ * 0x7f.0.0.1 are literals too; a trailing dot names the same host. */
+static bool private_literal(const char *name)
 {
-    unsigned char v4[4], v6[16];
-    if (inet_pton(AF_INET, host, v4) == 1)
-        return lk_addr_is_private(AF_INET, v4);
+    char host[256];
+    size_t n = strlen(name);
+    if (n && name[n - 1] == '.')
+        n--;
+    if (n >= sizeof(host))
+        return false;
+    memcpy(host, name, n);
+    host[n] = '\0';
+    unsigned char v6[16];
+    struct in_addr v4;
+    if (inet_aton(host, &v4) == 1)
+        return lk_addr_is_private(AF_INET, (const unsigned char *)&v4.s_addr);
     if (inet_pton(AF_INET6, host, v6) == 1)
         return lk_addr_is_private(AF_INET6, v6);
-    return !strcmp(host, "localhost") || (strlen(host) > 10 && !strcmp(host + strlen(host) - 10, ".localhost"));
+    return !strcmp(host, "localhost") || (n > 10 && !strcmp(host + n - 10, ".localhost"));
 }
 
 lk_err lk_apicred_site(lk_arena *a, const lk_profile *p, const char *input, lk_site *out, const char **why)

@@ -104,17 +104,43 @@ lk_err lk_cred_get(lk_req *r, const lk_profile *p, const char *actor, const char
         if (shared_credential(r, p, instance_id, out) != LK_OK)
             return r->err;
         c = out->conn;
-    } else if ((rc = lk_conn_load(r->db, a, p->name, instance_id, &c)) != LK_OK) {
+    } else {
+        rc = lk_conn_load(r->db, a, p->name, instance_id, &c);
         if (rc == LK_ENOTCONN)
             return lk_fail(r, rc,
                            "No account is connected for this instance_id; create a link with POST /authorize/%s.",
                            p->name);
-        fail_with(r, rc, NULL);
-        return r->err;
+        if (rc != LK_OK) {
+            fail_with(r, rc, NULL);
+            return r->err;
+        }
     }
     /* The site is chosen from stored metadata before any refresh. */
     lk_sites sites = lk_sites_from_metadata(a, c->metadata);
-    if (site) {
+    if (lk_profile_is_api_key(p)) {
+        /* API tokens and PATs: one site, and a Data Center server or an
+         * unscoped Cloud site has no cloud id (the list above skips those). */
+        lk_site *one = NULL;
+        const char *url = lk_json_str(c->metadata, "site_url");
+        if (url) {
+            one = lk_alloc(a, sizeof(*one));
+            const char *cid = lk_json_str(c->metadata, "cloud_id");
+            one->cloud_id = cid ? lk_strdup(a, cid) : NULL;
+            one->url = lk_strdup(a, url);
+            const char *name = lk_json_str(c->metadata, "site_name");
+            one->name = lk_strdup(a, name ? name : "");
+        }
+        if (site) {
+            lk_site probe = one ? *one : (lk_site){0};
+            if (!probe.cloud_id)
+                probe.cloud_id = (char *)"";
+            lk_sites s1 = {&probe, 1};
+            if (!one || !lk_site_pick(&s1, site))
+                return lk_fail_field(r, site_where, strcmp(site_where, "header") ? "site" : "x-site",
+                                     "Value error, site is not among this connection's sites", "value_error");
+        }
+        out->site = one;
+    } else if (site) {
         out->site = lk_site_pick(&sites, site);
         /* POST /refresh (force) names the site in its body. */
         if (!out->site)
@@ -124,7 +150,7 @@ lk_err lk_cred_get(lk_req *r, const lk_profile *p, const char *actor, const char
     } else if (lk_json_str(c->metadata, "cloud_id")) {
         out->site = lk_site_pick(&sites, lk_json_str(c->metadata, "cloud_id"));
     } else if (sites.n == 1) {
-        out->site = &sites.v[0];
+        out->site = sites.v;
     } else if (sites.n > 1) {
         lk_fail(r, LK_ESITE, "This connection has several sites: name one with site (a cloud id or host).");
         r->extra = lk_json_object(a);

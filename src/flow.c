@@ -93,6 +93,12 @@ bool lk_link_check(lk_db *db, lk_arena *a, const lk_config *cfg, const lk_profil
 {
     size_t before = json_object_array_length(errors);
     *rc = LK_OK;
+    if (!strcmp(p->auth_type, "api_key")) {
+        field_error(errors, "path", "profile",
+                    "Value error, this profile has one shared credential: there is nothing to authorize",
+                    "value_error");
+        return false;
+    }
     if (!lr->instance_id)
         field_error(errors, where, "instance_id", "Field required", "missing");
     else if (!lk_valid_instance_id(lr->instance_id, strlen(lr->instance_id)))
@@ -107,9 +113,14 @@ bool lk_link_check(lk_db *db, lk_arena *a, const lk_config *cfg, const lk_profil
         !lk_redirect_allowed(a, lr->redirect_url, p->allowed_redirects.v, p->allowed_redirects.n))
         field_error(errors, where, "redirect_url",
                     "Value error, redirect_url is not on this profile's allow-list", "value_error");
+    lk_site probe;
+    const char *why = NULL;
     if (lr->site && !lk_site_valid(lr->site))
         field_error(errors, where, "site", "Value error, site must be a cloud id or a host name",
                     "value_error");
+    else if (lr->site && !strcmp(p->auth_type, "api_key_per_user") &&
+             lk_apicred_site(a, p, lr->site, &probe, &why) != LK_OK)
+        field_error(errors, where, "site", lk_printf(a, "Value error, %s", why), "value_error");
     if (lr->expires_in && (lr->expires_in < 60 || lr->expires_in > cfg->link_ttl_max))
         field_error(errors, where, "expires_in",
                     lk_printf(a, "Value error, expires_in must be from 60 to %ld seconds", cfg->link_ttl_max),
@@ -774,7 +785,8 @@ void lk_flow_credential(lk_req *r, const char *name)
         page_fail(r, LK_ESTATE, "This form is unknown or was already used.");
         return;
     }
-    if ((rc = lk_db_begin(r->db)) != LK_OK) {
+    rc = lk_db_begin(r->db);
+    if (rc != LK_OK) {
         page_fail(r, LK_EDB, "The service is temporarily unavailable.");
         return;
     }
@@ -838,7 +850,7 @@ void lk_flow_credential(lk_req *r, const char *name)
             lk_db_exec(r->db, a, &q_flow_delete, idp, NULL);
             lk_db_commit(r->db);
             lk_resp_header(r, "Set-Cookie", clear);
-            finish(r, p, &f, LK_EDENIED, "Too many tries: ask the application for a new link.", NULL);
+            finish(r, p, &f, LK_EFORBIDDEN, "Too many tries: open the link again to start over.", NULL);
             return;
         }
         lk_db_commit(r->db);
@@ -882,6 +894,11 @@ void lk_flow_connected_page(lk_req *r, const char *name)
     lk_err rc = lk_valid_profile_name(name, strlen(name)) ? lk_profile_load(r->db, r->a, name, &p) : LK_ENOPROFILE;
     if (rc != LK_OK) {
         page_fail(r, rc == LK_ENOPROFILE ? rc : LK_EDB, "There is no such service.");
+        return;
+    }
+    if (strcmp(p->auth_type, "api_key_per_user") != 0) {
+        /* OAuth sign-ins come back with a state, not here. */
+        page_fail(r, LK_EINVAL, "The provider sent the browser back without a valid state.");
         return;
     }
     lk_page_send(r, 200, "Connected", "You're all set",

@@ -83,8 +83,13 @@ static void prepare(lk_upstream *u, const char *url, const char *const *headers,
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, u->cfg->connect_timeout_ms);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "latchkey/0.1");
-    if (u->deny_private)
+    if (u->deny_private) {
+        /* The check runs when a socket opens: a kept connection to the same
+         * name, opened without it, must not be reused, nor this one kept. */
         curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_public);
+        curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
+        curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
+    }
 }
 
 lk_upstream *lk_upstream_new(const lk_config *cfg)

@@ -7,7 +7,13 @@ Standard library only.  Serves on loopback:
              POST /authorize/decide               approve / deny -> 302 to redirect_uri
              POST /oauth/token                    JSON or form body, body creds or HTTP Basic
              GET  /oauth/token/accessible-resources
-             *    /ex/confluence/{cloud_id}/wiki/...   (see route_confluence)
+             *    /ex/confluence/{cloud_id}/wiki/...   (see route_confluence;
+                  with HTTP Basic: Atlassian API tokens, see route_confluence_basic)
+  API tokens and personal access tokens (auth types api_key, api_key_per_user):
+             *    /site/{host}/wiki/...           an Atlassian Cloud site (Basic email:api_token)
+             GET  /_edge/{host}/tenant_info       {"cloudId": ...} of a known site, else 404
+             *    /dc/rest/api/...                a Data Center server (Bearer PAT; an unknown
+                                                  PAT is the anonymous user, as DC does)
   Admin:     /_fake/...  (JSON in/out; see route_admin)
 
 All expiry decisions use the fake clock: time.time() + clock_offset.
@@ -89,6 +95,18 @@ def _fresh_counters():
         "download_aborted_last_bytes": 0,   # body bytes sent by the last aborted one
         "download_aborted_last_size": 0,    # and the n it was asked for
         "paths": {},
+        # API tokens (Basic) at /site/{host}/... and /ex/confluence/... with Basic
+        "apikey_calls": 0,
+        "apikey_ok": 0,
+        "apikey_rejected": 0,
+        # personal access tokens (Bearer) at /dc/...
+        "pat_calls": 0,
+        "pat_ok": 0,
+        "pat_anonymous": 0,                 # user/current answered as the anonymous user
+        "pat_rejected": 0,                  # other /dc routes answered 401
+        # GET /_edge/{host}/tenant_info
+        "tenant_info": 0,
+        "tenant_info_unknown": 0,
     }
 
 
@@ -188,6 +206,12 @@ class Provider:
             self.content_seq = 1000
             self.last_token_request = None
             self.last_authorize_request = None
+            # API tokens: (site host, email, token) -> user; PATs: token -> user;
+            # extra tenants: host -> cloud id (besides the hosts of self.sites)
+            self.api_tokens = {}
+            self.pats = {}
+            self.tenants = {}
+            self.last_credential_auth = None  # the last Authorization header on these routes
 
     def now(self):
         return time.time() + self.clock_offset
@@ -244,6 +268,31 @@ class Provider:
             if s.get("id") == cid:
                 return s
         return None
+
+    # -- API tokens and PATs -------------------------------------------------
+    def cloud_id_of_host(self, host):
+        """The cloud id of an Atlassian site host (the sites list, then the
+        registered tenants), or None."""
+        host = (host or "").lower()
+        for s in self.sites:
+            u = urllib.parse.urlsplit(s.get("url") or "")
+            h = (u.hostname or "%s.atlassian.net" % s.get("name", "")).lower()
+            if h == host:
+                return s.get("id")
+        return self.tenants.get(host)
+
+    def host_of_cloud_id(self, cid):
+        s = self.site_by_id(cid)
+        if s is not None:
+            u = urllib.parse.urlsplit(s.get("url") or "")
+            return (u.hostname or "%s.atlassian.net" % s.get("name", "")).lower()
+        for h, c in self.tenants.items():
+            if c == cid:
+                return h
+        return None
+
+    def api_token_user(self, host, email, token):
+        return self.api_tokens.get(((host or "").lower(), email, token))
 
     # -- tokens ------------------------------------------------------------
     def _new_family(self, client_id, scope, sites):
@@ -586,8 +635,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.token()
         if path == "/oauth/token/accessible-resources":
             return self.accessible_resources()
+        if path.startswith("/ex/confluence/") and self.basic_credential() is not None:
+            return self.route_confluence_basic(method, path)
         if path.startswith("/ex/confluence/"):
             return self.route_confluence(method, path)
+        if path.startswith("/site/"):
+            return self.route_site(method, path)
+        if path.startswith("/_edge/"):
+            return self.tenant_info(method, path)
+        if path == "/dc" or path.startswith("/dc/"):
+            return self.route_dc(method, path)
         return json_resp(404, {"code": 404, "message": "Not Found"})
 
     # -- authorize -------------------------------------------------------------
@@ -974,6 +1031,133 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return redirect("http://127.0.0.1:1/elsewhere")
         return json_resp(404, {"code": 404, "message": "No route for %s %s" % (method, sub)})
 
+    # -- API tokens (Atlassian Cloud, Basic) and PATs (Data Center, Bearer) ----
+    def basic_credential(self):
+        """(email, token) of an HTTP Basic Authorization header, or None."""
+        auth = self.headers.get("Authorization") or ""
+        if auth[:6].lower() != "basic ":
+            return None
+        try:
+            raw = base64.b64decode(auth[6:].strip(), validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            return ("", "")
+        email, sep, token = raw.partition(":")
+        return (email, token) if sep else ("", "")
+
+    def _note_auth(self):
+        with self.P.lock:
+            self.P.last_credential_auth = self.headers.get("Authorization")
+
+    def basic_unauthorized(self):
+        self.P.bump("apikey_rejected")
+        return json_resp(401, {"code": 401, "message": "Client must be authenticated to access this resource."},
+                         [("WWW-Authenticate", 'Basic realm="fake"')])
+
+    def echo_resp(self, method, path, extra=None):
+        body = self.read_body()
+        obj = {
+            "method": method,
+            "path": path,
+            "raw_target": self.path,
+            "query": self._url.query,
+            "headers": {k.lower(): ", ".join(self.headers.get_all(k)) for k in self.headers.keys()},
+            "body_bytes": len(body),
+            "body_sha256": hashlib.sha256(body).hexdigest(),
+        }
+        obj.update(extra or {})
+        return json_resp(200, obj)
+
+    def cloud_api(self, method, path, sub, host, user):
+        """The Confluence routes an API token reaches, on a site or through
+        api.atlassian.com."""
+        if sub == "/wiki/rest/api/user/current" and method == "GET":
+            return json_resp(200, {"type": "known", "accountId": user["accountId"],
+                                   "accountType": "atlassian", "displayName": user["displayName"],
+                                   "publicName": user["displayName"], "email": user["email"]})
+        if sub == "/wiki/rest/api/space" and method == "GET":
+            return json_resp(200, {"results": [dict(s) for s in SPACES], "start": 0, "limit": 25,
+                                   "size": len(SPACES), "_links": {"base": "https://%s/wiki" % host}})
+        if sub == "/wiki/echo" or sub.startswith("/wiki/echo/"):
+            return self.echo_resp(method, path, {"site": host, "user": user["accountId"]})
+        return json_resp(404, {"code": 404, "message": "No route for %s %s" % (method, sub)})
+
+    def route_site(self, method, path):
+        """/site/{host}/...: an Atlassian Cloud site, as https://{host}/..."""
+        P = self.P
+        host, _, sub = path[len("/site/"):].partition("/")
+        sub = "/" + sub
+        self._note_auth()
+        P.bump("apikey_calls")
+        cred = self.basic_credential()
+        with P.lock:
+            user = P.api_token_user(host, *cred) if cred else None
+        if user is None:
+            return self.basic_unauthorized()
+        P.bump("apikey_ok")
+        return self.cloud_api(method, path, sub, host.lower(), user)
+
+    def route_confluence_basic(self, method, path):
+        """/ex/confluence/{cloud_id}/... with an API token (scoped tokens
+        only work through api.atlassian.com)."""
+        P = self.P
+        cloud_id, _, sub = path[len("/ex/confluence/"):].partition("/")
+        sub = "/" + sub
+        self._note_auth()
+        P.bump("apikey_calls")
+        with P.lock:
+            host = P.host_of_cloud_id(cloud_id)
+            user = P.api_token_user(host, *self.basic_credential()) if host else None
+        if host is None:
+            return json_resp(404, {"code": 404, "message": "Site not found"})
+        if user is None:
+            return self.basic_unauthorized()
+        P.bump("apikey_ok")
+        return self.cloud_api(method, path, sub, host, user)
+
+    def tenant_info(self, method, path):
+        """GET /_edge/{host}/tenant_info (unauthenticated, as on a real site)."""
+        P = self.P
+        host, _, rest = path[len("/_edge/"):].partition("/")
+        if rest != "tenant_info" or method != "GET":
+            return json_resp(404, {"code": 404, "message": "Not Found"})
+        P.bump("tenant_info")
+        with P.lock:
+            cid = P.cloud_id_of_host(host)
+        if cid is None:
+            P.bump("tenant_info_unknown")
+            return json_resp(404, {"code": 404, "message": "Site not found"})
+        return json_resp(200, {"cloudId": cid})
+
+    def route_dc(self, method, path):
+        """/dc/...: a Confluence Data Center server with personal access tokens."""
+        P = self.P
+        sub = path[len("/dc"):] or "/"
+        self._note_auth()
+        P.bump("pat_calls")
+        tok = self.bearer()
+        with P.lock:
+            user = P.pats.get(tok) if tok else None
+        if sub == "/rest/api/user/current" and method == "GET":
+            if user is None:
+                # Data Center answers a bad or missing PAT as the anonymous user.
+                P.bump("pat_anonymous")
+                return json_resp(200, {"type": "anonymous", "profilePicture": {
+                    "path": "/images/icons/profilepics/anonymous.svg"}, "displayName": "Anonymous"})
+            P.bump("pat_ok")
+            return json_resp(200, {"type": "known", "username": user["username"], "userKey": user["userKey"],
+                                   "displayName": user["displayName"]})
+        if user is None:
+            P.bump("pat_rejected")
+            return json_resp(401, {"statusCode": 401, "message": "This resource requires authentication."},
+                             [("WWW-Authenticate", 'OAuth realm="fake"')])
+        P.bump("pat_ok")
+        if sub == "/rest/api/space" and method == "GET":
+            return json_resp(200, {"results": [dict(s) for s in SPACES], "start": 0, "limit": 25,
+                                   "size": len(SPACES)})
+        if sub == "/rest/api/echo" or sub.startswith("/rest/api/echo/"):
+            return self.echo_resp(method, path, {"user": user["username"]})
+        return json_resp(404, {"statusCode": 404, "message": "No route for %s %s" % (method, sub)})
+
     @staticmethod
     def _download(n):
         while n > 0:
@@ -1124,6 +1308,50 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return json_resp(200, P.last_token_request)
             if key == ("GET", "/_fake/last_authorize_request"):
                 return json_resp(200, P.last_authorize_request)
+            if key == ("POST", "/_fake/api_tokens"):
+                # {"site": "acme.atlassian.net", "email": ..., "token": ...,
+                #  "display_name"?, "account_id"?}: an Atlassian API token
+                site, email, tok = data.get("site"), data.get("email"), data.get("token")
+                if not all(isinstance(v, str) and v for v in (site, email, tok)) or ":" in email:
+                    return json_resp(400, {"error": "site, email and token required (no ':' in email)"})
+                user = {"email": email,
+                        "accountId": data.get("account_id") or "acc-" + secrets.token_hex(6),
+                        "displayName": data.get("display_name") or email.split("@")[0]}
+                P.api_tokens[(site.lower(), email, tok)] = user
+                return json_resp(200, dict(user, site=site.lower()))
+            if key == ("POST", "/_fake/api_tokens/revoke"):
+                n = 0
+                for k in list(P.api_tokens):
+                    if k[2] == data.get("token"):
+                        del P.api_tokens[k]
+                        n += 1
+                return json_resp(200 if n else 404, {"revoked": n})
+            if key == ("POST", "/_fake/pats"):
+                # {"token": ..., "username": ..., "display_name"?}: a Data Center PAT
+                tok, username = data.get("token"), data.get("username")
+                if not all(isinstance(v, str) and v for v in (tok, username)):
+                    return json_resp(400, {"error": "token and username required"})
+                user = {"username": username, "userKey": "key-" + hashlib.sha256(
+                    username.encode()).hexdigest()[:16], "displayName": data.get("display_name") or username}
+                P.pats[tok] = user
+                return json_resp(200, user)
+            if key == ("POST", "/_fake/pats/revoke"):
+                gone = P.pats.pop(data.get("token"), None)
+                return json_resp(200 if gone else 404, {"revoked": 1 if gone else 0})
+            if key == ("POST", "/_fake/tenants"):
+                # {"host": "extra.atlassian.net", "cloud_id": ...}: one more site
+                # that tenant_info knows (besides the hosts of the sites list)
+                host, cid = data.get("host"), data.get("cloud_id")
+                if not all(isinstance(v, str) and v for v in (host, cid)):
+                    return json_resp(400, {"error": "host and cloud_id required"})
+                P.tenants[host.lower()] = cid
+                return json_resp(200, {"tenants": P.tenants})
+            if key == ("GET", "/_fake/credentials"):
+                return json_resp(200, {
+                    "api_tokens": [dict(u, site=k[0], token=k[2]) for k, u in P.api_tokens.items()],
+                    "pats": [dict(u, token=k) for k, u in P.pats.items()],
+                    "tenants": P.tenants,
+                    "last_authorization": P.last_credential_auth})
         return json_resp(404, {"error": "no admin route %s %s" % (method, path)})
 
 

@@ -559,6 +559,117 @@ class FakeProviderTest(unittest.TestCase):
         st, body = self.refresh(tok["refresh_token"])  # within leeway -> still OK
         self.assertEqual(st, 200)
 
+    # -- API tokens (Basic) and personal access tokens (Bearer) --------------
+    def basic(self, email, token):
+        return {"Authorization": "Basic " + base64.b64encode(("%s:%s" % (email, token)).encode()).decode()}
+
+    def test_api_token_site_routes(self):
+        u = self.admin("api_tokens", {"site": "Acme.atlassian.net", "email": "ann@example.com",
+                                      "token": "ATATT-one", "display_name": "Ann"})
+        self.assertEqual(u["site"], "acme.atlassian.net")
+        base = "/site/acme.atlassian.net/wiki/rest/api"
+        st, _, body = self.jreq("GET", base + "/user/current", headers=self.basic("ann@example.com", "ATATT-one"))
+        self.assertEqual(st, 200, body)
+        self.assertEqual((body["type"], body["displayName"], body["accountId"]), ("known", "Ann", u["accountId"]))
+        # wrong token, wrong email, other site, no header, garbage, a Bearer: all 401
+        for path, hdrs in [(base, self.basic("ann@example.com", "ATATT-two")),
+                           (base, self.basic("bob@example.com", "ATATT-one")),
+                           ("/site/other.atlassian.net/wiki/rest/api", self.basic("ann@example.com", "ATATT-one")),
+                           (base, {}), (base, {"Authorization": "Basic !!!"}),
+                           (base, {"Authorization": "Bearer ATATT-one"})]:
+            st, r, body = self.jreq("GET", path + "/user/current", headers=hdrs)
+            self.assertEqual(st, 401, (path, hdrs))
+            self.assertIn("Basic", r.getheader("WWW-Authenticate"))
+        st, _, body = self.jreq("GET", base + "/space", headers=self.basic("ann@example.com", "ATATT-one"))
+        self.assertEqual((st, body["size"]), (200, 3))
+        st, _, body = self.jreq("POST", "/site/acme.atlassian.net/wiki/echo/x?q=1", js={"a": 1},
+                                headers=self.basic("ann@example.com", "ATATT-one"))
+        self.assertEqual((st, body["method"], body["query"], body["site"]), (200, "POST", "q=1", "acme.atlassian.net"))
+        self.assertEqual(body["headers"]["authorization"], self.basic("ann@example.com", "ATATT-one")["Authorization"])
+        c = self.admin("state")["counters"]
+        self.assertEqual((c["apikey_calls"], c["apikey_ok"], c["apikey_rejected"]), (9, 3, 6))
+        creds = self.admin("credentials")
+        self.assertEqual(creds["last_authorization"], self.basic("ann@example.com", "ATATT-one")["Authorization"])
+        self.assertEqual(creds["api_tokens"][0]["token"], "ATATT-one")
+        st, _, _ = self.jreq("POST", "/_fake/api_tokens/revoke", js={"token": "ATATT-one"})
+        self.assertEqual(st, 200)
+        st, _, _ = self.jreq("GET", base + "/user/current", headers=self.basic("ann@example.com", "ATATT-one"))
+        self.assertEqual(st, 401)
+        st, _, _ = self.jreq("POST", "/_fake/api_tokens", js={"site": "a", "email": "x:y", "token": "t"})
+        self.assertEqual(st, 400)
+
+    def test_scoped_api_token_through_ex_confluence(self):
+        self.admin("api_tokens", {"site": "acme.atlassian.net", "email": "ann@example.com", "token": "scoped"})
+        base = "/ex/confluence/%s/wiki/rest/api" % SITE
+        st, _, body = self.jreq("GET", base + "/user/current", headers=self.basic("ann@example.com", "scoped"))
+        self.assertEqual((st, body["type"]), (200, "known"))
+        st, _, _ = self.jreq("GET", base + "/user/current", headers=self.basic("ann@example.com", "nope"))
+        self.assertEqual(st, 401)
+        st, _, _ = self.jreq("GET", "/ex/confluence/unknown-id/wiki/rest/api/user/current",
+                             headers=self.basic("ann@example.com", "scoped"))
+        self.assertEqual(st, 404)
+        st, _, body = self.jreq("GET", base + "/space", headers=self.basic("ann@example.com", "scoped"))
+        self.assertEqual((st, body["size"]), (200, 3))
+        st, _, body = self.jreq("GET", "/ex/confluence/%s/wiki/echo/e" % SITE,
+                                headers=self.basic("ann@example.com", "scoped"))
+        self.assertEqual((st, body["site"]), (200, "acme.atlassian.net"))
+        # a registered tenant is reachable by its cloud id too
+        self.admin("tenants", {"host": "extra.atlassian.net", "cloud_id": "22222222-aaaa"})
+        self.admin("api_tokens", {"site": "extra.atlassian.net", "email": "e@example.com", "token": "t2"})
+        st, _, body = self.jreq("GET", "/ex/confluence/22222222-aaaa/wiki/rest/api/user/current",
+                                headers=self.basic("e@example.com", "t2"))
+        self.assertEqual(st, 200, body)
+        # OAuth bearer tokens still work on the same routes
+        at = self.get_tokens()["access_token"]
+        st, _, _ = self.jreq("GET", base + "/space", headers=self.bearer(at))
+        self.assertEqual(st, 200)
+        c = self.admin("state")["counters"]
+        self.assertEqual((c["apikey_ok"], c["apikey_rejected"]), (4, 1))
+
+    def test_tenant_info(self):
+        st, _, body = self.jreq("GET", "/_edge/acme.atlassian.net/tenant_info")
+        self.assertEqual((st, body), (200, {"cloudId": SITE}))
+        st, _, body = self.jreq("GET", "/_edge/ACME.atlassian.net/tenant_info")
+        self.assertEqual((st, body), (200, {"cloudId": SITE}))
+        st, _, _ = self.jreq("GET", "/_edge/nobody.atlassian.net/tenant_info")
+        self.assertEqual(st, 404)
+        self.admin("sites", {"sites": [{"id": "s-beta", "url": "https://beta.atlassian.net", "name": "beta"}]})
+        st, _, body = self.jreq("GET", "/_edge/beta.atlassian.net/tenant_info")
+        self.assertEqual((st, body), (200, {"cloudId": "s-beta"}))
+        self.admin("tenants", {"host": "gamma.atlassian.net", "cloud_id": "s-gamma"})
+        st, _, body = self.jreq("GET", "/_edge/gamma.atlassian.net/tenant_info")
+        self.assertEqual((st, body), (200, {"cloudId": "s-gamma"}))
+        st, _, _ = self.jreq("GET", "/_edge/gamma.atlassian.net/other")
+        self.assertEqual(st, 404)
+        c = self.admin("state")["counters"]
+        self.assertEqual((c["tenant_info"], c["tenant_info_unknown"]), (5, 1))
+
+    def test_data_center_pats(self):
+        u = self.admin("pats", {"token": "pat-one", "username": "dana", "display_name": "Dana"})
+        self.assertEqual(u["username"], "dana")
+        st, _, body = self.jreq("GET", "/dc/rest/api/user/current", headers=self.bearer("pat-one"))
+        self.assertEqual((st, body["type"], body["username"], body["userKey"]), (200, "known", "dana", u["userKey"]))
+        # an unknown PAT (or none) is the anonymous user, with 200, as Data Center does
+        for hdrs in [self.bearer("pat-two"), {}, self.basic("dana", "pat-one")]:
+            st, _, body = self.jreq("GET", "/dc/rest/api/user/current", headers=hdrs)
+            self.assertEqual((st, body["type"]), (200, "anonymous"))
+            self.assertNotIn("username", body)
+        st, _, body = self.jreq("GET", "/dc/rest/api/space", headers=self.bearer("pat-one"))
+        self.assertEqual((st, body["size"]), (200, 3))
+        st, _, _ = self.jreq("GET", "/dc/rest/api/space", headers=self.bearer("pat-two"))
+        self.assertEqual(st, 401)
+        st, _, body = self.jreq("PUT", "/dc/rest/api/echo/z?k=v", js={"x": 1}, headers=self.bearer("pat-one"))
+        self.assertEqual((st, body["method"], body["path"], body["user"]), (200, "PUT", "/dc/rest/api/echo/z", "dana"))
+        self.assertEqual(body["headers"]["authorization"], "Bearer pat-one")
+        c = self.admin("state")["counters"]
+        self.assertEqual((c["pat_calls"], c["pat_ok"], c["pat_anonymous"], c["pat_rejected"]), (7, 3, 3, 1))
+        st, _, _ = self.jreq("POST", "/_fake/pats/revoke", js={"token": "pat-one"})
+        self.assertEqual(st, 200)
+        st, _, body = self.jreq("GET", "/dc/rest/api/user/current", headers=self.bearer("pat-one"))
+        self.assertEqual(body["type"], "anonymous")
+        self.admin("reset", {})
+        self.assertEqual(self.admin("credentials")["pats"], [])
+
     def test_reset_and_state(self):
         self.get_tokens()
         self.admin("clock", {"offset": 50})
