@@ -30,16 +30,14 @@ static bool cloud_host(const char *h)
  * non-public range (names are checked again when connecting). IPv4 is read
  * as the resolver and libcurl read it, so that 127.1, 2130706433 or
  * 0x7f.0.0.1 are literals too; a trailing dot names the same host. */
-static bool private_literal(const char *name)
+static bool private_literal(lk_arena *a, const char *name)
 {
-    char host[256];
     size_t n = strlen(name);
     if (n && name[n - 1] == '.')
         n--;
-    if (n >= sizeof(host))
-        return false;
-    memcpy(host, name, n);
-    host[n] = '\0';
+    /* Any length: "<250 zeros>0177.0.0.1" and "<long>.localhost" are
+     * still loopback. */
+    char *host = lk_strndup(a, name, n);
     unsigned char v6[16];
     struct in_addr v4;
     if (inet_aton(host, &v4) == 1)
@@ -88,7 +86,7 @@ lk_err lk_apicred_site(lk_arena *a, const lk_profile *p, const char *input, lk_s
         *why = "The address must start with https://.";
         return LK_EINVAL;
     }
-    if (!p->allow_private_sites && private_literal(u.host)) {
+    if (!p->allow_private_sites && private_literal(a, u.host)) {
         *why = "This address is not allowed: it names a private or local network.";
         return LK_EINVAL;
     }

@@ -23,7 +23,7 @@ char *lk_strndup(lk_arena *a, const char *s, size_t n);
 char *lk_memdup(lk_arena *a, const void *p, size_t n);
 /* printf into the arena. */
 char *lk_printf(lk_arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-char *lk_vprintf(lk_arena *a, const char *fmt, va_list ap);
+char *lk_vprintf(lk_arena *a, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Calls fn(p) when the arena is reset or freed (PQclear, json_object_put...). */
 void lk_arena_defer(lk_arena *a, void (*fn)(void *), void *p);
 

@@ -182,12 +182,15 @@ static lk_err derive_mount(lk_config *c, char *err, size_t errlen)
         rest = u + 8;
     else if (!strncmp(u, "http://", 7))
         rest = u + 7;
-    if (!rest || !*rest) {
+    if (!rest || !*rest || *rest == '/' || *rest == ':') {
         snprintf(err, errlen, "public_base_url must be an http(s) URL, e.g. https://broker.example.com/latchkey");
         return LK_EINVAL;
     }
-    if (strpbrk(u, "?#@\\ ")) {
-        snprintf(err, errlen, "public_base_url must have no query, fragment, user info or spaces");
+    bool ctl = false;
+    for (const char *p = u; *p; p++)
+        ctl = ctl || (unsigned char)*p < 0x20 || *p == 0x7f;
+    if (ctl || strpbrk(u, "?#@\\ ")) {
+        snprintf(err, errlen, "public_base_url must have no query, fragment, user info, spaces or control characters");
         return LK_EINVAL;
     }
     const char *path = strchr(rest, '/');
@@ -227,6 +230,10 @@ lk_err lk_config_load(lk_config *c, const char *path, bool skip_keys, char *err,
         rc = derive_mount(c, err, errlen);
     if (rc == LK_OK && c->lock_timeout_ms <= c->http_timeout_ms) {
         snprintf(err, errlen, "lock_timeout_ms must exceed http_timeout_ms (timeouts nest, SPEC §5)");
+        rc = LK_EINVAL;
+    }
+    if (rc == LK_OK && c->link_ttl > c->link_ttl_max) {
+        snprintf(err, errlen, "link_ttl must not exceed link_ttl_max (the default lifetime is within the maximum)");
         rc = LK_EINVAL;
     }
     if (rc == LK_OK && !skip_keys)

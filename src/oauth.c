@@ -41,6 +41,16 @@ lk_err lk_oauth_build(lk_arena *a, const char *style, const lk_client *c, const 
     return LK_OK;
 }
 
+/* RFC 6749 A.12/A.17: tokens are VSCHAR (%x20-7E). They go into
+ * Authorization headers, where a CR or LF would start a header of its own. */
+static bool vschar(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+            return false;
+    return true;
+}
+
 static const char *error_code_of(lk_arena *a, const char *body, size_t len)
 {
     json_object *o = NULL;
@@ -93,12 +103,16 @@ lk_oauth_fail lk_oauth_parse(lk_arena *a, long status, const char *body, size_t 
     if (!at && lk_json_str(o, "error"))
         /* Some providers answer errors with 200: judge them as errors. */
         return lk_oauth_parse(a, 400, body, len, t, code);
-    if (!at || !*at || strlen(at) > 16384) {
+    if (!at || !*at || strlen(at) > 16384 || !vschar(at)) {
         *code = "no_access_token";
         return LK_OAUTH_NONSENSE;
     }
-    t->access_token = lk_strdup(a, at);
     const char *rt = lk_json_str(o, "refresh_token");
+    if (rt && !vschar(rt)) {
+        *code = "malformed_answer";
+        return LK_OAUTH_NONSENSE;
+    }
+    t->access_token = lk_strdup(a, at);
     t->refresh_token = rt && *rt ? lk_strdup(a, rt) : NULL;
     const char *tt = lk_json_str(o, "token_type");
     t->token_type = lk_strdup(a, tt && *tt ? tt : "Bearer");

@@ -105,6 +105,13 @@ bool lk_proxy_response_header_ok(const char *name, size_t n)
     return !in_list(name, n, HOP) && !in_list(name, n, drop);
 }
 
+/* RFC 9110 §5.6.2 tchar: what a field name may hold. */
+static bool tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
 char *lk_proxy_header_name(lk_arena *a, const char *var, size_t n)
 {
     const char *s;
@@ -118,6 +125,11 @@ char *lk_proxy_header_name(lk_arena *a, const char *var, size_t n)
     } else {
         return NULL;
     }
+    /* A name that is no token (CR, LF, ':', NUL...) would split or bend
+     * the header line it goes into. */
+    for (size_t i = 0; i < sl; i++)
+        if (!tchar((unsigned char)s[i]))
+            return NULL;
     char *out = lk_strndup(a, s, sl);
     bool start = true;
     for (char *c = out; *c; c++) {

@@ -2,7 +2,8 @@
 # The one test command: install what is missing (Debian 12, as root), build
 # (Release in build/, ASan+UBSan in build-asan/), then run every test of the
 # Release build (unit + e2e; CTest fixtures start the e2e stack through
-# tests/stack.py) and the unit tests of the sanitizer build.
+# tests/stack.py), the unit tests of the sanitizer build, and a bounded run
+# of every fuzz target (tests/fuzz/run.sh).
 # Exit status: 0 when everything passed.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
@@ -46,4 +47,6 @@ fi
 if step build-asan lk_build build-asan -DCMAKE_BUILD_TYPE=Debug -DLATCHKEY_SANITIZE=ON; then
     step ctest-asan-unit ctest --test-dir build-asan -L unit --output-on-failure --no-tests=error
 fi
+# libFuzzer targets (build-fuzz/, clang, ASan+UBSan): 20 s each, two at a time.
+step fuzz bash tests/fuzz/run.sh 20 2
 summary

@@ -229,6 +229,34 @@ static void test_dc_private_addresses_only_when_allowed(void **state)
     }
 }
 
+/* Found by tests/fuzz (fuzz_apicred_site): hosts of 256 bytes or more
+ * skipped the check, though a long name under .localhost, or IPv4 with
+ * leading zeros, is still loopback to the resolver and libcurl. */
+static void test_dc_private_addresses_of_any_length(void **state)
+{
+    lk_arena *a = *state;
+    lk_profile p = api_profile(a, "generic", "api_key_per_user");
+    char zeros[301], label[301];
+    memset(zeros, '0', 300);
+    zeros[300] = '\0';
+    memset(label, 'a', 300);
+    label[300] = '\0';
+    const char *const priv[] = {
+        lk_printf(a, "https://%s0177.0.0.1", zeros),
+        lk_printf(a, "https://%s.localhost", label),
+        lk_printf(a, "https://%s.localhost.", label),
+    };
+    for (size_t i = 0; i < sizeof(priv) / sizeof(priv[0]); i++) {
+        lk_site s;
+        const char *why = NULL;
+        if (lk_apicred_site(a, &p, priv[i], &s, &why) != LK_EINVAL)
+            fail_msg("accepted private site %zu", i);
+        assert_non_null(strstr(why, "private"));
+    }
+    lk_site s;
+    assert_int_equal(site(a, &p, lk_printf(a, "https://%s.example.com", label), &s), LK_OK);
+}
+
 /* ---- the Authorization value and the credential's shape ---- */
 
 static void test_header_basic_is_base64_of_email_colon_token(void **state)
@@ -465,6 +493,7 @@ int main(void)
         T(test_dc_http_only_when_allowed),
         T(test_dc_refuses_query_userinfo_fragment),
         T(test_dc_private_addresses_only_when_allowed),
+        T(test_dc_private_addresses_of_any_length),
         T(test_header_basic_is_base64_of_email_colon_token),
         T(test_header_bearer_is_the_token),
         T(test_valid_basic),

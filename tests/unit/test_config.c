@@ -346,6 +346,42 @@ static void test_config_lock_timeout_must_exceed_http_timeout(void **state)
     lk_config_free(&c);
 }
 
+/* Found by tests/fuzz (fuzz_config): link_ttl above link_ttl_max was
+ * taken, and links made without expires_in outlived the maximum. */
+static void test_config_link_ttl_must_not_exceed_link_ttl_max(void **state)
+{
+    lk_config c;
+    char err[256] = "";
+    assert_int_equal(load_text(*state, "link_ttl = 600\nlink_ttl_max = 300\n", &c, err, sizeof(err)), LK_EINVAL);
+    assert_non_null(strstr(err, "link_ttl must not exceed link_ttl_max"));
+    assert_int_equal(load_text(*state, "link_ttl_max = 899\n", &c, err, sizeof(err)), LK_EINVAL);
+    assert_int_equal(load_text(*state, "link_ttl = 300\nlink_ttl_max = 300\n", &c, err, sizeof(err)), LK_OK);
+    assert_int_equal(c.link_ttl, 300);
+    lk_config_free(&c);
+}
+
+/* Found by tests/fuzz (fuzz_config): a base URL without a host, or with
+ * control characters (which reach Location and Set-Cookie Path), was taken. */
+static void test_config_refuses_base_url_without_host_or_with_controls(void **state)
+{
+    static const char *const bad[] = {
+        "https:///latchkey",
+        "http://:8080/lk",
+        "https://b.example.com/a\x0e/b",
+        "https://b\x01.example.com/",
+        "https://b.example.com/lk\x7f",
+    };
+    for (size_t i = 0; i < LK_ARRAY_LEN(bad); i++) {
+        char line[256];
+        snprintf(line, sizeof(line), "public_base_url = %s\n", bad[i]);
+        lk_config c;
+        char err[256] = "";
+        if (load_text(*state, line, &c, err, sizeof(err)) != LK_EINVAL)
+            fail_msg("accepted case %zu", i);
+        assert_non_null(strstr(err, "public_base_url"));
+    }
+}
+
 static void test_config_loads_real_keyring(void **state)
 {
     fixture *f = *state;
@@ -404,6 +440,8 @@ int main(void)
         T(test_config_mount_path_from_base_url),
         T(test_config_refuses_bad_base_url),
         T(test_config_lock_timeout_must_exceed_http_timeout),
+        T(test_config_link_ttl_must_not_exceed_link_ttl_max),
+        T(test_config_refuses_base_url_without_host_or_with_controls),
         T(test_config_loads_real_keyring),
         T(test_config_refuses_missing_keyring),
     };

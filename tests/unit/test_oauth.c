@@ -239,6 +239,34 @@ static void test_parse_refuses_huge_access_token(void **state)
     assert_int_equal(strlen(t.access_token), 16384);
 }
 
+/* Found by tests/fuzz (fuzz_oauth): tokens with control or non-ASCII
+ * bytes were taken, and go into "Authorization: Bearer ..." header lines. */
+static void test_parse_refuses_tokens_that_are_not_vschar(void **state)
+{
+    static const char *const bad_access[] = {
+        "{\"access_token\":\"at\\r\\nX-Injected: 1\"}",
+        "{\"access_token\":\"a\\tb\"}",
+        "{\"access_token\":\"\xc3\xa9t\xc3\xa9\"}",
+        "{\"access_token\":\"a\\u007fb\"}",
+    };
+    lk_tokens t;
+    const char *code = NULL;
+    for (size_t i = 0; i < LK_ARRAY_LEN(bad_access); i++) {
+        assert_int_equal(judge(*state, 200, bad_access[i], &t, &code), LK_OAUTH_NONSENSE);
+        assert_string_equal(code, "no_access_token");
+        assert_null(t.access_token);
+    }
+    assert_int_equal(judge(*state, 200, "{\"access_token\":\"at\",\"refresh_token\":\"r\\nt\"}", &t, &code),
+                     LK_OAUTH_NONSENSE);
+    assert_string_equal(code, "malformed_answer");
+    assert_null(t.access_token);
+    /* Every VSCHAR is fine, space included. */
+    assert_int_equal(judge(*state, 200, "{\"access_token\":\" !~a.b-c_d/e+f=\",\"refresh_token\":\"r t\"}", &t, &code),
+                     LK_OAUTH_OK);
+    assert_string_equal(t.access_token, " !~a.b-c_d/e+f=");
+    assert_string_equal(t.refresh_token, "r t");
+}
+
 static void test_parse_4xx_non_json_is_nonsense(void **state)
 {
     static const long statuses[] = {400, 401, 403, 404, 302, 201};
@@ -370,6 +398,7 @@ int main(void)
         T(test_parse_200_garbage_is_nonsense),
         T(test_parse_200_without_access_token_is_nonsense),
         T(test_parse_error_answered_with_200_is_judged_as_error),
+        T(test_parse_refuses_tokens_that_are_not_vschar),
         T(test_parse_refuses_huge_access_token),
         T(test_parse_4xx_non_json_is_nonsense),
         T(test_parse_invalid_grant_ends_the_grant),

@@ -203,6 +203,26 @@ static void test_header_name_from_cgi_variable(void **state)
     lk_arena_free(a);
 }
 
+/* Found by tests/fuzz (fuzz_proxy): a variable name that is no RFC 9110
+ * token became a header name as it was, so a CR LF in it would have
+ * started a header of its own ("X\r\nAuthorization"), past the filter. */
+static void test_header_name_refuses_names_that_are_not_tokens(void **state)
+{
+    (void)state;
+    lk_arena *a = lk_arena_new();
+    static const char *const bad[] = {
+        "HTTP_X\r\nAUTHORIZATION", "HTTP_X:Y", "HTTP_X Y", "HTTP_X\xff", "HTTP_X\x7f", "HTTP_(X)",
+    };
+    for (size_t i = 0; i < LK_ARRAY_LEN(bad); i++)
+        if (lk_proxy_header_name(a, bad[i], strlen(bad[i])))
+            fail_msg("a header name from variable %zu", i);
+    const char nul[] = "HTTP_X\0AUTHORIZATION";
+    assert_null(lk_proxy_header_name(a, nul, sizeof(nul) - 1));
+    const char *v = "HTTP_X_B3_TRACE.ID~1";
+    assert_string_equal(lk_proxy_header_name(a, v, strlen(v)), "X-B3-Trace.id~1");
+    lk_arena_free(a);
+}
+
 /* lk_req_init with one web server's CGI variables. */
 typedef struct req_case {
     lk_arena *a;
@@ -351,6 +371,7 @@ int main(void)
         cmocka_unit_test(test_request_headers_drop_hop_by_hop_and_ours),
         cmocka_unit_test(test_response_headers_drop_set_cookie_status_and_hop_by_hop),
         cmocka_unit_test(test_header_name_from_cgi_variable),
+        cmocka_unit_test(test_header_name_refuses_names_that_are_not_tokens),
         cmocka_unit_test(test_req_init_lighttpd_mod_fastcgi_keeps_raw_path),
         cmocka_unit_test(test_req_init_apache_mod_proxy_fcgi_without_path_info),
         cmocka_unit_test(test_req_init_apache_mod_fcgid_with_path_info),
