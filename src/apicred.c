@@ -9,7 +9,7 @@
 #include "text.h"
 #include "url.h"
 
-#define ANSWER_MAX (64 * 1024)
+#define ANSWER_MAX ((size_t)64 * 1024)
 
 /* ^[a-z0-9-]+\.atlassian\.net$ */
 static bool cloud_host(const char *h)
@@ -142,8 +142,7 @@ bool lk_apicred_valid(const char *kind, const char *credential)
     return !strpbrk(credential, " :");
 }
 
-lk_err lk_apicred_check(lk_upstream *u, lk_arena *a, const lk_profile *p, const lk_site *site,
-                        const char *credential)
+lk_err lk_apicred_check(lk_upstream *u, lk_arena *a, const lk_profile *p, const lk_site *site, const char *credential)
 {
     char *base = lk_api_base_url(a, p->api_base_url, site);
     if (!base)

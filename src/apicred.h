@@ -26,8 +26,7 @@ char *lk_apicred_header(lk_arena *a, const char *kind, const char *credential);
  * path>. LK_OK when a user answered; LK_EDENIED when refused or answered
  * as anonymous (Data Center may treat a bad token so); LK_EUNAVAILABLE
  * when the provider could not say. */
-lk_err lk_apicred_check(lk_upstream *u, lk_arena *a, const lk_profile *p, const lk_site *site,
-                        const char *credential);
+lk_err lk_apicred_check(lk_upstream *u, lk_arena *a, const lk_profile *p, const lk_site *site, const char *credential);
 /* Checks a credential's shape: basic "email:token", bearer a token; no
  * control characters, at most LK_CREDENTIAL_MAX bytes. */
 bool lk_apicred_valid(const char *kind, const char *credential);

@@ -90,8 +90,8 @@ bool lk_apikey_allows_instance(const lk_apikey *k, const char *instance_id)
     return !k->instance_prefix || !strncmp(instance_id, k->instance_prefix, strlen(k->instance_prefix));
 }
 
-lk_err lk_apikey_create(lk_db *db, lk_arena *a, const char *name, const lk_strv *profiles,
-                        const char *instance_prefix, char **key)
+lk_err lk_apikey_create(lk_db *db, lk_arena *a, const char *name, const lk_strv *profiles, const char *instance_prefix,
+                        char **key)
 {
     char *k = lk_printf(a, KEY_PREFIX "%s", lk_random_token(a, KEY_BYTES));
     const char *params[] = {name, lk_sha256_hex(a, k), lk_strndup(a, k, 7),
@@ -102,8 +102,7 @@ lk_err lk_apikey_create(lk_db *db, lk_arena *a, const char *name, const lk_strv 
     return rc;
 }
 
-lk_err lk_bot_gate(lk_req *r, const char *profile_name, const char *instance_id, lk_apikey *key,
-                   lk_profile **profile)
+lk_err lk_bot_gate(lk_req *r, const char *profile_name, const char *instance_id, lk_apikey *key, lk_profile **profile)
 {
     lk_err rc = lk_apikey_check(r->db, r->a, lk_req_header(r, "HTTP_AUTHORIZATION"), key);
     if (rc == LK_EUNAUTHORIZED)

@@ -16,7 +16,10 @@ struct option {
     long min, max;
 };
 
-#define OPT(k, kind, field, mn, mx) {k, kind, offsetof(lk_config, field), mn, mx}
+#define OPT(k, kind, field, mn, mx)                                                                                    \
+    {                                                                                                                  \
+        k, kind, offsetof(lk_config, field), mn, mx                                                                    \
+    }
 
 static const struct option options[] = {
     OPT("database", STR, database, 0, 0),
@@ -28,8 +31,8 @@ static const struct option options[] = {
     OPT("connect_timeout_ms", LONG, connect_timeout_ms, 100, 60000),
     OPT("lock_timeout_ms", LONG, lock_timeout_ms, 100, 300000),
     OPT("db_timeout_ms", LONG, db_timeout_ms, 100, 600000),
-    OPT("link_ttl", LONG, link_ttl, 60, 30 * 86400),
-    OPT("link_ttl_max", LONG, link_ttl_max, 60, 30 * 86400),
+    OPT("link_ttl", LONG, link_ttl, 60, 30L * 86400),
+    OPT("link_ttl_max", LONG, link_ttl_max, 60, 30L * 86400),
     OPT("flow_ttl", LONG, flow_ttl, 30, 600),
     OPT("purge_interval", LONG, purge_interval, 0, 86400),
     OPT("max_body", LONG, max_body, 1024, 16 << 20),
@@ -52,7 +55,7 @@ static void defaults(lk_config *c)
     c->lock_timeout_ms = 15000;
     c->db_timeout_ms = 30000;
     c->link_ttl = 900;
-    c->link_ttl_max = 7 * 86400;
+    c->link_ttl_max = 7L * 86400;
     c->flow_ttl = 600;
     c->purge_interval = 60;
     c->max_body = 65536;
@@ -72,8 +75,7 @@ static char *trim(char *s)
     return s;
 }
 
-static lk_err set(lk_config *c, const struct option *o, const char *v, const char *where, char *err,
-                  size_t errlen)
+static lk_err set(lk_config *c, const struct option *o, const char *v, const char *where, char *err, size_t errlen)
 {
     void *field = (char *)c + o->off;
     switch (o->kind) {
@@ -100,8 +102,7 @@ static lk_err set(lk_config *c, const struct option *o, const char *v, const cha
         errno = 0;
         long x = strtol(v, &endp, 10);
         if (errno || !*v || *endp || x < o->min || x > o->max) {
-            snprintf(err, errlen, "%s: %s must be a whole number from %ld to %ld", where, o->key, o->min,
-                     o->max);
+            snprintf(err, errlen, "%s: %s must be a whole number from %ld to %ld", where, o->key, o->min, o->max);
             return LK_EINVAL;
         }
         *(long *)field = x;
@@ -147,8 +148,7 @@ static lk_err read_file(lk_config *c, const char *path, bool must_exist, char *e
             continue;
         char *eq = strchr(s, '=');
         char where[64];
-        snprintf(where, sizeof(where), "%s line %d", strrchr(path, '/') ? strrchr(path, '/') + 1 : path,
-                 lineno);
+        snprintf(where, sizeof(where), "%s line %d", strrchr(path, '/') ? strrchr(path, '/') + 1 : path, lineno);
         if (!eq) {
             snprintf(err, errlen, "%s: expected key = value", where);
             rc = LK_EINVAL;

@@ -15,12 +15,12 @@ typedef struct lk_config {
     char *public_base_url; /* e.g. https://broker.example.com/latchkey */
     char *mount_path;      /* its path, without trailing slash ("" at root) */
     bool cookie_secure;
-    char *ca_file;         /* CA bundle for provider TLS; empty: system's */
-    long http_timeout_ms;  /* one provider call */
+    char *ca_file;        /* CA bundle for provider TLS; empty: system's */
+    long http_timeout_ms; /* one provider call */
     long connect_timeout_ms;
-    long lock_timeout_ms;  /* wait for a refresh lock (> http timeout) */
-    long db_timeout_ms;    /* statement timeout */
-    long link_ttl;         /* default lifetime of an authorization link, s */
+    long lock_timeout_ms; /* wait for a refresh lock (> http timeout) */
+    long db_timeout_ms;   /* statement timeout */
+    long link_ttl;        /* default lifetime of an authorization link, s */
     long link_ttl_max;
     long flow_ttl;         /* pending browser flow, s (at most 600) */
     long purge_interval;   /* s between purges of expired links and flows */
@@ -28,7 +28,7 @@ typedef struct lk_config {
     long proxy_max_body;   /* proxied request bodies, bytes */
     long proxy_timeout_ms; /* proxy: no byte from upstream for this long */
     int log_level;
-    long workers;          /* FastCGI processes sharing one listening socket */
+    long workers; /* FastCGI processes sharing one listening socket */
     lk_keyring keys;
 } lk_config;
 

@@ -7,6 +7,7 @@
 #include "crypto.h"
 #include "json.h"
 
+/* clang-format off */
 /* RFC 3339 UTC text of a timestamptz column. */
 #define ISO(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 #define CONN_COLUMNS                                                                              \
@@ -19,27 +20,28 @@
     ISO("c.grant_issued_at") " AS grant_issued_at, c.last_error, "                              \
     "floor(extract(epoch FROM COALESCE(c.last_refreshed_at, c.grant_issued_at)))::bigint "         \
     "AS refreshed_epoch"
+/* clang-format on */
 
 static lk_stmt q_lock_row = LK_STMT("conn_lock_row",
                                     "SELECT id FROM connections WHERE profile_id = $1 AND instance_id = $2 "
                                     "FOR UPDATE",
                                     2);
-static lk_stmt q_exists = LK_STMT("conn_exists",
-                                  "SELECT 1 FROM connections WHERE profile_id = $1 AND instance_id = $2", 2);
+static lk_stmt q_exists =
+    LK_STMT("conn_exists", "SELECT 1 FROM connections WHERE profile_id = $1 AND instance_id = $2", 2);
 static lk_stmt q_nextval = LK_STMT("conn_nextval", "SELECT nextval('connections_id_seq')", 0);
-static lk_stmt q_insert = LK_STMT(
-    "conn_insert",
-    "INSERT INTO connections (id, profile_id, instance_id, client_id, access_token, refresh_token, "
-    "token_type, scope, expires_at, metadata) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
-    "now() + make_interval(secs => $9::bigint), $10::jsonb)",
-    10);
-static lk_stmt q_replace = LK_STMT(
-    "conn_replace",
-    "UPDATE connections SET client_id = $2, access_token = $3, refresh_token = $4, token_type = $5, "
-    "scope = $6, expires_at = now() + make_interval(secs => $7::bigint), metadata = $8::jsonb, "
-    "status = 'active', generation = generation + 1, grant_issued_at = now(), updated_at = now(), "
-    "failure_count = 0, last_error = NULL, last_error_at = NULL WHERE id = $1",
-    8);
+static lk_stmt q_insert =
+    LK_STMT("conn_insert",
+            "INSERT INTO connections (id, profile_id, instance_id, client_id, access_token, refresh_token, "
+            "token_type, scope, expires_at, metadata) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
+            "now() + make_interval(secs => $9::bigint), $10::jsonb)",
+            10);
+static lk_stmt q_replace =
+    LK_STMT("conn_replace",
+            "UPDATE connections SET client_id = $2, access_token = $3, refresh_token = $4, token_type = $5, "
+            "scope = $6, expires_at = now() + make_interval(secs => $7::bigint), metadata = $8::jsonb, "
+            "status = 'active', generation = generation + 1, grant_issued_at = now(), updated_at = now(), "
+            "failure_count = 0, last_error = NULL, last_error_at = NULL WHERE id = $1",
+            8);
 static lk_stmt q_load = LK_STMT("conn_load",
                                 "SELECT " CONN_COLUMNS " FROM connections c JOIN profiles p ON p.id = "
                                 "c.profile_id WHERE p.name = $1 AND c.instance_id = $2",
@@ -58,9 +60,9 @@ static lk_stmt q_delete = LK_STMT("conn_delete",
                                   "AND p.name = $1 AND c.instance_id = $2",
                                   2);
 
-lk_err lk_conn_write_grant(lk_db *db, lk_arena *a, const lk_config *cfg, const lk_profile *p,
-                           const char *instance_id, const char *client_id, const lk_tokens *t,
-                           json_object *metadata, bool replace, long long *id)
+lk_err lk_conn_write_grant(lk_db *db, lk_arena *a, const lk_config *cfg, const lk_profile *p, const char *instance_id,
+                           const char *client_id, const lk_tokens *t, json_object *metadata, bool replace,
+                           long long *id)
 {
     const char *key[] = {p->id_text, instance_id};
     PGresult *res;
@@ -80,11 +82,10 @@ lk_err lk_conn_write_grant(lk_db *db, lk_arena *a, const lk_config *cfg, const l
         id_text = lk_db_val(res, 0, 0);
     }
     char *at = NULL, *rt = NULL;
-    rc = lk_seal(a, &cfg->keys, "connections", "access_token", id_text, t->access_token,
-                 strlen(t->access_token), &at);
+    rc = lk_seal(a, &cfg->keys, "connections", "access_token", id_text, t->access_token, strlen(t->access_token), &at);
     if (rc == LK_OK && t->refresh_token)
-        rc = lk_seal(a, &cfg->keys, "connections", "refresh_token", id_text, t->refresh_token,
-                     strlen(t->refresh_token), &rt);
+        rc = lk_seal(a, &cfg->keys, "connections", "refresh_token", id_text, t->refresh_token, strlen(t->refresh_token),
+                     &rt);
     if (rc != LK_OK)
         return rc;
     const char *expires = t->expires_in >= 0 ? lk_printf(a, "%lld", t->expires_in) : NULL;
@@ -93,8 +94,8 @@ lk_err lk_conn_write_grant(lk_db *db, lk_arena *a, const lk_config *cfg, const l
         const char *params[] = {id_text, client_id, at, rt, t->token_type, t->scope, expires, meta};
         rc = lk_db_exec(db, a, &q_replace, params, NULL);
     } else {
-        const char *params[] = {id_text, p->id_text, instance_id, client_id, at, rt, t->token_type,
-                                t->scope, expires, meta};
+        const char *params[] = {id_text, p->id_text,    instance_id, client_id, at,
+                                rt,      t->token_type, t->scope,    expires,   meta};
         rc = lk_db_exec(db, a, &q_insert, params, NULL);
     }
     if (rc == LK_OK && id)

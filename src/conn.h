@@ -17,23 +17,23 @@ typedef struct lk_conn {
     char *client_id;
     char *access_sealed, *refresh_sealed;
     char *token_type, *scope;
-    char *expires_at; /* RFC 3339, or NULL */
+    char *expires_at;     /* RFC 3339, or NULL */
     long long expires_in; /* seconds from now (may be negative); 0 if unknown */
     json_object *metadata;
     char *status;
     long long generation, refresh_count, failure_count;
     char *created_at, *updated_at, *last_used_at, *last_refreshed_at, *grant_issued_at;
     char *last_error;
-    long long refreshed_ago; /* seconds since the last refresh (or the grant) */
+    long long refreshed_ago;                  /* seconds since the last refresh (or the grant) */
     long long expires_epoch, refreshed_epoch; /* the absolute times behind both */
 } lk_conn;
 
 /* Inside the caller's transaction: writes a completed grant. The existing
  * row is replaced in place (generation + 1) unless replace is false, which
  * answers LK_ECONNECTED. LK_ECONFLICT when a concurrent insert won. */
-lk_err lk_conn_write_grant(lk_db *db, lk_arena *a, const lk_config *cfg, const lk_profile *p,
-                           const char *instance_id, const char *client_id, const lk_tokens *t,
-                           json_object *metadata, bool replace, long long *id);
+lk_err lk_conn_write_grant(lk_db *db, lk_arena *a, const lk_config *cfg, const lk_profile *p, const char *instance_id,
+                           const char *client_id, const lk_tokens *t, json_object *metadata, bool replace,
+                           long long *id);
 /* True when (profile, instance_id) has a connection. */
 lk_err lk_conn_exists(lk_db *db, lk_arena *a, const lk_profile *p, const char *instance_id, bool *exists);
 /* Loads one connection by profile name and instance id (LK_ENOTCONN). */

@@ -31,11 +31,14 @@ const char *lk_cookie_get(lk_arena *a, const char *header, const char *name)
                     v++;
                 while (ve > v && is_ows(ve[-1]))
                     ve--;
-                if (ve - v >= 2 && *v == '"' && ve[-1] == '"') {
-                    v++;
-                    ve--;
+                size_t vl = (size_t)(ve - v);
+                /* cppcheck-suppress knownConditionTrueFalse
+                 * (the trimming loop above also stops at a non-space) */
+                if (vl >= 2 && v[0] == '"' && v[vl - 1] == '"') {
+                    v++; /* a quoted value (RFC 6265 §4.1.1) */
+                    vl -= 2;
                 }
-                return lk_strndup(a, v, (size_t)(ve - v));
+                return lk_strndup(a, v, vl);
             }
         }
         p = end;
@@ -43,9 +46,8 @@ const char *lk_cookie_get(lk_arena *a, const char *header, const char *name)
     return NULL;
 }
 
-char *lk_cookie_build(lk_arena *a, const char *name, const char *value, const char *path, long max_age,
-                      bool secure)
+char *lk_cookie_build(lk_arena *a, const char *name, const char *value, const char *path, long max_age, bool secure)
 {
-    return lk_printf(a, "%s=%s; Path=%s; Max-Age=%ld; HttpOnly; SameSite=Lax%s", name, value, path,
-                     max_age, secure ? "; Secure" : "");
+    return lk_printf(a, "%s=%s; Path=%s; Max-Age=%ld; HttpOnly; SameSite=Lax%s", name, value, path, max_age,
+                     secure ? "; Secure" : "");
 }

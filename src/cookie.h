@@ -13,7 +13,6 @@ const char *lk_cookie_get(lk_arena *a, const char *header, const char *name);
 
 /* A Set-Cookie value: HttpOnly; SameSite=Lax; Path; Max-Age; Secure when
  * secure. A max_age of 0 deletes the cookie. */
-char *lk_cookie_build(lk_arena *a, const char *name, const char *value, const char *path, long max_age,
-                      bool secure);
+char *lk_cookie_build(lk_arena *a, const char *name, const char *value, const char *path, long max_age, bool secure);
 
 #endif

@@ -15,7 +15,7 @@ char *lk_api_base_url(lk_arena *a, const char *tmpl, const lk_site *site)
     if (!tmpl)
         return NULL;
     lk_buf b;
-    lk_buf_init(&b, a, LK_URL_MAX * 2);
+    lk_buf_init(&b, a, (size_t)LK_URL_MAX * 2);
     const char *p = tmpl;
     while (*p) {
         const char *open = strchr(p, '{');
@@ -51,14 +51,9 @@ char *lk_api_base_url(lk_arena *a, const char *tmpl, const lk_site *site)
 static void fail_with(lk_req *r, lk_err rc, const char *detail)
 {
     switch (rc) {
-    case LK_EDB:
-        lk_fail(r, rc, "The database is unavailable; try again shortly.");
-        break;
-    case LK_ECRYPTO:
-        lk_fail(r, LK_EINTERNAL, "The stored credential could not be opened.");
-        break;
-    default:
-        lk_fail(r, rc, "%s", detail ? detail : "The request could not be served.");
+    case LK_EDB: lk_fail(r, rc, "The database is unavailable; try again shortly."); break;
+    case LK_ECRYPTO: lk_fail(r, LK_EINTERNAL, "The stored credential could not be opened."); break;
+    default: lk_fail(r, rc, "%s", detail ? detail : "The request could not be served.");
     }
 }
 
@@ -98,7 +93,7 @@ lk_err lk_cred_get(lk_req *r, const lk_profile *p, const char *actor, const char
 {
     lk_arena *a = r->a;
     memset(out, 0, sizeof(*out));
-    lk_conn *c;
+    lk_conn *c = NULL;
     lk_err rc;
     if (!strcmp(p->auth_type, "api_key")) {
         if (shared_credential(r, p, instance_id, out) != LK_OK)
@@ -107,14 +102,15 @@ lk_err lk_cred_get(lk_req *r, const lk_profile *p, const char *actor, const char
     } else {
         rc = lk_conn_load(r->db, a, p->name, instance_id, &c);
         if (rc == LK_ENOTCONN)
-            return lk_fail(r, rc,
-                           "No account is connected for this instance_id; create a link with POST /authorize/%s.",
-                           p->name);
+            return lk_fail(
+                r, rc, "No account is connected for this instance_id; create a link with POST /authorize/%s.", p->name);
         if (rc != LK_OK) {
             fail_with(r, rc, NULL);
             return r->err;
         }
     }
+    if (!c)
+        return lk_fail(r, LK_EINTERNAL, "The connection could not be read.");
     /* The site is chosen from stored metadata before any refresh. */
     lk_sites sites = lk_sites_from_metadata(a, c->metadata);
     if (lk_profile_is_api_key(p)) {
@@ -145,8 +141,7 @@ lk_err lk_cred_get(lk_req *r, const lk_profile *p, const char *actor, const char
         /* POST /refresh (force) names the site in its body. */
         if (!out->site)
             return lk_fail_field(r, site_where, strcmp(site_where, "header") ? "site" : "x-site",
-                                 "Value error, site is not among this connection's sites",
-                                 "value_error");
+                                 "Value error, site is not among this connection's sites", "value_error");
     } else if (lk_json_str(c->metadata, "cloud_id")) {
         out->site = lk_site_pick(&sites, lk_json_str(c->metadata, "cloud_id"));
     } else if (sites.n == 1) {
@@ -203,6 +198,8 @@ lk_err lk_cred_get(lk_req *r, const lk_profile *p, const char *actor, const char
             fail_with(r, rc, ro.detail);
             return r->err;
         }
+        if (!ro.conn || !ro.access_token)
+            return lk_fail(r, LK_EINTERNAL, "The refreshed credential could not be read.");
         out->conn = ro.conn;
         out->access_token = ro.access_token;
         out->refresh_failed = ro.refresh_failed;
@@ -221,6 +218,8 @@ lk_err lk_cred_get(lk_req *r, const lk_profile *p, const char *actor, const char
 json_object *lk_cred_json(lk_req *r, const lk_profile *p, const lk_cred *c)
 {
     json_object *o = lk_json_object(r->a);
+    if (!c->conn) /* lk_cred_get never answers LK_OK without one */
+        return o;
     /* API tokens: the ready header value; a PAT is also a bearer token. */
     if (!c->api_key || !strcmp(c->conn->token_type, "Bearer"))
         lk_json_set_str(o, "access_token", c->access_token);

@@ -176,16 +176,15 @@ static const lk_key *find_key(const lk_keyring *kr, unsigned id)
     return NULL;
 }
 
-static char *aad(lk_arena *a, const char *table, const char *column, const char *pk, unsigned kid,
-                 size_t *len)
+static char *aad(lk_arena *a, const char *table, const char *column, const char *pk, unsigned kid, size_t *len)
 {
     char *s = lk_printf(a, "latchkey|%s|%s|%s|%u", table, column, pk, kid);
     *len = strlen(s);
     return s;
 }
 
-lk_err lk_seal(lk_arena *a, const lk_keyring *kr, const char *table, const char *column, const char *pk,
-               const void *p, size_t n, char **out)
+lk_err lk_seal(lk_arena *a, const lk_keyring *kr, const char *table, const char *column, const char *pk, const void *p,
+               size_t n, char **out)
 {
     if (kr->n == 0 || n > 1 << 20)
         return LK_EINTERNAL;

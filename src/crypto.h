@@ -40,8 +40,8 @@ char *lk_sha256_hex(lk_arena *a, const char *s);
 char *lk_pkce_challenge(lk_arena *a, const char *verifier);
 
 /* Seals p[0..n) for (table, column, pk): "lk1.<kid>.<base64url(iv|ct|tag)>". */
-lk_err lk_seal(lk_arena *a, const lk_keyring *kr, const char *table, const char *column, const char *pk,
-               const void *p, size_t n, char **out);
+lk_err lk_seal(lk_arena *a, const lk_keyring *kr, const char *table, const char *column, const char *pk, const void *p,
+               size_t n, char **out);
 /* Opens a sealed value; LK_ECRYPTO when the key is unknown, the text is
  * malformed, or it was sealed for another row, column or table. */
 lk_err lk_unseal(lk_arena *a, const lk_keyring *kr, const char *table, const char *column, const char *pk,

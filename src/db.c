@@ -182,14 +182,11 @@ static lk_err connect_db(lk_db *db)
     /* A dead client must not hold a row lock for long (SPEC §5): idle
      * transactions are ended by the server, and TCP keepalives notice a
      * vanished peer. */
-    snprintf(options, sizeof(options),
-             "-c statement_timeout=%ld -c idle_in_transaction_session_timeout=%ld", db->statement_ms,
-             db->statement_ms + 5000);
-    const char *keys[] = {"dbname", "application_name", "connect_timeout", "options", "keepalives",
-                          "keepalives_idle", "keepalives_interval", "keepalives_count",
-                          "client_encoding", NULL};
-    const char *vals[] = {db->conninfo, db->appname, ctimeout, options, "1", "30", "10", "3", "UTF8",
-                          NULL};
+    snprintf(options, sizeof(options), "-c statement_timeout=%ld -c idle_in_transaction_session_timeout=%ld",
+             db->statement_ms, db->statement_ms + 5000);
+    const char *keys[] = {"dbname",          "application_name",    "connect_timeout",  "options",         "keepalives",
+                          "keepalives_idle", "keepalives_interval", "keepalives_count", "client_encoding", NULL};
+    const char *vals[] = {db->conninfo, db->appname, ctimeout, options, "1", "30", "10", "3", "UTF8", NULL};
     /* An empty conninfo leaves dbname to PGDATABASE. */
     PGconn *c = PQconnectdbParams(*db->conninfo ? keys : keys + 1, *db->conninfo ? vals : vals + 1, 1);
     if (!c || PQstatus(c) != CONNECTION_OK) {
@@ -334,8 +331,7 @@ lk_err lk_db_cached_obj(lk_db *db, lk_arena *a, lk_stmt *st, const char *const *
     char *k = key;
     k += snprintf(k, len + 1, "%s", st->name);
     for (int i = 0; i < st->nparams; i++)
-        k += snprintf(k, len + 1 - (size_t)(k - key), "\x01%s%s", params[i] ? "v" : "n",
-                      params[i] ? params[i] : "");
+        k += snprintf(k, len + 1 - (size_t)(k - key), "\x01%s%s", params[i] ? "v" : "n", params[i] ? params[i] : "");
     unsigned long hslot = hash(key) % CACHE_SLOTS;
     long long now = now_ms();
     for (struct entry **pp = &db->slots[hslot]; *pp; pp = &(*pp)->next) {
@@ -354,7 +350,7 @@ lk_err lk_db_cached_obj(lk_db *db, lk_arena *a, lk_stmt *st, const char *const *
         *obj_arena = e->arena;
         return LK_OK;
     }
-    PGresult *res;
+    PGresult *res = NULL;
     lk_err rc = lk_db_exec(db, a, st, params, &res);
     const char *tagv = rc == LK_OK && PQntuples(res) == 1 ? lk_db_get(res, 0, tag_col) : NULL;
     if (!tagv) {

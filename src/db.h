@@ -19,7 +19,10 @@ typedef struct lk_stmt {
     unsigned long prepared_epoch; /* connection epoch it was prepared on */
 } lk_stmt;
 
-#define LK_STMT(n, q, np) {n, q, np, 0}
+#define LK_STMT(n, q, np)                                                                                              \
+    {                                                                                                                  \
+        n, q, np, 0                                                                                                    \
+    }
 
 /* A handle that connects lazily with conninfo (a libpq string; "" uses the
  * PG* variables). statement_ms bounds every statement. */

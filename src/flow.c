@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "apicred.h"
 #include "audit.h"
 #include "conn.h"
 #include "cookie.h"
@@ -11,7 +12,6 @@
 #include "json.h"
 #include "log.h"
 #include "oauth.h"
-#include "apicred.h"
 #include "page.h"
 #include "resources.h"
 #include "text.h"
@@ -22,26 +22,26 @@
 #define VERIFIER_BYTES 32
 #define COOKIE_BYTES 32
 
-static lk_stmt q_link_insert = LK_STMT(
-    "link_insert",
-    "INSERT INTO links (link_hash, profile_id, instance_id, client_id, scopes, redirect_url, site, "
-    "created_by, expires_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, now() + "
-    "make_interval(secs => $9::bigint)) RETURNING to_char(expires_at AT TIME ZONE 'UTC', "
-    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
-    9);
+static lk_stmt q_link_insert =
+    LK_STMT("link_insert",
+            "INSERT INTO links (link_hash, profile_id, instance_id, client_id, scopes, redirect_url, site, "
+            "created_by, expires_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, now() + "
+            "make_interval(secs => $9::bigint)) RETURNING to_char(expires_at AT TIME ZONE 'UTC', "
+            "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
+            9);
 static lk_stmt q_link_find = LK_STMT("link_find",
                                      "SELECT id, instance_id, client_id, scopes::text, redirect_url, site, "
                                      "expires_at > now() AS live FROM links WHERE link_hash = $1 AND "
                                      "profile_id = $2",
                                      2);
 static lk_stmt q_flow_nextval = LK_STMT("flow_nextval", "SELECT nextval('flows_id_seq')", 0);
-static lk_stmt q_flow_insert = LK_STMT(
-    "flow_insert",
-    "INSERT INTO flows (id, state_hash, cookie_name, cookie_hash, profile_id, link_id, instance_id, "
-    "client_id, redirect_uri, scopes, redirect_url, site, pkce_verifier, no_replace, expires_at) VALUES "
-    "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $13, $14, now() + "
-    "make_interval(secs => $15::bigint))",
-    15);
+static lk_stmt q_flow_insert =
+    LK_STMT("flow_insert",
+            "INSERT INTO flows (id, state_hash, cookie_name, cookie_hash, profile_id, link_id, instance_id, "
+            "client_id, redirect_uri, scopes, redirect_url, site, pkce_verifier, no_replace, expires_at) VALUES "
+            "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $13, $14, now() + "
+            "make_interval(secs => $15::bigint))",
+            15);
 /* Used once: the row goes in the same statement that reads it. */
 static lk_stmt q_flow_take = LK_STMT("flow_take",
                                      "DELETE FROM flows WHERE state_hash = $1 AND profile_id = $2 "
@@ -75,8 +75,7 @@ void lk_flow_purge(lk_db *db, lk_arena *a, const lk_config *cfg, bool force)
 
 /* ---- links ---- */
 
-static void field_error(json_object *errors, const char *where, const char *field, const char *msg,
-                        const char *type)
+static void field_error(json_object *errors, const char *where, const char *field, const char *msg, const char *type)
 {
     json_object *item = json_object_new_object();
     json_object *loc = json_object_new_array();
@@ -102,22 +101,20 @@ bool lk_link_check(lk_db *db, lk_arena *a, const lk_config *cfg, const lk_profil
     if (!lr->instance_id)
         field_error(errors, where, "instance_id", "Field required", "missing");
     else if (!lk_valid_instance_id(lr->instance_id, strlen(lr->instance_id)))
-        field_error(errors, where, "instance_id",
-                    "Value error, instance_id must be 1 to 255 bytes of printable UTF-8", "value_error");
+        field_error(errors, where, "instance_id", "Value error, instance_id must be 1 to 255 bytes of printable UTF-8",
+                    "value_error");
     if (lr->scope && lk_profile_scopes(a, p, lr->scope, &lr->scopes) != LK_OK)
         field_error(errors, where, "scope", "Value error, scope must be a comma-separated list of scopes",
                     "value_error");
     else if (!lr->scope)
         lk_profile_scopes(a, p, NULL, &lr->scopes);
-    if (lr->redirect_url &&
-        !lk_redirect_allowed(a, lr->redirect_url, p->allowed_redirects.v, p->allowed_redirects.n))
-        field_error(errors, where, "redirect_url",
-                    "Value error, redirect_url is not on this profile's allow-list", "value_error");
+    if (lr->redirect_url && !lk_redirect_allowed(a, lr->redirect_url, p->allowed_redirects.v, p->allowed_redirects.n))
+        field_error(errors, where, "redirect_url", "Value error, redirect_url is not on this profile's allow-list",
+                    "value_error");
     lk_site probe;
     const char *why = NULL;
     if (lr->site && !lk_site_valid(lr->site))
-        field_error(errors, where, "site", "Value error, site must be a cloud id or a host name",
-                    "value_error");
+        field_error(errors, where, "site", "Value error, site must be a cloud id or a host name", "value_error");
     else if (lr->site && !strcmp(p->auth_type, "api_key_per_user") &&
              lk_apicred_site(a, p, lr->site, &probe, &why) != LK_OK)
         field_error(errors, where, "site", lk_printf(a, "Value error, %s", why), "value_error");
@@ -127,11 +124,9 @@ bool lk_link_check(lk_db *db, lk_arena *a, const lk_config *cfg, const lk_profil
                     "value_error");
     if (lr->client_id) {
         lk_client c;
-        lk_err crc = (strlen(lr->client_id) > 512) ? LK_ENOTFOUND
-                                                   : lk_profile_client(db, a, cfg, p, lr->client_id, &c);
+        lk_err crc = (strlen(lr->client_id) > 512) ? LK_ENOTFOUND : lk_profile_client(db, a, cfg, p, lr->client_id, &c);
         if (crc == LK_ENOTFOUND)
-            field_error(errors, where, "client_id", "Value error, this profile has no such client",
-                        "value_error");
+            field_error(errors, where, "client_id", "Value error, this profile has no such client", "value_error");
         else if (crc != LK_OK) {
             *rc = crc;
             return false;
@@ -289,8 +284,7 @@ static const char *first_msg(lk_req *r)
     return m ? m : "The request is not valid.";
 }
 
-static void begin_flow(lk_req *r, const lk_profile *p, const lk_link_req *lr, const char *link_id,
-                       bool no_replace)
+static void begin_flow(lk_req *r, const lk_profile *p, const lk_link_req *lr, const char *link_id, bool no_replace)
 {
     lk_arena *a = r->a;
     lk_client c;
@@ -339,9 +333,9 @@ static void begin_flow(lk_req *r, const lk_profile *p, const lk_link_req *lr, co
         page_fail(r, rc == LK_EDB ? LK_EDB : LK_EINTERNAL, "The sign-in could not be started.");
         return;
     }
-    lk_resp_header(r, "Set-Cookie",
-                   lk_cookie_build(a, cookie_name, cookie_value, path_of(a, c.callback_url), ttl,
-                                   r->cfg->cookie_secure));
+    lk_resp_header(
+        r, "Set-Cookie",
+        lk_cookie_build(a, cookie_name, cookie_value, path_of(a, c.callback_url), ttl, r->cfg->cookie_secure));
     if (lk_profile_is_api_key(p)) {
         /* No provider to send the browser to: the person enters their
          * credential here, and the form posts back to the callback. */
@@ -368,10 +362,9 @@ static void begin_flow(lk_req *r, const lk_profile *p, const lk_link_req *lr, co
         url = lk_url_add_param(a, url, "code_challenge_method", "S256");
     }
     if (p->extra_params) {
-        static const char *const ours[] = {"response_type", "client_id", "redirect_uri", "scope", "state",
-                                           "code_challenge", "code_challenge_method", NULL};
-        json_object_object_foreach(p->extra_params, k, v)
-        {
+        static const char *const ours[] = {"response_type", "client_id",      "redirect_uri",          "scope",
+                                           "state",         "code_challenge", "code_challenge_method", NULL};
+        json_object_object_foreach (p->extra_params, k, v) {
             bool taken = false;
             for (const char *const *o = ours; *o; o++)
                 taken |= !strcmp(k, *o);
@@ -417,8 +410,9 @@ void lk_flow_begin(lk_req *r, const char *name, bool seed_form)
             return;
         }
         if (PQntuples(res) != 1 || !lk_db_bool(res, 0, "live")) {
-            page_fail(r, LK_ELINK, "Authorization links work for a limited time and only until an account "
-                                   "is connected through them.");
+            page_fail(r, LK_ELINK,
+                      "Authorization links work for a limited time and only until an account "
+                      "is connected through them.");
             return;
         }
         link_id = lk_strdup(a, lk_db_get(res, 0, "id"));
@@ -440,8 +434,9 @@ void lk_flow_begin(lk_req *r, const char *name, bool seed_form)
     /* The seed form: an instance_id alone is no proof of who clicked, so it
      * is off unless the profile allows it, and it never replaces. */
     if (!p->allow_direct_authorize) {
-        page_fail(r, LK_EFORBIDDEN, "Direct authorization is not enabled for this service. Ask the "
-                                    "application for an authorization link.");
+        page_fail(r, LK_EFORBIDDEN,
+                  "Direct authorization is not enabled for this service. Ask the "
+                  "application for an authorization link.");
         return;
     }
     const lk_param *dup = NULL;
@@ -504,12 +499,10 @@ typedef struct flow {
 } flow;
 
 /* Ends the flow: to the caller's redirect_url, or a page. */
-static void finish(lk_req *r, const lk_profile *p, const flow *f, lk_err e, const char *detail,
-                   const char *site_name)
+static void finish(lk_req *r, const lk_profile *p, const flow *f, lk_err e, const char *detail, const char *site_name)
 {
     lk_arena *a = r->a;
-    lk_audit(r->db, a, "browser", "connection.authorize", p->name, f->instance_id, e ? lk_err_code(e) : "ok",
-             NULL);
+    lk_audit(r->db, a, "browser", "connection.authorize", p->name, f->instance_id, e ? lk_err_code(e) : "ok", NULL);
     if (f->redirect_url) {
         char *u = lk_url_add_param(a, f->redirect_url, "status", e ? "error" : "success");
         if (e)
@@ -550,8 +543,8 @@ static lk_err store(lk_req *r, const lk_profile *p, const flow *f, const lk_clie
         rc = lk_db_begin(r->db);
         if (rc != LK_OK)
             return rc;
-        rc = lk_conn_write_grant(r->db, r->a, r->cfg, p, f->instance_id, c->white_label ? c->client_id : NULL, t,
-                                 meta, !f->no_replace, NULL);
+        rc = lk_conn_write_grant(r->db, r->a, r->cfg, p, f->instance_id, c->white_label ? c->client_id : NULL, t, meta,
+                                 !f->no_replace, NULL);
         if (rc == LK_OK && f->link_id) {
             const char *params[] = {f->link_id};
             rc = lk_db_exec(r->db, r->a, &q_link_delete, params, NULL);
@@ -662,12 +655,19 @@ void lk_flow_callback(lk_req *r, const char *name)
         return;
     }
     /* RFC 6749 §4.1.3: the same redirect_uri as in the authorization request. */
-    const char *grant[] = {"grant_type", "authorization_code", "code", code, "redirect_uri", f.redirect_uri,
-                           verifier ? "code_verifier" : NULL, verifier, NULL, NULL};
+    const char *grant[] = {"grant_type",
+                           "authorization_code",
+                           "code",
+                           code,
+                           "redirect_uri",
+                           f.redirect_uri,
+                           verifier ? "code_verifier" : NULL,
+                           verifier,
+                           NULL,
+                           NULL};
     lk_tokens t;
     const char *why, *retry_after;
-    lk_oauth_fail fail = lk_oauth_token_call(r->up, a, p->token_url, p->token_style, &c, grant, &t, &why,
-                                             &retry_after);
+    lk_oauth_fail fail = lk_oauth_token_call(r->up, a, p->token_url, p->token_style, &c, grant, &t, &why, &retry_after);
     if (fail != LK_OAUTH_OK) {
         lk_warn("code exchange for profile %s failed: %s", p->name, why);
         finish(r, p, &f, fail == LK_OAUTH_TRANSIENT ? LK_EUNAVAILABLE : LK_EPROVIDER,
@@ -680,8 +680,7 @@ void lk_flow_callback(lk_req *r, const char *name)
         lk_sites sites;
         rc = lk_resources_fetch(r->up, a, p->resources_url, t.access_token, &sites);
         if (rc != LK_OK) {
-            finish(r, p, &f, rc, "The provider did not say which sites were granted. Nothing was stored.",
-                   NULL);
+            finish(r, p, &f, rc, "The provider did not say which sites were granted. Nothing was stored.", NULL);
             return;
         }
         if (f.site) {
@@ -776,7 +775,7 @@ void lk_flow_credential(lk_req *r, const char *name)
     char *text;
     size_t len;
     lk_form form;
-    if (lk_req_body(r, 16 * 1024, &text, &len) != LK_OK || lk_form_parse(a, text, len, &form) != LK_OK) {
+    if (lk_req_body(r, (size_t)16 * 1024, &text, &len) != LK_OK || lk_form_parse(a, text, len, &form) != LK_OK) {
         page_fail(r, r->err == LK_ETOOBIG ? LK_ETOOBIG : LK_EINVAL, "The form could not be read.");
         return;
     }
@@ -795,8 +794,9 @@ void lk_flow_credential(lk_req *r, const char *name)
     rc = lk_db_exec(r->db, a, &q_flow_by_cookie, params, &res);
     if (rc != LK_OK || PQntuples(res) != 1) {
         lk_db_rollback(r->db);
-        page_fail(r, rc != LK_OK ? LK_EDB : LK_ESTATE, rc != LK_OK ? "The service is temporarily unavailable."
-                                                                   : "This form is unknown or was already used.");
+        page_fail(r, rc != LK_OK ? LK_EDB : LK_ESTATE,
+                  rc != LK_OK ? "The service is temporarily unavailable."
+                              : "This form is unknown or was already used.");
         return;
     }
     flow f = {

@@ -14,7 +14,7 @@ lk_err lk_form_parse(lk_arena *a, const char *s, size_t n, lk_form *out)
     for (size_t i = 0; i < n; i++)
         if (s[i] == '&')
             cap++;
-    if (cap > LK_FORM_MAX_PARAMS * 2)
+    if (cap > (size_t)LK_FORM_MAX_PARAMS * 2)
         return LK_EINVAL;
     out->v = lk_alloc(a, cap * sizeof(lk_param));
     size_t i = 0;

@@ -40,8 +40,7 @@ lk_err lk_req_init(lk_req *r, lk_arena *a, const lk_config *cfg, char *const *en
         const char *sn = lk_req_env(r, "SCRIPT_NAME");
         const char *pi = lk_req_env(r, "PATH_INFO");
         const char *qs = lk_req_env(r, "QUERY_STRING");
-        r->uri = lk_printf(a, "%s%s%s%s", sn ? sn : "", pi ? pi : "", qs && *qs ? "?" : "",
-                           qs ? qs : "");
+        r->uri = lk_printf(a, "%s%s%s%s", sn ? sn : "", pi ? pi : "", qs && *qs ? "?" : "", qs ? qs : "");
     }
     if (strlen(r->uri) > 8192)
         return LK_EINVAL;
@@ -278,7 +277,8 @@ void lk_resp_error(lk_req *r)
     else
         lk_json_set_str(o, "detail", r->detail ? r->detail : "The request could not be served.");
     if (r->extra) {
-        json_object_object_foreach(r->extra, k, v) json_object_object_add(o, k, json_object_get(v));
+        json_object_object_foreach (r->extra, k, v)
+            json_object_object_add(o, k, json_object_get(v));
     }
     if (e == LK_EUNAUTHORIZED)
         lk_resp_header(r, "WWW-Authenticate", "Bearer realm=\"latchkey\"");

@@ -45,7 +45,7 @@ typedef struct lk_req {
     const char *route;  /* path below the mount ("/authorize/confluence") */
     lk_form form;       /* the parsed query */
     bool body_read;
-    bool input_done;    /* the body was read to its end (or there is none) */
+    bool input_done; /* the body was read to its end (or there is none) */
 
     /* The failure being reported (lk_fail). */
     lk_err err;

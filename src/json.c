@@ -101,6 +101,5 @@ void lk_json_set_int(json_object *o, const char *key, int64_t value)
 
 const char *lk_json_text(lk_arena *a, json_object *o)
 {
-    return lk_strdup(a, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-                                                              JSON_C_TO_STRING_NOSLASHESCAPE));
+    return lk_strdup(a, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 }

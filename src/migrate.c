@@ -4,14 +4,12 @@
 #include <string.h>
 
 static lk_stmt q_lock = LK_STMT("mig_lock", "SELECT pg_advisory_xact_lock(7432001)", 0);
-static lk_stmt q_table =
-    LK_STMT("mig_table",
-            "CREATE TABLE IF NOT EXISTS latchkey_migrations (version integer PRIMARY KEY, "
-            "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
-            0);
+static lk_stmt q_table = LK_STMT("mig_table",
+                                 "CREATE TABLE IF NOT EXISTS latchkey_migrations (version integer PRIMARY KEY, "
+                                 "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+                                 0);
 static lk_stmt q_has = LK_STMT("mig_has", "SELECT 1 FROM latchkey_migrations WHERE version = $1", 1);
-static lk_stmt q_record =
-    LK_STMT("mig_record", "INSERT INTO latchkey_migrations (version, name) VALUES ($1, $2)", 2);
+static lk_stmt q_record = LK_STMT("mig_record", "INSERT INTO latchkey_migrations (version, name) VALUES ($1, $2)", 2);
 
 lk_err lk_migrate(lk_db *db, int *applied, char *err, size_t errlen)
 {

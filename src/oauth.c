@@ -7,7 +7,7 @@
 #include "json.h"
 #include "text.h"
 
-#define TOKEN_ANSWER_MAX (256 * 1024)
+#define TOKEN_ANSWER_MAX ((size_t)256 * 1024)
 
 lk_err lk_oauth_build(lk_arena *a, const char *style, const lk_client *c, const char *const *params,
                       lk_token_request *out)
@@ -28,9 +28,10 @@ lk_err lk_oauth_build(lk_arena *a, const char *style, const lk_client *c, const 
     for (const char *const *p = params; p[0]; p += 2)
         lk_buf_printf(&b, "%s%s=%s", b.len ? "&" : "", lk_pct_encode(a, p[0]), lk_pct_encode(a, p[1]));
     if (!strcmp(style, "basic")) {
-        char *pair = lk_printf(a, "%s:%s", lk_pct_encode(a, c->client_id), lk_pct_encode(a, c->secret ? c->secret : ""));
-        out->authorization = lk_printf(a, "Authorization: Basic %s",
-                                       lk_b64_encode(a, (const unsigned char *)pair, strlen(pair)));
+        char *pair =
+            lk_printf(a, "%s:%s", lk_pct_encode(a, c->client_id), lk_pct_encode(a, c->secret ? c->secret : ""));
+        out->authorization =
+            lk_printf(a, "Authorization: Basic %s", lk_b64_encode(a, (const unsigned char *)pair, strlen(pair)));
     } else {
         lk_buf_printf(&b, "%sclient_id=%s", b.len ? "&" : "", lk_pct_encode(a, c->client_id));
         if (c->secret)
@@ -60,17 +61,16 @@ static const char *error_code_of(lk_arena *a, const char *body, size_t len)
     if (!e)
         return NULL;
     /* RFC 6749 §5.2 codes are a small token set: echo only those. */
-    static const char *const known[] = {"invalid_request", "invalid_client", "invalid_grant",
-                                        "unauthorized_client", "unsupported_grant_type", "invalid_scope",
-                                        "access_denied", "temporarily_unavailable", "server_error", NULL};
+    static const char *const known[] = {
+        "invalid_request", "invalid_client", "invalid_grant",           "unauthorized_client", "unsupported_grant_type",
+        "invalid_scope",   "access_denied",  "temporarily_unavailable", "server_error",        NULL};
     for (const char *const *k = known; *k; k++)
         if (!strcmp(e, *k))
             return *k;
     return "unknown_error";
 }
 
-lk_oauth_fail lk_oauth_parse(lk_arena *a, long status, const char *body, size_t len, lk_tokens *t,
-                             const char **code)
+lk_oauth_fail lk_oauth_parse(lk_arena *a, long status, const char *body, size_t len, lk_tokens *t, const char **code)
 {
     memset(t, 0, sizeof(*t));
     t->expires_in = -1;
@@ -88,9 +88,8 @@ lk_oauth_fail lk_oauth_parse(lk_arena *a, long status, const char *body, size_t 
             return LK_OAUTH_GRANT;
         if (!strcmp(e, "temporarily_unavailable") || !strcmp(e, "server_error"))
             return LK_OAUTH_TRANSIENT;
-        if (!strcmp(e, "invalid_client") || !strcmp(e, "unauthorized_client") ||
-            !strcmp(e, "unsupported_grant_type") || !strcmp(e, "invalid_request") ||
-            !strcmp(e, "access_denied") || !strcmp(e, "invalid_scope"))
+        if (!strcmp(e, "invalid_client") || !strcmp(e, "unauthorized_client") || !strcmp(e, "unsupported_grant_type") ||
+            !strcmp(e, "invalid_request") || !strcmp(e, "access_denied") || !strcmp(e, "invalid_scope"))
             return LK_OAUTH_CONFIG;
         return LK_OAUTH_NONSENSE;
     }
@@ -134,9 +133,8 @@ lk_oauth_fail lk_oauth_transport(lk_err rc)
     return rc == LK_ETOOBIG ? LK_OAUTH_NONSENSE : LK_OAUTH_TRANSIENT;
 }
 
-lk_oauth_fail lk_oauth_token_call(lk_upstream *u, lk_arena *a, const char *url, const char *style,
-                                  const lk_client *c, const char *const *params, lk_tokens *t,
-                                  const char **code, const char **retry_after)
+lk_oauth_fail lk_oauth_token_call(lk_upstream *u, lk_arena *a, const char *url, const char *style, const lk_client *c,
+                                  const char *const *params, lk_tokens *t, const char **code, const char **retry_after)
 {
     lk_token_request tr;
     *retry_after = NULL;

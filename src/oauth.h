@@ -11,7 +11,7 @@ typedef struct lk_tokens {
     char *access_token;
     char *refresh_token; /* NULL when the answer carried none */
     char *token_type;
-    char *scope;         /* NULL when the answer carried none */
+    char *scope;          /* NULL when the answer carried none */
     long long expires_in; /* -1 when the answer carried none */
 } lk_tokens;
 
@@ -40,14 +40,12 @@ lk_err lk_oauth_build(lk_arena *a, const char *style, const lk_client *c, const 
 /* Judges an HTTP answer of a token endpoint. On LK_OAUTH_OK, *t holds the
  * tokens; otherwise *code names the provider's error code (or a short
  * reason of ours), never echoing the provider's text. */
-lk_oauth_fail lk_oauth_parse(lk_arena *a, long status, const char *body, size_t len, lk_tokens *t,
-                             const char **code);
+lk_oauth_fail lk_oauth_parse(lk_arena *a, long status, const char *body, size_t len, lk_tokens *t, const char **code);
 /* Classifies a transport failure of lk_upstream_call. */
 lk_oauth_fail lk_oauth_transport(lk_err rc);
 
 /* Sends one token request and judges the answer (the two above). */
-lk_oauth_fail lk_oauth_token_call(lk_upstream *u, lk_arena *a, const char *url, const char *style,
-                                  const lk_client *c, const char *const *params, lk_tokens *t,
-                                  const char **code, const char **retry_after);
+lk_oauth_fail lk_oauth_token_call(lk_upstream *u, lk_arena *a, const char *url, const char *style, const lk_client *c,
+                                  const char *const *params, lk_tokens *t, const char **code, const char **retry_after);
 
 #endif

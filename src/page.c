@@ -32,8 +32,8 @@ static const char STYLE[] =
 
 /* Inline SVG (markup, not a resource: the CSP's default-src 'none' allows
  * it); stroked in currentColor, which the style sets. */
-#define SVG_OPEN                                                                                   \
-    "<svg viewBox=\"0 0 24 24\" fill=\"none\" stroke=\"currentColor\" stroke-linecap=\"round\" "     \
+#define SVG_OPEN                                                                                                       \
+    "<svg viewBox=\"0 0 24 24\" fill=\"none\" stroke=\"currentColor\" stroke-linecap=\"round\" "                       \
     "stroke-linejoin=\"round\" aria-hidden=\"true\" focusable=\"false\" "
 static const char ICON_LOCK[] =
     SVG_OPEN "stroke-width=\"2\"><rect x=\"5\" y=\"11\" width=\"14\" height=\"10\" rx=\"2\"/>"
@@ -65,22 +65,21 @@ static const char *style_hash(lk_arena *a)
     return lk_b64_encode(a, h, sizeof(h));
 }
 
-void lk_page_send(lk_req *r, int status, const char *title, const char *heading, const char *message,
-                  const char *next)
+void lk_page_send(lk_req *r, int status, const char *title, const char *heading, const char *message, const char *next)
 {
     lk_arena *a = r->a;
     bool ok = status < 400;
-    char *body = lk_printf(
-        a,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
-        "<meta name=\"robots\" content=\"noindex\"><title>%s · Latchkey</title><style>%s</style></head>"
-        "<body><main class=\"%s\"><div class=\"brand\">%sLatchkey</div><div class=\"icon\">%s</div>"
-        "<h1>%s</h1><p class=\"msg\">%s</p>%s%s%s</main></body></html>\n",
-        lk_html_escape(a, title), STYLE, ok ? "ok" : "err", ICON_LOCK, ok ? ICON_OK : ICON_ERR,
-        lk_html_escape(a, heading), lk_html_escape(a, message),
-        next ? "<div class=\"next\"><h2>What to do next</h2><p>" : "", next ? lk_html_escape(a, next) : "",
-        next ? "</p></div>" : "");
+    char *body =
+        lk_printf(a,
+                  "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                  "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
+                  "<meta name=\"robots\" content=\"noindex\"><title>%s · Latchkey</title><style>%s</style></head>"
+                  "<body><main class=\"%s\"><div class=\"brand\">%sLatchkey</div><div class=\"icon\">%s</div>"
+                  "<h1>%s</h1><p class=\"msg\">%s</p>%s%s%s</main></body></html>\n",
+                  lk_html_escape(a, title), STYLE, ok ? "ok" : "err", ICON_LOCK, ok ? ICON_OK : ICON_ERR,
+                  lk_html_escape(a, heading), lk_html_escape(a, message),
+                  next ? "<div class=\"next\"><h2>What to do next</h2><p>" : "", next ? lk_html_escape(a, next) : "",
+                  next ? "</p></div>" : "");
     lk_resp_header(r, "Cache-Control", "no-store");
     lk_resp_header(r, "Referrer-Policy", "no-referrer");
     lk_resp_header(r, "X-Content-Type-Options", "nosniff");
@@ -142,11 +141,10 @@ void lk_page_error(lk_req *r)
         heading = "The service is temporarily unavailable";
         next = "Nothing was stored. Try again in a few minutes.";
         break;
-    default:
-        break;
+    default: break;
     }
-    lk_page_send(r, lk_err_status(e), title, heading,
-                 r->detail ? r->detail : "The request could not be completed.", next);
+    lk_page_send(r, lk_err_status(e), title, heading, r->detail ? r->detail : "The request could not be completed.",
+                 next);
 }
 
 /* The per-user credential form's own rules, hashed into its CSP too. */

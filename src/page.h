@@ -9,8 +9,7 @@
 char *lk_html_escape(lk_arena *a, const char *s);
 
 /* A page with a title, a heading and sentences (all escaped here). */
-void lk_page_send(lk_req *r, int status, const char *title, const char *heading, const char *message,
-                  const char *next);
+void lk_page_send(lk_req *r, int status, const char *title, const char *heading, const char *message, const char *next);
 /* The per-user credential form (api_key_per_user profiles). */
 typedef struct lk_credential_form {
     const char *service; /* the profile's display name */

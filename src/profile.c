@@ -10,12 +10,12 @@
 #include "upstream.h"
 #include "url.h"
 
-#define PROFILE_COLUMNS                                                                            \
-    "id, name, display_name, template, auth_type, client_id, client_secret, authorization_url, "   \
-    "token_url, refresh_url, scopes::text, always_scopes::text, scope_separator, "                 \
-    "extra_params::text, callback_url, token_style, pkce, api_base_url, resource_discovery, "      \
-    "resources_url, allowed_redirects::text, allow_direct_authorize, proxy_only, issuer, "         \
-    "misconfigured_reason, proxy_path_prefixes::text, credential_kind, credential, site_kind, site, "   \
+#define PROFILE_COLUMNS                                                                                                \
+    "id, name, display_name, template, auth_type, client_id, client_secret, authorization_url, "                       \
+    "token_url, refresh_url, scopes::text, always_scopes::text, scope_separator, "                                     \
+    "extra_params::text, callback_url, token_style, pkce, api_base_url, resource_discovery, "                          \
+    "resources_url, allowed_redirects::text, allow_direct_authorize, proxy_only, issuer, "                             \
+    "misconfigured_reason, proxy_path_prefixes::text, credential_kind, credential, site_kind, site, "                  \
     "site_metadata::text, check_path, tenant_info_url, allow_http_sites, allow_private_sites"
 
 static lk_stmt q_load = LK_STMT("profile_load", "SELECT " PROFILE_COLUMNS " FROM profiles WHERE name = $1", 1);
@@ -24,17 +24,17 @@ static lk_stmt q_client = LK_STMT("profile_client",
                                   "WHERE profile_id = $1 AND client_id = $2",
                                   2);
 static lk_stmt q_nextval = LK_STMT("profile_nextval", "SELECT nextval('profiles_id_seq')", 0);
-static lk_stmt q_insert = LK_STMT(
-    "profile_insert",
-    "INSERT INTO profiles (id, name, display_name, template, auth_type, client_id, client_secret, "
-    "authorization_url, token_url, refresh_url, scopes, always_scopes, scope_separator, extra_params, "
-    "callback_url, token_style, pkce, api_base_url, resource_discovery, resources_url, "
-    "allowed_redirects, allow_direct_authorize, proxy_only, issuer, proxy_path_prefixes, credential_kind, "
-    "credential, site_kind, site, site_metadata, check_path, tenant_info_url, allow_http_sites, "
-    "allow_private_sites) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12::jsonb, $13, "
-    "$14::jsonb, $15, $16, $17, $18, $19, $20, $21::jsonb, $22, $23, $24, $25::jsonb, $26, $27, $28, $29, "
-    "$30::jsonb, $31, $32, $33, $34)",
-    34);
+static lk_stmt q_insert =
+    LK_STMT("profile_insert",
+            "INSERT INTO profiles (id, name, display_name, template, auth_type, client_id, client_secret, "
+            "authorization_url, token_url, refresh_url, scopes, always_scopes, scope_separator, extra_params, "
+            "callback_url, token_style, pkce, api_base_url, resource_discovery, resources_url, "
+            "allowed_redirects, allow_direct_authorize, proxy_only, issuer, proxy_path_prefixes, credential_kind, "
+            "credential, site_kind, site, site_metadata, check_path, tenant_info_url, allow_http_sites, "
+            "allow_private_sites) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12::jsonb, $13, "
+            "$14::jsonb, $15, $16, $17, $18, $19, $20, $21::jsonb, $22, $23, $24, $25::jsonb, $26, $27, $28, $29, "
+            "$30::jsonb, $31, $32, $33, $34)",
+            34);
 
 lk_strv lk_strv_from_json(lk_arena *a, json_object *arr)
 {
@@ -130,8 +130,8 @@ lk_err lk_profile_load(lk_db *db, lk_arena *a, const char *name, lk_profile **ou
     return LK_OK;
 }
 
-lk_err lk_profile_client(lk_db *db, lk_arena *a, const lk_config *cfg, const lk_profile *p,
-                         const char *client_id, lk_client *out)
+lk_err lk_profile_client(lk_db *db, lk_arena *a, const lk_config *cfg, const lk_profile *p, const char *client_id,
+                         lk_client *out)
 {
     memset(out, 0, sizeof(*out));
     if (!client_id || (p->client_id && !strcmp(client_id, p->client_id))) {
@@ -139,8 +139,8 @@ lk_err lk_profile_client(lk_db *db, lk_arena *a, const lk_config *cfg, const lk_
         out->callback_url = p->callback_url;
         if (!p->client_secret_sealed)
             return LK_OK; /* public client */
-        return lk_unseal(a, &cfg->keys, "profiles", "client_secret", p->id_text, p->client_secret_sealed,
-                         &out->secret, NULL);
+        return lk_unseal(a, &cfg->keys, "profiles", "client_secret", p->id_text, p->client_secret_sealed, &out->secret,
+                         NULL);
     }
     const char *params[] = {p->id_text, client_id};
     PGresult *res;
@@ -227,8 +227,10 @@ lk_err lk_profile_template(lk_arena *a, const char *tmpl, lk_profile *p)
     if (confluence || jira) {
         static const char *const conf_scopes[] = {"read:confluence-content.all",
                                                   "read:confluence-space.summary",
-                                                  "read:confluence-user", "search:confluence",
-                                                  "offline_access", NULL};
+                                                  "read:confluence-user",
+                                                  "search:confluence",
+                                                  "offline_access",
+                                                  NULL};
         static const char *const jira_scopes[] = {"read:jira-work", "read:jira-user", "write:jira-work",
                                                   "offline_access", NULL};
         static const char *const always[] = {"offline_access", NULL};
@@ -323,8 +325,7 @@ lk_err lk_profile_validate(lk_arena *a, const lk_profile *p, const char **why)
         if (!*p->scopes.v[i] || strpbrk(p->scopes.v[i], " ,\t\r\n"))
             *why = "scopes must be non-empty words without spaces or commas";
     if (!*why && p->extra_params) {
-        json_object_object_foreach(p->extra_params, k, v)
-        {
+        json_object_object_foreach (p->extra_params, k, v) {
             (void)k;
             if (!json_object_is_type(v, json_type_string))
                 *why = "extra authorization parameters must be strings";

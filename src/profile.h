@@ -35,13 +35,13 @@ typedef struct lk_profile {
     char *issuer;
     lk_strv proxy_path_prefixes; /* decoded paths the proxy may reach; empty: any */
     /* api_key and api_key_per_user profiles */
-    char *credential_kind;    /* basic (email:api_token) or bearer (PAT) */
-    char *credential_sealed;  /* api_key: the one credential */
-    char *site_kind;          /* cloud (<name>.atlassian.net) or dc (a base URL) */
-    char *site;               /* api_key: the one site */
+    char *credential_kind;      /* basic (email:api_token) or bearer (PAT) */
+    char *credential_sealed;    /* api_key: the one credential */
+    char *site_kind;            /* cloud (<name>.atlassian.net) or dc (a base URL) */
+    char *site;                 /* api_key: the one site */
     json_object *site_metadata; /* api_key: its cloud id, url, name */
-    char *check_path;         /* GET <api base><check_path> must know the credential */
-    char *tenant_info_url;    /* cloud id lookup template ({site_host}) */
+    char *check_path;           /* GET <api base><check_path> must know the credential */
+    char *tenant_info_url;      /* cloud id lookup template ({site_host}) */
     bool allow_http_sites, allow_private_sites;
     char *misconfigured_reason; /* NULL when fine */
 } lk_profile;
@@ -58,8 +58,8 @@ typedef struct lk_client {
 lk_err lk_profile_load(lk_db *db, lk_arena *a, const char *name, lk_profile **out);
 /* The client called client_id (NULL: the profile's own), secret opened.
  * LK_ENOTFOUND when the profile has no such client. */
-lk_err lk_profile_client(lk_db *db, lk_arena *a, const lk_config *cfg, const lk_profile *p,
-                         const char *client_id, lk_client *out);
+lk_err lk_profile_client(lk_db *db, lk_arena *a, const lk_config *cfg, const lk_profile *p, const char *client_id,
+                         lk_client *out);
 
 /* Fills a profile from a template ("atlassian-confluence",
  * "atlassian-jira", "generic"); LK_ENOTFOUND for an unknown one. */

@@ -84,14 +84,15 @@ static bool in_list(const char *name, size_t n, const char *const *list)
 }
 
 /* RFC 9110 §7.6.1 hop-by-hop fields, and RFC 2616's. */
-static const char *const HOP[] = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
-                                  "proxy-connection", "te", "trailer", "trailers", "transfer-encoding",
-                                  "upgrade", NULL};
+static const char *const HOP[] = {
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
+    "te",         "trailer",    "trailers",           "transfer-encoding",   "upgrade",
+    NULL};
 
 bool lk_proxy_request_header_ok(const char *name)
 {
-    static const char *const ours[] = {"host", "authorization", "cookie", "x-instance-id", "x-site",
-                                       "content-length", "expect", "forwarded", "x-real-ip", NULL};
+    static const char *const ours[] = {"host",           "authorization", "cookie",    "x-instance-id", "x-site",
+                                       "content-length", "expect",        "forwarded", "x-real-ip",     NULL};
     size_t n = strlen(name);
     if (in_list(name, n, HOP) || in_list(name, n, ours))
         return false;
@@ -392,7 +393,6 @@ void lk_proxy_endpoint(lk_req *r)
             return;
         }
         cred.conn = ro.conn;
-        cred.access_token = ro.access_token;
         cred.authorization = lk_printf(a, "%s %s", ro.conn->token_type, ro.access_token);
     }
 }

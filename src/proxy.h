@@ -7,7 +7,7 @@
 #include "profile.h"
 
 #define LK_PROXY_PATH_MAX 4096
-#define LK_PROXY_REPLAY_MAX (1024 * 1024) /* bodies kept for a 401 retry */
+#define LK_PROXY_REPLAY_MAX (1024LL * 1024) /* bodies kept for a 401 retry */
 
 /* Checks a raw sub-path ("/wiki/rest/api/space", still percent-encoded)
  * after decoding: no "." or ".." segments, no empty segment ("//"), no

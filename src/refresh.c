@@ -14,20 +14,19 @@
 #define LK_REFRESH_COALESCE_SECS 10
 
 static lk_stmt q_lock_timeout = LK_STMT("refresh_lock_timeout", "SELECT set_config('lock_timeout', $1, true)", 1);
-static lk_stmt q_store = LK_STMT(
-    "refresh_store",
-    "UPDATE connections SET access_token = $2, refresh_token = $3, token_type = $4, "
-    "scope = COALESCE($5, scope), expires_at = now() + make_interval(secs => $6::bigint), "
-    "status = 'active', generation = generation + 1, refresh_count = refresh_count + 1, "
-    "failure_count = 0, last_refreshed_at = now(), updated_at = now(), last_error = NULL, "
-    "last_error_at = NULL WHERE id = $1",
-    6);
+static lk_stmt q_store = LK_STMT("refresh_store",
+                                 "UPDATE connections SET access_token = $2, refresh_token = $3, token_type = $4, "
+                                 "scope = COALESCE($5, scope), expires_at = now() + make_interval(secs => $6::bigint), "
+                                 "status = 'active', generation = generation + 1, refresh_count = refresh_count + 1, "
+                                 "failure_count = 0, last_refreshed_at = now(), updated_at = now(), last_error = NULL, "
+                                 "last_error_at = NULL WHERE id = $1",
+                                 6);
 static lk_stmt q_failed = LK_STMT("refresh_failed",
                                   "UPDATE connections SET status = $2, failure_count = failure_count + 1, "
                                   "last_error = $3, last_error_at = now(), updated_at = now() WHERE id = $1",
                                   3);
-static lk_stmt q_refresh_token_now = LK_STMT("refresh_token_now",
-                                             "SELECT refresh_token FROM connections WHERE id = $1", 1);
+static lk_stmt q_refresh_token_now =
+    LK_STMT("refresh_token_now", "SELECT refresh_token FROM connections WHERE id = $1", 1);
 static lk_stmt q_flag_profile = LK_STMT("refresh_flag_profile",
                                         "UPDATE profiles SET misconfigured_at = now(), misconfigured_reason = $2 "
                                         "WHERE id = $1",
@@ -134,11 +133,10 @@ lk_err lk_refresh(const lk_refresh_ctx *cx, const lk_profile *p, const lk_conn *
         .refreshed_ago = c->refreshed_ago,
     };
     lk_refresh_action act = lk_refresh_decide(&f);
-    lk_debug("refresh of connection %s: generation %lld (noted %lld), force %d: action %d", c->id_text,
-             f.generation, f.noted_generation, (int)force, (int)act);
+    lk_debug("refresh of connection %s: generation %lld (noted %lld), force %d: action %d", c->id_text, f.generation,
+             f.noted_generation, (int)force, (int)act);
     switch (act) {
-    case LK_USE_CURRENT:
-        return use_current(cx, c, out);
+    case LK_USE_CURRENT: return use_current(cx, c, out);
     case LK_NEED_REAUTH:
         if (strcmp(c->status, "reauthorization_required") != 0)
             fail_row(cx, c, "reauthorization_required", "no_refresh_token");
@@ -146,14 +144,13 @@ lk_err lk_refresh(const lk_refresh_ctx *cx, const lk_profile *p, const lk_conn *
         out->conn = c;
         out->detail = "The user must authorize again: ask for a new link with POST /authorize/{profile}.";
         return LK_EREAUTH;
-    case LK_DO_REFRESH:
-        break;
+    case LK_DO_REFRESH: break;
     }
 
     char *refresh_token = NULL;
     lk_client client;
-    rc = lk_unseal(a, &cx->cfg->keys, "connections", "refresh_token", c->id_text, c->refresh_sealed,
-                   &refresh_token, NULL);
+    rc = lk_unseal(a, &cx->cfg->keys, "connections", "refresh_token", c->id_text, c->refresh_sealed, &refresh_token,
+                   NULL);
     if (rc == LK_OK)
         rc = lk_profile_client(cx->db, a, cx->cfg, p, c->client_id, &client);
     if (rc != LK_OK) {
@@ -165,8 +162,8 @@ lk_err lk_refresh(const lk_refresh_ctx *cx, const lk_profile *p, const lk_conn *
     const char *grant[] = {"grant_type", "refresh_token", "refresh_token", refresh_token, NULL, NULL};
     lk_tokens t;
     const char *why, *provider_retry;
-    lk_oauth_fail fail = lk_oauth_token_call(cx->up, a, p->refresh_url, p->token_style, &client, grant, &t, &why,
-                                             &provider_retry);
+    lk_oauth_fail fail =
+        lk_oauth_token_call(cx->up, a, p->refresh_url, p->token_style, &client, grant, &t, &why, &provider_retry);
     out->refreshed = true;
     if (fail == LK_OAUTH_OK) {
         char *at = NULL, *rt = NULL;
@@ -178,10 +175,11 @@ lk_err lk_refresh(const lk_refresh_ctx *cx, const lk_profile *p, const lk_conn *
                          strlen(t.refresh_token), &rt);
         else
             rt = c->refresh_sealed;
-        const char *expires = lk_printf(a, "%lld", t.expires_in >= 0 ? t.expires_in : 3600LL);
-        const char *params[] = {c->id_text, at, rt, t.token_type, t.scope, expires};
-        if (rc == LK_OK)
+        if (rc == LK_OK) {
+            const char *expires = lk_printf(a, "%lld", t.expires_in >= 0 ? t.expires_in : 3600LL);
+            const char *params[] = {c->id_text, at, rt, t.token_type, t.scope, expires};
             rc = lk_db_exec(cx->db, a, &q_store, params, NULL);
+        }
         if (rc == LK_OK)
             audit(cx, c, "ok", NULL);
         lk_conn *now = NULL;
@@ -192,8 +190,7 @@ lk_err lk_refresh(const lk_refresh_ctx *cx, const lk_profile *p, const lk_conn *
             rc = lk_db_commit(cx->db);
         if (rc != LK_OK) {
             lk_db_rollback(cx->db);
-            lk_error("refresh of %s: the provider rotated but the commit failed (%s)", c->profile,
-                     lk_err_code(rc));
+            lk_error("refresh of %s: the provider rotated but the commit failed (%s)", c->profile, lk_err_code(rc));
             out->retry_after = "2";
             out->detail = "The refreshed token could not be stored; try again.";
             return rc == LK_EDB ? LK_EDB : LK_EUNAVAILABLE;
@@ -230,8 +227,10 @@ lk_err lk_refresh(const lk_refresh_ctx *cx, const lk_profile *p, const lk_conn *
         lk_db_exec(cx->db, a, &q_flag_profile, params, NULL);
         audit(cx, c, "provider_error", why);
         lk_db_commit(cx->db);
-        out->detail = lk_printf(a, "The provider refused this profile's client (%s); an administrator must "
-                                   "fix the profile.", why);
+        out->detail = lk_printf(a,
+                                "The provider refused this profile's client (%s); an administrator must "
+                                "fix the profile.",
+                                why);
         return LK_EPROVIDER;
     }
     fail_row(cx, c, "refresh_failing", why);

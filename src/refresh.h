@@ -19,9 +19,9 @@ typedef struct lk_refresh_facts {
     long long generation;       /* what the row says now (under the lock) */
     bool force;                 /* POST /refresh */
     bool has_expiry;
-    long long expires_in;       /* seconds left */
+    long long expires_in; /* seconds left */
     long long min_validity;
-    bool reauth_required;       /* status reauthorization_required */
+    bool reauth_required; /* status reauthorization_required */
     bool has_refresh_token;
     long long idle_min;      /* sweep: refresh only if idle this long (0: n/a) */
     long long refreshed_ago; /* seconds since the last refresh */
@@ -34,12 +34,12 @@ lk_refresh_action lk_refresh_decide(const lk_refresh_facts *f);
 bool lk_fresh_enough(bool has_expiry, long long expires_in, long long min_validity);
 
 typedef struct lk_refresh_out {
-    lk_conn *conn;          /* the row after the refresh (or as found) */
-    char *access_token;     /* opened */
-    bool refresh_failed;    /* transient failure; the stored token served */
+    lk_conn *conn;           /* the row after the refresh (or as found) */
+    char *access_token;      /* opened */
+    bool refresh_failed;     /* transient failure; the stored token served */
     const char *retry_after; /* for 503 */
-    const char *detail;     /* a sentence for the caller on failure */
-    bool refreshed;         /* this caller called the provider */
+    const char *detail;      /* a sentence for the caller on failure */
+    bool refreshed;          /* this caller called the provider */
 } lk_refresh_out;
 
 typedef struct lk_refresh_ctx {
@@ -47,7 +47,7 @@ typedef struct lk_refresh_ctx {
     lk_arena *a;
     const lk_config *cfg;
     lk_upstream *up;
-    const char *actor; /* audit: key name, "sweep", "proxy" */
+    const char *actor;  /* audit: key name, "sweep", "proxy" */
     long long idle_min; /* sweep: skip rows refreshed less than this ago */
 } lk_refresh_ctx;
 

@@ -6,7 +6,7 @@
 #include "json.h"
 #include "text.h"
 
-#define RESOURCES_ANSWER_MAX (512 * 1024)
+#define RESOURCES_ANSWER_MAX ((size_t)512 * 1024)
 
 static bool field_ok(const char *s)
 {
@@ -39,8 +39,7 @@ lk_err lk_resources_parse(lk_arena *a, const char *body, size_t len, lk_sites *o
     return LK_OK;
 }
 
-lk_err lk_resources_fetch(lk_upstream *u, lk_arena *a, const char *url, const char *access_token,
-                          lk_sites *out)
+lk_err lk_resources_fetch(lk_upstream *u, lk_arena *a, const char *url, const char *access_token, lk_sites *out)
 {
     char *auth = lk_printf(a, "Authorization: Bearer %s", access_token);
     const char *headers[] = {auth, "Accept: application/json", NULL};

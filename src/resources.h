@@ -23,8 +23,7 @@ typedef struct lk_sites {
 lk_err lk_resources_parse(lk_arena *a, const char *body, size_t len, lk_sites *out);
 /* GETs the list with the access token. LK_EPROVIDER (nonsense, 4xx) or
  * LK_EUNAVAILABLE (timeouts, 5xx, connection errors). */
-lk_err lk_resources_fetch(lk_upstream *u, lk_arena *a, const char *url, const char *access_token,
-                          lk_sites *out);
+lk_err lk_resources_fetch(lk_upstream *u, lk_arena *a, const char *url, const char *access_token, lk_sites *out);
 /* The site named by want, a cloud id or a host (compared without regard
  * to case; "https://" and a trailing '/' are ignored); NULL if none. */
 const lk_site *lk_site_pick(const lk_sites *s, const char *want);

@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -98,7 +98,7 @@ static bool drain(FCGX_Request *rq, size_t cap)
  * once. */
 static void finish_fcgi(FCGX_Request *rq, bool input_done)
 {
-    bool clean = input_done && drain(rq, 64 * 1024);
+    bool clean = input_done && drain(rq, (size_t)64 * 1024);
     if (clean)
         rq->keepConnection = 1; /* keeps libfcgi from its graceful close */
     FCGX_Finish_r(rq);
@@ -122,8 +122,8 @@ void lk_finish(lk_req *r)
         lk_debug("%s %s -> %d", r->method, r->path, r->status);
 }
 
-static bool one(lk_arena *a, const lk_config *cfg, lk_db *db, lk_upstream *up, const char *prog,
-                char *const *env, lk_io io, lk_handler handle)
+static bool one(lk_arena *a, const lk_config *cfg, lk_db *db, lk_upstream *up, const char *prog, char *const *env,
+                lk_io io, lk_handler handle)
 {
     lk_req r;
     lk_db_poll(db);

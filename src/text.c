@@ -49,8 +49,8 @@ char *lk_pct_encode(lk_arena *a, const char *s)
     size_t j = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-            c == '.' || c == '_' || c == '~') {
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+            c == '_' || c == '~') {
             d[j++] = (char)c;
         } else {
             d[j++] = '%';
@@ -228,9 +228,9 @@ bool lk_ct_equal(const void *a, const void *b, size_t n)
     return d == 0;
 }
 
-static char lower(char c)
+static unsigned char lower(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + ('a' - 'A')) : c;
 }
 
 bool lk_ieqn(const char *a, size_t an, const char *b)
@@ -239,7 +239,7 @@ bool lk_ieqn(const char *a, size_t an, const char *b)
     if (an != bn)
         return false;
     for (size_t i = 0; i < an; i++)
-        if (lower(a[i]) != lower(b[i]))
+        if (lower((unsigned char)a[i]) != lower((unsigned char)b[i]))
             return false;
     return true;
 }

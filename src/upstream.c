@@ -2,9 +2,9 @@
 
 #include <curl/curl.h>
 #include <netinet/in.h>
-#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "buf.h"
 #include "log.h"
@@ -26,9 +26,8 @@ bool lk_addr_is_private(int family, const unsigned char *b)
 {
     if (family == AF_INET) {
         return b[0] == 0 || b[0] == 10 || b[0] == 127 || (b[0] == 100 && (b[1] & 0xc0) == 64) ||
-               (b[0] == 169 && b[1] == 254) || (b[0] == 172 && (b[1] & 0xf0) == 16) ||
-               (b[0] == 192 && b[1] == 168) || (b[0] == 192 && b[1] == 0 && b[2] == 0) ||
-               (b[0] == 198 && (b[1] & 0xfe) == 18) || b[0] >= 224;
+               (b[0] == 169 && b[1] == 254) || (b[0] == 172 && (b[1] & 0xf0) == 16) || (b[0] == 192 && b[1] == 168) ||
+               (b[0] == 192 && b[1] == 0 && b[2] == 0) || (b[0] == 198 && (b[1] & 0xfe) == 18) || b[0] >= 224;
     }
     static const unsigned char zero[16];
     if (!memcmp(b, zero, 15) && (b[15] == 0 || b[15] == 1))
@@ -154,9 +153,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     return len;
 }
 
-lk_err lk_upstream_call(lk_upstream *u, lk_arena *a, const char *method, const char *url,
-                        const char *const *headers, const char *body, size_t blen, size_t cap,
-                        lk_http_resp *out)
+lk_err lk_upstream_call(lk_upstream *u, lk_arena *a, const char *method, const char *url, const char *const *headers,
+                        const char *body, size_t blen, size_t cap, lk_http_resp *out)
 {
     memset(out, 0, sizeof(*out));
     CURL *h = u->h;
@@ -200,7 +198,7 @@ lk_err lk_upstream_call(lk_upstream *u, lk_arena *a, const char *method, const c
 }
 
 #define HEAD_MAX_LINES 128
-#define HEAD_MAX_BYTES (64 * 1024)
+#define HEAD_MAX_BYTES ((size_t)64 * 1024)
 
 struct streaming {
     lk_stream *s;

@@ -27,9 +27,8 @@ void lk_upstream_free(lk_upstream *u);
  * The answer body is kept up to cap bytes. Errors: LK_ETIMEOUT (too slow),
  * LK_EUPSTREAM (could not connect or the connection broke), LK_ETOOBIG
  * (answer over cap). Any HTTP status is LK_OK: callers judge it. */
-lk_err lk_upstream_call(lk_upstream *u, lk_arena *a, const char *method, const char *url,
-                        const char *const *headers, const char *body, size_t blen, size_t cap,
-                        lk_http_resp *out);
+lk_err lk_upstream_call(lk_upstream *u, lk_arena *a, const char *method, const char *url, const char *const *headers,
+                        const char *body, size_t blen, size_t cap, lk_http_resp *out);
 
 /* A streamed exchange (the proxy): the request body comes from a source,
  * the answer goes to a sink as it arrives; memory stays flat. */

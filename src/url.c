@@ -7,8 +7,8 @@
 
 static bool path_char_ok(unsigned char c)
 {
-    return c > 0x20 && c < 0x7f && c != '\\' && c != '#' && c != '"' && c != '<' && c != '>' && c != '`' &&
-           c != '{' && c != '}' && c != '|' && c != '^';
+    return c > 0x20 && c < 0x7f && c != '\\' && c != '#' && c != '"' && c != '<' && c != '>' && c != '`' && c != '{' &&
+           c != '}' && c != '|' && c != '^';
 }
 
 /* A segment that is "." or ".." once %2e is read as a dot. */
@@ -105,8 +105,8 @@ lk_err lk_url_parse(lk_arena *a, const char *s, lk_url *out)
             return LK_EINVAL;
         for (const char *c = auth; c < hend; c++) {
             char ch = *c;
-            if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-                  ch == '.' || ch == '-'))
+            if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+                  ch == '-'))
                 return LK_EINVAL;
         }
         out->host = lk_strndup(a, auth, (size_t)(hend - auth));
@@ -148,7 +148,7 @@ bool lk_redirect_allowed(lk_arena *a, const char *url, char *const *entries, siz
         lk_url e;
         if (lk_url_parse(a, entries[i], &e) != LK_OK)
             continue;
-        if (strcmp(u.scheme, e.scheme) || strcmp(u.host, e.host) || u.port != e.port)
+        if (strcmp(u.scheme, e.scheme) != 0 || strcmp(u.host, e.host) != 0 || u.port != e.port)
             continue;
         size_t el = strlen(e.path);
         while (el > 0 && e.path[el - 1] == '/')

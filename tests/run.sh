@@ -41,6 +41,8 @@ step packages lk_ensure_packages || summary
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 
+# Static checks: clang-format, cppcheck, clang-tidy (tests/lint.sh).
+step lint bash tests/lint.sh build-lint
 if step build lk_build build; then
     step ctest ctest --test-dir build --output-on-failure --no-tests=error
 fi

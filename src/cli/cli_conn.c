@@ -167,7 +167,11 @@ int cli_link(cli *c, int argc, char **argv)
         case 'r': lr.redirect_url = optarg; break;
         case 'S': lr.site = optarg; break;
         case 'c': lr.client_id = optarg; break;
-        case 'e': lr.expires_in = strtoll(optarg, NULL, 10); if (lr.expires_in <= 0) lr.expires_in = -1; break;
+        case 'e':
+            lr.expires_in = strtoll(optarg, NULL, 10);
+            if (lr.expires_in <= 0)
+                lr.expires_in = -1;
+            break;
         case 'h': fputs(LINK_USAGE, stdout); return 0;
         default: return cli_usage(LINK_USAGE);
         }

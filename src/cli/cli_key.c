@@ -6,19 +6,17 @@
 #include "cli.h"
 #include "text.h"
 
-static const char USAGE[] =
-    "usage: latchkey key create --name NAME --profiles a,b|'*' [--instances PREFIX]\n"
-    "           prints the key once; only its SHA-256 is stored\n"
-    "       latchkey key list\n"
-    "       latchkey key revoke NAME\n";
+static const char USAGE[] = "usage: latchkey key create --name NAME --profiles a,b|'*' [--instances PREFIX]\n"
+                            "           prints the key once; only its SHA-256 is stored\n"
+                            "       latchkey key list\n"
+                            "       latchkey key revoke NAME\n";
 
 static lk_stmt q_list = LK_STMT("cli_key_list",
                                 "SELECT name, key_prefix, profiles::text, instance_prefix, created_at, "
                                 "revoked_at, last_used_at FROM api_keys ORDER BY name",
                                 0);
-static lk_stmt q_revoke = LK_STMT("cli_key_revoke",
-                                  "UPDATE api_keys SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL",
-                                  1);
+static lk_stmt q_revoke =
+    LK_STMT("cli_key_revoke", "UPDATE api_keys SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL", 1);
 
 static int key_create(cli *c, int argc, char **argv)
 {
@@ -110,9 +108,8 @@ int cli_key(cli *c, int argc, char **argv)
                 lk_json_set_str(it, "last_used_at", lk_db_val(res, i, 6));
                 json_object_array_add(arr, it);
             } else {
-                printf("%-24s %s…  %-24s %-12s %s\n", lk_db_val(res, i, 0), lk_db_val(res, i, 1),
-                       lk_db_val(res, i, 2), lk_db_val(res, i, 3) ? lk_db_val(res, i, 3) : "*",
-                       lk_db_val(res, i, 5) ? "revoked" : "active");
+                printf("%-24s %s…  %-24s %-12s %s\n", lk_db_val(res, i, 0), lk_db_val(res, i, 1), lk_db_val(res, i, 2),
+                       lk_db_val(res, i, 3) ? lk_db_val(res, i, 3) : "*", lk_db_val(res, i, 5) ? "revoked" : "active");
             }
         }
         if (c->json)

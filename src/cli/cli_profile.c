@@ -3,13 +3,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apicred.h"
 #include "cli.h"
 #include "crypto.h"
 #include "profile.h"
 #include "text.h"
 #include "upstream.h"
 #include "url.h"
-#include "apicred.h"
 
 static const char PROFILE_USAGE[] =
     "usage: latchkey profile add NAME --template atlassian-confluence|atlassian-jira|generic\n"
@@ -73,28 +73,69 @@ static lk_strv split_ws(lk_arena *a, const char *s)
 
 static int profile_add(cli *c, int argc, char **argv)
 {
-    enum { O_TEMPLATE = 1000, O_CID, O_SECRET, O_CALLBACK, O_DISPLAY, O_AUTHZ, O_TOKEN, O_REFRESH, O_SCOPES,
-           O_SEP, O_API, O_STYLE, O_NOPKCE, O_PARAM, O_REDIRECT, O_DIRECT, O_ISSUER, O_RESOURCES, O_PROXYONLY,
-           O_PATHPREFIX, O_AUTHTYPE, O_CREDFILE, O_CREDTYPE, O_SITE, O_CHECKPATH, O_TENANT, O_ALLOWHTTP,
-           O_ALLOWPRIVATE, O_NOCHECK, O_HELP };
-    static const struct option opts[] = {
-        {"template", required_argument, 0, O_TEMPLATE}, {"client-id", required_argument, 0, O_CID},
-        {"client-secret-file", required_argument, 0, O_SECRET}, {"callback-url", required_argument, 0, O_CALLBACK},
-        {"display-name", required_argument, 0, O_DISPLAY}, {"authorization-url", required_argument, 0, O_AUTHZ},
-        {"token-url", required_argument, 0, O_TOKEN}, {"refresh-url", required_argument, 0, O_REFRESH},
-        {"scopes", required_argument, 0, O_SCOPES}, {"scope-separator", required_argument, 0, O_SEP},
-        {"api-base-url", required_argument, 0, O_API}, {"token-style", required_argument, 0, O_STYLE},
-        {"no-pkce", no_argument, 0, O_NOPKCE}, {"param", required_argument, 0, O_PARAM},
-        {"allow-redirect", required_argument, 0, O_REDIRECT},
-        {"allow-direct-authorize", no_argument, 0, O_DIRECT}, {"issuer", required_argument, 0, O_ISSUER},
-        {"resources-url", required_argument, 0, O_RESOURCES}, {"proxy-only", no_argument, 0, O_PROXYONLY},
-        {"proxy-path-prefix", required_argument, 0, O_PATHPREFIX},
-        {"auth-type", required_argument, 0, O_AUTHTYPE}, {"credential-file", required_argument, 0, O_CREDFILE},
-        {"credential-type", required_argument, 0, O_CREDTYPE}, {"site", required_argument, 0, O_SITE},
-        {"check-path", required_argument, 0, O_CHECKPATH}, {"tenant-info-url", required_argument, 0, O_TENANT},
-        {"allow-http-sites", no_argument, 0, O_ALLOWHTTP}, {"allow-private-sites", no_argument, 0, O_ALLOWPRIVATE},
-        {"no-check", no_argument, 0, O_NOCHECK},
-        {"help", no_argument, 0, O_HELP}, {0, 0, 0, 0}};
+    enum {
+        O_TEMPLATE = 1000,
+        O_CID,
+        O_SECRET,
+        O_CALLBACK,
+        O_DISPLAY,
+        O_AUTHZ,
+        O_TOKEN,
+        O_REFRESH,
+        O_SCOPES,
+        O_SEP,
+        O_API,
+        O_STYLE,
+        O_NOPKCE,
+        O_PARAM,
+        O_REDIRECT,
+        O_DIRECT,
+        O_ISSUER,
+        O_RESOURCES,
+        O_PROXYONLY,
+        O_PATHPREFIX,
+        O_AUTHTYPE,
+        O_CREDFILE,
+        O_CREDTYPE,
+        O_SITE,
+        O_CHECKPATH,
+        O_TENANT,
+        O_ALLOWHTTP,
+        O_ALLOWPRIVATE,
+        O_NOCHECK,
+        O_HELP
+    };
+    static const struct option opts[] = {{"template", required_argument, 0, O_TEMPLATE},
+                                         {"client-id", required_argument, 0, O_CID},
+                                         {"client-secret-file", required_argument, 0, O_SECRET},
+                                         {"callback-url", required_argument, 0, O_CALLBACK},
+                                         {"display-name", required_argument, 0, O_DISPLAY},
+                                         {"authorization-url", required_argument, 0, O_AUTHZ},
+                                         {"token-url", required_argument, 0, O_TOKEN},
+                                         {"refresh-url", required_argument, 0, O_REFRESH},
+                                         {"scopes", required_argument, 0, O_SCOPES},
+                                         {"scope-separator", required_argument, 0, O_SEP},
+                                         {"api-base-url", required_argument, 0, O_API},
+                                         {"token-style", required_argument, 0, O_STYLE},
+                                         {"no-pkce", no_argument, 0, O_NOPKCE},
+                                         {"param", required_argument, 0, O_PARAM},
+                                         {"allow-redirect", required_argument, 0, O_REDIRECT},
+                                         {"allow-direct-authorize", no_argument, 0, O_DIRECT},
+                                         {"issuer", required_argument, 0, O_ISSUER},
+                                         {"resources-url", required_argument, 0, O_RESOURCES},
+                                         {"proxy-only", no_argument, 0, O_PROXYONLY},
+                                         {"proxy-path-prefix", required_argument, 0, O_PATHPREFIX},
+                                         {"auth-type", required_argument, 0, O_AUTHTYPE},
+                                         {"credential-file", required_argument, 0, O_CREDFILE},
+                                         {"credential-type", required_argument, 0, O_CREDTYPE},
+                                         {"site", required_argument, 0, O_SITE},
+                                         {"check-path", required_argument, 0, O_CHECKPATH},
+                                         {"tenant-info-url", required_argument, 0, O_TENANT},
+                                         {"allow-http-sites", no_argument, 0, O_ALLOWHTTP},
+                                         {"allow-private-sites", no_argument, 0, O_ALLOWPRIVATE},
+                                         {"no-check", no_argument, 0, O_NOCHECK},
+                                         {"help", no_argument, 0, O_HELP},
+                                         {0, 0, 0, 0}};
     lk_arena *a = c->a;
     lk_profile p = {0};
     const char *tmpl = NULL, *secret_file = NULL;
@@ -133,12 +174,12 @@ static int profile_add(cli *c, int argc, char **argv)
         return cli_fail("profile add: --template is required");
     if (lk_profile_template(a, tmpl, &p) != LK_OK)
         return cli_fail("profile add: unknown template %s (atlassian-confluence, atlassian-jira, generic)", tmpl);
-#define V(x) vals[(x) - O_TEMPLATE]
+#define V(x) vals[(x)-O_TEMPLATE]
     if (V(O_AUTHTYPE) && lk_profile_set_auth_type(a, &p, V(O_AUTHTYPE)) != LK_OK)
         return cli_fail("profile add: --auth-type must be oauth2, api_key or api_key_per_user");
     bool api_key = lk_profile_is_api_key(&p);
     if (V(O_CREDTYPE)) {
-        if (strcmp(V(O_CREDTYPE), "basic") && strcmp(V(O_CREDTYPE), "bearer"))
+        if (strcmp(V(O_CREDTYPE), "basic") != 0 && strcmp(V(O_CREDTYPE), "bearer") != 0)
             return cli_fail("profile add: --credential-type must be basic (email:api_token) or bearer (a PAT)");
         p.credential_kind = (char *)V(O_CREDTYPE);
     }
@@ -176,7 +217,7 @@ static int profile_add(cli *c, int argc, char **argv)
         p.api_base_url = (char *)V(O_API);
     if (V(O_STYLE)) {
         const char *s = V(O_STYLE);
-        if (strcmp(s, "json") && strcmp(s, "form") && strcmp(s, "basic"))
+        if (strcmp(s, "json") != 0 && strcmp(s, "form") != 0 && strcmp(s, "basic") != 0)
             return cli_fail("profile add: --token-style must be json, form or basic");
         p.token_style = (char *)s;
     }

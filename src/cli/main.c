@@ -114,9 +114,8 @@ static const struct {
     const char *name;
     int (*fn)(cli *, int, char **);
 } commands[] = {
-    {"migrate", cli_migrate}, {"profile", cli_profile}, {"client", cli_client},
-    {"key", cli_key},         {"connection", cli_connection}, {"link", cli_link},
-    {"sweep", cli_sweep},
+    {"migrate", cli_migrate},       {"profile", cli_profile}, {"client", cli_client}, {"key", cli_key},
+    {"connection", cli_connection}, {"link", cli_link},       {"sweep", cli_sweep},
 };
 
 int main(int argc, char **argv)

@@ -65,9 +65,8 @@ static void test_cloud_site_forms_accepted(void **state)
     lk_arena *a = *state;
     lk_profile p = api_profile(a, "atlassian-confluence", "api_key_per_user");
     static const char *const ok[] = {
-        "acme.atlassian.net",        "https://acme.atlassian.net", "https://acme.atlassian.net/",
-        "acme.atlassian.net/",       "ACME.Atlassian.NET",         "HTTPS://acme.atlassian.net",
-        "my-team-2.atlassian.net",
+        "acme.atlassian.net", "https://acme.atlassian.net", "https://acme.atlassian.net/", "acme.atlassian.net/",
+        "ACME.Atlassian.NET", "HTTPS://acme.atlassian.net", "my-team-2.atlassian.net",
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         lk_site s;
@@ -192,16 +191,34 @@ static void test_dc_private_addresses_only_when_allowed(void **state)
     lk_arena *a = *state;
     lk_profile p = api_profile(a, "generic", "api_key_per_user");
     static const char *const priv[] = {
-        "https://127.0.0.1",         "https://127.0.0.1:8090/dc", "https://10.1.2.3",
-        "https://172.16.0.1",        "https://172.31.255.255",    "https://192.168.1.10",
-        "https://169.254.169.254",   "https://100.64.0.1",        "https://0.0.0.0",
-        "https://[::1]",             "https://[::1]:8443/c",      "https://[fe80::1]",
-        "https://[fc00::1]",         "https://[fd12:3456::1]",    "https://[::ffff:10.0.0.1]",
-        "https://[::ffff:127.0.0.1]", "https://[::]",             "https://localhost",
-        "https://LOCALHOST:8090",    "https://wiki.localhost",    "https://localhost.",
+        "https://127.0.0.1",
+        "https://127.0.0.1:8090/dc",
+        "https://10.1.2.3",
+        "https://172.16.0.1",
+        "https://172.31.255.255",
+        "https://192.168.1.10",
+        "https://169.254.169.254",
+        "https://100.64.0.1",
+        "https://0.0.0.0",
+        "https://[::1]",
+        "https://[::1]:8443/c",
+        "https://[fe80::1]",
+        "https://[fc00::1]",
+        "https://[fd12:3456::1]",
+        "https://[::ffff:10.0.0.1]",
+        "https://[::ffff:127.0.0.1]",
+        "https://[::]",
+        "https://localhost",
+        "https://LOCALHOST:8090",
+        "https://wiki.localhost",
+        "https://localhost.",
         /* IPv4 as the resolver reads it: short, decimal, hex, octal forms */
-        "https://127.1",             "https://2130706433",        "https://0x7f000001",
-        "https://0x7f.0.0.1",        "https://0177.0.0.1",        "https://10.1",
+        "https://127.1",
+        "https://2130706433",
+        "https://0x7f000001",
+        "https://0x7f.0.0.1",
+        "https://0177.0.0.1",
+        "https://10.1",
         "https://127.0.0.1.",
     };
     for (size_t i = 0; i < sizeof(priv) / sizeof(priv[0]); i++) {
@@ -219,9 +236,13 @@ static void test_dc_private_addresses_only_when_allowed(void **state)
     }
     /* public addresses and names never were private */
     p.allow_private_sites = false;
-    static const char *const pub[] = {"https://8.8.8.8", "https://172.32.0.1", "https://192.169.0.1",
-                                      "https://[2606:4700::1111]", "https://localhost.example.com",
-                                      "https://mylocalhost", "https://11.0.0.1"};
+    static const char *const pub[] = {"https://8.8.8.8",
+                                      "https://172.32.0.1",
+                                      "https://192.169.0.1",
+                                      "https://[2606:4700::1111]",
+                                      "https://localhost.example.com",
+                                      "https://mylocalhost",
+                                      "https://11.0.0.1"};
     for (size_t i = 0; i < sizeof(pub) / sizeof(pub[0]); i++) {
         lk_site s;
         if (site(a, &p, pub[i], &s) != LK_OK)
@@ -337,18 +358,18 @@ static void test_addr_v4(void **state)
 {
     (void)state;
     static const char *const priv[] = {
-        "0.0.0.0",       "0.1.2.3",       "10.0.0.1",     "10.255.255.255", "127.0.0.1",   "127.1.2.3",
-        "100.64.0.1",    "100.127.255.254", "169.254.0.1", "169.254.169.254", "172.16.0.1", "172.31.255.255",
-        "192.168.0.1",   "192.168.255.255", "192.0.0.8",  "198.18.0.1",     "198.19.255.255", "224.0.0.1",
+        "0.0.0.0",         "0.1.2.3",         "10.0.0.1",    "10.255.255.255",  "127.0.0.1",      "127.1.2.3",
+        "100.64.0.1",      "100.127.255.254", "169.254.0.1", "169.254.169.254", "172.16.0.1",     "172.31.255.255",
+        "192.168.0.1",     "192.168.255.255", "192.0.0.8",   "198.18.0.1",      "198.19.255.255", "224.0.0.1",
         "239.255.255.250", "255.255.255.255", "240.0.0.1",
     };
     for (size_t i = 0; i < sizeof(priv) / sizeof(priv[0]); i++)
         if (!v4_private(priv[i]))
             fail_msg("%s is not private", priv[i]);
-    static const char *const pub[] = {"8.8.8.8",      "1.1.1.1",       "100.63.255.255", "100.128.0.1",
-                                      "169.253.0.1",  "172.15.255.255", "172.32.0.1",    "192.167.0.1",
-                                      "192.169.0.1",  "198.17.0.1",    "198.20.0.1",     "11.0.0.1",
-                                      "126.255.255.255", "128.0.0.1",  "223.255.255.255"};
+    static const char *const pub[] = {"8.8.8.8",         "1.1.1.1",        "100.63.255.255", "100.128.0.1",
+                                      "169.253.0.1",     "172.15.255.255", "172.32.0.1",     "192.167.0.1",
+                                      "192.169.0.1",     "198.17.0.1",     "198.20.0.1",     "11.0.0.1",
+                                      "126.255.255.255", "128.0.0.1",      "223.255.255.255"};
     for (size_t i = 0; i < sizeof(pub) / sizeof(pub[0]); i++)
         if (v4_private(pub[i]))
             fail_msg("%s is private", pub[i]);
@@ -357,15 +378,22 @@ static void test_addr_v4(void **state)
 static void test_addr_v6(void **state)
 {
     (void)state;
-    static const char *const priv[] = {"::",           "::1",          "fc00::1",       "fd12:3456:789a::1",
-                                       "fe80::1",      "febf::1",      "ff02::1",       "::ffff:10.0.0.1",
-                                       "::ffff:127.0.0.1", "::ffff:192.168.1.1", "::ffff:169.254.169.254",
+    static const char *const priv[] = {"::",
+                                       "::1",
+                                       "fc00::1",
+                                       "fd12:3456:789a::1",
+                                       "fe80::1",
+                                       "febf::1",
+                                       "ff02::1",
+                                       "::ffff:10.0.0.1",
+                                       "::ffff:127.0.0.1",
+                                       "::ffff:192.168.1.1",
+                                       "::ffff:169.254.169.254",
                                        "::ffff:0.0.0.0"};
     for (size_t i = 0; i < sizeof(priv) / sizeof(priv[0]); i++)
         if (!v6_private(priv[i]))
             fail_msg("%s is not private", priv[i]);
-    static const char *const pub[] = {"2001:4860:4860::8888", "2606:4700::1111", "::ffff:8.8.8.8",
-                                      "2a00:1450::1"};
+    static const char *const pub[] = {"2001:4860:4860::8888", "2606:4700::1111", "::ffff:8.8.8.8", "2a00:1450::1"};
     for (size_t i = 0; i < sizeof(pub) / sizeof(pub[0]); i++)
         if (v6_private(pub[i]))
             fail_msg("%s is private", pub[i]);

@@ -16,12 +16,10 @@
 #include "log.h"
 
 static const char *const env_names[] = {
-    "LATCHKEY_CONFIG",          "LATCHKEY_DATABASE",        "LATCHKEY_KEYRING",
-    "LATCHKEY_PUBLIC_BASE_URL", "LATCHKEY_COOKIE_SECURE",   "LATCHKEY_CA_FILE",
-    "LATCHKEY_HTTP_TIMEOUT_MS", "LATCHKEY_CONNECT_TIMEOUT_MS", "LATCHKEY_LOCK_TIMEOUT_MS",
-    "LATCHKEY_DB_TIMEOUT_MS",   "LATCHKEY_LINK_TTL",        "LATCHKEY_LINK_TTL_MAX",
-    "LATCHKEY_FLOW_TTL",        "LATCHKEY_PURGE_INTERVAL",  "LATCHKEY_MAX_BODY",
-    "LATCHKEY_LOG_LEVEL",
+    "LATCHKEY_CONFIG",          "LATCHKEY_DATABASE",       "LATCHKEY_KEYRING",         "LATCHKEY_PUBLIC_BASE_URL",
+    "LATCHKEY_COOKIE_SECURE",   "LATCHKEY_CA_FILE",        "LATCHKEY_HTTP_TIMEOUT_MS", "LATCHKEY_CONNECT_TIMEOUT_MS",
+    "LATCHKEY_LOCK_TIMEOUT_MS", "LATCHKEY_DB_TIMEOUT_MS",  "LATCHKEY_LINK_TTL",        "LATCHKEY_LINK_TTL_MAX",
+    "LATCHKEY_FLOW_TTL",        "LATCHKEY_PURGE_INTERVAL", "LATCHKEY_MAX_BODY",        "LATCHKEY_LOG_LEVEL",
 };
 
 typedef struct fixture {
@@ -194,8 +192,12 @@ static void test_config_refuses_line_without_equals(void **state)
 static void test_config_refuses_numbers_out_of_range(void **state)
 {
     static const char *const bad[] = {
-        "flow_ttl = 601\n",          "flow_ttl = 29\n",          "http_timeout_ms = 99\n",
-        "http_timeout_ms = 120001\n", "max_body = 1023\n",        "purge_interval = -1\n",
+        "flow_ttl = 601\n",
+        "flow_ttl = 29\n",
+        "http_timeout_ms = 99\n",
+        "http_timeout_ms = 120001\n",
+        "max_body = 1023\n",
+        "purge_interval = -1\n",
         "link_ttl = 99999999999999999999999\n",
     };
     lk_config c;
@@ -211,8 +213,8 @@ static void test_config_refuses_numbers_out_of_range(void **state)
 
 static void test_config_refuses_non_numbers(void **state)
 {
-    static const char *const bad[] = {"flow_ttl = abc\n", "flow_ttl = 60s\n", "flow_ttl =\n",
-                                      "flow_ttl = 6 0\n", "flow_ttl = 0x40\n"};
+    static const char *const bad[] = {"flow_ttl = abc\n", "flow_ttl = 60s\n", "flow_ttl =\n", "flow_ttl = 6 0\n",
+                                      "flow_ttl = 0x40\n"};
     lk_config c;
     char err[256] = "";
     for (size_t i = 0; i < LK_ARRAY_LEN(bad); i++)
@@ -317,9 +319,9 @@ static void test_config_mount_path_from_base_url(void **state)
 static void test_config_refuses_bad_base_url(void **state)
 {
     static const char *const bad[] = {
-        "ftp://b.example.com/lk",         "b.example.com/lk",         "https://",
-        "https://b.example.com/lk?x=1",   "https://b.example.com/#x", "https://u@b.example.com/",
-        "https://b.example.com/a\\b",     "javascript:alert(1)",
+        "ftp://b.example.com/lk",       "b.example.com/lk",         "https://",
+        "https://b.example.com/lk?x=1", "https://b.example.com/#x", "https://u@b.example.com/",
+        "https://b.example.com/a\\b",   "javascript:alert(1)",
     };
     for (size_t i = 0; i < LK_ARRAY_LEN(bad); i++) {
         char line[256];

@@ -46,8 +46,7 @@ static void test_seal_unseal_round_trip(void **state)
     lk_keyring kr = ring(k, (unsigned[]){1, 2}, 2);
     char *sealed = NULL, *out = NULL;
     size_t n = 0;
-    assert_int_equal(lk_seal(*state, &kr, "connections", "access_token", "42", "tok-secret", 10, &sealed),
-                     LK_OK);
+    assert_int_equal(lk_seal(*state, &kr, "connections", "access_token", "42", "tok-secret", 10, &sealed), LK_OK);
     assert_null(strstr(sealed, "tok-secret"));
     assert_int_equal(lk_unseal(*state, &kr, "connections", "access_token", "42", sealed, &out, &n), LK_OK);
     assert_int_equal(n, 10);
@@ -102,12 +101,9 @@ static void test_unseal_refuses_other_table_column_or_pk(void **state)
     char *sealed = NULL, *out = NULL;
     assert_int_equal(lk_seal(*state, &kr, "connections", "refresh_token", "42", "rt", 2, &sealed), LK_OK);
     assert_int_equal(lk_unseal(*state, &kr, "profiles", "refresh_token", "42", sealed, &out, NULL), LK_ECRYPTO);
-    assert_int_equal(lk_unseal(*state, &kr, "connections", "access_token", "42", sealed, &out, NULL),
-                     LK_ECRYPTO);
-    assert_int_equal(lk_unseal(*state, &kr, "connections", "refresh_token", "43", sealed, &out, NULL),
-                     LK_ECRYPTO);
-    assert_int_equal(lk_unseal(*state, &kr, "connections", "refresh_token", "4", sealed, &out, NULL),
-                     LK_ECRYPTO);
+    assert_int_equal(lk_unseal(*state, &kr, "connections", "access_token", "42", sealed, &out, NULL), LK_ECRYPTO);
+    assert_int_equal(lk_unseal(*state, &kr, "connections", "refresh_token", "43", sealed, &out, NULL), LK_ECRYPTO);
+    assert_int_equal(lk_unseal(*state, &kr, "connections", "refresh_token", "4", sealed, &out, NULL), LK_ECRYPTO);
     assert_int_equal(lk_unseal(*state, &kr, "connections", "refresh_token", "42", sealed, &out, NULL), LK_OK);
     assert_string_equal(out, "rt");
 }
@@ -184,7 +180,7 @@ static void test_unseal_refuses_malformed_text(void **state)
     lk_key k[1];
     lk_keyring kr = ring(k, (unsigned[]){1}, 1);
     char *out = NULL;
-    static const char *const bad[] = {"",         "plain",       "lk1.",     "lk1.1",      "lk1.1.",
+    static const char *const bad[] = {"",         "plain",      "lk1.",       "lk1.1",      "lk1.1.",
                                       "lk1.1.!!", "lk2.1.AAAA", "lk1.x.AAAA", "lk1.0.AAAA", "LK1.1.AAAA"};
     for (size_t i = 0; i < LK_ARRAY_LEN(bad); i++)
         assert_int_equal(lk_unseal(*state, &kr, "t", "c", "1", bad[i], &out, NULL), LK_ECRYPTO);
@@ -222,8 +218,7 @@ static void test_sha256_hex_known_vectors(void **state)
 {
     assert_string_equal(lk_sha256_hex(*state, "abc"),
                         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-    assert_string_equal(lk_sha256_hex(*state, ""),
-                        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    assert_string_equal(lk_sha256_hex(*state, ""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
 static void test_random_token_is_base64url_of_n_bytes(void **state)
@@ -432,8 +427,9 @@ static void test_keyring_load_refuses_one_bad_key(void **state)
 static void test_keyring_load_refuses_bad_file_names(void **state)
 {
     (void)state;
-    static const char *const names[] = {"01.key", "0.key", "abc.key", "1x.key", "+2.key",
-                                        "-1.key", " 3.key", "1000001.key", "99999999999999999999.key"};
+    static const char *const names[] = {"01.key", "0.key",       "abc.key",
+                                        "1x.key", "+2.key",      "-1.key",
+                                        " 3.key", "1000001.key", "99999999999999999999.key"};
     for (size_t i = 0; i < LK_ARRAY_LEN(names); i++) {
         tmpdir d;
         tmp_open(&d);

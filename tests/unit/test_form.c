@@ -185,8 +185,7 @@ static void test_url_add_param_picks_separator(void **state)
                         "https://a.example/cb?status=success");
     assert_string_equal(lk_url_add_param(*state, "https://a.example/cb?x=1", "status", "success"),
                         "https://a.example/cb?x=1&status=success");
-    assert_string_equal(lk_url_add_param(*state, "https://a.example/cb?", "a", "b"),
-                        "https://a.example/cb?a=b");
+    assert_string_equal(lk_url_add_param(*state, "https://a.example/cb?", "a", "b"), "https://a.example/cb?a=b");
     assert_string_equal(lk_url_add_param(*state, "https://a.example/cb?x=1&", "a", "b"),
                         "https://a.example/cb?x=1&a=b");
 }

@@ -183,7 +183,8 @@ static void test_json_text_is_compact_without_slash_escapes(void **state)
     lk_json_set_str(o, "skipped", NULL);
     lk_json_set_int(o, "n", -5);
     lk_json_set_str(o, "q", "say \"hi\"\n");
-    assert_string_equal(lk_json_text(*state, o), "{\"url\":\"https://a.example/x\",\"n\":-5,\"q\":\"say \\\"hi\\\"\\n\"}");
+    assert_string_equal(lk_json_text(*state, o),
+                        "{\"url\":\"https://a.example/x\",\"n\":-5,\"q\":\"say \\\"hi\\\"\\n\"}");
     json_object *arr = lk_json_array(*state);
     assert_string_equal(lk_json_text(*state, arr), "[]");
 }

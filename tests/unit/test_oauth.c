@@ -24,9 +24,15 @@ static int teardown(void **state)
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
-static const char *const code_grant[] = {"grant_type", "authorization_code", "code", "c/1+2",
-                                         "redirect_uri", "https://b.example/lk/callback/conf",
-                                         "code_verifier", "v-_~.x", NULL};
+static const char *const code_grant[] = {"grant_type",
+                                         "authorization_code",
+                                         "code",
+                                         "c/1+2",
+                                         "redirect_uri",
+                                         "https://b.example/lk/callback/conf",
+                                         "code_verifier",
+                                         "v-_~.x",
+                                         NULL};
 static const char *const refresh_grant[] = {"grant_type", "refresh_token", "refresh_token", "rt+/=", NULL};
 
 /* ---- lk_oauth_build ---- */
@@ -138,11 +144,9 @@ static void test_parse_answer_without_refresh_token(void **state)
     assert_null(t.refresh_token);
     assert_null(t.scope);
     assert_true(t.expires_in == -1);
-    assert_int_equal(judge(*state, 200, "{\"access_token\":\"at1\",\"refresh_token\":\"\"}", &t, &code),
-                     LK_OAUTH_OK);
+    assert_int_equal(judge(*state, 200, "{\"access_token\":\"at1\",\"refresh_token\":\"\"}", &t, &code), LK_OAUTH_OK);
     assert_null(t.refresh_token);
-    assert_int_equal(judge(*state, 200, "{\"access_token\":\"at1\",\"refresh_token\":null}", &t, &code),
-                     LK_OAUTH_OK);
+    assert_int_equal(judge(*state, 200, "{\"access_token\":\"at1\",\"refresh_token\":null}", &t, &code), LK_OAUTH_OK);
     assert_null(t.refresh_token);
 }
 
@@ -152,8 +156,8 @@ static void test_parse_expires_in_int_or_string(void **state)
         const char *v;
         long long want;
     } cases[] = {
-        {"3600", 3600}, {"\"3600\"", 3600}, {"1", 1},         {"0", -1},     {"-5", -1},
-        {"\"abc\"", -1}, {"3600.5", -1},   {"true", -1},      {"null", -1},  {"315360000", -1},
+        {"3600", 3600},           {"\"3600\"", 3600}, {"1", 1},     {"0", -1},    {"-5", -1},
+        {"\"abc\"", -1},          {"3600.5", -1},     {"true", -1}, {"null", -1}, {"315360000", -1},
         {"315359999", 315359999},
     };
     for (size_t i = 0; i < LK_ARRAY_LEN(cases); i++) {
@@ -191,8 +195,8 @@ static void test_parse_normalises_token_type(void **state)
 
 static void test_parse_200_garbage_is_nonsense(void **state)
 {
-    static const char *const bodies[] = {"<html>hi</html>", "", "[]", "\"at\"", "null",
-                                         "{\"access_token\":\"a\"} trailing"};
+    static const char *const bodies[] = {"<html>hi</html>", "",     "[]",
+                                         "\"at\"",          "null", "{\"access_token\":\"a\"} trailing"};
     for (size_t i = 0; i < LK_ARRAY_LEN(bodies); i++) {
         lk_tokens t;
         const char *code = NULL;
@@ -331,8 +335,7 @@ static void test_parse_429_and_5xx_are_transient(void **state)
     static const long statuses[] = {500, 502, 503, 504, 599};
     for (size_t i = 0; i < LK_ARRAY_LEN(statuses); i++) {
         /* even when the body claims invalid_grant: a 5xx never ends a grant */
-        assert_int_equal(judge(*state, statuses[i], "{\"error\":\"invalid_grant\"}", &t, &code),
-                         LK_OAUTH_TRANSIENT);
+        assert_int_equal(judge(*state, statuses[i], "{\"error\":\"invalid_grant\"}", &t, &code), LK_OAUTH_TRANSIENT);
         assert_string_equal(code, "provider_server_error");
         assert_int_equal(judge(*state, statuses[i], "<html>", &t, &code), LK_OAUTH_TRANSIENT);
     }
@@ -342,8 +345,7 @@ static void test_parse_provider_says_try_later_is_transient(void **state)
 {
     lk_tokens t;
     const char *code = NULL;
-    assert_int_equal(judge(*state, 400, "{\"error\":\"temporarily_unavailable\"}", &t, &code),
-                     LK_OAUTH_TRANSIENT);
+    assert_int_equal(judge(*state, 400, "{\"error\":\"temporarily_unavailable\"}", &t, &code), LK_OAUTH_TRANSIENT);
     assert_string_equal(code, "temporarily_unavailable");
     assert_int_equal(judge(*state, 400, "{\"error\":\"server_error\"}", &t, &code), LK_OAUTH_TRANSIENT);
     assert_string_equal(code, "server_error");

@@ -56,7 +56,8 @@ static void check_atlassian_common(lk_arena *a, const lk_profile *p)
     assert_int_equal(p->always_scopes.n, 1);
     assert_string_equal(p->always_scopes.v[0], "offline_access");
     assert_true(has(&p->scopes, "offline_access"));
-    assert_string_equal(lk_json_text(a, p->extra_params), "{\"audience\":\"api.atlassian.com\",\"prompt\":\"consent\"}");
+    assert_string_equal(lk_json_text(a, p->extra_params),
+                        "{\"audience\":\"api.atlassian.com\",\"prompt\":\"consent\"}");
     assert_false(p->proxy_only);
     assert_false(p->allow_direct_authorize);
 }
@@ -161,8 +162,8 @@ static void test_scopes_drop_duplicates(void **state)
 static void test_scopes_refuse_empty_items_and_spaces(void **state)
 {
     lk_profile p = scoped(*state);
-    static const char *const bad[] = {"", ",", "x,", ",x", "x,,y", "x, y", "x y", " x", "x\ty",
-                                      "x\ny", "x\"y", "x\\y", "x\x7f"};
+    static const char *const bad[] = {"",   ",",    "x,",   ",x",   "x,,y", "x, y", "x y",
+                                      " x", "x\ty", "x\ny", "x\"y", "x\\y", "x\x7f"};
     for (size_t i = 0; i < LK_ARRAY_LEN(bad); i++) {
         lk_strv s;
         if (lk_profile_scopes(*state, &p, bad[i], &s) != LK_EINVAL)
@@ -347,8 +348,8 @@ static void test_validate_refuses_bad_redirect_entry(void **state)
     p.allowed_redirects = (lk_strv){good, 2};
     assert_int_equal(lk_profile_validate(*state, &p, &why), LK_OK);
     static const char *const bad[] = {"https://app.example.com/done?x=1", "https://app.example.com/done#f",
-                                      "https://u@app.example.com/", "app.example.com/done",
-                                      "https://app.example.com/a/../b", "javascript:alert(1)"};
+                                      "https://u@app.example.com/",       "app.example.com/done",
+                                      "https://app.example.com/a/../b",   "javascript:alert(1)"};
     for (size_t i = 0; i < LK_ARRAY_LEN(bad); i++) {
         char *entries[] = {"https://ok.example.com/", (char *)bad[i]};
         p.allowed_redirects = (lk_strv){entries, 2};

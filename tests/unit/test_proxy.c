@@ -31,26 +31,26 @@ static void test_path_check_refuses_traversal_and_smuggling(void **state)
         "/%2e%2e/x",
         "/%2E%2e/",
         "/.%2e/",
-        "/%252e%252e/",           /* double encoding */
-        "/a%25b",                 /* any encoded '%' */
-        "/..%2fx",                /* decodes to ../x */
-        "/a%2f..%2fb",            /* a/../b */
-        "/a\\b",                  /* backslash */
-        "/a%5cb",                 /* encoded backslash */
-        "//evil.com/x",           /* authority */
-        "/a//b",                  /* empty segment */
-        "/http://evil/",          /* scheme */
-        "/https:/x",              /* scheme without // */
-        "/user@host/x",           /* userinfo */
-        "/a%40b",                 /* encoded '@' */
-        "/a%00b",                 /* NUL */
+        "/%252e%252e/",            /* double encoding */
+        "/a%25b",                  /* any encoded '%' */
+        "/..%2fx",                 /* decodes to ../x */
+        "/a%2f..%2fb",             /* a/../b */
+        "/a\\b",                   /* backslash */
+        "/a%5cb",                  /* encoded backslash */
+        "//evil.com/x",            /* authority */
+        "/a//b",                   /* empty segment */
+        "/http://evil/",           /* scheme */
+        "/https:/x",               /* scheme without // */
+        "/user@host/x",            /* userinfo */
+        "/a%40b",                  /* encoded '@' */
+        "/a%00b",                  /* NUL */
         "/a%0d%0aX-Injected:%201", /* request splitting */
-        "/a%7fb",                 /* DEL */
+        "/a%7fb",                  /* DEL */
         "/./a",
         "/%2e/a",
-        "/a%zz",                  /* malformed escapes */
+        "/a%zz", /* malformed escapes */
         "/a%4",
-        "x",                      /* no leading slash */
+        "x", /* no leading slash */
         "",
         NULL,
     };
@@ -85,8 +85,8 @@ static void test_path_check_accepts_ordinary_paths(void **state)
         "/wiki/rest/api/space",
         "/wiki/rest/api/content/123/child/page",
         "/wiki/x%20y",
-        "/wiki/a.b/c..d/...x", /* dots inside names are fine */
-        "/wiki/rest/api/space/", /* trailing slash */
+        "/wiki/a.b/c..d/...x",      /* dots inside names are fine */
+        "/wiki/rest/api/space/",    /* trailing slash */
         "/wiki/rest/api/space%2Fx", /* an encoded '/' inside a name */
         NULL,
     };
@@ -132,19 +132,42 @@ static void test_request_headers_drop_hop_by_hop_and_ours(void **state)
 {
     (void)state;
     static const char *const dropped[] = {
-        "Connection", "Keep-Alive", "TE", "Trailer", "Transfer-Encoding", "Upgrade",
-        "Proxy-Authorization", "Proxy-Connection", "Host", "Authorization", "Cookie",
-        "X-Instance-Id", "X-Site", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
-        "Forwarded", "Content-Length", "connection", "host", "authorization", "cookie",
-        "x-instance-id", "x-forwarded-for", "AUTHORIZATION", "x-FORWARDED-proto", NULL,
+        "Connection",
+        "Keep-Alive",
+        "TE",
+        "Trailer",
+        "Transfer-Encoding",
+        "Upgrade",
+        "Proxy-Authorization",
+        "Proxy-Connection",
+        "Host",
+        "Authorization",
+        "Cookie",
+        "X-Instance-Id",
+        "X-Site",
+        "X-Forwarded-For",
+        "X-Forwarded-Host",
+        "X-Forwarded-Proto",
+        "Forwarded",
+        "Content-Length",
+        "connection",
+        "host",
+        "authorization",
+        "cookie",
+        "x-instance-id",
+        "x-forwarded-for",
+        "AUTHORIZATION",
+        "x-FORWARDED-proto",
+        NULL,
     };
     for (const char *const *p = dropped; *p; p++) {
         if (lk_proxy_request_header_ok(*p))
             fail_msg("passed on: %s", *p);
     }
     static const char *const passed[] = {
-        "Accept", "Content-Type", "X-Custom", "If-None-Match", "Accept-Language",
-        "X-Atlassian-Token", "User-Agent", "X-Forwarded", "Hosted", "Cookies-Ok", NULL,
+        "Accept",          "Content-Type",      "X-Custom",   "If-None-Match",
+        "Accept-Language", "X-Atlassian-Token", "User-Agent", "X-Forwarded",
+        "Hosted",          "Cookies-Ok",        NULL,
     };
     for (const char *const *p = passed; *p; p++) {
         if (!lk_proxy_request_header_ok(*p))
@@ -161,17 +184,29 @@ static void test_response_headers_drop_set_cookie_status_and_hop_by_hop(void **s
 {
     (void)state;
     static const char *const dropped[] = {
-        "Set-Cookie", "set-cookie", "SET-COOKIE", "Set-Cookie2", "Status", "status",
-        "Connection", "Keep-Alive", "TE", "Trailer", "Transfer-Encoding", "transfer-encoding",
-        "Upgrade", "Proxy-Authenticate", NULL,
+        "Set-Cookie",
+        "set-cookie",
+        "SET-COOKIE",
+        "Set-Cookie2",
+        "Status",
+        "status",
+        "Connection",
+        "Keep-Alive",
+        "TE",
+        "Trailer",
+        "Transfer-Encoding",
+        "transfer-encoding",
+        "Upgrade",
+        "Proxy-Authenticate",
+        NULL,
     };
     for (const char *const *p = dropped; *p; p++) {
         if (resp_ok(*p))
             fail_msg("passed back: %s", *p);
     }
     static const char *const passed[] = {
-        "Accept", "Content-Type", "X-Custom", "Location", "Retry-After", "ETag",
-        "WWW-Authenticate", "Content-Length", "Cache-Control", NULL,
+        "Accept", "Content-Type",     "X-Custom",       "Location",      "Retry-After",
+        "ETag",   "WWW-Authenticate", "Content-Length", "Cache-Control", NULL,
     };
     for (const char *const *p = passed; *p; p++) {
         if (!resp_ok(*p))
@@ -253,12 +288,9 @@ static void test_req_init_lighttpd_mod_fastcgi_keeps_raw_path(void **state)
     (void)state;
     /* lighttpd decodes PATH_INFO; REQUEST_URI is the raw one */
     char *env[] = {
-        "REQUEST_METHOD=GET",
-        "REQUEST_URI=/latchkey/proxy/confluence/wiki/rest/api/space%2Fx?limit=5",
-        "SCRIPT_NAME=/latchkey/proxy",
-        "PATH_INFO=/confluence/wiki/rest/api/space/x",
-        "QUERY_STRING=limit=5",
-        NULL,
+        "REQUEST_METHOD=GET",          "REQUEST_URI=/latchkey/proxy/confluence/wiki/rest/api/space%2Fx?limit=5",
+        "SCRIPT_NAME=/latchkey/proxy", "PATH_INFO=/confluence/wiki/rest/api/space/x",
+        "QUERY_STRING=limit=5",        NULL,
     };
     req_case c;
     init_req(&c, env);
@@ -333,11 +365,7 @@ static void test_req_init_plain_cgi_without_request_uri(void **state)
     lk_arena_free(c.a);
 
     char *noquery[] = {
-        "REQUEST_METHOD=GET",
-        "SCRIPT_NAME=/latchkey/proxy",
-        "PATH_INFO=/confluence/wiki",
-        "QUERY_STRING=",
-        NULL,
+        "REQUEST_METHOD=GET", "SCRIPT_NAME=/latchkey/proxy", "PATH_INFO=/confluence/wiki", "QUERY_STRING=", NULL,
     };
     init_req(&c, noquery);
     assert_string_equal(c.r.route, "/proxy/confluence/wiki");

@@ -31,8 +31,9 @@ static lk_err parse(lk_arena *a, const char *s, lk_sites *out)
     return lk_resources_parse(a, s, strlen(s), out);
 }
 
-#define ACME "{\"id\":\"11111111-aaaa\",\"url\":\"https://acme.atlassian.net\",\"name\":\"Acme\"," \
-             "\"scopes\":[\"read:confluence-content.all\"],\"avatarUrl\":\"https://x/a.png\"}"
+#define ACME                                                                                                           \
+    "{\"id\":\"11111111-aaaa\",\"url\":\"https://acme.atlassian.net\",\"name\":\"Acme\","                              \
+    "\"scopes\":[\"read:confluence-content.all\"],\"avatarUrl\":\"https://x/a.png\"}"
 #define BETA "{\"id\":\"22222222-bbbb\",\"url\":\"https://Beta.atlassian.net/\",\"name\":\"Beta\"}"
 #define GAMMA "{\"id\":\"33333333-cccc\",\"url\":\"https://gamma.example.com\"}"
 
@@ -67,8 +68,7 @@ static void test_resources_parse_empty_list(void **state)
 
 static void test_resources_parse_refuses_non_array(void **state)
 {
-    static const char *const bodies[] = {"{}", ACME, "null", "\"x\"", "<html>", "", "[" ACME "] x",
-                                         "[" ACME};
+    static const char *const bodies[] = {"{}", ACME, "null", "\"x\"", "<html>", "", "[" ACME "] x", "[" ACME};
     for (size_t i = 0; i < LK_ARRAY_LEN(bodies); i++) {
         lk_sites s;
         if (parse(*state, bodies[i], &s) != LK_EPROVIDER)
@@ -109,8 +109,8 @@ static char *site_list(lk_arena *a, size_t n)
     lk_buf_init(&b, a, 1 << 20);
     lk_buf_addc(&b, '[');
     for (size_t i = 0; i < n; i++)
-        lk_buf_printf(&b, "%s{\"id\":\"c%zu\",\"url\":\"https://s%zu.atlassian.net\",\"name\":\"S\"}",
-                      i ? "," : "", i, i);
+        lk_buf_printf(&b, "%s{\"id\":\"c%zu\",\"url\":\"https://s%zu.atlassian.net\",\"name\":\"S\"}", i ? "," : "", i,
+                      i);
     lk_buf_addc(&b, ']');
     return (char *)lk_buf_str(&b);
 }

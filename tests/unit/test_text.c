@@ -90,8 +90,7 @@ static void test_pct_decode_refuses_half_escapes(void **state)
 static void test_pct_encode_keeps_only_unreserved(void **state)
 {
     assert_string_equal(lk_pct_encode(*state, "AZaz09-._~"), "AZaz09-._~");
-    assert_string_equal(lk_pct_encode(*state, "a b+c/d?e=f&g%h#i:j@k"),
-                        "a%20b%2Bc%2Fd%3Fe%3Df%26g%25h%23i%3Aj%40k");
+    assert_string_equal(lk_pct_encode(*state, "a b+c/d?e=f&g%h#i:j@k"), "a%20b%2Bc%2Fd%3Fe%3Df%26g%25h%23i%3Aj%40k");
     assert_string_equal(lk_pct_encode(*state, "\xc3\xa9\x01\x7f"), "%C3%A9%01%7F");
     assert_string_equal(lk_pct_encode(*state, ""), "");
 }
@@ -288,8 +287,8 @@ static void test_utf8_refuses_truncated_and_stray_bytes(void **state)
     assert_false(lk_utf8_printable("\xe2\x82", 2));
     assert_false(lk_utf8_printable("\xf0\x9f\x98", 3));
     assert_false(lk_utf8_printable("a\xc3\xa9\xe2", 4));
-    assert_false(lk_utf8_printable("\x80", 1));        /* lone continuation */
-    assert_false(lk_utf8_printable("\xc3\x28", 2));    /* continuation missing */
+    assert_false(lk_utf8_printable("\x80", 1));     /* lone continuation */
+    assert_false(lk_utf8_printable("\xc3\x28", 2)); /* continuation missing */
     assert_false(lk_utf8_printable("\xe2\x28\xa1", 3));
     assert_false(lk_utf8_printable("\xf0\x9f\x98\x41", 4));
     /* The length limits the read even if the bytes would continue. */
@@ -306,8 +305,8 @@ static void test_instance_id_grammar(void **state)
     assert_false(lk_valid_instance_id("", 0));
     assert_false(lk_valid_instance_id("a\nb", 3));
     assert_false(lk_valid_instance_id("a\x7f", 2));
-    assert_false(lk_valid_instance_id("\xc2\x85", 2));   /* C1 control */
-    assert_false(lk_valid_instance_id("\xc0\xaf", 2));   /* overlong */
+    assert_false(lk_valid_instance_id("\xc2\x85", 2));     /* C1 control */
+    assert_false(lk_valid_instance_id("\xc0\xaf", 2));     /* overlong */
     assert_false(lk_valid_instance_id("\xed\xa0\x80", 3)); /* surrogate */
     char big[257];
     memset(big, 'a', sizeof(big));
