@@ -116,7 +116,7 @@ void lk_finish(lk_req *r)
         lk_resp_error(r);
     }
     /* Paths only: query strings carry links, codes and states. */
-    if (r->status >= 500)
+    if (r->status >= 500 && r->err)
         lk_warn("%s %s -> %d %s", r->method, r->path, r->status, lk_err_code(r->err));
     else
         lk_debug("%s %s -> %d", r->method, r->path, r->status);

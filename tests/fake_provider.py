@@ -187,6 +187,13 @@ class Provider:
             self.clients[cid] = {"client_id": cid, "client_secret": secret, "redirect_uris": []}
         self.held = []
         self.conn_seq = 0  # TCP connections accepted (never reset: ids stay unique)
+        # Every secret this fake ever issued or was given (tokens, codes,
+        # client secrets, API tokens, PATs): append-only, never cleared by
+        # reset, so that a suite-wide secret scan (GET /_fake/issued) still
+        # knows the values of tests that reset or revoked them.
+        self.issued = []
+        for cid, secret in cli_clients or []:
+            self.note_issued("client_secret", secret, client_id=cid)
         self.reset_state()
 
     # -- state -------------------------------------------------------------
@@ -215,6 +222,13 @@ class Provider:
 
     def now(self):
         return time.time() + self.clock_offset
+
+    def note_issued(self, kind, value, **extra):
+        """Appends to the never-reset list of secrets (GET /_fake/issued)."""
+        if not isinstance(value, str) or not value:
+            return
+        with self.lock:
+            self.issued.append(dict(extra, kind=kind, value=value))
 
     def release_all(self):
         with self.lock:
@@ -322,6 +336,7 @@ class Provider:
             "expires": now + float(self.config["access_token_ttl"]),
         }
         fam["access_tokens"].append(at)
+        self.note_issued("access_token", at)
         return at
 
     def _issue_refresh(self, fam):
@@ -338,6 +353,7 @@ class Provider:
             self.refresh_tokens[old]["rotated_at"] = now
         fam["current_refresh_token"] = rt
         fam["refresh_tokens"].append(rt)
+        self.note_issued("refresh_token", rt)
         return rt
 
     def revoke_family(self, fid, reason):
@@ -762,6 +778,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 "used": False,
                 "family": None,
             }
+            P.note_issued("code", code)
         return redirect(add_query(params["redirect_uri"],
                                   [("code", code), ("state", params.get("state"))]))
 
@@ -1242,6 +1259,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     return json_resp(400, {"error": "client_id and client_secret required"})
                 P.clients[cid] = {"client_id": cid, "client_secret": data["client_secret"],
                                   "redirect_uris": list(data.get("redirect_uris") or [])}
+                P.note_issued("client_secret", data["client_secret"], client_id=cid)
                 return json_resp(200, P.clients[cid])
             if key == ("POST", "/_fake/sites"):
                 sites = data.get("sites")
@@ -1291,6 +1309,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 n = int(data.get("count", 1))
                 ok = P.cond.wait_for(lambda: len(P.held) >= n, float(data.get("timeout", 10)))
                 return json_resp(200 if ok else 408, {"held": len(P.held)})
+            if key == ("GET", "/_fake/issued"):
+                # [{"kind": access_token|refresh_token|code|client_secret|
+                #   api_token|pat, "value": ..., (client_id | email, site)}],
+                # in order, since the fake started (reset keeps it)
+                return json_resp(200, {"issued": list(P.issued)})
             if key == ("GET", "/_fake/tokens"):
                 return json_resp(200, {"families": P.families_view(),
                                        "codes": [dict(code=c, **r) for c, r in P.codes.items()]})
@@ -1318,6 +1341,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         "accountId": data.get("account_id") or "acc-" + secrets.token_hex(6),
                         "displayName": data.get("display_name") or email.split("@")[0]}
                 P.api_tokens[(site.lower(), email, tok)] = user
+                P.note_issued("api_token", tok, email=email, site=site.lower())
                 return json_resp(200, dict(user, site=site.lower()))
             if key == ("POST", "/_fake/api_tokens/revoke"):
                 n = 0
@@ -1334,6 +1358,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 user = {"username": username, "userKey": "key-" + hashlib.sha256(
                     username.encode()).hexdigest()[:16], "displayName": data.get("display_name") or username}
                 P.pats[tok] = user
+                P.note_issued("pat", tok)
                 return json_resp(200, user)
             if key == ("POST", "/_fake/pats/revoke"):
                 gone = P.pats.pop(data.get("token"), None)

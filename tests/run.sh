@@ -2,7 +2,8 @@
 # The one test command: install what is missing (Debian 12, as root), build
 # (Release in build/, ASan+UBSan in build-asan/), then run every test of the
 # Release build (unit + e2e; CTest fixtures start the e2e stack through
-# tests/stack.py), the unit tests of the sanitizer build, and a bounded run
+# tests/stack.py), the unit tests and the ASan soak (programs behind lighttpd
+# under load, tests/e2e/asan_soak.py) of the sanitizer build, and a bounded run
 # of every fuzz target (tests/fuzz/run.sh).
 # Exit status: 0 when everything passed.
 set -uo pipefail
@@ -47,7 +48,8 @@ if step build lk_build build; then
     step ctest ctest --test-dir build --output-on-failure --no-tests=error
 fi
 if step build-asan lk_build build-asan -DCMAKE_BUILD_TYPE=Debug -DLATCHKEY_SANITIZE=ON; then
-    step ctest-asan-unit ctest --test-dir build-asan -L unit --output-on-failure --no-tests=error
+    # The unit tests, and the programs behind lighttpd under load (asan.soak).
+    step ctest-asan ctest --test-dir build-asan -L 'unit|asan' --output-on-failure --no-tests=error
 fi
 # libFuzzer targets (build-fuzz/, clang, ASan+UBSan): 20 s each, two at a time.
 step fuzz bash tests/fuzz/run.sh 20 2

@@ -683,6 +683,15 @@ class FakeProviderTest(unittest.TestCase):
         self.admin("reset", {"all": True})
         self.assertEqual(self.admin("state")["clients"], [])
 
+    def test_issued_secrets_survive_reset(self):
+        tokens = self.get_tokens()
+        self.admin("reset", {"all": True})
+        issued = self.admin("issued")
+        values = {i["value"] for i in (issued["issued"] if isinstance(issued, dict) else issued)}
+        self.assertIn(tokens["access_token"], values)
+        self.assertIn(tokens["refresh_token"], values)
+        self.assertIn(CLIENT_SECRET, values)
+
 
 if __name__ == "__main__":
     unittest.main()
