@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "text.h"
@@ -113,6 +114,11 @@ void lk_keyring_clear(lk_keyring *kr)
     kr->n = 0;
 }
 
+/* The ring this process loaded, so that a value sealed under a key added
+ * since (latchkey rotate-key) can still be opened: see lk_unseal. */
+static lk_keyring *loaded_ring;
+static char loaded_dir[4096];
+
 lk_err lk_keyring_load(lk_keyring *kr, const char *dir, char *err, size_t errlen)
 {
     kr->keys = NULL;
@@ -165,7 +171,30 @@ lk_err lk_keyring_load(lk_keyring *kr, const char *dir, char *err, size_t errlen
         return rc;
     }
     qsort(kr->keys, kr->n, sizeof(lk_key), key_cmp);
+    loaded_ring = kr;
+    snprintf(loaded_dir, sizeof(loaded_dir), "%s", dir);
     return LK_OK;
+}
+
+/* Loads the ring again from its directory (a key was added); keeps the
+ * old ring when the new one does not load. At most once every 5 s. */
+static void reload_ring(void)
+{
+    static time_t last;
+    time_t now = time(NULL);
+    if (!loaded_ring || (last && now - last < 5))
+        return;
+    last = now;
+    lk_keyring fresh;
+    char err[256];
+    lk_keyring *keep = loaded_ring;
+    if (lk_keyring_load(&fresh, loaded_dir, err, sizeof(err)) != LK_OK) {
+        loaded_ring = keep;
+        return;
+    }
+    lk_keyring_clear(keep);
+    *keep = fresh;
+    loaded_ring = keep;
 }
 
 static const lk_key *find_key(const lk_keyring *kr, unsigned id)
@@ -233,6 +262,10 @@ lk_err lk_unseal(lk_arena *a, const lk_keyring *kr, const char *table, const cha
     if (!kid)
         return LK_ECRYPTO;
     const lk_key *k = find_key(kr, kid);
+    if (!k && kr == loaded_ring) {
+        reload_ring(); /* a key added since start-up (rotate-key) */
+        k = find_key(kr, kid);
+    }
     if (!k)
         return LK_ECRYPTO;
     const char *b = strchr(sealed + strlen(SEAL_PREFIX), '.') + 1;

@@ -23,6 +23,7 @@ int cli_key(cli *c, int argc, char **argv);
 int cli_connection(cli *c, int argc, char **argv);
 int cli_link(cli *c, int argc, char **argv);
 int cli_sweep(cli *c, int argc, char **argv);
+int cli_rotate_key(cli *c, int argc, char **argv);
 
 /* Prints "latchkey: <reason>" and returns 1 (or 2 for usage errors). */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

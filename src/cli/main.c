@@ -19,6 +19,7 @@ static const char USAGE[] =
     "  connection list|show|delete ...         stored connections\n"
     "  link PROFILE INSTANCE [...]             print an authorization link\n"
     "  sweep [--idle-days 75]                  keep idle refresh tokens alive, purge expired flows\n"
+    "  rotate-key NEW_KEY_FILE                 add a key to the ring, re-seal every secret under it\n"
     "\n"
     "Every command takes --help. Configuration: LATCHKEY_CONFIG (default " LK_CONFIG_DEFAULT ").\n";
 
@@ -115,7 +116,7 @@ static const struct {
     int (*fn)(cli *, int, char **);
 } commands[] = {
     {"migrate", cli_migrate},       {"profile", cli_profile}, {"client", cli_client}, {"key", cli_key},
-    {"connection", cli_connection}, {"link", cli_link},       {"sweep", cli_sweep},
+    {"connection", cli_connection}, {"link", cli_link},       {"sweep", cli_sweep},   {"rotate-key", cli_rotate_key},
 };
 
 int main(int argc, char **argv)
