@@ -376,7 +376,7 @@ void lk_refresh_endpoint(lk_req *r, const char *name)
     if (lk_bot_gate(r, name, lk_json_str(body, "instance_id"), &key, &p) != LK_OK || lk_req_json_failed(r, &jb))
         return;
     if (!json_object_is_type(body, json_type_object)) {
-        lk_fail_field(r, "body", "body", "Input should be a valid dictionary", "model_attributes_type");
+        lk_fail_not_object(r);
         return;
     }
     json_object *iv = lk_json_get(body, "instance_id");

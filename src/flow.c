@@ -200,15 +200,7 @@ void lk_link_endpoint(lk_req *r, const char *name)
     if (lk_bot_gate(r, name, lk_json_str(body, "instance_id"), &key, &p) != LK_OK || lk_req_json_failed(r, &jb))
         return;
     if (!json_object_is_type(body, json_type_object)) {
-        json_object *item = json_object_new_object();
-        json_object *loc = json_object_new_array();
-        json_object_array_add(loc, json_object_new_string("body"));
-        json_object_object_add(item, "loc", loc);
-        lk_json_set_str(item, "msg", "Input should be a valid dictionary");
-        lk_json_set_str(item, "type", "model_attributes_type");
-        r->errors = lk_json_array(r->a);
-        json_object_array_add(r->errors, item);
-        r->err = LK_EVALIDATION;
+        lk_fail_not_object(r);
         return;
     }
     bool bad = false;
@@ -375,20 +367,27 @@ static void begin_flow(lk_req *r, const lk_profile *p, const lk_link_req *lr, co
     lk_resp_redirect(r, 302, url);
 }
 
+/* The profile a browser route names, or NULL after a page saying why
+ * (unknown: 404 with the given sentence; the database: 503). */
+static lk_profile *browser_profile(lk_req *r, const char *name, const char *unknown)
+{
+    lk_profile *p = NULL;
+    lk_err rc = lk_valid_profile_name(name, strlen(name)) ? lk_profile_load(r->db, r->a, name, &p) : LK_ENOPROFILE;
+    if (rc == LK_OK)
+        return p;
+    page_fail(r, rc == LK_ENOPROFILE ? rc : LK_EDB,
+              rc == LK_ENOPROFILE ? unknown : "The service is temporarily unavailable.");
+    return NULL;
+}
+
 void lk_flow_begin(lk_req *r, const char *name, bool seed_form)
 {
     lk_arena *a = r->a;
-    lk_profile *p;
     lk_flow_purge(r->db, a, r->cfg, false);
-    lk_err rc = lk_valid_profile_name(name, strlen(name)) ? lk_profile_load(r->db, a, name, &p) : LK_ENOPROFILE;
-    if (rc == LK_ENOPROFILE) {
-        page_fail(r, rc, "The link names a service this broker does not know.");
+    lk_profile *p = browser_profile(r, name, "The link names a service this broker does not know.");
+    if (!p)
         return;
-    }
-    if (rc != LK_OK) {
-        page_fail(r, LK_EDB, "The service is temporarily unavailable.");
-        return;
-    }
+    lk_err rc;
     lk_link_req lr = {0};
     const char *link_id = NULL;
     if (!seed_form) {
@@ -565,14 +564,10 @@ static lk_err store(lk_req *r, const lk_profile *p, const flow *f, const lk_clie
 void lk_flow_callback(lk_req *r, const char *name)
 {
     lk_arena *a = r->a;
-    lk_profile *p;
-    lk_err rc = lk_valid_profile_name(name, strlen(name)) ? lk_profile_load(r->db, a, name, &p) : LK_ENOPROFILE;
-    if (rc != LK_OK) {
-        page_fail(r, rc == LK_ENOPROFILE ? rc : LK_EDB,
-                  rc == LK_ENOPROFILE ? "The sign-in came back for a service this broker does not know."
-                                      : "The service is temporarily unavailable.");
+    lk_profile *p = browser_profile(r, name, "The sign-in came back for a service this broker does not know.");
+    if (!p)
         return;
-    }
+    lk_err rc;
     const char *state = lk_req_param(r, "state");
     if (!state || !*state || strlen(state) > 256) {
         page_fail(r, LK_EINVAL, "The provider sent the browser back without a valid state.");
@@ -759,14 +754,10 @@ static void form_again(lk_req *r, const lk_profile *p, const char *cookie_name, 
 void lk_flow_credential(lk_req *r, const char *name)
 {
     lk_arena *a = r->a;
-    lk_profile *p;
-    lk_err rc = lk_valid_profile_name(name, strlen(name)) ? lk_profile_load(r->db, a, name, &p) : LK_ENOPROFILE;
-    if (rc != LK_OK) {
-        page_fail(r, rc == LK_ENOPROFILE ? rc : LK_EDB,
-                  rc == LK_ENOPROFILE ? "The form was sent for a service this broker does not know."
-                                      : "The service is temporarily unavailable.");
+    lk_profile *p = browser_profile(r, name, "The form was sent for a service this broker does not know.");
+    if (!p)
         return;
-    }
+    lk_err rc;
     if (strcmp(p->auth_type, "api_key_per_user") != 0) {
         lk_fail_method(r, "GET");
         lk_page_error(r);
@@ -890,12 +881,9 @@ void lk_flow_credential(lk_req *r, const char *name)
 
 void lk_flow_connected_page(lk_req *r, const char *name)
 {
-    lk_profile *p;
-    lk_err rc = lk_valid_profile_name(name, strlen(name)) ? lk_profile_load(r->db, r->a, name, &p) : LK_ENOPROFILE;
-    if (rc != LK_OK) {
-        page_fail(r, rc == LK_ENOPROFILE ? rc : LK_EDB, "There is no such service.");
+    lk_profile *p = browser_profile(r, name, "There is no such service.");
+    if (!p)
         return;
-    }
     if (strcmp(p->auth_type, "api_key_per_user") != 0) {
         /* OAuth sign-ins come back with a state, not here. */
         page_fail(r, LK_EINVAL, "The provider sent the browser back without a valid state.");

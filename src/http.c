@@ -196,6 +196,21 @@ lk_err lk_fail_field(lk_req *r, const char *where, const char *field, const char
     return LK_EVALIDATION;
 }
 
+lk_err lk_fail_not_object(lk_req *r)
+{
+    if (!r->errors)
+        r->errors = lk_json_array(r->a);
+    json_object *item = json_object_new_object();
+    json_object *loc = json_object_new_array();
+    json_object_array_add(loc, json_object_new_string("body"));
+    json_object_object_add(item, "loc", loc);
+    lk_json_set_str(item, "msg", "Input should be a valid dictionary");
+    lk_json_set_str(item, "type", "model_attributes_type");
+    json_object_array_add(r->errors, item);
+    r->err = LK_EVALIDATION;
+    return LK_EVALIDATION;
+}
+
 void lk_resp_header(lk_req *r, const char *name, const char *value)
 {
     lk_hdr *h = lk_alloc(r->a, sizeof(*h));

@@ -102,6 +102,9 @@ lk_err lk_fail(lk_req *r, lk_err e, const char *fmt, ...) __attribute__((format(
 /* Adds one validation item (SPEC §7: loc [where, field], msg, type). */
 lk_err lk_fail_field(lk_req *r, const char *where, const char *field, const char *msg, const char *type);
 
+/* 422: the JSON body is not an object (loc ["body"]). */
+lk_err lk_fail_not_object(lk_req *r);
+
 /* Adds a response header (name and value are copied). */
 void lk_resp_header(lk_req *r, const char *name, const char *value);
 /* Sends status, headers and a body; HEAD requests get no body. */

@@ -65,6 +65,24 @@ static const char *style_hash(lk_arena *a)
     return lk_b64_encode(a, h, sizeof(h));
 }
 
+/* Sends a page with the headers every page carries: no caching, no
+ * referrer, no sniffing, no framing, and a CSP that allows only the given
+ * style hashes and form targets (SPEC §4: a strict CSP). */
+static void send_page(lk_req *r, int status, const char *style_src, const char *form_action, const char *body,
+                      size_t len)
+{
+    lk_resp_header(r, "Cache-Control", "no-store");
+    lk_resp_header(r, "Referrer-Policy", "no-referrer");
+    lk_resp_header(r, "X-Content-Type-Options", "nosniff");
+    lk_resp_header(r, "X-Frame-Options", "DENY");
+    lk_resp_header(r, "Content-Security-Policy",
+                   lk_printf(r->a,
+                             "default-src 'none'; style-src %s; base-uri 'none'; form-action %s; "
+                             "frame-ancestors 'none'",
+                             style_src, form_action));
+    lk_resp_send(r, status, "text/html; charset=utf-8", body, len);
+}
+
 void lk_page_send(lk_req *r, int status, const char *title, const char *heading, const char *message, const char *next)
 {
     lk_arena *a = r->a;
@@ -80,16 +98,7 @@ void lk_page_send(lk_req *r, int status, const char *title, const char *heading,
                   lk_html_escape(a, heading), lk_html_escape(a, message),
                   next ? "<div class=\"next\"><h2>What to do next</h2><p>" : "", next ? lk_html_escape(a, next) : "",
                   next ? "</p></div>" : "");
-    lk_resp_header(r, "Cache-Control", "no-store");
-    lk_resp_header(r, "Referrer-Policy", "no-referrer");
-    lk_resp_header(r, "X-Content-Type-Options", "nosniff");
-    lk_resp_header(r, "X-Frame-Options", "DENY");
-    lk_resp_header(r, "Content-Security-Policy",
-                   lk_printf(a,
-                             "default-src 'none'; style-src 'sha256-%s'; base-uri 'none'; "
-                             "form-action 'none'; frame-ancestors 'none'",
-                             style_hash(a)));
-    lk_resp_send(r, status, "text/html; charset=utf-8", body, strlen(body));
+    send_page(r, status, lk_printf(a, "'sha256-%s'", style_hash(a)), "'none'", body, strlen(body));
 }
 
 void lk_page_error(lk_req *r)
@@ -203,14 +212,6 @@ void lk_page_credential_form(lk_req *r, int status, const lk_credential_form *f)
     lk_buf_adds(&b, "<button type=\"submit\" id=\"connect\">Connect</button></form></main></body></html>\n");
     unsigned char h[LK_SHA256_LEN];
     lk_sha256(FORM_STYLE, strlen(FORM_STYLE), h);
-    lk_resp_header(r, "Cache-Control", "no-store");
-    lk_resp_header(r, "Referrer-Policy", "no-referrer");
-    lk_resp_header(r, "X-Content-Type-Options", "nosniff");
-    lk_resp_header(r, "X-Frame-Options", "DENY");
-    lk_resp_header(r, "Content-Security-Policy",
-                   lk_printf(a,
-                             "default-src 'none'; style-src 'sha256-%s' 'sha256-%s'; base-uri 'none'; "
-                             "form-action 'self'; frame-ancestors 'none'",
-                             style_hash(a), lk_b64_encode(a, h, sizeof(h))));
-    lk_resp_send(r, status, "text/html; charset=utf-8", lk_buf_str(&b), b.len);
+    send_page(r, status, lk_printf(a, "'sha256-%s' 'sha256-%s'", style_hash(a), lk_b64_encode(a, h, sizeof(h))),
+              "'self'", lk_buf_str(&b), b.len);
 }

@@ -636,6 +636,8 @@ class SealedTokenTest(Base):
             self.skipTest("GET /token is not served yet, and no CLI command opens a "
                           "connection's tokens")
         a = f.connections(p, iid_a)[0]
+        # The tampered row would stay unopenable for later tests (rotate-key).
+        self.addCleanup(lk.cli, "connection", "delete", p.name, iid_b, check=False)
         lk.sql("UPDATE connections SET access_token = :'p1', expires_at = now() + interval '1 hour' "
                "WHERE id = (SELECT c.id FROM connections c JOIN profiles p ON p.id = c.profile_id "
                "WHERE p.name = :'p2' AND c.instance_id = :'p3')", a["access_token"], p.name, iid_b)

@@ -181,6 +181,8 @@ class TokenAnswerTest(t.TokenTestCase):
         b = t.connect(self.p)
         token_a = t.token_of(t.get_token(self.p, a))
         token_b = t.token_of(t.get_token(self.p, b))
+        # The tampered row would stay unopenable for later tests (rotate-key).
+        self.addCleanup(lk.cli, "connection", "delete", self.p.name, b, check=False)
         lk.sql("UPDATE connections SET access_token = (SELECT access_token FROM connections "
                "WHERE id = :'p1') WHERE id = :'p2'", t.row(self.p, a)["id"], t.row(self.p, b)["id"])
         r = t.get_token(self.p, b)
@@ -193,6 +195,7 @@ class TokenAnswerTest(t.TokenTestCase):
     def test_sealed_refresh_token_copied_to_another_row_does_not_open(self):
         a = t.connect(self.p)
         b = t.connect(self.p)
+        self.addCleanup(lk.cli, "connection", "delete", self.p.name, b, check=False)
         lk.sql("UPDATE connections SET refresh_token = (SELECT refresh_token FROM connections "
                "WHERE id = :'p1') WHERE id = :'p2'", t.row(self.p, a)["id"], t.row(self.p, b)["id"])
         t.expire(self.p, b)
