@@ -76,11 +76,12 @@ static int add_key_file(cli *c, const unsigned char key[LK_KEY_LEN], unsigned *i
 static lk_err reseal_row(cli *c, column *col, const char *id, long *done)
 {
     lk_arena *a = c->a;
-    const char *params[] = {id};
-    PGresult *res;
+    PGresult *res = NULL;
     lk_err rc = lk_db_begin(c->db);
-    if (rc == LK_OK)
+    if (rc == LK_OK) {
+        const char *params[] = {id};
         rc = lk_db_exec(c->db, a, &col->lock, params, &res);
+    }
     const char *sealed = rc == LK_OK && PQntuples(res) == 1 ? lk_db_val(res, 0, 0) : NULL;
     const lk_keyring *kr = &c->cfg.keys;
     if (rc == LK_OK && sealed && lk_sealed_kid(sealed) != kr->keys[kr->n - 1].id) {
