@@ -497,6 +497,32 @@ typedef struct flow {
     bool no_replace;
 } flow;
 
+/* A flow row as flow_take and flow_by_cookie return it (columns a query
+ * does not return stay NULL). */
+static flow flow_from_row(lk_arena *a, PGresult *res)
+{
+    flow f = {
+        .id = lk_strdup(a, lk_db_get(res, 0, "id")),
+        .link_id = lk_strdup(a, lk_db_get(res, 0, "link_id")),
+        .instance_id = lk_strdup(a, lk_db_get(res, 0, "instance_id")),
+        .client_id = lk_strdup(a, lk_db_get(res, 0, "client_id")),
+        .redirect_uri = lk_strdup(a, lk_db_get(res, 0, "redirect_uri")),
+        .redirect_url = lk_strdup(a, lk_db_get(res, 0, "redirect_url")),
+        .site = lk_strdup(a, lk_db_get(res, 0, "site")),
+        .verifier_sealed = lk_strdup(a, lk_db_get(res, 0, "pkce_verifier")),
+        .no_replace = lk_db_bool(res, 0, "no_replace"),
+    };
+    return f;
+}
+
+/* True when the request carries the flow's cookie with its value (the
+ * flow is bound to the browser that started it: no login CSRF). */
+static bool flow_cookie_matches(lk_req *r, const char *cookie_name, const char *cookie_hash)
+{
+    const char *cookie = lk_cookie_get(r->a, lk_req_header(r, "HTTP_COOKIE"), cookie_name);
+    return cookie && cookie_hash && lk_ct_equal(lk_sha256_hex(r->a, cookie), cookie_hash, 64);
+}
+
 /* Ends the flow: to the caller's redirect_url, or a page. */
 static void finish(lk_req *r, const lk_profile *p, const flow *f, lk_err e, const char *detail, const char *site_name)
 {
@@ -587,25 +613,14 @@ void lk_flow_callback(lk_req *r, const char *name)
         page_fail(r, LK_ESTATE, "This sign-in is unknown or was already completed.");
         return;
     }
-    flow f = {
-        .id = lk_strdup(a, lk_db_get(res, 0, "id")),
-        .link_id = lk_strdup(a, lk_db_get(res, 0, "link_id")),
-        .instance_id = lk_strdup(a, lk_db_get(res, 0, "instance_id")),
-        .client_id = lk_strdup(a, lk_db_get(res, 0, "client_id")),
-        .redirect_uri = lk_strdup(a, lk_db_get(res, 0, "redirect_uri")),
-        .redirect_url = lk_strdup(a, lk_db_get(res, 0, "redirect_url")),
-        .site = lk_strdup(a, lk_db_get(res, 0, "site")),
-        .verifier_sealed = lk_strdup(a, lk_db_get(res, 0, "pkce_verifier")),
-        .no_replace = lk_db_bool(res, 0, "no_replace"),
-    };
+    flow f = flow_from_row(a, res);
     const char *cookie_name = lk_strdup(a, lk_db_get(res, 0, "cookie_name"));
     const char *cookie_hash = lk_strdup(a, lk_db_get(res, 0, "cookie_hash"));
     bool live = lk_db_bool(res, 0, "live");
     /* The flow is used up whatever happens next: clear its cookie. */
     lk_resp_header(r, "Set-Cookie",
                    lk_cookie_build(a, cookie_name, "", path_of(a, f.redirect_uri), 0, r->cfg->cookie_secure));
-    const char *cookie = lk_cookie_get(a, lk_req_header(r, "HTTP_COOKIE"), cookie_name);
-    if (!cookie || !lk_ct_equal(lk_sha256_hex(a, cookie), cookie_hash, 64)) {
+    if (!flow_cookie_matches(r, cookie_name, cookie_hash)) {
         /* Not this browser's flow: never redirect (login CSRF). */
         page_fail(r, LK_ESTATE, "The sign-in did not start in this browser, or its cookie was lost.");
         lk_audit(r->db, a, "browser", "connection.authorize", p->name, f.instance_id, "invalid_state", NULL);
@@ -790,20 +805,11 @@ void lk_flow_credential(lk_req *r, const char *name)
                               : "This form is unknown or was already used.");
         return;
     }
-    flow f = {
-        .id = lk_strdup(a, lk_db_get(res, 0, "id")),
-        .link_id = lk_strdup(a, lk_db_get(res, 0, "link_id")),
-        .instance_id = lk_strdup(a, lk_db_get(res, 0, "instance_id")),
-        .redirect_uri = lk_strdup(a, lk_db_get(res, 0, "redirect_uri")),
-        .redirect_url = lk_strdup(a, lk_db_get(res, 0, "redirect_url")),
-        .site = lk_strdup(a, lk_db_get(res, 0, "site")),
-        .no_replace = lk_db_bool(res, 0, "no_replace"),
-    };
+    flow f = flow_from_row(a, res);
     long long attempts = lk_db_ll(res, 0, "attempts");
     /* The cookie binds the form to the browser that opened the link: a
      * post from anywhere else (CSRF) has no cookie value to show. */
-    const char *cookie = lk_cookie_get(a, lk_req_header(r, "HTTP_COOKIE"), cookie_name);
-    if (!cookie || !lk_ct_equal(lk_sha256_hex(a, cookie), lk_db_get(res, 0, "cookie_hash"), 64)) {
+    if (!flow_cookie_matches(r, cookie_name, lk_db_get(res, 0, "cookie_hash"))) {
         lk_db_rollback(r->db);
         page_fail(r, LK_ESTATE, "The form did not come from this browser's sign-in, or its cookie was lost.");
         return;
