@@ -8,6 +8,10 @@
 #   deploy/demo.sh status   is it running? (and the same instructions again)
 #   deploy/demo.sh down     stop everything (logs stay in var/demo)
 #
+# Works from any checkout, also one below root's home (mode 0700), which
+# the postgres user cannot enter: tests/stack.py then runs the stack in a
+# directory of its own in /tmp and links var/demo/* to it (see its header).
+#
 # Everything listens on 127.0.0.1 only: open the link in a browser on this
 # machine.  The stack keeps running in the background after `up` returns.
 # LATCHKEY_DEMO_BIN=DIR uses already built programs from DIR (no build).
@@ -33,7 +37,9 @@ up() {
         status
         return 0
     fi
-    stack up --dir "$demo_dir" --bin "$bindir" --source "$lk_root" --force >/dev/null
+    # 4 processes per route: a crowd on one connection takes at most
+    # 1 + refresh_waiters (3) of them, leaving room for everyone else.
+    stack up --dir "$demo_dir" --bin "$bindir" --source "$lk_root" --force --procs 4 >/dev/null
     ln -sfn demo/stack.env "$lk_root/var/stack.env"
     set -a
     # shellcheck disable=SC1091
@@ -83,10 +89,17 @@ PY
 }
 
 write_info() {
-    local link="$1" keyfile="$lk_root/var/demo-bot.key"
+    local link="$1" keyfile="$lk_root/var/demo-bot.key" where=""
+    # A checkout that PostgreSQL's user cannot reach (below root's home):
+    # tests/stack.py ran the stack in /tmp, with links in $demo_dir.
+    if [ -n "${STACK_RUNTIME_DIR:-}" ] && [ "$STACK_RUNTIME_DIR" != "${STACK_DIR:-}" ]; then
+        where="
+(Its files are in $STACK_RUNTIME_DIR, which user postgres can reach, linked
+from there; 'down' moves the logs back and removes that directory.)"
+    fi
     cat <<EOF
 
-Latchkey demo is running (stack in $demo_dir; logs there too).
+Latchkey demo is running (stack in $demo_dir; logs there too).$where
 
 1. Connect "demo-user": open this link in a browser on this machine and
    approve the fake consent page:
@@ -119,7 +132,7 @@ Latchkey demo is running (stack in $demo_dir; logs there too).
    curl -s -X DELETE -H "Authorization: Bearer \$KEY" \\
      "$LATCHKEY_URL/token/confluence?instance_id=demo-user"
 
-   Admin CLI: LATCHKEY_CONFIG=$LATCHKEY_CONFIG $LATCHKEY_BIN/latchkey --help
+   Admin CLI: LATCHKEY_CONFIG=$demo_dir/latchkey.conf $LATCHKEY_BIN/latchkey --help
 
 Stop it with: deploy/demo.sh down
 EOF

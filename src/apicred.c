@@ -108,7 +108,11 @@ lk_err lk_apicred_resolve(lk_upstream *u, lk_arena *a, const lk_profile *p, lk_s
         return LK_EPROVIDER;
     const char *headers[] = {"Accept: application/json", NULL};
     lk_http_resp resp;
+    /* The host comes from the site a user named: the same connect-time
+     * address check as every other call to it (SPEC §8a). */
+    lk_upstream_deny_private(u, lk_apicred_deny_private(p));
     lk_err rc = lk_upstream_call(u, a, "GET", url, headers, NULL, 0, ANSWER_MAX, &resp);
+    lk_upstream_deny_private(u, false);
     if (rc != LK_OK)
         return LK_EUNAVAILABLE;
     if (resp.status == 429 || resp.status >= 500)
@@ -144,6 +148,8 @@ bool lk_apicred_valid(const char *kind, const char *credential)
 
 lk_err lk_apicred_check(lk_upstream *u, lk_arena *a, const lk_profile *p, const lk_site *site, const char *credential)
 {
+    if (!p->check_path)
+        return LK_OK; /* a provider with nothing to ask */
     char *base = lk_api_base_url(a, p->api_base_url, site);
     if (!base)
         return LK_EPROVIDER;
@@ -151,26 +157,41 @@ lk_err lk_apicred_check(lk_upstream *u, lk_arena *a, const lk_profile *p, const 
     char *auth = lk_printf(a, "Authorization: %s", lk_apicred_header(a, p->credential_kind, credential));
     const char *headers[] = {auth, "Accept: application/json", NULL};
     lk_http_resp resp;
-    lk_upstream_deny_private(u, !p->allow_private_sites);
+    /* Only a host that comes from a site is checked: a base URL that names
+     * none is the profile's own, as an OAuth profile's is. */
+    lk_upstream_deny_private(u, lk_apicred_deny_private(p));
     lk_err rc = lk_upstream_call(u, a, "GET", url, headers, NULL, 0, ANSWER_MAX, &resp);
     lk_upstream_deny_private(u, false);
     if (rc != LK_OK)
         return rc == LK_ETOOBIG ? LK_EPROVIDER : LK_EUNAVAILABLE;
-    if (resp.status == 401 || resp.status == 403)
+    return lk_apicred_judge(a, p, resp.status, resp.body, resp.len);
+}
+
+lk_err lk_apicred_judge(lk_arena *a, const lk_profile *p, long status, const char *body, size_t len)
+{
+    if (status == 401 || status == 403)
         return LK_EDENIED;
-    if (resp.status == 429 || resp.status >= 500)
+    if (status == 429 || status >= 500)
         return LK_EUNAVAILABLE;
-    if (resp.status != 200)
+    if (status < 200 || status > 299)
         return LK_EPROVIDER;
     json_object *o = NULL;
-    if (lk_json_parse(a, resp.body, resp.len, &o) != LK_OK || !json_object_is_type(o, json_type_object))
-        return LK_EPROVIDER;
+    bool object = body && lk_json_parse(a, body, len, &o) == LK_OK && json_object_is_type(o, json_type_object);
     /* Data Center may answer a bad token as the anonymous user. */
-    const char *type = lk_json_str(o, "type");
+    const char *type = object ? lk_json_str(o, "type") : NULL;
     if (type && !strcmp(type, "anonymous"))
         return LK_EDENIED;
+    if (!lk_profile_is_atlassian(p))
+        return LK_OK; /* any other provider: a 2xx knows the credential */
+    if (!object)
+        return LK_EPROVIDER;
     if (!lk_json_str(o, "accountId") && !lk_json_str(o, "username") && !lk_json_str(o, "userKey") &&
         !lk_json_str(o, "name"))
         return LK_EDENIED;
     return LK_OK;
+}
+
+bool lk_apicred_deny_private(const lk_profile *p)
+{
+    return lk_profile_is_api_key(p) && lk_profile_needs_site(p) && !p->allow_private_sites;
 }

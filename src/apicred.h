@@ -17,16 +17,26 @@
  * unless the profile allows them. *why says what is wrong. */
 lk_err lk_apicred_site(lk_arena *a, const lk_profile *p, const char *input, lk_site *out, const char **why);
 /* Fills site->cloud_id from the site's tenant_info when the profile's API
- * base URL needs it. LK_EUNAVAILABLE (try later) or LK_EPROVIDER. */
+ * base URL needs it, refusing private addresses when connecting unless the
+ * profile allows them. LK_EUNAVAILABLE (try later) or LK_EPROVIDER. */
 lk_err lk_apicred_resolve(lk_upstream *u, lk_arena *a, const lk_profile *p, lk_site *site);
 /* The ready Authorization value: "Basic base64(email:token)" or
  * "Bearer <token>". */
 char *lk_apicred_header(lk_arena *a, const char *kind, const char *credential);
 /* Asks the provider whether it knows the credential: GET <API base><check
- * path>. LK_OK when a user answered; LK_EDENIED when refused or answered
- * as anonymous (Data Center may treat a bad token so); LK_EUNAVAILABLE
- * when the provider could not say. */
+ * path> (site may be NULL when the base URL names none); LK_OK at once
+ * when the profile has no check path. The answer is judged by
+ * lk_apicred_judge. */
 lk_err lk_apicred_check(lk_upstream *u, lk_arena *a, const lk_profile *p, const lk_site *site, const char *credential);
+/* The check's answer: LK_EDENIED for 401, 403 or the anonymous user (Data
+ * Center may answer a bad token so); LK_EUNAVAILABLE for 429 and 5xx;
+ * LK_EPROVIDER for any other non-2xx. A 2xx knows the credential, except
+ * that the Atlassian templates want a JSON object naming a user. */
+lk_err lk_apicred_judge(lk_arena *a, const lk_profile *p, long status, const char *body, size_t len);
+/* True when calls with the profile's credential must refuse private
+ * addresses: its base URL comes from a site (one a user or the admin
+ * named) and the profile does not allow them. */
+bool lk_apicred_deny_private(const lk_profile *p);
 /* Checks a credential's shape: basic "email:token", bearer a token; no
  * control characters, at most LK_CREDENTIAL_MAX bytes. */
 bool lk_apicred_valid(const char *kind, const char *credential);

@@ -7,9 +7,10 @@
 
 #include "db.h"
 
-/* Appends one row; detail may be NULL. Failures are logged, not returned:
- * an audit row must not turn a success into an error. */
-void lk_audit(lk_db *db, lk_arena *a, const char *actor, const char *action, const char *profile,
-              const char *instance_id, const char *outcome, json_object *detail);
+/* Appends one row; detail may be NULL. Failures are logged and returned:
+ * inside a transaction a failed insert fails the transaction, so callers in
+ * one (a refresh) handle the result; alone it may be ignored. */
+lk_err lk_audit(lk_db *db, lk_arena *a, const char *actor, const char *action, const char *profile,
+                const char *instance_id, const char *outcome, json_object *detail);
 
 #endif

@@ -40,6 +40,8 @@ static const struct option options[] = {
     OPT("proxy_timeout_ms", LONG, proxy_timeout_ms, 1000, 3600000),
     OPT("log_level", LEVEL, log_level, 0, 0),
     OPT("workers", LONG, workers, 1, 256),
+    OPT("default_token_ttl", LONG, default_token_ttl, 60, 10L * 365 * 86400),
+    OPT("refresh_waiters", LONG, refresh_waiters, 0, 64),
 };
 
 static void defaults(lk_config *c)
@@ -63,6 +65,8 @@ static void defaults(lk_config *c)
     c->proxy_timeout_ms = 60000;
     c->log_level = LK_LOG_INFO;
     c->workers = 1;
+    c->default_token_ttl = 3600;
+    c->refresh_waiters = 2;
 }
 
 static char *trim(char *s)
@@ -241,6 +245,14 @@ lk_err lk_config_load(lk_config *c, const char *path, bool skip_keys, char *err,
     if (rc != LK_OK)
         lk_config_free(c);
     return rc;
+}
+
+long lk_config_tx_idle_ms(const lk_config *c)
+{
+    /* A provider call is bounded by connect + transfer time; 5 s of slack
+     * for the statements around it. */
+    long call = c->connect_timeout_ms + c->http_timeout_ms;
+    return (call > c->db_timeout_ms ? call : c->db_timeout_ms) + 5000;
 }
 
 void lk_config_free(lk_config *c)

@@ -28,7 +28,9 @@ typedef struct lk_config {
     long proxy_max_body;   /* proxied request bodies, bytes */
     long proxy_timeout_ms; /* proxy: no byte from upstream for this long */
     int log_level;
-    long workers; /* FastCGI processes sharing one listening socket */
+    long workers;           /* FastCGI processes sharing one listening socket */
+    long default_token_ttl; /* s: a token answer without expires_in (SPEC §5) */
+    long refresh_waiters;   /* callers that may wait on one connection's refresh */
     lk_keyring keys;
 } lk_config;
 
@@ -37,5 +39,9 @@ typedef struct lk_config {
  * holds one line saying why; the caller refuses to start. */
 lk_err lk_config_load(lk_config *c, const char *path, bool skip_keys, char *err, size_t errlen);
 void lk_config_free(lk_config *c);
+/* idle_in_transaction_session_timeout for c (SPEC §5, timeouts nest): longer
+ * than the longest provider call made inside a transaction (a refresh) and
+ * than any statement, whatever the configuration says. */
+long lk_config_tx_idle_ms(const lk_config *c);
 
 #endif

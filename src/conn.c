@@ -18,8 +18,9 @@
     ISO("c.created_at") " AS created_at, " ISO("c.updated_at") " AS updated_at, "                 \
     ISO("c.last_used_at") " AS last_used_at, " ISO("c.last_refreshed_at") " AS last_refreshed_at, " \
     ISO("c.grant_issued_at") " AS grant_issued_at, c.last_error, "                              \
-    "floor(extract(epoch FROM COALESCE(c.last_refreshed_at, c.grant_issued_at)))::bigint "         \
-    "AS refreshed_epoch"
+    "floor(extract(epoch FROM GREATEST(c.last_refreshed_at, c.grant_issued_at)))::bigint "         \
+    "AS refreshed_epoch, ceil(extract(epoch FROM c.refresh_retry_at))::bigint AS retry_epoch, "     \
+    "c.refresh_retry_error"
 /* clang-format on */
 
 static lk_stmt q_lock_row = LK_STMT("conn_lock_row",
@@ -37,10 +38,15 @@ static lk_stmt q_insert =
             10);
 static lk_stmt q_replace =
     LK_STMT("conn_replace",
-            "UPDATE connections SET client_id = $2, access_token = $3, refresh_token = $4, token_type = $5, "
+            /* SPEC §4: an answer without a refresh token keeps the stored
+             * one, unless it was issued to another client (RFC 6749 §6:
+             * a refresh token is bound to its client). */
+            "UPDATE connections SET client_id = $2, access_token = $3, refresh_token = CASE WHEN $4::text IS "
+            "NULL AND client_id IS NOT DISTINCT FROM $2 THEN refresh_token ELSE $4 END, token_type = $5, "
             "scope = $6, expires_at = now() + make_interval(secs => $7::bigint), metadata = $8::jsonb, "
             "status = 'active', generation = generation + 1, grant_issued_at = now(), updated_at = now(), "
-            "failure_count = 0, last_error = NULL, last_error_at = NULL WHERE id = $1",
+            "failure_count = 0, last_error = NULL, last_error_at = NULL, refresh_retry_at = NULL, "
+            "refresh_retry_error = NULL WHERE id = $1",
             8);
 static lk_stmt q_load = LK_STMT("conn_load",
                                 "SELECT " CONN_COLUMNS " FROM connections c JOIN profiles p ON p.id = "
@@ -88,7 +94,10 @@ lk_err lk_conn_write_grant(lk_db *db, lk_arena *a, const lk_config *cfg, const l
                      &rt);
     if (rc != LK_OK)
         return rc;
-    const char *expires = t->expires_in >= 0 ? lk_printf(a, "%lld", t->expires_in) : NULL;
+    /* SPEC §5: a token answer without expires_in expires after
+     * default_token_ttl, as at refresh; a person's API token never does. */
+    long long ttl = t->expires_in > 0 ? t->expires_in : lk_profile_is_api_key(p) ? -1 : cfg->default_token_ttl;
+    const char *expires = ttl >= 0 ? lk_printf(a, "%lld", ttl) : NULL;
     const char *meta = metadata ? lk_json_text(a, metadata) : "{}";
     if (exists) {
         const char *params[] = {id_text, client_id, at, rt, t->token_type, t->scope, expires, meta};
@@ -151,6 +160,9 @@ static void fill(lk_arena *a, PGresult *res, int r, lk_conn *c)
     c->last_error = col(a, res, r, "last_error");
     c->refreshed_epoch = lk_db_ll(res, r, "refreshed_epoch");
     c->refreshed_ago = (long long)time(NULL) - c->refreshed_epoch;
+    c->retry_epoch = lk_db_ll(res, r, "retry_epoch");
+    c->retry_in = c->retry_epoch ? c->retry_epoch - (long long)time(NULL) : 0;
+    c->retry_error = col(a, res, r, "refresh_retry_error");
 }
 
 lk_err lk_conn_load(lk_db *db, lk_arena *a, const char *profile, const char *instance_id, lk_conn **out)
@@ -174,6 +186,7 @@ lk_err lk_conn_load(lk_db *db, lk_arena *a, const char *profile, const char *ins
     *c = *(lk_conn *)*slot;
     c->expires_in = c->expires_epoch - (long long)time(NULL);
     c->refreshed_ago = (long long)time(NULL) - c->refreshed_epoch;
+    c->retry_in = c->retry_epoch ? c->retry_epoch - (long long)time(NULL) : 0;
     *out = c;
     return LK_OK;
 }

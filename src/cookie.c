@@ -9,18 +9,28 @@ static bool is_ows(char c)
 
 const char *lk_cookie_get(lk_arena *a, const char *header, const char *name)
 {
-    if (!header || strlen(header) > LK_COOKIE_MAX_HEADER)
+    if (!header)
         return NULL;
+    /* Whatever the header's size, only its first LK_COOKIE_MAX_HEADER
+     * bytes are looked at; a pair running past them is incomplete. */
+    size_t len = strnlen(header, LK_COOKIE_MAX_HEADER + 1);
+    bool cut = len > LK_COOKIE_MAX_HEADER;
+    const char *lim = header + (cut ? LK_COOKIE_MAX_HEADER : len);
     size_t nl = strlen(name);
     const char *p = header;
-    while (*p) {
-        while (is_ows(*p) || *p == ';')
+    while (p < lim) {
+        while (p < lim && (is_ows(*p) || *p == ';'))
             p++;
-        const char *end = strchr(p, ';');
-        if (!end)
-            end = p + strlen(p);
+        if (p == lim)
+            break;
+        const char *end = memchr(p, ';', (size_t)(lim - p));
+        if (!end) {
+            if (cut)
+                break; /* the rest of this pair lies beyond the limit */
+            end = lim;
+        }
         const char *eq = memchr(p, '=', (size_t)(end - p));
-        if (eq) {
+        if (eq && (size_t)(end - p) <= LK_COOKIE_MAX_PAIR) {
             const char *ne = eq;
             while (ne > p && is_ows(ne[-1]))
                 ne--;

@@ -16,36 +16,38 @@ char *lk_api_base_url(lk_arena *a, const char *tmpl, const lk_site *site)
         return NULL;
     lk_buf b;
     lk_buf_init(&b, a, (size_t)LK_URL_MAX * 2);
+    lk_err rc = LK_OK;
     const char *p = tmpl;
-    while (*p) {
+    while (rc == LK_OK && *p) {
         const char *open = strchr(p, '{');
         if (!open) {
-            lk_buf_adds(&b, p);
+            rc = lk_buf_adds(&b, p);
             break;
         }
-        lk_buf_add(&b, p, (size_t)(open - p));
+        rc = lk_buf_add(&b, p, (size_t)(open - p));
         const char *close = strchr(open, '}');
-        if (!close)
+        if (!close || !site)
             return NULL;
         size_t n = (size_t)(close - open - 1);
-        if (!site)
-            return NULL;
         const char *host = site->url;
         if (!strncmp(host, "https://", 8))
             host += 8;
         else if (!strncmp(host, "http://", 7))
             host += 7;
+        if (rc != LK_OK)
+            break;
         if (n == 8 && !strncmp(open + 1, "cloud_id", 8))
-            lk_buf_adds(&b, lk_pct_encode(a, site->cloud_id));
+            rc = lk_buf_adds(&b, lk_pct_encode(a, site->cloud_id));
         else if (n == 8 && !strncmp(open + 1, "site_url", 8))
-            lk_buf_adds(&b, site->url);
+            rc = lk_buf_adds(&b, site->url);
         else if (n == 9 && !strncmp(open + 1, "site_host", 9))
-            lk_buf_add(&b, host, strcspn(host, "/"));
+            rc = lk_buf_add(&b, host, strcspn(host, "/"));
         else
             return NULL;
         p = close + 1;
     }
-    return (char *)lk_buf_str(&b);
+    /* A URL that does not fit is no URL: never a shorter one. */
+    return rc == LK_OK ? (char *)lk_buf_str(&b) : NULL;
 }
 
 static void fail_with(lk_req *r, lk_err rc, const char *detail)
@@ -178,7 +180,12 @@ lk_err lk_cred_get(lk_req *r, const lk_profile *p, const char *actor, const char
         out->api_base_url = lk_api_base_url(a, p->api_base_url, out->site);
         return LK_OK;
     }
-    if (!force && !strcmp(c->status, "active") && lk_fresh_enough(c->expires_at != NULL, c->expires_in, min_validity)) {
+    /* Fresh enough for this caller, or refreshed so recently that nothing
+     * fresher can be had (SPEC §5): no lock, no provider call. */
+    bool has_expiry = c->expires_at != NULL;
+    bool fresh = lk_fresh_enough(has_expiry, c->expires_in, min_validity) ||
+                 (c->refreshed_ago < LK_REFRESH_FRESH_SECS && lk_fresh_enough(has_expiry, c->expires_in, 0));
+    if (!force && !strcmp(c->status, "active") && fresh) {
         rc = lk_conn_access_token(a, r->cfg, c, &out->access_token);
         if (rc != LK_OK) {
             fail_with(r, rc, NULL);
@@ -196,6 +203,10 @@ lk_err lk_cred_get(lk_req *r, const lk_profile *p, const char *actor, const char
             if (ro.retry_after)
                 lk_resp_header(r, "Retry-After", ro.retry_after);
             fail_with(r, rc, ro.detail);
+            if (ro.refresh_in_progress) {
+                r->extra = lk_json_object(a);
+                json_object_object_add(r->extra, "refresh_in_progress", json_object_new_boolean(1));
+            }
             return r->err;
         }
         if (!ro.conn || !ro.access_token)
@@ -203,6 +214,7 @@ lk_err lk_cred_get(lk_req *r, const lk_profile *p, const char *actor, const char
         out->conn = ro.conn;
         out->access_token = ro.access_token;
         out->refresh_failed = ro.refresh_failed;
+        out->refresh_in_progress = ro.refresh_in_progress;
         /* The row may have changed: pick the site again from it. */
         if (out->site) {
             lk_sites now = lk_sites_from_metadata(a, out->conn->metadata);
@@ -252,6 +264,8 @@ json_object *lk_cred_json(lk_req *r, const lk_profile *p, const lk_cred *c)
         json_object_object_add(o, "api_base_url", NULL);
     if (c->refresh_failed)
         json_object_object_add(o, "refresh_failed", json_object_new_boolean(1));
+    if (c->refresh_in_progress)
+        json_object_object_add(o, "refresh_in_progress", json_object_new_boolean(1));
     return o;
 }
 

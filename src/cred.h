@@ -11,10 +11,11 @@ typedef struct lk_cred {
     lk_conn *conn;
     char *access_token;
     bool refresh_failed;
-    const lk_site *site; /* the chosen site, or NULL */
-    char *api_base_url;  /* the profile's template filled in, or NULL */
-    char *authorization; /* the ready Authorization header value */
-    bool api_key;        /* an API token or PAT: nothing to refresh */
+    bool refresh_in_progress; /* another caller's refresh was not waited for */
+    const lk_site *site;      /* the chosen site, or NULL */
+    char *api_base_url;       /* the profile's template filled in, or NULL */
+    char *authorization;      /* the ready Authorization header value */
+    bool api_key;             /* an API token or PAT: nothing to refresh */
 } lk_cred;
 
 #define LK_MIN_VALIDITY_DEFAULT 60

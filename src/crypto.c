@@ -172,7 +172,10 @@ lk_err lk_keyring_load(lk_keyring *kr, const char *dir, char *err, size_t errlen
     }
     qsort(kr->keys, kr->n, sizeof(lk_key), key_cmp);
     loaded_ring = kr;
-    snprintf(loaded_dir, sizeof(loaded_dir), "%s", dir);
+    /* A reload passes loaded_dir itself: copying a string onto itself is
+     * undefined behaviour for snprintf (C11 7.21.6.5). */
+    if (dir != loaded_dir)
+        snprintf(loaded_dir, sizeof(loaded_dir), "%s", dir);
     return LK_OK;
 }
 

@@ -27,7 +27,7 @@ struct entry {
 struct lk_db {
     PGconn *conn;
     char *conninfo, *appname;
-    long connect_timeout_ms, statement_ms;
+    long connect_timeout_ms, statement_ms, idle_ms;
     unsigned long epoch; /* bumped on every new connection */
     bool in_tx;
     char sqlstate[6];
@@ -37,7 +37,7 @@ struct lk_db {
     struct entry *graveyard; /* dropped, maybe still borrowed this request */
 };
 
-lk_db *lk_db_new(const char *conninfo, const char *appname, long connect_timeout_ms, long statement_ms)
+lk_db *lk_db_new(const char *conninfo, const char *appname, long connect_timeout_ms, long statement_ms, long idle_ms)
 {
     lk_db *db = calloc(1, sizeof(*db));
     if (!db)
@@ -48,6 +48,7 @@ lk_db *lk_db_new(const char *conninfo, const char *appname, long connect_timeout
         abort();
     db->connect_timeout_ms = connect_timeout_ms;
     db->statement_ms = statement_ms;
+    db->idle_ms = idle_ms;
     return db;
 }
 
@@ -183,7 +184,7 @@ static lk_err connect_db(lk_db *db)
      * transactions are ended by the server, and TCP keepalives notice a
      * vanished peer. */
     snprintf(options, sizeof(options), "-c statement_timeout=%ld -c idle_in_transaction_session_timeout=%ld",
-             db->statement_ms, db->statement_ms + 5000);
+             db->statement_ms, db->idle_ms);
     const char *keys[] = {"dbname",          "application_name",    "connect_timeout",  "options",         "keepalives",
                           "keepalives_idle", "keepalives_interval", "keepalives_count", "client_encoding", NULL};
     const char *vals[] = {db->conninfo, db->appname, ctimeout, options, "1", "30", "10", "3", "UTF8", NULL};
@@ -422,7 +423,22 @@ lk_err lk_db_begin(lk_db *db)
 
 lk_err lk_db_commit(lk_db *db)
 {
-    lk_err rc = simple(db, "COMMIT");
+    /* Never on a new connection (the transaction died with the old one),
+     * and a COMMIT of a failed transaction answers "ROLLBACK": both are
+     * failures, never a quiet success. */
+    lk_err rc = LK_EDB;
+    if (db->in_tx && db->conn && PQstatus(db->conn) == CONNECTION_OK) {
+        PGresult *res = PQexecParams(db->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0);
+        if (res && PQresultStatus(res) == PGRES_COMMAND_OK && !strcmp(PQcmdStatus(res), "COMMIT"))
+            rc = LK_OK;
+        else if (res && PQresultStatus(res) != PGRES_COMMAND_OK)
+            rc = classify(db, res, "COMMIT");
+        else
+            lk_warn("COMMIT of a failed transaction: rolled back");
+        PQclear(res);
+        if (rc != LK_OK && PQstatus(db->conn) != CONNECTION_OK)
+            drop(db);
+    }
     db->in_tx = false;
     return rc;
 }

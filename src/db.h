@@ -25,8 +25,9 @@ typedef struct lk_stmt {
     }
 
 /* A handle that connects lazily with conninfo (a libpq string; "" uses the
- * PG* variables). statement_ms bounds every statement. */
-lk_db *lk_db_new(const char *conninfo, const char *appname, long connect_timeout_ms, long statement_ms);
+ * PG* variables). statement_ms bounds every statement; idle_ms ends a
+ * transaction left idle that long (longer than any call made inside one). */
+lk_db *lk_db_new(const char *conninfo, const char *appname, long connect_timeout_ms, long statement_ms, long idle_ms);
 void lk_db_free(lk_db *db);
 /* Connects if needed; LK_EDB when PostgreSQL cannot be reached. */
 lk_err lk_db_ensure(lk_db *db);

@@ -6,6 +6,7 @@
 
 #include "apicred.h"
 #include "audit.h"
+#include "buf.h"
 #include "conn.h"
 #include "cookie.h"
 #include "crypto.h"
@@ -49,7 +50,16 @@ static lk_stmt q_flow_take = LK_STMT("flow_take",
                                      "client_id, redirect_uri, redirect_url, site, pkce_verifier, "
                                      "no_replace, expires_at > now() AS live",
                                      2);
-static lk_stmt q_link_delete = LK_STMT("link_delete", "DELETE FROM links WHERE id = $1", 1);
+/* The credential form's flow, used once: deleted in the transaction that
+ * writes its connection, and still live then. */
+static lk_stmt q_flow_consume =
+    LK_STMT("flow_consume", "DELETE FROM flows WHERE id = $1 RETURNING expires_at > now() AS live", 1);
+/* SPEC §4: one link, one connection. The flow that completes deletes its
+ * link in the transaction that writes the connection; a flow of the same
+ * link that comes later (or waited on this row lock) finds it gone and ends
+ * with link_expired. flows.link_id keeps naming a deleted link (005). */
+static lk_stmt q_link_consume = LK_STMT("link_consume", "DELETE FROM links WHERE id = $1 RETURNING id", 1);
+static lk_stmt q_link_unused = LK_STMT("link_unused", "SELECT 1 FROM links WHERE id = $1", 1);
 /* Expired rows stay an hour, so that a late browser still hears
  * link_expired or flow_expired rather than "unknown". */
 static lk_stmt q_purge_flows = LK_STMT("purge_flows",
@@ -106,8 +116,10 @@ bool lk_link_check(lk_db *db, lk_arena *a, const lk_config *cfg, const lk_profil
     if (lr->scope && lk_profile_scopes(a, p, lr->scope, &lr->scopes) != LK_OK)
         field_error(errors, where, "scope", "Value error, scope must be a comma-separated list of scopes",
                     "value_error");
-    else if (!lr->scope)
-        lk_profile_scopes(a, p, NULL, &lr->scopes);
+    else if (!lr->scope && lk_profile_scopes(a, p, NULL, &lr->scopes) != LK_OK) {
+        *rc = LK_EINTERNAL; /* the profile's own scopes: cannot happen */
+        return false;
+    }
     if (lr->redirect_url && !lk_redirect_allowed(a, lr->redirect_url, p->allowed_redirects.v, p->allowed_redirects.n))
         field_error(errors, where, "redirect_url", "Value error, redirect_url is not on this profile's allow-list",
                     "value_error");
@@ -289,7 +301,10 @@ static void begin_flow(lk_req *r, const lk_profile *p, const lk_link_req *lr, co
     char *verifier = lk_random_token(a, VERIFIER_BYTES);
     char *cookie_value = lk_random_token(a, COOKIE_BYTES);
     unsigned char cn[8];
-    lk_random(cn, sizeof(cn));
+    if (lk_random(cn, sizeof(cn)) != LK_OK) {
+        page_fail(r, LK_EINTERNAL, "The sign-in could not be started.");
+        return;
+    }
     char *cookie_name = lk_printf(a, "lkf_%s", lk_hex_encode(a, cn, sizeof(cn)));
     PGresult *res;
     rc = lk_db_exec(r->db, a, &q_flow_nextval, NULL, &res);
@@ -347,7 +362,12 @@ static void begin_flow(lk_req *r, const lk_profile *p, const lk_link_req *lr, co
     url = lk_url_add_param(a, url, "response_type", "code");
     url = lk_url_add_param(a, url, "client_id", c.client_id);
     url = lk_url_add_param(a, url, "redirect_uri", c.callback_url);
-    url = lk_url_add_param(a, url, "scope", lk_scopes_join(a, &lr->scopes, p->scope_separator));
+    const char *scope = lk_scopes_join(a, &lr->scopes, p->scope_separator);
+    if (!scope) {
+        page_fail(r, LK_EINTERNAL, "The sign-in could not be started.");
+        return;
+    }
+    url = lk_url_add_param(a, url, "scope", scope);
     url = lk_url_add_param(a, url, "state", state);
     if (p->pkce) {
         url = lk_url_add_param(a, url, "code_challenge", lk_pkce_challenge(a, verifier));
@@ -421,12 +441,17 @@ void lk_flow_begin(lk_req *r, const char *name, bool seed_form)
         lr.site = lk_strdup(a, lk_db_get(res, 0, "site"));
         const char *sj = lk_db_get(res, 0, "scopes");
         json_object *scopes = NULL;
+        /* The scopes the link asked for, never quietly the default ones. */
         if (sj)
-            lk_json_parse(a, sj, strlen(sj), &scopes);
-        if (scopes)
-            lr.scopes = lk_strv_from_json(a, scopes);
+            rc = lk_json_parse(a, sj, strlen(sj), &scopes);
         else
-            lk_profile_scopes(a, p, NULL, &lr.scopes);
+            rc = lk_profile_scopes(a, p, NULL, &lr.scopes);
+        if (rc != LK_OK || (sj && !json_object_is_type(scopes, json_type_array))) {
+            page_fail(r, LK_EINTERNAL, "The sign-in could not be started.");
+            return;
+        }
+        if (sj)
+            lr.scopes = lk_strv_from_json(a, scopes);
         begin_flow(r, p, &lr, link_id, false);
         return;
     }
@@ -523,19 +548,72 @@ static bool flow_cookie_matches(lk_req *r, const char *cookie_name, const char *
     return cookie && cookie_hash && lk_ct_equal(lk_sha256_hex(r->a, cookie), cookie_hash, 64);
 }
 
+/* Latchkey's result parameters (SPEC §4): never repeated from redirect_url. */
+static const char *const result_params[] = {"status", "error", "profile", "instance_id", NULL};
+
+/* True when the query parameter s[0..n) is named like one of Latchkey's
+ * (after percent-decoding, as the application will read it). */
+static bool is_result_param(lk_arena *a, const char *s, size_t n)
+{
+    const char *eq = memchr(s, '=', n);
+    char *name;
+    size_t len;
+    if (lk_pct_decode(a, s, eq ? (size_t)(eq - s) : n, true, &name, &len) != LK_OK)
+        return false; /* no application reads a malformed name as one of ours */
+    for (const char *const *rp = result_params; *rp; rp++)
+        if (len == strlen(*rp) && !memcmp(name, *rp, len))
+            return true;
+    return false;
+}
+
+lk_err lk_flow_result_url(lk_arena *a, const char *redirect_url, const char *error, const char *profile,
+                          const char *instance_id, char **out)
+{
+    size_t ul = strcspn(redirect_url, "#");
+    const char *q = memchr(redirect_url, '?', ul);
+    lk_buf b;
+    lk_buf_init(&b, a, LK_FLOW_RESULT_URL_MAX);
+    lk_err rc = lk_buf_add(&b, redirect_url, q ? (size_t)(q - redirect_url) : ul);
+    char sep = '?';
+    if (q) {
+        const char *s = q + 1, *end = redirect_url + ul;
+        while (rc == LK_OK && s < end) {
+            const char *amp = memchr(s, '&', (size_t)(end - s));
+            const char *pe = amp ? amp : end;
+            if (pe > s && !is_result_param(a, s, (size_t)(pe - s))) {
+                rc = lk_buf_addc(&b, sep);
+                if (rc == LK_OK)
+                    rc = lk_buf_add(&b, s, (size_t)(pe - s));
+                sep = '&';
+            }
+            s = amp ? amp + 1 : end;
+        }
+    }
+    const char *values[] = {error ? "error" : "success", error, profile, instance_id};
+    for (size_t i = 0; rc == LK_OK && i < LK_ARRAY_LEN(values); i++) {
+        if (!values[i])
+            continue;
+        rc = lk_buf_printf(&b, "%c%s=%s", sep, result_params[i], lk_pct_encode(a, values[i]));
+        sep = '&';
+    }
+    if (rc != LK_OK)
+        return rc;
+    *out = (char *)lk_buf_str(&b);
+    return LK_OK;
+}
+
 /* Ends the flow: to the caller's redirect_url, or a page. */
 static void finish(lk_req *r, const lk_profile *p, const flow *f, lk_err e, const char *detail, const char *site_name)
 {
     lk_arena *a = r->a;
     lk_audit(r->db, a, "browser", "connection.authorize", p->name, f->instance_id, e ? lk_err_code(e) : "ok", NULL);
     if (f->redirect_url) {
-        char *u = lk_url_add_param(a, f->redirect_url, "status", e ? "error" : "success");
-        if (e)
-            u = lk_url_add_param(a, u, "error", lk_err_code(e));
-        u = lk_url_add_param(a, u, "profile", p->name);
-        u = lk_url_add_param(a, u, "instance_id", f->instance_id);
-        lk_resp_redirect(r, strcmp(r->method, "POST") ? 302 : 303, u);
-        return;
+        char *u;
+        if (lk_flow_result_url(a, f->redirect_url, e ? lk_err_code(e) : NULL, p->name, f->instance_id, &u) == LK_OK) {
+            lk_resp_redirect(r, strcmp(r->method, "POST") ? 302 : 303, u);
+            return;
+        }
+        /* Too long to redirect to: the page below says what happened. */
     }
     if (e) {
         lk_fail(r, e, "%s", detail);
@@ -560,20 +638,51 @@ static const char *clean_code(lk_arena *a, const char *s)
     return lk_strdup(a, s);
 }
 
-static lk_err store(lk_req *r, const lk_profile *p, const flow *f, const lk_client *c, const lk_tokens *t,
-                    json_object *meta)
+/* Before anything is sent upstream: LK_ELINK when another flow of this
+ * flow's link completed meanwhile (store() decides it for good). */
+static lk_err link_unused(lk_req *r, const flow *f)
+{
+    if (!f->link_id)
+        return LK_OK;
+    const char *params[] = {f->link_id};
+    PGresult *res;
+    lk_err rc = lk_db_exec(r->db, r->a, &q_link_unused, params, &res);
+    if (rc != LK_OK)
+        return rc;
+    return PQntuples(res) == 1 ? LK_OK : LK_ELINK;
+}
+
+/* One short transaction, with no upstream call inside (SPEC §5 "timeouts
+ * nest"): takes the flow when take_flow (the credential form's; the OAuth
+ * callback took its own already: LK_ESTATE when it is gone, LK_EFLOW when
+ * it expired), uses up its link (LK_ELINK), writes the grant. Tried again
+ * once when a concurrent first connect won the insert (it is then
+ * replaced in place, or LK_ECONNECTED for a flow that never replaces). */
+static lk_err store(lk_req *r, const lk_profile *p, const flow *f, const char *client_id, const lk_tokens *t,
+                    json_object *meta, bool take_flow)
 {
     lk_err rc = LK_OK;
+    const char *idp[] = {f->id};
+    const char *lp[] = {f->link_id};
     for (int attempt = 0; attempt < 2; attempt++) {
         rc = lk_db_begin(r->db);
         if (rc != LK_OK)
             return rc;
-        rc = lk_conn_write_grant(r->db, r->a, r->cfg, p, f->instance_id, c->white_label ? c->client_id : NULL, t, meta,
-                                 !f->no_replace, NULL);
-        if (rc == LK_OK && f->link_id) {
-            const char *params[] = {f->link_id};
-            rc = lk_db_exec(r->db, r->a, &q_link_delete, params, NULL);
+        PGresult *res;
+        if (take_flow) {
+            rc = lk_db_exec(r->db, r->a, &q_flow_consume, idp, &res);
+            if (rc == LK_OK && PQntuples(res) != 1)
+                rc = LK_ESTATE;
+            else if (rc == LK_OK && !lk_db_bool(res, 0, "live"))
+                rc = LK_EFLOW;
         }
+        if (rc == LK_OK && f->link_id) {
+            rc = lk_db_exec(r->db, r->a, &q_link_consume, lp, &res);
+            if (rc == LK_OK && PQntuples(res) != 1)
+                rc = LK_ELINK;
+        }
+        if (rc == LK_OK)
+            rc = lk_conn_write_grant(r->db, r->a, r->cfg, p, f->instance_id, client_id, t, meta, !f->no_replace, NULL);
         if (rc == LK_OK) {
             rc = lk_db_commit(r->db);
             if (rc == LK_OK)
@@ -585,6 +694,17 @@ static lk_err store(lk_req *r, const lk_profile *p, const flow *f, const lk_clie
         /* A concurrent first connect won the insert: replace it in place. */
     }
     return rc;
+}
+
+/* What a failed store() tells the browser. */
+static const char *store_failure(lk_err rc)
+{
+    switch (rc) {
+    case LK_ECONNECTED: return "An account is already connected for this user; nothing was changed.";
+    case LK_ELINK: return "An account was already connected through this link; nothing was changed.";
+    case LK_EFLOW: return "The sign-in took longer than allowed.";
+    default: return "The connection could not be stored. Try again shortly.";
+    }
 }
 
 void lk_flow_callback(lk_req *r, const char *name)
@@ -630,6 +750,24 @@ void lk_flow_callback(lk_req *r, const char *name)
         finish(r, p, &f, LK_EFLOW, "The sign-in took longer than allowed.", NULL);
         return;
     }
+    if (p->issuer) {
+        /* RFC 9207 §2.4: a missing or different iss means a mix-up, for an
+         * error answer too: its error did not come from our provider, so
+         * it is not reported as such (not even access_denied). */
+        const char *iss = lk_req_param(r, "iss");
+        if (!iss || strcmp(iss, p->issuer) != 0) {
+            finish(r, p, &f, LK_EPROVIDER, "The answer did not come from the expected issuer.", NULL);
+            return;
+        }
+    }
+    rc = link_unused(r, &f);
+    if (rc != LK_OK) {
+        if (rc == LK_ELINK)
+            finish(r, p, &f, rc, store_failure(rc), NULL);
+        else
+            finish(r, p, &f, LK_EDB, "The service is temporarily unavailable.", NULL);
+        return;
+    }
     const char *perr = lk_req_param(r, "error");
     if (perr) {
         if (!strcmp(perr, "access_denied"))
@@ -638,14 +776,6 @@ void lk_flow_callback(lk_req *r, const char *name)
             finish(r, p, &f, LK_EPROVIDER,
                    lk_printf(a, "The provider answered with the error %s.", clean_code(a, perr)), NULL);
         return;
-    }
-    if (p->issuer) {
-        /* RFC 9207 §2.4: a missing or different iss means a mix-up. */
-        const char *iss = lk_req_param(r, "iss");
-        if (!iss || strcmp(iss, p->issuer) != 0) {
-            finish(r, p, &f, LK_EPROVIDER, "The answer did not come from the expected issuer.", NULL);
-            return;
-        }
     }
     const char *code = lk_req_param(r, "code");
     if (!code || !*code || strlen(code) > 4096) {
@@ -705,12 +835,10 @@ void lk_flow_callback(lk_req *r, const char *name)
         }
         meta = lk_sites_metadata(a, &sites, chosen);
     }
-    rc = store(r, p, &f, &c, &t, meta);
+    rc = store(r, p, &f, c.white_label ? c.client_id : NULL, &t, meta, false);
     if (rc != LK_OK) {
-        finish(r, p, &f, rc == LK_ECONNECTED ? rc : LK_EDB,
-               rc == LK_ECONNECTED ? "An account is already connected for this user; nothing was changed."
-                                   : "The connection could not be stored. Try again shortly.",
-               NULL);
+        lk_err shown = (rc == LK_ECONNECTED || rc == LK_ELINK) ? rc : LK_EDB;
+        finish(r, p, &f, shown, store_failure(shown), NULL);
         return;
     }
     finish(r, p, &f, LK_OK, NULL, chosen ? chosen->name : NULL);
@@ -722,10 +850,16 @@ void lk_flow_callback(lk_req *r, const char *name)
 
 static lk_stmt q_flow_by_cookie = LK_STMT("flow_by_cookie",
                                           "SELECT id, cookie_hash, link_id, instance_id, redirect_uri, "
-                                          "redirect_url, site, no_replace, attempts, expires_at > now() AS live "
-                                          "FROM flows WHERE cookie_name = $1 AND profile_id = $2 FOR UPDATE",
+                                          "redirect_url, site, no_replace, expires_at > now() AS live "
+                                          "FROM flows WHERE cookie_name = $1 AND profile_id = $2",
                                           2);
-static lk_stmt q_flow_attempt = LK_STMT("flow_attempt", "UPDATE flows SET attempts = attempts + 1 WHERE id = $1", 1);
+/* A try is counted before anything is sent upstream, and only while under
+ * the bound: concurrent posts cannot check more than CREDENTIAL_ATTEMPTS
+ * credentials against the provider. */
+static lk_stmt q_flow_attempt = LK_STMT("flow_attempt",
+                                        "UPDATE flows SET attempts = attempts + 1 WHERE id = $1 AND "
+                                        "attempts < $2::integer RETURNING attempts",
+                                        2);
 static lk_stmt q_flow_delete = LK_STMT("flow_delete", "DELETE FROM flows WHERE id = $1", 1);
 
 /* A flow's public id: "lkf_" and 16 hex digits. */
@@ -766,6 +900,19 @@ static void form_again(lk_req *r, const lk_profile *p, const char *cookie_name, 
     lk_page_credential_form(r, 422, &form);
 }
 
+/* Ends a flow of the form for good: deleted, its cookie cleared, e told.
+ * A database failure is told instead (the flow then stays, bounded). */
+static void form_end(lk_req *r, const lk_profile *p, const flow *f, const char *clear, lk_err e, const char *detail)
+{
+    const char *idp[] = {f->id};
+    if (lk_db_exec(r->db, r->a, &q_flow_delete, idp, NULL) != LK_OK) {
+        page_fail(r, LK_EDB, "The service is temporarily unavailable.");
+        return;
+    }
+    lk_resp_header(r, "Set-Cookie", clear);
+    finish(r, p, f, e, detail, NULL);
+}
+
 void lk_flow_credential(lk_req *r, const char *name)
 {
     lk_arena *a = r->a;
@@ -790,37 +937,49 @@ void lk_flow_credential(lk_req *r, const char *name)
         page_fail(r, LK_ESTATE, "This form is unknown or was already used.");
         return;
     }
-    rc = lk_db_begin(r->db);
-    if (rc != LK_OK) {
-        page_fail(r, LK_EDB, "The service is temporarily unavailable.");
-        return;
-    }
+    /* No transaction is open while the provider is asked (SPEC §5
+     * "timeouts nest"): the flow is read, the try counted, the credential
+     * checked, and then one short transaction re-checks and writes. */
     const char *params[] = {cookie_name, p->id_text};
     PGresult *res;
     rc = lk_db_exec(r->db, a, &q_flow_by_cookie, params, &res);
     if (rc != LK_OK || PQntuples(res) != 1) {
-        lk_db_rollback(r->db);
         page_fail(r, rc != LK_OK ? LK_EDB : LK_ESTATE,
                   rc != LK_OK ? "The service is temporarily unavailable."
                               : "This form is unknown or was already used.");
         return;
     }
     flow f = flow_from_row(a, res);
-    long long attempts = lk_db_ll(res, 0, "attempts");
     /* The cookie binds the form to the browser that opened the link: a
      * post from anywhere else (CSRF) has no cookie value to show. */
     if (!flow_cookie_matches(r, cookie_name, lk_db_get(res, 0, "cookie_hash"))) {
-        lk_db_rollback(r->db);
         page_fail(r, LK_ESTATE, "The form did not come from this browser's sign-in, or its cookie was lost.");
         return;
     }
     const char *clear = lk_cookie_build(a, cookie_name, "", path_of(a, f.redirect_uri), 0, r->cfg->cookie_secure);
-    const char *idp[] = {f.id};
     if (!lk_db_bool(res, 0, "live")) {
-        lk_db_exec(r->db, a, &q_flow_delete, idp, NULL);
-        lk_db_commit(r->db);
+        form_end(r, p, &f, clear, LK_EFLOW, "The sign-in took longer than allowed.");
+        return;
+    }
+    const char *ap[] = {f.id, lk_printf(a, "%d", CREDENTIAL_ATTEMPTS)};
+    rc = lk_db_exec(r->db, a, &q_flow_attempt, ap, &res);
+    if (rc != LK_OK) {
+        page_fail(r, LK_EDB, "The service is temporarily unavailable.");
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        /* Used up meanwhile by another post of this form. */
         lk_resp_header(r, "Set-Cookie", clear);
-        finish(r, p, &f, LK_EFLOW, "The sign-in took longer than allowed.", NULL);
+        page_fail(r, LK_ESTATE, "This form is unknown or was already used.");
+        return;
+    }
+    long long attempts = lk_db_ll(res, 0, "attempts");
+    rc = link_unused(r, &f);
+    if (rc != LK_OK) {
+        if (rc == LK_ELINK)
+            form_end(r, p, &f, clear, rc, store_failure(rc));
+        else
+            page_fail(r, LK_EDB, "The service is temporarily unavailable.");
         return;
     }
     bool basic = !strcmp(p->credential_kind, "basic");
@@ -842,39 +1001,26 @@ void lk_flow_credential(lk_req *r, const char *name)
             problem = "The site could not be reached to check the token. Try again in a moment.";
     }
     if (problem) {
-        lk_db_exec(r->db, a, &q_flow_attempt, idp, NULL);
-        if (attempts + 1 >= CREDENTIAL_ATTEMPTS) {
-            lk_db_exec(r->db, a, &q_flow_delete, idp, NULL);
-            lk_db_commit(r->db);
-            lk_resp_header(r, "Set-Cookie", clear);
-            finish(r, p, &f, LK_EFORBIDDEN, "Too many tries: open the link again to start over.", NULL);
+        if (attempts >= CREDENTIAL_ATTEMPTS) {
+            form_end(r, p, &f, clear, LK_EFORBIDDEN, "Too many tries: open the link again to start over.");
             return;
         }
-        lk_db_commit(r->db);
         lk_audit(r->db, a, "browser", "connection.credential", p->name, f.instance_id, "refused", NULL);
         form_again(r, p, cookie_name, &f, site_in, email, problem);
         return;
     }
     lk_sites one = {&site, 1};
     lk_tokens t = {.access_token = (char *)credential, .token_type = basic ? "Basic" : "Bearer", .expires_in = -1};
-    rc = lk_conn_write_grant(r->db, a, r->cfg, p, f.instance_id, NULL, &t, lk_sites_metadata(a, &one, &site),
-                             !f.no_replace, NULL);
-    if (rc == LK_OK)
-        rc = lk_db_exec(r->db, a, &q_flow_delete, idp, NULL);
-    if (rc == LK_OK && f.link_id) {
-        const char *lp[] = {f.link_id};
-        rc = lk_db_exec(r->db, a, &q_link_delete, lp, NULL);
-    }
-    if (rc == LK_OK)
-        rc = lk_db_commit(r->db);
-    else
-        lk_db_rollback(r->db);
+    rc = store(r, p, &f, NULL, &t, lk_sites_metadata(a, &one, &site), true);
     lk_resp_header(r, "Set-Cookie", clear);
+    if (rc == LK_ESTATE) {
+        /* Another post of this form completed it meanwhile. */
+        page_fail(r, rc, "This form is unknown or was already used.");
+        return;
+    }
     if (rc != LK_OK) {
-        finish(r, p, &f, rc == LK_ECONNECTED ? rc : LK_EDB,
-               rc == LK_ECONNECTED ? "An account is already connected for this user; nothing was changed."
-                                   : "The connection could not be stored. Try again shortly.",
-               NULL);
+        lk_err shown = (rc == LK_ECONNECTED || rc == LK_ELINK || rc == LK_EFLOW) ? rc : LK_EDB;
+        finish(r, p, &f, shown, store_failure(shown), NULL);
         return;
     }
     if (f.redirect_url) {

@@ -234,14 +234,22 @@ void lk_resp_send(lk_req *r, int status, const char *ctype, const char *body, si
     r->status = status;
     lk_buf b;
     lk_buf_init(&b, r->a, 1 << 16);
-    lk_buf_printf(&b, "Status: %d %s\r\n", status, lk_status_text(status));
-    if (ctype)
-        lk_buf_printf(&b, "Content-Type: %s\r\n", ctype);
-    if (status != 204 && status != 304)
-        lk_buf_printf(&b, "Content-Length: %zu\r\n", len);
-    for (lk_hdr *h = r->hdrs; h; h = h->next)
-        lk_buf_printf(&b, "%s: %s\r\n", h->name, h->value);
-    lk_buf_adds(&b, "\r\n");
+    lk_err rc = lk_buf_printf(&b, "Status: %d %s\r\n", status, lk_status_text(status));
+    if (rc == LK_OK && ctype)
+        rc = lk_buf_printf(&b, "Content-Type: %s\r\n", ctype);
+    if (rc == LK_OK && status != 204 && status != 304)
+        rc = lk_buf_printf(&b, "Content-Length: %zu\r\n", len);
+    for (lk_hdr *h = r->hdrs; rc == LK_OK && h; h = h->next)
+        rc = lk_buf_printf(&b, "%s: %s\r\n", h->name, h->value);
+    if (rc == LK_OK)
+        rc = lk_buf_adds(&b, "\r\n");
+    if (rc != LK_OK) {
+        /* Headers that do not fit are never sent cut short. */
+        static const char fail[] = "Status: 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n";
+        r->status = 500;
+        r->io.write(r->io.ctx, fail, sizeof(fail) - 1);
+        return;
+    }
     if (r->io.write(r->io.ctx, lk_buf_str(&b), b.len) != 0)
         return;
     if (len && strcmp(r->method, "HEAD") != 0)

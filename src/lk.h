@@ -50,6 +50,8 @@ const char *lk_status_text(int status);
 #define LK_PROFILE_MAX 63
 #define LK_URL_MAX 2048
 #define LK_JSON_DEPTH 16
+/* SPEC §5: the longest expires_in taken from a provider (ten years). */
+#define LK_EXPIRES_IN_MAX (10LL * 365 * 86400)
 
 #define LK_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -1,5 +1,6 @@
 #include "oauth.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
@@ -25,31 +26,75 @@ lk_err lk_oauth_build(lk_arena *a, const char *style, const lk_client *c, const 
     }
     lk_buf b;
     lk_buf_init(&b, a, 1 << 16);
-    for (const char *const *p = params; p[0]; p += 2)
-        lk_buf_printf(&b, "%s%s=%s", b.len ? "&" : "", lk_pct_encode(a, p[0]), lk_pct_encode(a, p[1]));
+    lk_err rc = LK_OK;
+    for (const char *const *p = params; rc == LK_OK && p[0]; p += 2)
+        rc = lk_buf_printf(&b, "%s%s=%s", b.len ? "&" : "", lk_pct_encode(a, p[0]), lk_pct_encode(a, p[1]));
     if (!strcmp(style, "basic")) {
         char *pair =
             lk_printf(a, "%s:%s", lk_pct_encode(a, c->client_id), lk_pct_encode(a, c->secret ? c->secret : ""));
         out->authorization =
             lk_printf(a, "Authorization: Basic %s", lk_b64_encode(a, (const unsigned char *)pair, strlen(pair)));
     } else {
-        lk_buf_printf(&b, "%sclient_id=%s", b.len ? "&" : "", lk_pct_encode(a, c->client_id));
-        if (c->secret)
-            lk_buf_printf(&b, "&client_secret=%s", lk_pct_encode(a, c->secret));
+        if (rc == LK_OK)
+            rc = lk_buf_printf(&b, "%sclient_id=%s", b.len ? "&" : "", lk_pct_encode(a, c->client_id));
+        if (rc == LK_OK && c->secret)
+            rc = lk_buf_printf(&b, "&client_secret=%s", lk_pct_encode(a, c->secret));
     }
+    if (rc != LK_OK)
+        return rc;
     out->content_type = "Content-Type: application/x-www-form-urlencoded";
     out->body = (char *)lk_buf_str(&b);
     return LK_OK;
 }
 
-/* RFC 6749 A.12/A.17: tokens are VSCHAR (%x20-7E). They go into
- * Authorization headers, where a CR or LF would start a header of its own. */
-static bool vschar(const char *s)
+/* RFC 6749 A.12/A.13 and SPEC §5: tokens are printable ASCII without
+ * spaces. They go into Authorization headers, where a CR or LF would start a
+ * header of its own and a space would end the credential early. */
+static bool token_chars(const char *s)
 {
     for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+        if ((unsigned char)*s <= 0x20 || (unsigned char)*s > 0x7e)
             return false;
     return true;
+}
+
+/* RFC 9110 §5.6.2: token = 1*tchar. A token_type is the first word of the
+ * Authorization header built from it. */
+static bool http_token(const char *s)
+{
+    size_t n = strlen(s);
+    return n <= 64 && lk_http_token(s, n);
+}
+
+/* RFC 6749 §3.3: scope tokens separated by spaces (NQCHAR and SP). */
+static bool scope_chars(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e || *s == '"' || *s == '\\')
+            return false;
+    return true;
+}
+
+/* expires_in (RFC 6749 §5.1): a positive whole number of seconds, at most
+ * ten years; a string of digits is taken too (some providers quote it).
+ * -1 when absent, 0 when present but not such a number. */
+static long long expires_in_of(json_object *ei)
+{
+    if (!ei)
+        return -1;
+    long long v = 0;
+    if (json_object_is_type(ei, json_type_int)) {
+        v = json_object_get_int64(ei);
+    } else if (json_object_is_type(ei, json_type_string)) {
+        const char *s = json_object_get_string(ei);
+        size_t n = strlen(s);
+        if (n == 0 || n > 10 || strspn(s, "0123456789") != n)
+            return 0;
+        v = strtoll(s, NULL, 10);
+    } else {
+        return 0;
+    }
+    return v > 0 && v <= LK_EXPIRES_IN_MAX ? v : 0;
 }
 
 static const char *error_code_of(lk_arena *a, const char *body, size_t len)
@@ -102,29 +147,41 @@ lk_oauth_fail lk_oauth_parse(lk_arena *a, long status, const char *body, size_t 
     if (!at && lk_json_str(o, "error"))
         /* Some providers answer errors with 200: judge them as errors. */
         return lk_oauth_parse(a, 400, body, len, t, code);
-    if (!at || !*at || strlen(at) > 16384 || !vschar(at)) {
+    /* Nothing from the provider is stored or forwarded unchecked (SPEC §5). */
+    if (!at || !*at || strlen(at) > 16384 || !token_chars(at)) {
         *code = "no_access_token";
         return LK_OAUTH_NONSENSE;
     }
+    json_object *rtv = lk_json_get(o, "refresh_token");
     const char *rt = lk_json_str(o, "refresh_token");
-    if (rt && !vschar(rt)) {
-        *code = "malformed_answer";
+    if ((rtv && !rt) || (rt && (strlen(rt) > 16384 || (*rt && !token_chars(rt))))) {
+        *code = "malformed_refresh_token";
+        return LK_OAUTH_NONSENSE;
+    }
+    json_object *ttv = lk_json_get(o, "token_type");
+    const char *tt = lk_json_str(o, "token_type");
+    if ((ttv && !tt) || (tt && !http_token(tt))) {
+        *code = "malformed_token_type";
+        return LK_OAUTH_NONSENSE;
+    }
+    json_object *scv = lk_json_get(o, "scope");
+    const char *sc = lk_json_str(o, "scope");
+    if ((scv && !sc) || (sc && (strlen(sc) > 8192 || !scope_chars(sc)))) {
+        *code = "malformed_scope";
+        return LK_OAUTH_NONSENSE;
+    }
+    long long ei = expires_in_of(lk_json_get(o, "expires_in"));
+    if (ei == 0) {
+        *code = "malformed_expires_in";
         return LK_OAUTH_NONSENSE;
     }
     t->access_token = lk_strdup(a, at);
     t->refresh_token = rt && *rt ? lk_strdup(a, rt) : NULL;
-    const char *tt = lk_json_str(o, "token_type");
-    t->token_type = lk_strdup(a, tt && *tt ? tt : "Bearer");
+    t->token_type = lk_strdup(a, tt ? tt : "Bearer");
     if (lk_ieq(t->token_type, "bearer"))
         t->token_type = "Bearer";
-    const char *sc = lk_json_str(o, "scope");
     t->scope = sc ? lk_strdup(a, sc) : NULL;
-    json_object *ei = lk_json_get(o, "expires_in");
-    if (ei && (json_object_is_type(ei, json_type_int) || json_object_is_type(ei, json_type_string))) {
-        long long v = json_object_get_int64(ei);
-        if (v > 0 && v < 10LL * 365 * 86400)
-            t->expires_in = v;
-    }
+    t->expires_in = ei;
     return LK_OAUTH_OK;
 }
 
@@ -138,7 +195,11 @@ lk_oauth_fail lk_oauth_token_call(lk_upstream *u, lk_arena *a, const char *url, 
 {
     lk_token_request tr;
     *retry_after = NULL;
-    lk_oauth_build(a, style, c, params, &tr);
+    if (lk_oauth_build(a, style, c, params, &tr) != LK_OK) {
+        memset(t, 0, sizeof(*t));
+        *code = "request_too_large";
+        return LK_OAUTH_CONFIG;
+    }
     const char *headers[] = {tr.content_type, "Accept: application/json", tr.authorization, NULL};
     lk_http_resp resp;
     lk_err rc = lk_upstream_call(u, a, "POST", url, headers, tr.body, strlen(tr.body), TOKEN_ANSWER_MAX, &resp);

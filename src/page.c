@@ -45,17 +45,20 @@ char *lk_html_escape(lk_arena *a, const char *s)
 {
     lk_buf b;
     lk_buf_init(&b, a, strlen(s) * 6 + 1);
-    for (const char *c = s; *c; c++) {
+    /* Sized for the longest escape of every byte: an append cannot fail,
+     * and if it did, nothing shorter would be returned. */
+    lk_err rc = LK_OK;
+    for (const char *c = s; rc == LK_OK && *c; c++) {
         switch (*c) {
-        case '&': lk_buf_adds(&b, "&amp;"); break;
-        case '<': lk_buf_adds(&b, "&lt;"); break;
-        case '>': lk_buf_adds(&b, "&gt;"); break;
-        case '"': lk_buf_adds(&b, "&quot;"); break;
-        case '\'': lk_buf_adds(&b, "&#39;"); break;
-        default: lk_buf_addc(&b, *c);
+        case '&': rc = lk_buf_adds(&b, "&amp;"); break;
+        case '<': rc = lk_buf_adds(&b, "&lt;"); break;
+        case '>': rc = lk_buf_adds(&b, "&gt;"); break;
+        case '"': rc = lk_buf_adds(&b, "&quot;"); break;
+        case '\'': rc = lk_buf_adds(&b, "&#39;"); break;
+        default: rc = lk_buf_addc(&b, *c);
         }
     }
-    return (char *)lk_buf_str(&b);
+    return rc == LK_OK ? (char *)lk_buf_str(&b) : lk_strdup(a, "");
 }
 
 static const char *style_hash(lk_arena *a)
@@ -170,46 +173,63 @@ static const char FORM_STYLE[] =
 void lk_page_credential_form(lk_req *r, int status, const lk_credential_form *f)
 {
     lk_arena *a = r->a;
+    /* The profile's own name; "the provider" when it has none. */
+    const char *svc = f->service && *f->service ? lk_html_escape(a, f->service) : NULL;
     lk_buf b;
     lk_buf_init(&b, a, 1 << 16);
-    lk_buf_printf(&b,
-                  "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-                  "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
-                  "<meta name=\"robots\" content=\"noindex\"><title>Connect %s · Latchkey</title>"
-                  "<style>%s</style><style>%s</style></head><body><main>"
-                  "<div class=\"brand\">Latchkey</div><h1>Connect your %s account</h1>",
-                  lk_html_escape(a, f->service), STYLE, FORM_STYLE, lk_html_escape(a, f->service));
-    if (f->problem)
-        lk_buf_printf(&b, "<p class=\"problem\" role=\"alert\">%s</p>", lk_html_escape(a, f->problem));
-    lk_buf_printf(&b,
-                  "<p>The application will act in your account with the token you enter here. "
-                  "It is stored encrypted and never shown again.</p>"
-                  "<form method=\"post\" action=\"%s\" autocomplete=\"off\">"
-                  "<input type=\"hidden\" name=\"flow\" value=\"%s\">",
-                  lk_html_escape(a, f->action), lk_html_escape(a, f->flow));
-    if (f->ask_site) {
+    lk_err rc = lk_buf_printf(&b,
+                              "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                              "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
+                              "<meta name=\"robots\" content=\"noindex\"><title>Connect %s · Latchkey</title>"
+                              "<style>%s</style><style>%s</style></head><body><main>"
+                              "<div class=\"brand\">Latchkey</div><h1>Connect your %s%s</h1>",
+                              svc ? svc : "your account", STYLE, FORM_STYLE, svc ? svc : "account at the provider",
+                              svc ? " account" : "");
+    if (rc == LK_OK && f->problem)
+        rc = lk_buf_printf(&b, "<p class=\"problem\" role=\"alert\">%s</p>", lk_html_escape(a, f->problem));
+    if (rc == LK_OK)
+        rc = lk_buf_printf(&b,
+                           "<p>The application will act in your account with the token you enter here. "
+                           "It is stored encrypted and never shown again.</p>"
+                           "<form method=\"post\" action=\"%s\" autocomplete=\"off\">"
+                           "<input type=\"hidden\" name=\"flow\" value=\"%s\">",
+                           lk_html_escape(a, f->action), lk_html_escape(a, f->flow));
+    if (rc == LK_OK && f->ask_site) {
         bool cloud = f->cloud;
-        lk_buf_printf(&b,
-                      "<label for=\"site\">%s</label><input id=\"site\" name=\"site\" type=\"%s\" required "
-                      "value=\"%s\" placeholder=\"%s\"><p class=\"hint\">%s</p>",
-                      cloud ? "Your Atlassian site" : "Server address", cloud ? "text" : "url",
-                      lk_html_escape(a, f->site ? f->site : ""),
-                      cloud ? "yourname.atlassian.net" : "https://confluence.example.com",
-                      cloud ? "The address you open Confluence at." : "The base address of your server.");
+        rc = lk_buf_printf(&b,
+                           "<label for=\"site\">%s</label><input id=\"site\" name=\"site\" type=\"%s\" required "
+                           "value=\"%s\" placeholder=\"%s\"><p class=\"hint\">%s</p>",
+                           cloud ? "Your Atlassian site" : "Server address", cloud ? "text" : "url",
+                           lk_html_escape(a, f->site ? f->site : ""),
+                           cloud ? "yourname.atlassian.net" : "https://server.example.com",
+                           cloud ? "The address you open Confluence at." : "The base address of your server.");
     }
-    if (f->basic) {
-        lk_buf_printf(&b,
-                      "<label for=\"email\">Email</label><input id=\"email\" name=\"email\" type=\"email\" "
-                      "required value=\"%s\"><label for=\"token\">API token</label>"
-                      "<input id=\"token\" name=\"token\" type=\"password\" required>"
-                      "<p class=\"hint\">Create one at id.atlassian.com, Security, API tokens.</p>",
-                      lk_html_escape(a, f->email ? f->email : ""));
-    } else {
-        lk_buf_adds(&b, "<label for=\"token\">Personal access token</label>"
-                        "<input id=\"token\" name=\"token\" type=\"password\" required>"
-                        "<p class=\"hint\">Create one in your profile, under Personal Access Tokens.</p>");
+    if (rc == LK_OK && f->basic) {
+        /* Only Atlassian Cloud pairs an email with an API token made at
+         * id.atlassian.com; any other provider's pair is its own. */
+        rc = lk_buf_printf(&b,
+                           "<label for=\"email\">%s</label><input id=\"email\" name=\"email\" type=\"%s\" "
+                           "required value=\"%s\"><label for=\"token\">API token</label>"
+                           "<input id=\"token\" name=\"token\" type=\"password\" required>"
+                           "<p class=\"hint\">%s%s%s</p>",
+                           f->cloud ? "Email" : "Email or user name", f->cloud ? "email" : "text",
+                           lk_html_escape(a, f->email ? f->email : ""),
+                           f->cloud ? "Create one at id.atlassian.com, Security, API tokens."
+                                    : "Create one in your account at ",
+                           f->cloud ? "" : (svc ? svc : "the provider"), f->cloud ? "" : ".");
+    } else if (rc == LK_OK) {
+        rc = lk_buf_printf(&b,
+                           "<label for=\"token\">Personal access token</label>"
+                           "<input id=\"token\" name=\"token\" type=\"password\" required>"
+                           "<p class=\"hint\">Create one in your profile at %s, under personal access tokens.</p>",
+                           svc ? svc : "the provider");
     }
-    lk_buf_adds(&b, "<button type=\"submit\" id=\"connect\">Connect</button></form></main></body></html>\n");
+    if (rc == LK_OK)
+        rc = lk_buf_adds(&b, "<button type=\"submit\" id=\"connect\">Connect</button></form></main></body></html>\n");
+    if (rc != LK_OK) {
+        lk_fail(r, LK_EINTERNAL, "The page could not be built."); /* answered by lk_finish */
+        return;
+    }
     unsigned char h[LK_SHA256_LEN];
     lk_sha256(FORM_STYLE, strlen(FORM_STYLE), h);
     send_page(r, status, lk_printf(a, "'sha256-%s' 'sha256-%s'", style_hash(a), lk_b64_encode(a, h, sizeof(h))),

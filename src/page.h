@@ -12,7 +12,7 @@ char *lk_html_escape(lk_arena *a, const char *s);
 void lk_page_send(lk_req *r, int status, const char *title, const char *heading, const char *message, const char *next);
 /* The per-user credential form (api_key_per_user profiles). */
 typedef struct lk_credential_form {
-    const char *service; /* the profile's display name */
+    const char *service; /* the profile's display name; NULL: "the provider" */
     const char *action;  /* the callback URL it posts to */
     const char *flow;    /* the flow's public id (its cookie's name), sent back hidden */
     bool ask_site, cloud, basic;

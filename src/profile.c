@@ -6,6 +6,7 @@
 #include "buf.h"
 #include "crypto.h"
 #include "json.h"
+#include "proxy.h"
 #include "text.h"
 #include "upstream.h"
 #include "url.h"
@@ -17,6 +18,11 @@
     "resources_url, allowed_redirects::text, allow_direct_authorize, proxy_only, issuer, "                             \
     "misconfigured_reason, proxy_path_prefixes::text, credential_kind, credential, site_kind, site, "                  \
     "site_metadata::text, check_path, tenant_info_url, allow_http_sites, allow_private_sites"
+
+/* The check of a Data Center personal access token (Confluence). */
+#define DC_CHECK_PATH "/rest/api/user/current"
+/* The generic template's name for an OAuth profile. */
+#define GENERIC_OAUTH_NAME "OAuth 2.0 provider"
 
 static lk_stmt q_load = LK_STMT("profile_load", "SELECT " PROFILE_COLUMNS " FROM profiles WHERE name = $1", 1);
 static lk_stmt q_client = LK_STMT("profile_client",
@@ -125,6 +131,10 @@ lk_err lk_profile_load(lk_db *db, lk_arena *a, const char *name, lk_profile **ou
     p->tenant_info_url = dup_col(a, res, "tenant_info_url");
     p->allow_http_sites = lk_db_bool(res, 0, "allow_http_sites");
     p->allow_private_sites = lk_db_bool(res, 0, "allow_private_sites");
+    /* Profiles stored before API-key profiles had names of their own: a
+     * non-OAuth profile never calls itself an OAuth 2.0 provider. */
+    if (lk_profile_is_api_key(p) && p->display_name && !strcmp(p->display_name, GENERIC_OAUTH_NAME))
+        p->display_name = p->name;
     *slot = p;
     *out = p;
     return LK_OK;
@@ -184,7 +194,7 @@ lk_err lk_profile_set_auth_type(lk_arena *a, lk_profile *p, const char *auth_typ
     if (strcmp(auth_type, "api_key") != 0 && strcmp(auth_type, "api_key_per_user") != 0)
         return LK_EINVAL;
     p->auth_type = lk_strdup(a, auth_type);
-    bool atlassian = p->template_name && !strncmp(p->template_name, "atlassian-", 10);
+    bool atlassian = lk_profile_is_atlassian(p);
     bool jira = p->template_name && !strcmp(p->template_name, "atlassian-jira");
     /* No OAuth client: the credential is the user's (or the profile's). */
     p->client_id = NULL;
@@ -204,15 +214,40 @@ lk_err lk_profile_set_auth_type(lk_arena *a, lk_profile *p, const char *auth_typ
         p->check_path = jira ? "/rest/api/3/myself" : "/wiki/rest/api/user/current";
         p->tenant_info_url = "https://{site_host}/_edge/tenant_info";
     } else {
-        /* Data Center: a personal access token (Bearer) against the base
-         * URL the user gives. */
+        /* Any provider: a bearer token against the base URL the user gives
+         * (a Data Center server, the README's recipe, checked as one), or,
+         * once lk_profile_set_api_base_url gives one, a fixed base URL that
+         * alone names the provider: no site and no Atlassian check. The
+         * generic template's "OAuth 2.0 provider" is no name for it. */
         p->credential_kind = "bearer";
         p->site_kind = "dc";
         p->api_base_url = "{site_url}";
-        p->check_path = "/rest/api/user/current";
+        p->check_path = DC_CHECK_PATH;
         p->tenant_info_url = NULL;
+        p->display_name = NULL;
     }
     return LK_OK;
+}
+
+bool lk_profile_is_atlassian(const lk_profile *p)
+{
+    return p->template_name && !strncmp(p->template_name, "atlassian-", 10);
+}
+
+bool lk_profile_needs_site(const lk_profile *p)
+{
+    const char *u = p->api_base_url;
+    return u && (strstr(u, "{site_url}") || strstr(u, "{site_host}") || strstr(u, "{cloud_id}"));
+}
+
+void lk_profile_set_api_base_url(lk_profile *p, const char *url)
+{
+    p->api_base_url = (char *)url;
+    /* The Data Center check path is the generic template's only for the
+     * server a user names, never for a provider's own base URL. */
+    if (lk_profile_is_api_key(p) && !lk_profile_is_atlassian(p) && !lk_profile_needs_site(p) && p->check_path &&
+        !strcmp(p->check_path, DC_CHECK_PATH))
+        p->check_path = NULL;
 }
 
 lk_err lk_profile_template(lk_arena *a, const char *tmpl, lk_profile *p)
@@ -250,7 +285,7 @@ lk_err lk_profile_template(lk_arena *a, const char *tmpl, lk_profile *p)
         return LK_OK;
     }
     if (!strcmp(tmpl, "generic")) {
-        p->display_name = "OAuth 2.0 provider";
+        p->display_name = GENERIC_OAUTH_NAME;
         p->extra_params = lk_json_object(a);
         p->token_style = "form";
         return LK_OK;
@@ -269,10 +304,12 @@ lk_err lk_profile_validate(lk_arena *a, const lk_profile *p, const char **why)
     bool api_key = lk_profile_is_api_key(p);
     if (!p->name || !lk_valid_profile_name(p->name, strlen(p->name)))
         *why = "the name must match ^[a-z0-9][a-z0-9_-]{0,62}$";
+    else if (!p->display_name || !*p->display_name)
+        *why = "a display name is required (--display-name)";
     else if (api_key) {
         if (!p->api_base_url)
             *why = "an API base URL is required (--api-base-url)";
-        else if (!p->check_path || p->check_path[0] != '/')
+        else if (p->check_path && p->check_path[0] != '/')
             *why = "the check path must start with '/' (--check-path)";
         else if (p->tenant_info_url && strstr(p->api_base_url, "{cloud_id}") &&
                  !url_field_ok(lk_printf(a, "%.*s", (int)strcspn(p->tenant_info_url, "{"), p->tenant_info_url)) &&
@@ -318,9 +355,18 @@ lk_err lk_profile_validate(lk_arena *a, const lk_profile *p, const char **why)
         if (lk_url_parse(a, p->allowed_redirects.v[i], &u) != LK_OK || u.query)
             *why = "each allowed redirect must be an http(s) URL without query, fragment or user info";
     }
-    for (size_t i = 0; !*why && i < p->proxy_path_prefixes.n; i++)
+    /* A prefix is compared with paths the proxy accepts: one that holds a
+     * dot segment ("..;x" too) or "//" could never match, or would mean
+     * something else to the provider than to us. */
+    for (size_t i = 0; !*why && i < p->proxy_path_prefixes.n; i++) {
+        const char *pw = NULL;
         if (p->proxy_path_prefixes.v[i][0] != '/')
             *why = "each proxy path prefix must start with '/'";
+        else if (strchr(p->proxy_path_prefixes.v[i], '%') ||
+                 lk_proxy_path_check(a, p->proxy_path_prefixes.v[i], NULL, &pw) != LK_OK)
+            *why = "each proxy path prefix must be a plain path: no '.' or '..' segment (nor '..;'), no '//', "
+                   "no '%', backslash or '@'";
+    }
     for (size_t i = 0; !*why && i < p->scopes.n; i++)
         if (!*p->scopes.v[i] || strpbrk(p->scopes.v[i], " ,\t\r\n"))
             *why = "scopes must be non-empty words without spaces or commas";
@@ -449,10 +495,13 @@ char *lk_scopes_join(lk_arena *a, const lk_strv *s, const char *sep)
 {
     lk_buf b;
     lk_buf_init(&b, a, 1 << 16);
-    for (size_t i = 0; i < s->n; i++) {
+    lk_err rc = LK_OK;
+    for (size_t i = 0; rc == LK_OK && i < s->n; i++) {
         if (i)
-            lk_buf_adds(&b, sep);
-        lk_buf_adds(&b, s->v[i]);
+            rc = lk_buf_adds(&b, sep);
+        if (rc == LK_OK)
+            rc = lk_buf_adds(&b, s->v[i]);
     }
-    return (char *)lk_buf_str(&b);
+    /* Never a shorter list than asked for. */
+    return rc == LK_OK ? (char *)lk_buf_str(&b) : NULL;
 }

@@ -40,7 +40,7 @@ typedef struct lk_profile {
     char *site_kind;            /* cloud (<name>.atlassian.net) or dc (a base URL) */
     char *site;                 /* api_key: the one site */
     json_object *site_metadata; /* api_key: its cloud id, url, name */
-    char *check_path;           /* GET <api base><check_path> must know the credential */
+    char *check_path;           /* GET <api base><check_path> must know the credential; NULL: no check */
     char *tenant_info_url;      /* cloud id lookup template ({site_host}) */
     bool allow_http_sites, allow_private_sites;
     char *misconfigured_reason; /* NULL when fine */
@@ -66,10 +66,23 @@ lk_err lk_profile_client(lk_db *db, lk_arena *a, const lk_config *cfg, const lk_
 lk_err lk_profile_template(lk_arena *a, const char *tmpl, lk_profile *p);
 /* True for the API-token auth types (api_key, api_key_per_user). */
 bool lk_profile_is_api_key(const lk_profile *p);
+/* True for the atlassian-* templates. */
+bool lk_profile_is_atlassian(const lk_profile *p);
+/* True when the API base URL names a site ({site_url}, {site_host},
+ * {cloud_id}): a credential then needs one; otherwise the base URL alone
+ * names the provider. */
+bool lk_profile_needs_site(const lk_profile *p);
 /* Sets an auth type and its defaults for the profile's template (the
- * Atlassian templates: Cloud sites, email:api_token; generic: Data Center
- * base URLs, personal access tokens). LK_EINVAL for an unknown type. */
+ * Atlassian templates: Cloud sites, email:api_token, their check paths;
+ * generic: bearer tokens against the base URL a user names, checked as a
+ * Data Center server would answer, and no display name: the caller names
+ * it, never "OAuth 2.0 provider"). LK_EINVAL for an unknown type. */
 lk_err lk_profile_set_auth_type(lk_arena *a, lk_profile *p, const char *auth_type);
+/* Sets the API base URL (borrowed). For a generic API-key profile whose
+ * base URL then names no site, the Data Center check path default goes:
+ * nothing Atlassian is asked of another provider (set a check path after,
+ * if it has one). */
+void lk_profile_set_api_base_url(lk_profile *p, const char *url);
 /* Checks a profile before it is stored; a sentence in *why on failure. */
 lk_err lk_profile_validate(lk_arena *a, const lk_profile *p, const char **why);
 /* Inserts p (its client secret and, for api_key, its credential given in

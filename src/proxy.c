@@ -4,12 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apicred.h"
 #include "apikey.h"
 #include "buf.h"
 #include "cred.h"
 #include "log.h"
 #include "text.h"
 #include "upstream.h"
+#include "url.h"
 
 lk_err lk_proxy_path_check(lk_arena *a, const char *raw, const lk_strv *prefixes, const char **why)
 {
@@ -41,7 +43,9 @@ lk_err lk_proxy_path_check(lk_arena *a, const char *raw, const lk_strv *prefixes
         }
     }
     /* No "//" anywhere (an authority), no "." or ".." segment, and no
-     * scheme in the first segment. */
+     * scheme in the first segment. A segment's ';' parameters are no
+     * disguise: servlet containers (Confluence Data Center) drop them and
+     * then resolve "..;x" as ".." (SPEC §6). */
     if (strstr(d, "//")) {
         *why = "The path must not hold empty segments ('//').";
         return LK_EINVAL;
@@ -50,7 +54,8 @@ lk_err lk_proxy_path_check(lk_arena *a, const char *raw, const lk_strv *prefixes
     for (bool first = true;; first = false) {
         const char *slash = strchr(seg, '/');
         size_t sl = slash ? (size_t)(slash - seg) : strlen(seg);
-        if ((sl == 1 && seg[0] == '.') || (sl == 2 && seg[0] == '.' && seg[1] == '.')) {
+        size_t nl = strcspn(seg, ";/"); /* the segment without its parameters */
+        if ((nl == 1 && seg[0] == '.') || (nl == 2 && seg[0] == '.' && seg[1] == '.')) {
             *why = "The path must not hold '.' or '..' segments.";
             return LK_EINVAL;
         }
@@ -99,18 +104,34 @@ bool lk_proxy_request_header_ok(const char *name)
     return !(n >= 12 && lk_ieqn(name, 12, "x-forwarded-"));
 }
 
-bool lk_proxy_response_header_ok(const char *name, size_t n)
-{
-    /* Status would be read as the CGI status by the web server. */
-    static const char *const drop[] = {"set-cookie", "set-cookie2", "status", NULL};
-    return !in_list(name, n, HOP) && !in_list(name, n, drop);
-}
-
 /* RFC 9110 §5.6.2 tchar: what a field name may hold. */
 static bool tchar(unsigned char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
            (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+bool lk_proxy_response_header_ok(const char *name, size_t n)
+{
+    /* A name that is no token (" Set-Cookie", "set-cookie ") is no field
+     * (RFC 9110 §5.1), yet a web server may trim it into one that we
+     * drop: it goes nowhere. */
+    if (n == 0)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!tchar((unsigned char)name[i]))
+            return false;
+    /* Status would be read as the CGI status by the web server. */
+    static const char *const drop[] = {"set-cookie", "set-cookie2", "status", NULL};
+    return !in_list(name, n, HOP) && !in_list(name, n, drop);
+}
+
+char *lk_proxy_location(lk_arena *a, const char *upstream_url, const char *value)
+{
+    char *abs;
+    if (lk_url_resolve(a, upstream_url, value, &abs) != LK_OK)
+        return NULL;
+    return abs;
 }
 
 char *lk_proxy_header_name(lk_arena *a, const char *var, size_t n)
@@ -149,7 +170,10 @@ char *lk_proxy_header_name(lk_arena *a, const char *var, size_t n)
 /* The state of one proxied call. */
 typedef struct call {
     lk_req *r;
-    long long body_left; /* from the client, streamed */
+    const char *url;     /* the upstream URL called */
+    long long body_left; /* from the client, streamed (-1: unknown length) */
+    long long body_read; /* of a body of unknown length, so far */
+    bool too_big;        /* that body passed proxy_max_body */
     long long sent;      /* bytes of answer body passed back */
     bool allow_retry;    /* a 401 may be swallowed for one retry */
     bool got_401;
@@ -171,6 +195,15 @@ static ssize_t client_read(void *ctx, char *buf, size_t n)
         return -1; /* the client stopped short of its Content-Length */
     if (c->body_left > 0)
         c->body_left -= got;
+    /* A body without Content-Length (chunked) is counted here: a web
+     * server that cut it off at its own cap must not pass as whole. */
+    if (c->body_left < 0) {
+        c->body_read += got;
+        if (c->body_read > c->r->cfg->proxy_max_body) {
+            c->too_big = true;
+            return -1;
+        }
+    }
     if (c->body_left == 0 || got == 0)
         c->r->input_done = true;
     return got;
@@ -198,6 +231,15 @@ static int on_head(void *ctx, long status, char **lines, size_t n)
         const char *v = colon + 1;
         while (*v == ' ' || *v == '\t')
             v++;
+        /* A relative Location on a 200 is an internal redirect to Apache's
+         * CGI and mod_fcgid, which would run the bot's request (its
+         * Authorization too) on any path of this host: only absolute ones
+         * go back (SPEC §6). */
+        if (lk_ieqn(lines[i], nl, "location")) {
+            v = lk_proxy_location(c->r->a, c->url, v);
+            if (!v)
+                continue;
+        }
         lk_resp_header(c->r, lk_strndup(c->r->a, lines[i], nl), v);
     }
     c->began = true;
@@ -332,7 +374,7 @@ void lk_proxy_endpoint(lk_req *r)
     /* An empty POST, PUT or PATCH still says "Content-Length: 0" upstream
      * (RFC 9110 §8.6); servers answer 411 to one without it. */
     bool has_content = !strcmp(r->method, "POST") || !strcmp(r->method, "PUT") || !strcmp(r->method, "PATCH");
-    call c = {.r = r, .body_left = body_len};
+    call c = {.r = r, .url = url, .body_left = body_len};
     lk_stream s = {
         .method = r->method,
         .url = url,
@@ -360,12 +402,16 @@ void lk_proxy_endpoint(lk_req *r)
         c.got_401 = false;
         /* Sites that users name go only to public addresses, unless the
          * profile allows private ones (SPEC §8a: checked on connecting). */
-        lk_upstream_deny_private(r->up, cred.api_key && !p->allow_private_sites);
+        lk_upstream_deny_private(r->up, cred.api_key && lk_apicred_deny_private(p));
         lk_err rc = lk_upstream_stream(r->up, a, &s);
         lk_upstream_deny_private(r->up, false);
         if (c.began) {
             if (rc != LK_OK)
                 lk_warn("proxied answer cut short after %lld bytes: %s", c.sent, lk_err_code(rc));
+            return;
+        }
+        if (c.too_big) {
+            lk_fail(r, LK_ETOOBIG, "The request body is larger than %ld bytes.", r->cfg->proxy_max_body);
             return;
         }
         if (rc == LK_ETIMEOUT) {

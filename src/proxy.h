@@ -10,7 +10,8 @@
 #define LK_PROXY_REPLAY_MAX (1024LL * 1024) /* bodies kept for a 401 retry */
 
 /* Checks a raw sub-path ("/wiki/rest/api/space", still percent-encoded)
- * after decoding: no "." or ".." segments, no empty segment ("//"), no
+ * after decoding: no "." or ".." segments (nor "..;x" or ".;": a segment's
+ * ';' parameters are dropped before it is judged), no empty segment ("//"), no
  * backslash, no "%25" (double encoding), no scheme, no '@', no control
  * characters (NUL, CR, LF...), at most LK_PROXY_PATH_MAX bytes; and, when
  * prefixes are given, under one of them. LK_EINVAL with *why otherwise. */
@@ -18,8 +19,13 @@ lk_err lk_proxy_path_check(lk_arena *a, const char *raw, const lk_strv *prefixes
 
 /* True when a request header (lower case, '-' separated) is passed on. */
 bool lk_proxy_request_header_ok(const char *name);
-/* True when a response header (any case) is passed back. */
+/* True when a response header (any case) is passed back: its name is an
+ * RFC 9110 token, neither hop-by-hop nor Set-Cookie(2) nor Status. */
 bool lk_proxy_response_header_ok(const char *name, size_t n);
+/* The Location value to pass back: value resolved against the upstream
+ * URL that answered (RFC 3986 §5.2), so that it is absolute; NULL when it
+ * cannot be. */
+char *lk_proxy_location(lk_arena *a, const char *upstream_url, const char *value);
 /* "HTTP_X_FOO_BAR" → "X-Foo-Bar" (CONTENT_TYPE → "Content-Type"); NULL
  * for variables that are not request headers. */
 char *lk_proxy_header_name(lk_arena *a, const char *cgi_var, size_t n);

@@ -1,7 +1,9 @@
+#define _XOPEN_SOURCE 700 /* strptime */
 #include "refresh.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "audit.h"
 #include "crypto.h"
@@ -9,22 +11,38 @@
 #include "log.h"
 #include "oauth.h"
 
-/* A forced refresh this soon after the last one is the same refresh (SPEC §5:
- * N concurrent callers cost one provider call). */
-#define LK_REFRESH_COALESCE_SECS 10
-
-static lk_stmt q_lock_timeout = LK_STMT("refresh_lock_timeout", "SELECT set_config('lock_timeout', $1, true)", 1);
-static lk_stmt q_store = LK_STMT("refresh_store",
-                                 "UPDATE connections SET access_token = $2, refresh_token = $3, token_type = $4, "
-                                 "scope = COALESCE($5, scope), expires_at = now() + make_interval(secs => $6::bigint), "
-                                 "status = 'active', generation = generation + 1, refresh_count = refresh_count + 1, "
-                                 "failure_count = 0, last_refreshed_at = now(), updated_at = now(), last_error = NULL, "
-                                 "last_error_at = NULL WHERE id = $1",
-                                 6);
-static lk_stmt q_failed = LK_STMT("refresh_failed",
-                                  "UPDATE connections SET status = $2, failure_count = failure_count + 1, "
-                                  "last_error = $3, last_error_at = now(), updated_at = now() WHERE id = $1",
-                                  3);
+static lk_stmt q_timeouts = LK_STMT("refresh_timeouts",
+                                    "SELECT set_config('lock_timeout', $1, true), "
+                                    "set_config('statement_timeout', $2, true)",
+                                    2);
+/* At most $2 callers of one machine ($3) per connection inside a refresh
+ * (SPEC §5): each holds one of $2 transaction-scoped advisory locks on
+ * (connection, machine and slot) while it waits for the row lock or calls
+ * the provider, so a crowd on one connection cannot take every worker. */
+static lk_stmt q_claim_slot = LK_STMT("refresh_claim_slot",
+                                      "SELECT s FROM generate_series(0, $2::int - 1) AS s WHERE "
+                                      "pg_try_advisory_xact_lock(($1::bigint % 2147483647)::int, $3::int * 128 + s) "
+                                      "LIMIT 1",
+                                      3);
+static lk_stmt q_store =
+    LK_STMT("refresh_store",
+            "UPDATE connections SET access_token = $2, refresh_token = $3, token_type = $4, "
+            "scope = COALESCE($5, scope), expires_at = now() + make_interval(secs => $6::bigint), "
+            "status = 'active', generation = generation + 1, refresh_count = refresh_count + 1, "
+            "failure_count = 0, last_refreshed_at = clock_timestamp(), updated_at = now(), last_error = NULL, "
+            "last_error_at = NULL, refresh_retry_at = NULL, refresh_retry_error = NULL "
+            "WHERE id = $1",
+            6);
+/* A failure: the status ($2, or unchanged when NULL), the reason, and how
+ * long every caller holds off before the provider is asked again. */
+static lk_stmt q_failed =
+    LK_STMT("refresh_failed",
+            "UPDATE connections SET status = COALESCE($2, status), "
+            "failure_count = failure_count + CASE WHEN $2 IS NULL THEN 0 ELSE 1 END, "
+            "last_error = $3, last_error_at = now(), "
+            "updated_at = now(), refresh_retry_at = clock_timestamp() + make_interval(secs => $4::bigint), "
+            "refresh_retry_error = $5 WHERE id = $1",
+            5);
 static lk_stmt q_refresh_token_now =
     LK_STMT("refresh_token_now", "SELECT refresh_token FROM connections WHERE id = $1", 1);
 static lk_stmt q_flag_profile = LK_STMT("refresh_flag_profile",
@@ -48,77 +66,306 @@ lk_refresh_action lk_refresh_decide(const lk_refresh_facts *f)
     /* A sweep from another machine got here first. */
     if (f->idle_min > 0 && f->refreshed_ago < f->idle_min)
         return LK_USE_CURRENT;
-    /* Callers queued in the web server behind a refresh never saw the old
-     * generation: a forced refresh right after another one uses its token. */
-    if (f->force && f->refreshed_ago < LK_REFRESH_COALESCE_SECS &&
-        lk_fresh_enough(f->has_expiry, f->expires_in, f->min_validity))
+    /* Callers queued in the web server never saw the old generation: a
+     * token this fresh is the best there is, whatever min_validity asks (a
+     * provider whose tokens live 600 s cannot satisfy 3000 s). */
+    if (f->refreshed_ago < LK_REFRESH_FRESH_SECS && lk_fresh_enough(f->has_expiry, f->expires_in, 0))
         return LK_USE_CURRENT;
     if (!f->force && lk_fresh_enough(f->has_expiry, f->expires_in, f->min_validity))
         return LK_USE_CURRENT;
     if (!f->has_refresh_token)
         return (f->has_expiry && f->expires_in <= 0) ? LK_NEED_REAUTH : LK_USE_CURRENT;
+    /* A failure is shared like a success: nobody asks again before the
+     * provider's Retry-After has passed. */
+    if (f->retry_in > 0)
+        return LK_HOLD_OFF;
     return LK_DO_REFRESH;
 }
 
-static const char *retry_after_of(lk_arena *a, const char *provider)
+long long lk_retry_after_secs(const char *v, time_t now)
 {
-    if (provider) {
-        char *end = NULL;
-        long v = strtol(provider, &end, 10);
-        if (end != provider && *end == '\0' && v >= 0 && v <= 3600)
-            return lk_printf(a, "%ld", v < 1 ? 1 : v);
+    long long secs = LK_RETRY_AFTER_DEFAULT;
+    if (v) {
+        size_t n = strlen(v);
+        struct tm tm;
+        memset(&tm, 0, sizeof(tm));
+        if (n > 0 && strspn(v, "0123456789") == n) {
+            /* RFC 9110 §10.2.3 delay-seconds */
+            secs = n > 9 ? LK_RETRY_AFTER_MAX : strtoll(v, NULL, 10);
+        } else {
+            /* An HTTP-date (IMF-fixdate). */
+            const char *end = strptime(v, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+            if (end && !*end)
+                secs = (long long)(timegm(&tm) - now);
+        }
     }
-    return "10";
+    if (secs < 1)
+        secs = 1;
+    return secs > LK_RETRY_AFTER_MAX ? LK_RETRY_AFTER_MAX : secs;
 }
 
-static void audit(const lk_refresh_ctx *cx, const lk_conn *c, const char *outcome, const char *why)
+/* The audit row goes into the refresh's transaction: a failure to write it
+ * fails the transaction, so it is reported, never ignored. */
+static lk_err audit(const lk_refresh_ctx *cx, const lk_conn *c, const char *outcome, const char *why)
 {
     json_object *d = lk_json_object(cx->a);
     lk_json_set_int(d, "generation", c->generation);
     if (why)
         lk_json_set_str(d, "reason", why);
-    lk_audit(cx->db, cx->a, cx->actor, "connection.refresh", c->profile, c->instance_id, outcome, d);
+    return lk_audit(cx->db, cx->a, cx->actor, "connection.refresh", c->profile, c->instance_id, outcome, d);
 }
 
-/* Ends the transaction with what the row says now. */
+static bool token_valid(const lk_conn *c)
+{
+    return lk_fresh_enough(c->expires_at != NULL, c->expires_in, 0);
+}
+
+/* What the row says now: its token (committed by whoever refreshed it). */
 static lk_err use_current(const lk_refresh_ctx *cx, lk_conn *c, lk_refresh_out *out)
 {
-    lk_err rc = lk_db_commit(cx->db);
-    if (rc != LK_OK)
-        return rc;
     out->conn = c;
     return lk_conn_access_token(cx->a, cx->cfg, c, &out->access_token);
 }
 
-static lk_err fail_row(const lk_refresh_ctx *cx, lk_conn *c, const char *status, const char *why)
+/* Not waited for (too many callers, or the lock wait ran out): the noted
+ * token while it is valid, else 503 with a short Retry-After. */
+static lk_err not_waited(const lk_refresh_ctx *cx, const lk_conn *noted, lk_refresh_out *out)
 {
-    const char *params[] = {c->id_text, status, why};
-    return lk_db_exec(cx->db, cx->a, &q_failed, params, NULL);
+    out->refresh_in_progress = true;
+    if (token_valid(noted) && strcmp(noted->status, "reauthorization_required") != 0) {
+        out->conn = (lk_conn *)noted;
+        return lk_conn_access_token(cx->a, cx->cfg, noted, &out->access_token);
+    }
+    out->retry_after = "1";
+    out->detail = "A refresh of this connection is in progress; try again shortly.";
+    return LK_EUNAVAILABLE;
+}
+
+/* The answer while a shared failure holds callers off (SPEC §5). */
+static lk_err held_off(const lk_refresh_ctx *cx, lk_conn *c, lk_refresh_out *out)
+{
+    lk_arena *a = cx->a;
+    const char *why = c->last_error ? c->last_error : "an earlier failure";
+    if (c->retry_error && !strcmp(c->retry_error, "provider_error")) {
+        out->detail = lk_printf(a, "The provider's last answer could not be used (%s); not asking again for %llds.",
+                                why, c->retry_in);
+        return LK_EPROVIDER;
+    }
+    if (token_valid(c)) {
+        out->refresh_failed = true;
+        return use_current(cx, c, out);
+    }
+    out->retry_after = lk_printf(a, "%lld", c->retry_in > 0 ? c->retry_in : 1);
+    out->detail = lk_printf(a, "The provider is unavailable (%s); try again later.", why);
+    return LK_EUNAVAILABLE;
+}
+
+/* Records a failure that every caller shares until hold_secs have passed:
+ * status (NULL: unchanged), reason, and the answer class meanwhile. */
+static lk_err record_failure(const lk_refresh_ctx *cx, lk_conn *c, const char *status, const char *why,
+                             long long hold_secs, const char *answer)
+{
+    const char *params[] = {c->id_text, status, why, lk_printf(cx->a, "%lld", hold_secs), answer};
+    lk_err rc = lk_db_exec(cx->db, cx->a, &q_failed, params, NULL);
+    if (rc == LK_OK) {
+        c->retry_in = hold_secs;
+        c->retry_error = (char *)answer;
+        c->last_error = (char *)why;
+    }
+    return rc;
+}
+
+/* Stores what the provider answered (the commit follows in the caller). */
+static lk_err store_tokens(const lk_refresh_ctx *cx, const lk_conn *c, const lk_tokens *t, lk_conn **now)
+{
+    lk_arena *a = cx->a;
+    char *at = NULL, *rt = NULL;
+    lk_err rc = lk_seal(a, &cx->cfg->keys, "connections", "access_token", c->id_text, t->access_token,
+                        strlen(t->access_token), &at);
+    /* A reply without a new refresh token keeps the old one. */
+    if (rc == LK_OK && t->refresh_token)
+        rc = lk_seal(a, &cx->cfg->keys, "connections", "refresh_token", c->id_text, t->refresh_token,
+                     strlen(t->refresh_token), &rt);
+    else
+        rt = c->refresh_sealed;
+    if (rc == LK_OK) {
+        long long ttl = t->expires_in > 0 ? t->expires_in : cx->cfg->default_token_ttl;
+        const char *params[] = {c->id_text, at, rt, t->token_type, t->scope, lk_printf(a, "%lld", ttl)};
+        rc = lk_db_exec(cx->db, a, &q_store, params, NULL);
+    }
+    if (rc == LK_OK)
+        rc = audit(cx, c, "ok", NULL);
+    if (rc == LK_OK)
+        rc = lk_conn_lock(cx->db, a, c->id, now);
+    return rc;
+}
+
+/* The provider refused or failed: record it (shared by every caller) and
+ * say what this caller is answered. Inside the transaction. */
+static lk_err judge_failure(const lk_refresh_ctx *cx, const lk_profile *p, lk_conn *c, lk_oauth_fail fail,
+                            const char *why, const char *provider_retry, lk_refresh_out *out, bool *recorded)
+{
+    lk_arena *a = cx->a;
+    lk_err rc;
+    if (fail == LK_OAUTH_GRANT) {
+        /* Re-check that no other worker rotated the token meanwhile: only
+         * the refresh token we sent being refused ends the grant. */
+        const char *idp[] = {c->id_text};
+        PGresult *res;
+        rc = lk_db_exec(cx->db, a, &q_refresh_token_now, idp, &res);
+        if (rc != LK_OK)
+            return rc;
+        const char *now_sealed = lk_db_val(res, 0, 0);
+        if (now_sealed && c->refresh_sealed && strcmp(now_sealed, c->refresh_sealed) != 0) {
+            out->retry_after = "1";
+            out->detail = "The connection changed during the refresh; try again.";
+            return LK_EUNAVAILABLE;
+        }
+        rc = record_failure(cx, c, "reauthorization_required", "invalid_grant", 0, NULL);
+        if (rc != LK_OK)
+            return rc;
+        rc = audit(cx, c, "reauthorization_required", why);
+        if (rc != LK_OK)
+            return rc;
+        *recorded = true;
+        out->conn = c;
+        out->detail = "The provider revoked this grant: the user must authorize again "
+                      "(POST /authorize/{profile} for a new link).";
+        return LK_EREAUTH;
+    }
+    if (fail == LK_OAUTH_CONFIG || fail == LK_OAUTH_NONSENSE) {
+        /* The profile is wrong, or the provider answered nonsense: tokens
+         * and status stay as they are; callers share this answer a while. */
+        if (fail == LK_OAUTH_CONFIG) {
+            const char *params[] = {p->id_text, why};
+            rc = lk_db_exec(cx->db, a, &q_flag_profile, params, NULL);
+            if (rc != LK_OK)
+                return rc;
+        }
+        rc = record_failure(cx, c, NULL, why, LK_RETRY_AFTER_DEFAULT, "provider_error");
+        if (rc != LK_OK)
+            return rc;
+        rc = audit(cx, c, "provider_error", why);
+        if (rc != LK_OK)
+            return rc;
+        *recorded = true;
+        out->detail = fail == LK_OAUTH_CONFIG ? lk_printf(a,
+                                                          "The provider refused this profile's client (%s); an "
+                                                          "administrator must fix the profile.",
+                                                          why)
+                                              : lk_printf(a, "The provider's answer could not be used (%s).", why);
+        return LK_EPROVIDER;
+    }
+    long long hold = lk_retry_after_secs(provider_retry, time(NULL));
+    rc = record_failure(cx, c, "refresh_failing", why, hold, "provider_unavailable");
+    if (rc != LK_OK)
+        return rc;
+    rc = audit(cx, c, "provider_unavailable", why);
+    if (rc != LK_OK)
+        return rc;
+    *recorded = true;
+    return held_off(cx, c, out);
+}
+
+/* Calls the provider with the connection's refresh token and stores or
+ * judges the answer. Inside the transaction, under the row lock; *changed
+ * says whether there is something to commit. */
+static lk_err call_provider(const lk_refresh_ctx *cx, const lk_profile *p, lk_conn *c, lk_refresh_out *out,
+                            bool *changed)
+{
+    lk_arena *a = cx->a;
+    char *refresh_token = NULL;
+    lk_client client;
+    lk_err rc = lk_unseal(a, &cx->cfg->keys, "connections", "refresh_token", c->id_text, c->refresh_sealed,
+                          &refresh_token, NULL);
+    if (rc == LK_OK)
+        rc = lk_profile_client(cx->db, a, cx->cfg, p, c->client_id, &client);
+    if (rc != LK_OK) {
+        out->detail = "The connection's credentials could not be read.";
+        return rc == LK_ENOTFOUND ? LK_EPROVIDER : rc;
+    }
+    /* The same client that obtained the grant refreshes it. */
+    const char *grant[] = {"grant_type", "refresh_token", "refresh_token", refresh_token, NULL, NULL};
+    lk_tokens t;
+    const char *why, *provider_retry;
+    lk_oauth_fail fail =
+        lk_oauth_token_call(cx->up, a, p->refresh_url, p->token_style, &client, grant, &t, &why, &provider_retry);
+    out->refreshed = true;
+    if (fail != LK_OAUTH_OK) {
+        lk_warn("refresh of a %s connection failed: %s", c->profile, why);
+        return judge_failure(cx, p, c, fail, why, provider_retry, out, changed);
+    }
+    lk_conn *now = NULL;
+    rc = store_tokens(cx, c, &t, &now);
+    if (rc != LK_OK) {
+        lk_error("refresh of %s: the provider rotated but storing failed (%s)", c->profile, lk_err_code(rc));
+        out->retry_after = "2";
+        out->detail = "The refreshed token could not be stored; try again.";
+        return rc == LK_EDB ? LK_EDB : LK_EUNAVAILABLE;
+    }
+    *changed = true;
+    out->conn = now;
+    out->access_token = t.access_token;
+    return LK_OK;
+}
+
+/* This machine's number among the callers' slots: its host name hashed
+ * (two machines sharing a number share a bound, which is harmless). */
+static const char *machine_number(lk_arena *a)
+{
+    static long number = -1;
+    if (number < 0) {
+        char host[256] = "";
+        gethostname(host, sizeof(host) - 1);
+        unsigned long h = 5381;
+        for (const char *p = host; *p; p++)
+            h = h * 33 + (unsigned char)*p;
+        number = (long)(h % (1UL << 20));
+    }
+    return lk_printf(a, "%ld", number);
+}
+
+/* Takes one of the connection's caller slots and then its row lock.
+ * *waited is false when no slot was free or the lock wait ran out. */
+static lk_err lock_row(const lk_refresh_ctx *cx, const lk_conn *noted, lk_conn **c, bool *waited)
+{
+    lk_arena *a = cx->a;
+    *waited = false;
+    /* Timeouts nest: provider call < lock wait < web server timeout; the
+     * lock wait is a statement and must not be cut short by another. */
+    const char *tp[] = {lk_printf(a, "%ldms", cx->cfg->lock_timeout_ms),
+                        lk_printf(a, "%ldms", cx->cfg->lock_timeout_ms + cx->cfg->db_timeout_ms)};
+    PGresult *res = NULL;
+    lk_err rc = lk_db_exec(cx->db, a, &q_timeouts, tp, NULL);
+    if (rc == LK_OK) {
+        const char *sp[] = {noted->id_text, lk_printf(a, "%ld", 1 + cx->cfg->refresh_waiters), machine_number(a)};
+        rc = lk_db_exec(cx->db, a, &q_claim_slot, sp, &res);
+    }
+    if (rc != LK_OK || PQntuples(res) != 1)
+        return rc;
+    rc = lk_conn_lock(cx->db, a, noted->id, c);
+    if (rc == LK_EDB && !strcmp(lk_db_sqlstate(cx->db), "55P03"))
+        return LK_OK; /* lock_not_available: the lock wait ran out */
+    *waited = rc == LK_OK;
+    return rc;
 }
 
 lk_err lk_refresh(const lk_refresh_ctx *cx, const lk_profile *p, const lk_conn *noted, bool force,
                   long long min_validity, lk_refresh_out *out)
 {
-    lk_arena *a = cx->a;
     memset(out, 0, sizeof(*out));
     lk_err rc = lk_db_begin(cx->db);
     if (rc != LK_OK)
         return rc;
-    /* Timeouts nest: provider call < lock wait < web server timeout. */
-    const char *lt[] = {lk_printf(a, "%ldms", cx->cfg->lock_timeout_ms)};
     lk_conn *c = NULL;
-    rc = lk_db_exec(cx->db, a, &q_lock_timeout, lt, NULL);
-    if (rc == LK_OK)
-        rc = lk_conn_lock(cx->db, a, noted->id, &c);
-    if (rc != LK_OK) {
-        bool lock_wait = !strcmp(lk_db_sqlstate(cx->db), "55P03");
-        lk_db_rollback(cx->db);
-        if (lock_wait) {
-            out->retry_after = "2";
-            out->detail = "Another refresh of this connection is taking long; try again shortly.";
-            return LK_EUNAVAILABLE;
-        }
-        return rc;
+    bool waited = false;
+    bool commit = false; /* something was written: commit before answering */
+    rc = lock_row(cx, noted, &c, &waited);
+    if (rc != LK_OK)
+        goto end;
+    if (!waited) {
+        rc = not_waited(cx, noted, out);
+        goto end;
     }
     lk_refresh_facts f = {
         .noted_generation = noted->generation,
@@ -131,123 +378,43 @@ lk_err lk_refresh(const lk_refresh_ctx *cx, const lk_profile *p, const lk_conn *
         .has_refresh_token = c->refresh_sealed != NULL,
         .idle_min = cx->idle_min,
         .refreshed_ago = c->refreshed_ago,
+        .retry_in = c->retry_in,
     };
     lk_refresh_action act = lk_refresh_decide(&f);
     lk_debug("refresh of connection %s: generation %lld (noted %lld), force %d: action %d", c->id_text, f.generation,
              f.noted_generation, (int)force, (int)act);
     switch (act) {
-    case LK_USE_CURRENT: return use_current(cx, c, out);
+    case LK_USE_CURRENT: rc = use_current(cx, c, out); break;
+    case LK_HOLD_OFF: rc = held_off(cx, c, out); break;
     case LK_NEED_REAUTH:
-        if (strcmp(c->status, "reauthorization_required") != 0)
-            fail_row(cx, c, "reauthorization_required", "no_refresh_token");
-        lk_db_commit(cx->db);
+        if (strcmp(c->status, "reauthorization_required") != 0) {
+            rc = record_failure(cx, c, "reauthorization_required", "no_refresh_token", 0, NULL);
+            commit = rc == LK_OK;
+        }
         out->conn = c;
         out->detail = "The user must authorize again: ask for a new link with POST /authorize/{profile}.";
-        return LK_EREAUTH;
-    case LK_DO_REFRESH: break;
+        if (rc == LK_OK)
+            rc = LK_EREAUTH;
+        break;
+    case LK_DO_REFRESH: rc = call_provider(cx, p, c, out, &commit); break;
     }
-
-    char *refresh_token = NULL;
-    lk_client client;
-    rc = lk_unseal(a, &cx->cfg->keys, "connections", "refresh_token", c->id_text, c->refresh_sealed, &refresh_token,
-                   NULL);
-    if (rc == LK_OK)
-        rc = lk_profile_client(cx->db, a, cx->cfg, p, c->client_id, &client);
-    if (rc != LK_OK) {
-        lk_db_rollback(cx->db);
-        out->detail = "The connection's credentials could not be read.";
-        return rc == LK_ENOTFOUND ? LK_EPROVIDER : rc;
-    }
-    /* The same client that obtained the grant refreshes it. */
-    const char *grant[] = {"grant_type", "refresh_token", "refresh_token", refresh_token, NULL, NULL};
-    lk_tokens t;
-    const char *why, *provider_retry;
-    lk_oauth_fail fail =
-        lk_oauth_token_call(cx->up, a, p->refresh_url, p->token_style, &client, grant, &t, &why, &provider_retry);
-    out->refreshed = true;
-    if (fail == LK_OAUTH_OK) {
-        char *at = NULL, *rt = NULL;
-        rc = lk_seal(a, &cx->cfg->keys, "connections", "access_token", c->id_text, t.access_token,
-                     strlen(t.access_token), &at);
-        /* A reply without a new refresh token keeps the old one. */
-        if (rc == LK_OK && t.refresh_token)
-            rc = lk_seal(a, &cx->cfg->keys, "connections", "refresh_token", c->id_text, t.refresh_token,
-                         strlen(t.refresh_token), &rt);
-        else
-            rt = c->refresh_sealed;
-        if (rc == LK_OK) {
-            const char *expires = lk_printf(a, "%lld", t.expires_in >= 0 ? t.expires_in : 3600LL);
-            const char *params[] = {c->id_text, at, rt, t.token_type, t.scope, expires};
-            rc = lk_db_exec(cx->db, a, &q_store, params, NULL);
-        }
-        if (rc == LK_OK)
-            audit(cx, c, "ok", NULL);
-        lk_conn *now = NULL;
-        if (rc == LK_OK)
-            rc = lk_conn_lock(cx->db, a, c->id, &now);
-        /* The commit comes before anyone is answered (SPEC §5). */
-        if (rc == LK_OK)
-            rc = lk_db_commit(cx->db);
-        if (rc != LK_OK) {
+end:
+    /* What was stored or recorded is committed before anyone is answered
+     * (SPEC §5); a read-only pass just ends its transaction. */
+    if (commit) {
+        lk_err crc = lk_db_commit(cx->db);
+        if (crc != LK_OK) {
             lk_db_rollback(cx->db);
-            lk_error("refresh of %s: the provider rotated but the commit failed (%s)", c->profile, lk_err_code(rc));
+            if (out->refreshed)
+                lk_error("refresh of %s: the provider answered but the commit failed (%s)", noted->profile,
+                         lk_err_code(crc));
+            memset(out, 0, sizeof(*out));
             out->retry_after = "2";
-            out->detail = "The refreshed token could not be stored; try again.";
-            return rc == LK_EDB ? LK_EDB : LK_EUNAVAILABLE;
+            out->detail = "The refresh could not be stored; try again.";
+            return crc == LK_EDB ? LK_EDB : LK_EUNAVAILABLE;
         }
-        out->conn = now;
-        out->access_token = t.access_token;
-        return LK_OK;
+    } else {
+        lk_db_rollback(cx->db);
     }
-
-    lk_warn("refresh of a %s connection failed: %s", c->profile, why);
-    if (fail == LK_OAUTH_GRANT) {
-        /* Re-check that no other worker rotated the token meanwhile: only
-         * the refresh token we sent being refused ends the grant. */
-        const char *idp[] = {c->id_text};
-        PGresult *res;
-        rc = lk_db_exec(cx->db, a, &q_refresh_token_now, idp, &res);
-        if (rc == LK_OK && lk_db_val(res, 0, 0) && strcmp(lk_db_val(res, 0, 0), c->refresh_sealed) != 0) {
-            lk_db_rollback(cx->db);
-            out->retry_after = "1";
-            out->detail = "The connection changed during the refresh; try again.";
-            return LK_EUNAVAILABLE;
-        }
-        fail_row(cx, c, "reauthorization_required", "invalid_grant");
-        audit(cx, c, "reauthorization_required", why);
-        lk_db_commit(cx->db);
-        out->conn = c;
-        out->detail = "The provider revoked this grant: the user must authorize again "
-                      "(POST /authorize/{profile} for a new link).";
-        return LK_EREAUTH;
-    }
-    if (fail == LK_OAUTH_CONFIG) {
-        /* The profile is wrong, not the connection: leave it alone. */
-        const char *params[] = {p->id_text, why};
-        lk_db_exec(cx->db, a, &q_flag_profile, params, NULL);
-        audit(cx, c, "provider_error", why);
-        lk_db_commit(cx->db);
-        out->detail = lk_printf(a,
-                                "The provider refused this profile's client (%s); an administrator must "
-                                "fix the profile.",
-                                why);
-        return LK_EPROVIDER;
-    }
-    fail_row(cx, c, "refresh_failing", why);
-    audit(cx, c, fail == LK_OAUTH_TRANSIENT ? "provider_unavailable" : "provider_error", why);
-    rc = lk_db_commit(cx->db);
-    if (rc != LK_OK)
-        return rc;
-    if (fail == LK_OAUTH_NONSENSE) {
-        out->detail = lk_printf(a, "The provider's answer could not be used (%s).", why);
-        return LK_EPROVIDER;
-    }
-    if (c->expires_at && c->expires_in > 0) {
-        out->refresh_failed = true;
-        out->conn = c;
-        return lk_conn_access_token(a, cx->cfg, c, &out->access_token);
-    }
-    out->retry_after = retry_after_of(a, provider_retry);
-    out->detail = lk_printf(a, "The provider is unavailable (%s); try again later.", why);
-    return LK_EUNAVAILABLE;
+    return rc;
 }

@@ -224,7 +224,7 @@ int lk_serve(const char *prog, lk_handler handle)
     lk_log_setup(prog, cfg.log_level);
     char app[64];
     snprintf(app, sizeof(app), "latchkey-%s", prog);
-    lk_db *db = lk_db_new(cfg.database, app, cfg.connect_timeout_ms, cfg.db_timeout_ms);
+    lk_db *db = lk_db_new(cfg.database, app, cfg.connect_timeout_ms, cfg.db_timeout_ms, lk_config_tx_idle_ms(&cfg));
     lk_db_enable_cache(db);
     lk_upstream *up = lk_upstream_new(&cfg);
     lk_arena *a = lk_arena_new();

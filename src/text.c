@@ -257,3 +257,21 @@ char *lk_time_iso(lk_arena *a, time_t t)
     strftime(s, sizeof(s), "%Y-%m-%dT%H:%M:%SZ", &tm);
     return lk_strdup(a, s);
 }
+
+bool lk_is_tchar(char c)
+{
+    unsigned char u = (unsigned char)c;
+    if ((u >= '0' && u <= '9') || (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z'))
+        return true;
+    return u != '\0' && strchr("!#$%&'*+-.^_`|~", u) != NULL;
+}
+
+bool lk_http_token(const char *s, size_t n)
+{
+    if (n == 0)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!lk_is_tchar(s[i]))
+            return false;
+    return true;
+}

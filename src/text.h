@@ -28,6 +28,12 @@ bool lk_valid_instance_id(const char *s, size_t n);
 /* SPEC §2: ^[a-z0-9][a-z0-9_-]{0,62}$ */
 bool lk_valid_profile_name(const char *s, size_t n);
 
+/* RFC 9110 §5.6.2 tchar: a character of a token (a header name, an auth
+ * scheme, a token_type). */
+bool lk_is_tchar(char c);
+/* True when s[0..n) is a token: 1*tchar. */
+bool lk_http_token(const char *s, size_t n);
+
 /* Compares in time independent of where the bytes differ (same length). */
 bool lk_ct_equal(const void *a, const void *b, size_t n);
 /* ASCII case-insensitive equality of two strings. */

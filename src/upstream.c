@@ -29,14 +29,32 @@ bool lk_addr_is_private(int family, const unsigned char *b)
                (b[0] == 169 && b[1] == 254) || (b[0] == 172 && (b[1] & 0xf0) == 16) || (b[0] == 192 && b[1] == 168) ||
                (b[0] == 192 && b[1] == 0 && b[2] == 0) || (b[0] == 198 && (b[1] & 0xfe) == 18) || b[0] >= 224;
     }
-    static const unsigned char zero[16];
-    if (!memcmp(b, zero, 15) && (b[15] == 0 || b[15] == 1))
-        return true; /* :: and ::1 */
-    if ((b[0] & 0xfe) == 0xfc || (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) || b[0] == 0xff)
-        return true; /* fc00::/7, fe80::/10, ff00::/8 */
+    if ((b[0] & 0xfe) == 0xfc || (b[0] == 0xfe && (b[1] & 0x80) == 0x80) || b[0] == 0xff)
+        return true; /* fc00::/7, fe80::/10 and the old site-local fec0::/10, ff00::/8 */
+    /* Forms that carry an IPv4 address, each judged by the address it
+     * carries, whatever the rest holds: IPv4-compatible ::a.b.c.d (::/96,
+     * so :: and ::1 too), IPv4-mapped ::ffff:0:0/96, IPv4-translated
+     * ::ffff:0:0:0/96 (RFC 2765), NAT64 64:ff9b::/96 (RFC 6052). */
+    static const unsigned char compat[12] = {0};
     static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    if (!memcmp(b, mapped, 12))
+    static const unsigned char translated[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0};
+    static const unsigned char nat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+    if (!memcmp(b, compat, 12) || !memcmp(b, mapped, 12) || !memcmp(b, translated, 12) || !memcmp(b, nat64, 12))
         return lk_addr_is_private(AF_INET, b + 12);
+    /* The local-use NAT64 prefix 64:ff9b:1::/48 (RFC 8215) embeds where its
+     * operator chose, behind a private translator: all of it. */
+    if (b[0] == 0 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b && b[4] == 0 && b[5] == 1)
+        return true;
+    /* 6to4 2002:a.b.c.d::/48 (RFC 3056): the relay delivers to a.b.c.d. */
+    if (b[0] == 0x20 && b[1] == 0x02)
+        return lk_addr_is_private(AF_INET, b + 2);
+    /* Teredo 2001:0::/32 (RFC 4380): the server's address in bits 32-63,
+     * the client's inverted in the last 32; either private refuses it. */
+    if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0 && b[3] == 0) {
+        unsigned char client[4] = {(unsigned char)~b[12], (unsigned char)~b[13], (unsigned char)~b[14],
+                                   (unsigned char)~b[15]};
+        return lk_addr_is_private(AF_INET, b + 4) || lk_addr_is_private(AF_INET, client);
+    }
     return false;
 }
 

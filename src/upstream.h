@@ -60,7 +60,9 @@ lk_err lk_upstream_stream(lk_upstream *u, lk_arena *a, lk_stream *s);
  * non-public address (SPEC §8a: checked on the address, not the name),
  * until turned off again. For sites that users name. */
 void lk_upstream_deny_private(lk_upstream *u, bool deny);
-/* True for such an address (family AF_INET or AF_INET6, raw bytes). */
+/* True for such an address (family AF_INET or AF_INET6, raw bytes); an
+ * IPv6 address that carries an IPv4 one (IPv4-compatible, -mapped,
+ * -translated, NAT64 64:ff9b::/96, 6to4, Teredo) is judged by it. */
 bool lk_addr_is_private(int family, const unsigned char *addr);
 
 /* True when url is https, or http to a loopback host (SPEC §3). */

@@ -11,9 +11,18 @@ static bool path_char_ok(unsigned char c)
            c != '}' && c != '|' && c != '^';
 }
 
-/* A segment that is "." or ".." once %2e is read as a dot. */
+/* A segment that is "." or ".." once %2e is read as a dot and its ';'
+ * parameters (also "%3b") are dropped: servlet containers such as
+ * Confluence Data Center's strip them before resolving "..;x" as ".."
+ * (SPEC §3). */
 static bool dot_segment(const char *s, size_t n)
 {
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == ';' || (n - i >= 3 && s[i] == '%' && s[i + 1] == '3' && (s[i + 2] | 0x20) == 'b')) {
+            n = i;
+            break;
+        }
+    }
     size_t dots = 0;
     for (size_t i = 0; i < n;) {
         if (s[i] == '.') {
@@ -183,4 +192,145 @@ bool lk_host_is_loopback(const char *host)
             return false;
     }
     return *c == '\0';
+}
+
+/* RFC 3986 §3.1: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) ":"; the
+ * scheme's length, or 0 when s does not start with one. */
+static size_t scheme_len(const char *s)
+{
+    char c = s[0];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')))
+        return 0;
+    size_t i = 1;
+    for (c = s[i];
+         (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.';
+         c = s[++i])
+        ;
+    return s[i] == ':' ? i : 0;
+}
+
+/* A URI reference cut into its parts (RFC 3986 §5.2.2's R); pointers into
+ * the text, NULL for a part that is not there. */
+typedef struct uri_ref {
+    const char *scheme, *auth, *path, *query, *frag;
+    size_t scheme_n, auth_n, path_n, query_n;
+} uri_ref;
+
+static void split_ref(const char *s, uri_ref *r)
+{
+    memset(r, 0, sizeof(*r));
+    const char *hash = strchr(s, '#');
+    size_t end = hash ? (size_t)(hash - s) : strlen(s);
+    if (hash)
+        r->frag = hash + 1;
+    const char *q = memchr(s, '?', end);
+    size_t pend = q ? (size_t)(q - s) : end;
+    if (q) {
+        r->query = q + 1;
+        r->query_n = end - pend - 1;
+    }
+    size_t i = scheme_len(s);
+    if (i) {
+        r->scheme = s;
+        r->scheme_n = i++;
+    }
+    if (pend - i >= 2 && s[i] == '/' && s[i + 1] == '/') {
+        i += 2;
+        size_t k = i;
+        while (k < pend && s[k] != '/')
+            k++;
+        r->auth = s + i;
+        r->auth_n = k - i;
+        i = k;
+    }
+    r->path = s + i;
+    r->path_n = pend - i;
+}
+
+/* RFC 3986 §5.2.4 remove_dot_segments. */
+static char *remove_dots(lk_arena *a, const char *path, size_t n)
+{
+    char *in = lk_strndup(a, path, n);
+    char *out = lk_alloc(a, n + 1);
+    size_t i = 0, o = 0;
+    while (i < n) {
+        const char *p = in + i;
+        size_t left = n - i;
+        if (left >= 3 && !strncmp(p, "../", 3)) {
+            i += 3; /* A */
+        } else if (left >= 2 && !strncmp(p, "./", 2)) {
+            i += 2;
+        } else if ((left >= 3 && !strncmp(p, "/./", 3)) || (left == 2 && !strncmp(p, "/.", 2))) {
+            i += 1; /* B: the prefix becomes "/" */
+            if (left == 2)
+                in[i] = '/';
+            else
+                i++;
+        } else if ((left >= 4 && !strncmp(p, "/../", 4)) || (left == 3 && !strncmp(p, "/..", 3))) {
+            i += 2; /* C: as B, and the output loses its last segment */
+            if (left == 3)
+                in[i] = '/';
+            else
+                i++;
+            while (o > 0 && out[o - 1] != '/')
+                o--;
+            if (o > 0)
+                o--;
+        } else if ((left == 1 && p[0] == '.') || (left == 2 && !strncmp(p, "..", 2))) {
+            i = n; /* D */
+        } else {
+            if (in[i] == '/') /* E */
+                out[o++] = in[i++];
+            while (i < n && in[i] != '/')
+                out[o++] = in[i++];
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+lk_err lk_url_resolve(lk_arena *a, const char *base, const char *ref, char **out)
+{
+    *out = NULL;
+    uri_ref b, r;
+    split_ref(base, &b);
+    split_ref(ref, &r);
+    if (!b.scheme)
+        return LK_EINVAL;
+    if (r.scheme) {
+        *out = lk_strdup(a, ref); /* absolute already: left as it is */
+        return LK_OK;
+    }
+    const char *auth = b.auth, *query;
+    size_t auth_n = b.auth_n, query_n;
+    char *path;
+    if (r.auth) {
+        auth = r.auth;
+        auth_n = r.auth_n;
+        path = remove_dots(a, r.path, r.path_n);
+        query = r.query;
+        query_n = r.query_n;
+    } else if (r.path_n == 0) {
+        path = lk_strndup(a, b.path, b.path_n);
+        query = r.query ? r.query : b.query;
+        query_n = r.query ? r.query_n : b.query_n;
+    } else {
+        if (r.path[0] == '/') {
+            path = remove_dots(a, r.path, r.path_n);
+        } else {
+            /* §5.2.3 merge: the base path up to its last '/', then R's. */
+            size_t keep = b.path_n;
+            while (keep > 0 && b.path[keep - 1] != '/')
+                keep--;
+            char *merged = b.auth && b.path_n == 0 ? lk_printf(a, "/%.*s", (int)r.path_n, r.path)
+                                                   : lk_printf(a, "%.*s%.*s", (int)keep, b.path, (int)r.path_n, r.path);
+            path = remove_dots(a, merged, strlen(merged));
+        }
+        query = r.query;
+        query_n = r.query_n;
+    }
+    *out = lk_printf(a, "%.*s:%s%.*s%s%s%.*s%s%s", (int)b.scheme_n, b.scheme, auth ? "//" : "", (int)auth_n,
+                     auth ? auth : "", path, query ? "?" : "", (int)query_n, query ? query : "", r.frag ? "#" : "",
+                     r.frag ? r.frag : "");
+    return LK_OK;
 }

@@ -16,13 +16,21 @@ typedef struct lk_url {
 
 /* Parses s strictly: http(s) only, no user info, no fragment, no
  * backslash, no control characters or spaces, no dot segments (also
- * percent-encoded ones), no encoded slash or backslash, at most
+ * percent-encoded ones, and "..;x" or ".%3bx": a segment's ';' parameters
+ * are dropped before it is judged), no encoded slash or backslash, at most
  * LK_URL_MAX bytes. LK_EINVAL otherwise. */
 lk_err lk_url_parse(lk_arena *a, const char *s, lk_url *out);
 
 /* True when url is allowed by one of the entries: same scheme, host and
- * port, and a path equal to the entry's or continuing it after a '/'. */
+ * port, and a path equal to the entry's or continuing it after a '/'
+ * (both parse: no dot segment, also none disguised with ';' parameters). */
 bool lk_redirect_allowed(lk_arena *a, const char *url, char *const *entries, size_t n);
+
+/* Resolves a URI reference against an absolute base URL (RFC 3986 §5.2:
+ * merge, remove_dot_segments), e.g. a Location header against the URL
+ * that answered it. A reference with a scheme is returned as it is.
+ * LK_EINVAL when base has no scheme. */
+lk_err lk_url_resolve(lk_arena *a, const char *base, const char *ref, char **out);
 
 /* localhost, 127.0.0.0/8 or ::1. */
 bool lk_host_is_loopback(const char *host);

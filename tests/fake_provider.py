@@ -54,6 +54,7 @@ DEFAULT_CONFIG = {
     "refresh_inactivity": 90 * 86400,  # refresh token expires after this much non-use
     "revoke_on_code_reuse": False,     # code reuse also revokes tokens issued from it
     "auto_approve": False,             # GET /authorize redirects straight back with a code
+    "token_reply_override": {},        # token answers: fields replaced, added or (None) left out
 }
 
 AVATAR_URL = "https://site-admin-avatar-cdn.prod.public.atl-paas.net/avatars/240/site.png"
@@ -383,6 +384,13 @@ class Provider:
         }
         if rt:
             body["refresh_token"] = rt
+        # A provider that answers oddly (config token_reply_override): keys
+        # set to None are left out, others replace or add fields.
+        for k, v in (self.config.get("token_reply_override") or {}).items():
+            if v is None:
+                body.pop(k, None)
+            else:
+                body[k] = v
         return json_resp(200, body, [("Cache-Control", "no-store"), ("Pragma", "no-cache")])
 
     def families_view(self):

@@ -34,9 +34,19 @@
     nginx                  nginx.conf -> deploy/nginx/latchkey.conf (rendered
                            into latchkey-nginx.conf), programs started by
                            spawn-fcgi; nginx-error.log
+                           Apache's stacks serve Latchkey from a copy of
+                           Debian's stock default virtual host
+                           (tests/deploy/debian-apache/, rendered into
+                           debian-000-default.conf) that includes the
+                           shipped file, with Debian's log formats; its
+                           logs: debian-access.log, debian-error.log,
+                           debian-other_vhosts_access.log
+  bin/                     copies of the programs, when the web server's user
+                           cannot run them from --bin (see below)
   stack.env                KEY='value' lines for shells and tests/e2e/lkstack.py
                            (LATCHKEY_SERVER names the server; WEB_PORT and
-                           LIGHTTPD_PORT both hold its port)
+                           LIGHTTPD_PORT both hold its port; STACK_DIR is
+                           DIR, STACK_RUNTIME_DIR where the files really are)
   pids.json                the processes started (pid + start time)
   stack.json               settings, so restart-* and down need only --dir
 
@@ -47,6 +57,16 @@ restart-web, stop-web and start-web act on the web server together with
 the spawn-fcgi processes.  `down` stops everything and removes only
 stack.env, pids.json and provider.port; logs stay for CI artifacts.  Every
 `up` starts from an empty database and a new key.
+
+Those users must reach what they use: every parent directory of DIR must
+be searchable by them, which a checkout below root's home (mode 0700)
+is not.  Then `up` puts everything listed above in a fresh directory
+/tmp/latchkey-stack-XXXXXXXX (mode 0755) and DIR holds symbolic links to
+each of its entries (DIR/stack.env, DIR/pg.log, ...), so that DIR works as
+usual for every command and for the tests; `down` moves the logs (*.log,
+*.out) back into DIR as files, removes the links and the directory in
+/tmp.  Likewise, when the web server's user cannot run the programs in
+--bin, `up` copies them (into bin/ beside the key ring) and runs those.
 """
 
 import argparse
@@ -54,6 +74,7 @@ import base64
 import glob
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -66,16 +87,27 @@ import urllib.request
 import zlib
 
 ROUTES = ("authorize", "callback", "token", "refresh", "proxy")
+PROGRAMS = ("latchkey",) + ROUTES
 PREFIX = "/latchkey"
 IS_ROOT = os.geteuid() == 0
 SERVERS = ("lighttpd", "apache-fcgid", "apache-proxy-fcgi", "apache-cgi", "nginx")
 SPAWNED = ("apache-proxy-fcgi", "nginx")  # programs started by spawn-fcgi
 # As root, Apache and nginx (and the programs they or spawn-fcgi run) run as:
 WEB_USER = "www-data"
+# As root, initdb and postgres run as:
+PG_USER = "postgres"
+# The runtime directory, when DIR is out of those users' reach: a fresh
+# /tmp/RUNTIME_PREFIX*, marked by RUNTIME_MARK (which names DIR).
+RUNTIME_PREFIX = "latchkey-stack-"
+RUNTIME_MARK = ".latchkey-stack-home"
+# What `down` moves back into DIR from a runtime directory.
+LOG_SUFFIXES = (".log", ".out")
 APACHE_MODULES = "/usr/lib/apache2/modules"
-# Largest body through /proxy in the test stacks (the conformance test sends
-# 10 MB); the shipped files default to 1 GiB.
-PROXY_MAX_BODY = 64 * 1024 * 1024
+# Largest body through /proxy in the test stacks (e2e/test_proxy_memory.py
+# sends 100 MB, the conformance test a body over this cap), for the web
+# server and the programs (proxy_max_body) alike, as the shipped files
+# require; they default to 1 GiB.  A multiple of 1024 (lighttpd counts KiB).
+PROXY_MAX_BODY = 128 * 1024 * 1024
 # Environment handed to lighttpd (and thus the FastCGI programs) and the CLI:
 # nothing else leaks in, in particular no PG* or LATCHKEY_* overrides.
 ENV_KEEP = ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR", "ASAN_OPTIONS",
@@ -241,6 +273,19 @@ def pg_bindir():
     raise StackError("PostgreSQL server binaries not found (install the postgresql package)")
 
 
+def user_passes(user, checks):
+    """Whether user passes each test(1) check, (flag, path) pairs such as
+    ("-x", DIR): a directory it can reach, a program it can run."""
+    script = " && ".join('test %s "$%d"' % (flag, i) for i, (flag, _p) in enumerate(checks, 1))
+    try:
+        res = subprocess.run(["runuser", "-u", user, "--", "sh", "-c", script, "sh"] +
+                             [path for _f, path in checks], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except OSError:
+        return False
+    return res.returncode == 0
+
+
 def short_dir(preferred, longest_name, prefix):
     """preferred, unless a unix socket path inside it would exceed the
     ~107-byte limit; then a fresh short directory under /tmp."""
@@ -254,7 +299,8 @@ def short_dir(preferred, longest_name, prefix):
 
 class Stack:
     def __init__(self, d):
-        self.dir = os.path.abspath(d)
+        self.home = os.path.abspath(d)  # DIR, as asked for: links, and logs after `down`
+        self.dir = self.home            # where the stack's files are (see "runtime")
         self.p = lambda *a: os.path.join(self.dir, *a)
         self.settings = {}
         self.pids = {}
@@ -262,10 +308,15 @@ class Stack:
     # persisted state
     def load(self):
         try:
-            with open(self.p("stack.json")) as fh:
+            with open(os.path.join(self.home, "stack.json")) as fh:
                 self.settings = json.load(fh)
         except FileNotFoundError:
-            raise StackError("%s holds no stack (no stack.json); run `up` first" % self.dir)
+            raise StackError("%s holds no stack (no stack.json); run `up` first" % self.home)
+        # A stack whose files are in a runtime directory (DIR or the runtime
+        # directory itself may be given); once `down` removed it, DIR only.
+        self.home = self.settings.get("home") or self.home
+        rt = self.settings.get("dir")
+        self.dir = rt if rt and os.path.isdir(rt) else self.home
         # stacks started before --server existed
         self.settings.setdefault("server", "lighttpd")
         if "web_port" not in self.settings and "lighttpd_port" in self.settings:
@@ -303,11 +354,111 @@ class Stack:
             return None
         return pid if proc_start_time(pid) is not None else None
 
+    # ------------------------------------------------------- runtime
+    def service_users(self):
+        """The users other than ours that run part of the stack."""
+        users = [PG_USER] if IS_ROOT else []
+        if self.web_user():
+            users.append(self.web_user())
+        return users
+
+    def pick_runtime(self):
+        """Where the stack's files go: DIR, or a fresh directory in /tmp when
+        a user that runs part of the stack cannot reach DIR (a checkout in
+        root's home, mode 0700).  DIR exists already."""
+        blocked = [u for u in self.service_users() if not user_passes(u, [("-x", self.home)])]
+        if not blocked:
+            return self.home
+        rt = tempfile.mkdtemp(prefix=RUNTIME_PREFIX, dir="/tmp")
+        os.chmod(rt, 0o755)
+        write_file(os.path.join(rt, RUNTIME_MARK), self.home + "\n")
+        log("%s cannot reach %s (a parent directory is not searchable by others): the "
+            "stack runs in %s, with links to it in %s" % (" and ".join(blocked), self.home,
+                                                        rt, self.home))
+        return rt
+
+    def is_runtime(self, rt):
+        """rt is a runtime directory that pick_runtime made for DIR."""
+        try:
+            with open(os.path.join(rt, RUNTIME_MARK)) as fh:
+                home = fh.read().strip()
+        except OSError:
+            return False
+        return (home == self.home and os.path.dirname(rt) == "/tmp"
+                and os.path.basename(rt).startswith(RUNTIME_PREFIX))
+
+    def web_bin(self, bindir):
+        """The programs' directory for the web server: bindir, or copies in
+        bin/ when the web server's user cannot run the programs there.
+        Returns (directory, copied)."""
+        user = self.web_user()
+        if not user or user_passes(user, [("-x", os.path.join(bindir, r)) for r in ROUTES]):
+            return bindir, False
+        copy = self.p("bin")
+        shutil.rmtree(copy, ignore_errors=True)
+        os.makedirs(copy)
+        os.chmod(copy, 0o755)
+        for n in PROGRAMS:
+            shutil.copy2(os.path.join(bindir, n), os.path.join(copy, n))
+            os.chmod(os.path.join(copy, n), 0o755)
+        log("%s cannot run the programs in %s: running copies in %s" % (user, bindir, copy))
+        return copy, True
+
+    def link_home(self):
+        """DIR/NAME -> RUNTIME/NAME for each entry of the runtime directory
+        (whatever stands in DIR under such a name is an earlier stack's)."""
+        if self.dir == self.home:
+            return
+        for name in sorted(os.listdir(self.dir)):
+            src, dst = self.p(name), os.path.join(self.home, name)
+            if name == RUNTIME_MARK or (os.path.islink(dst) and os.readlink(dst) == src):
+                continue
+            if os.path.isdir(dst) and not os.path.islink(dst):
+                shutil.rmtree(dst)
+            elif os.path.lexists(dst):
+                os.unlink(dst)
+            os.symlink(src, dst)
+
+    def release_runtime(self, rt):
+        """Ends runtime directory rt: its logs (*.log, *.out) move into DIR
+        as files, DIR's links into it go, stack.json stays in DIR as a file
+        (so that `down` and `status` still answer), and rt is removed."""
+        for name in sorted(os.listdir(self.home)):
+            link = os.path.join(self.home, name)
+            if os.path.islink(link) and os.path.dirname(os.readlink(link)) == rt:
+                os.unlink(link)
+        if os.path.isdir(rt):
+            for name in sorted(os.listdir(rt)):
+                src, dst = os.path.join(rt, name), os.path.join(self.home, name)
+                if name.endswith(LOG_SUFFIXES) and os.path.isfile(src) \
+                        and not os.path.islink(src) and not os.path.isdir(dst):
+                    shutil.move(src, dst)
+            if os.path.isfile(os.path.join(rt, "stack.json")):
+                shutil.copyfile(os.path.join(rt, "stack.json"),
+                                os.path.join(self.home, "stack.json"))
+            if self.is_runtime(rt):
+                shutil.rmtree(rt, ignore_errors=True)
+            else:
+                log("not removing %s: no runtime directory of %s" % (rt, self.home))
+        if self.dir == rt:
+            self.dir = self.home
+
+    def drop_stale_runtime(self):
+        """The runtime directory of an earlier stack in DIR that nobody
+        stopped (nothing of it runs any more)."""
+        try:
+            self.load()
+        except (StackError, ValueError):
+            return
+        rt = self.settings.get("dir")
+        if rt and rt != self.home:
+            self.release_runtime(rt)
+
     # ------------------------------------------------------- postgres
     def pg_cmd(self, *args):
         cmd = [os.path.join(self.settings["pg_bin"], args[0])] + list(args[1:])
         if IS_ROOT:
-            cmd = ["runuser", "-u", "postgres", "--"] + cmd
+            cmd = ["runuser", "-u", PG_USER, "--"] + cmd
         return cmd
 
     def run_pg(self, *args, check=True):
@@ -327,12 +478,10 @@ class Stack:
             open(self.p(f), "w").close()
         if IS_ROOT:
             for path in (self.p("pg"), s["pg_sockdir"], self.p("pg.log")):
-                shutil.chown(path, "postgres", "postgres")
-            res = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x", self.p("pg")],
-                                 stdin=subprocess.DEVNULL)
-            if res.returncode != 0:
-                raise StackError("user postgres cannot reach %s: every parent directory must be "
-                                 "searchable by others (chmod o+x)" % self.p("pg"))
+                shutil.chown(path, PG_USER, PG_USER)
+            if not user_passes(PG_USER, [("-x", self.p("pg"))]):
+                raise StackError("user %s cannot reach %s: every parent directory must be "
+                                 "searchable by others (chmod o+x)" % (PG_USER, self.p("pg")))
         self.run_pg("initdb", "-D", self.p("pg"), "-U", "postgres", "--auth=trust",
                     "--locale=C", "--encoding=UTF8", "--no-sync")
         with open(self.p("pg", "postgresql.conf"), "a") as fh:
@@ -452,13 +601,40 @@ class Stack:
             "var.latchkey_config  = " + q(self.p("latchkey.conf")),
             "var.latchkey_procs   = %d" % s["procs"],
             "var.latchkey_sockdir = " + q(s["fcgi_sockdir"]),
+            "var.latchkey_proxy_max_body_kib = %d" % (PROXY_MAX_BODY // 1024),
             "include " + q(self.shipped_conf()),
         ] + (["include " + q(s["extra_conf"])] if s.get("extra_conf") else []) + [""])
         write_file(self.p("lighttpd.conf"), conf)
 
+    def debian_apache(self, name):
+        """A file of Debian's stock Apache configuration, with its
+        ${APACHE_LOG_DIR}/NAME logs pointed at DIR/debian-NAME."""
+        path = os.path.join(self.settings["source"], "tests", "deploy", "debian-apache", name)
+        with open(path) as fh:
+            text = fh.read()
+        return re.sub(r"\$\{APACHE_LOG_DIR\}/(\S+)",
+                      lambda m: apache_str(self.p("debian-" + m.group(1))), text)
+
+    def write_debian_vhost(self, latchkey_lines):
+        """DIR/debian-000-default.conf: Debian's stock default virtual host
+        (sites-available/000-default.conf) on the stack's port, serving
+        www/, with latchkey_lines (the Defines and the Include of the
+        shipped file) added inside, as the README tells Debian users."""
+        text = self.debian_apache("000-default.conf")
+        for old, new in (("<VirtualHost *:80>", "<VirtualHost *:%d>" % self.settings["web_port"]),
+                         ("DocumentRoot /var/www/html", "DocumentRoot " + apache_str(self.p("www"))),
+                         ("</VirtualHost>", "".join("\t%s\n" % x for x in latchkey_lines)
+                          + "</VirtualHost>")):
+            if text.count(old) != 1:
+                raise StackError("tests/deploy/debian-apache/000-default.conf: no single %r" % old)
+            text = text.replace(old, new)
+        write_file(self.p("debian-000-default.conf"), text)
+
     def write_apache_conf(self):
         """DIR/apache2.conf: a whole server (no Debian apache2.conf, no
-        envvars) that sets the shipped file's variables and includes it."""
+        envvars) with Debian's log formats and other-vhosts log, and
+        Debian's default virtual host, in which the shipped file is
+        included after its variables are set."""
         s = self.settings
         q = apache_str
         variant = self.server[len("apache-"):]
@@ -491,8 +667,8 @@ class Stack:
                       "FcgidProcessTableFile " + q(self.p("apache-run", "fcgid_shm"))]
         if variant == "cgi":
             lines += ["ScriptSock " + q(os.path.join(s["fcgi_sockdir"], "cgid.sock"))]
-        lines += [
-            "",
+        self.write_debian_vhost([
+            "# Latchkey (tests/stack.py)",
             "Define LATCHKEY_BIN " + q(s["bin"]),
             "Define LATCHKEY_PREFIX " + PREFIX,
             "Define LATCHKEY_CONFIG " + q(self.p("latchkey.conf")),
@@ -501,6 +677,14 @@ class Stack:
             "Define LATCHKEY_ACCESS_LOG " + q(self.p("access.log")),
             "Define LATCHKEY_PROXY_MAX_BODY %d" % PROXY_MAX_BODY,
             "Include " + q(self.shipped_conf()),
+        ])
+        lines += [
+            "",
+            "# Debian's apache2.conf: log formats; conf-enabled/: the other-vhosts log",
+            self.debian_apache("apache2-logformats.conf"),
+            self.debian_apache("other-vhosts-access-log.conf"),
+            "# Debian's sites-enabled/000-default.conf, serving Latchkey",
+            "Include " + q(self.p("debian-000-default.conf")),
         ] + (["Include " + q(s["extra_conf"])] if s.get("extra_conf") else []) + [""]
         write_file(self.p("apache2.conf"), "\n".join(lines))
 
@@ -734,18 +918,22 @@ class Stack:
 
     # ------------------------------------------------------- up/down
     def up(self, a):
-        if os.path.isdir(self.dir):
+        home = self.home
+        if os.path.isdir(self.home):
             live = self.running()
             if live:
                 if not a.force:
                     raise StackError("a stack is running in %s (%s); run `down` first or use "
-                                     "--force" % (self.dir, ", ".join(live)))
+                                     "--force" % (self.home, ", ".join(live)))
                 log("--force: stopping the running stack first")
                 try:
                     self.load()
                 except StackError:
                     pass
                 self.down(quiet=True)
+            else:
+                self.drop_stale_runtime()
+        self.home = self.dir = home
         bindir = os.path.abspath(a.bin)
         source = os.path.abspath(a.source)
         cli = os.path.join(bindir, "latchkey")
@@ -757,31 +945,40 @@ class Stack:
         self.settings = {"server": a.server, "source": source}
         self.web_check()
 
-        os.makedirs(self.dir, exist_ok=True)
-        os.chmod(self.dir, 0o755)
+        os.makedirs(self.home, exist_ok=True)
+        os.chmod(self.home, 0o755)
         for f in ("stack.env", "pids.json", "provider.port"):
-            if os.path.exists(self.p(f)):
+            if os.path.lexists(self.p(f)):
                 os.unlink(self.p(f))
+        self.dir = self.pick_runtime()
         self.pids = {}
         self.save_pids()
-        pg_port = 20000 + zlib.crc32(self.dir.encode()) % 30000
+        pg_port = 20000 + zlib.crc32(self.home.encode()) % 30000
         pg_sockdir, pg_tmp = short_dir(self.p("pgsock"), ".s.PGSQL.%d.lock" % pg_port, "lkpg-")
         fcgi_sockdir, fcgi_tmp = short_dir(self.p("fcgi"), "authorize.sock-%d" % (a.procs + 10),
                                            "lkfcgi-")
         self.settings = {
-            "dir": self.dir, "bin": bindir, "source": source, "procs": a.procs,
-            "server": a.server,
+            "dir": self.dir, "home": self.home, "bin": bindir, "bin_copy": False,
+            "source": source, "procs": a.procs, "server": a.server,
             "extra_conf": os.path.abspath(a.extra_conf) if a.extra_conf else None,
             "pg_bin": pg_bindir(), "pg_port": pg_port, "pg_sockdir": pg_sockdir,
             "fcgi_sockdir": fcgi_sockdir,
             "tmp_dirs": [d for d, t in ((pg_sockdir, pg_tmp), (fcgi_sockdir, fcgi_tmp)) if t],
         }
         self.save_settings()
+        try:
+            self.settings["bin"], self.settings["bin_copy"] = self.web_bin(bindir)
+        except BaseException:
+            self.down(quiet=True)
+            raise
+        self.save_settings()
         for d in ("www", "tmp"):
             os.makedirs(self.p(d), exist_ok=True)
         for f in glob.glob(os.path.join(fcgi_sockdir, "*.sock*")):
             os.unlink(f)
-        for f in ("access.log", "migrate.log", "spawn-fcgi.log") + self.web_logs():
+        debian_logs = ("debian-access.log", "debian-error.log", "debian-other_vhosts_access.log")
+        for f in ("access.log", "migrate.log", "spawn-fcgi.log") + self.web_logs() + (
+                debian_logs if self.web_name() == "apache2" else ()):
             open(self.p(f), "w").close()
         t0 = time.monotonic()
         try:
@@ -825,15 +1022,17 @@ class Stack:
             self.web_start(a.timeout, new_port_ok=True)
             log("%s up on port %d" % (self.server, self.settings["web_port"]))
             self.write_env()
+            self.link_home()
         except BaseException:
-            log("up failed; stopping what was started (logs stay in %s)" % self.dir)
+            log("up failed; stopping what was started (logs stay in %s)" % self.home)
             try:
                 self.down(quiet=True)
             except Exception as e:  # noqa: BLE001 - report the first error
                 log("cleanup: %s" % e)
             raise
-        log("stack up in %.1fs; env: %s" % (time.monotonic() - t0, self.p("stack.env")))
-        print(self.p("stack.env"))
+        env = os.path.join(self.home, "stack.env")
+        log("stack up in %.1fs; env: %s" % (time.monotonic() - t0, env))
+        print(env)
 
     def write_config(self):
         s = self.settings
@@ -849,6 +1048,8 @@ class Stack:
             "purge_interval = 0\n",
             "# short, so the proxy's too-slow test waits seconds, not a minute\n",
             "proxy_timeout_ms = 2000\n",
+            "# the web server's cap on /proxy bodies is the same (PROXY_MAX_BODY)\n",
+            "proxy_max_body = %d\n" % PROXY_MAX_BODY,
         ]))
 
     def write_env(self):
@@ -866,10 +1067,12 @@ class Stack:
             ("PG_BIN", s["pg_bin"]),
             ("LATCHKEY_BIN", s["bin"]),
             ("LATCHKEY_SOURCE", s["source"]),
-            ("STACK_DIR", self.dir),
+            ("STACK_DIR", self.home),
+            ("STACK_RUNTIME_DIR", self.dir),
             ("WEB_PORT", str(s["web_port"])),
             ("LIGHTTPD_PORT", str(s["web_port"])),  # the web server's, whichever it is
             ("PROVIDER_PORT", str(pp)),
+            ("PROXY_MAX_BODY", str(PROXY_MAX_BODY)),
         ]
         write_file(self.p("stack.env"), "".join(
             "%s=%s\n" % (k, shlex.quote(v)) for k, v in env))
@@ -886,12 +1089,17 @@ class Stack:
         for d in self.settings.get("tmp_dirs", []):
             shutil.rmtree(d, ignore_errors=True)
         for f in ("stack.env", "pids.json", "provider.port"):
-            if os.path.exists(self.p(f)):
+            if os.path.lexists(self.p(f)):
                 os.unlink(self.p(f))
+        bincopy = self.settings.get("bin")
+        if self.settings.get("bin_copy") and bincopy == self.p("bin") and not errors:
+            shutil.rmtree(bincopy, ignore_errors=True)
+        if self.dir != self.home and not errors:
+            self.release_runtime(self.dir)
         if errors:
             raise StackError("; ".join(errors))
         if not quiet:
-            log("stack in %s stopped (logs kept)" % self.dir)
+            log("stack in %s stopped (logs kept)" % self.home)
 
     def status(self):
         out = {}

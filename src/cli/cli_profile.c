@@ -19,9 +19,14 @@ static const char PROFILE_USAGE[] =
     "            --no-pkce --param key=value ... --allow-redirect URL ... --allow-direct-authorize\n"
     "            --issuer URL --resources-url U --proxy-only --proxy-path-prefix /wiki/rest/api/ ...]\n"
     "       latchkey profile add NAME --template T --auth-type api_key|api_key_per_user\n"
-    "           [--credential-type basic|bearer --credential-file F --site S (api_key)\n"
+    "           [--credential-type basic|bearer --credential-file F (api_key)\n"
+    "            --site S (api_key, when the API base URL names {site_url}, {site_host} or {cloud_id})\n"
     "            --callback-url URL (api_key_per_user) --api-base-url U --check-path P\n"
-    "            --tenant-info-url U --allow-http-sites --allow-private-sites --no-check]\n"
+    "            --display-name TEXT --tenant-info-url U --allow-http-sites --allow-private-sites\n"
+    "            --no-check]\n"
+    "  generic API-key profiles: --api-base-url alone names the provider (no site, no\n"
+    "  check unless --check-path; shown under NAME unless --display-name); without it\n"
+    "  the base URL is the server a user names, checked as Data Center would answer.\n"
     "       latchkey profile list\n"
     "       latchkey profile show NAME\n"
     "       latchkey profile remove NAME\n";
@@ -183,8 +188,6 @@ static int profile_add(cli *c, int argc, char **argv)
             return cli_fail("profile add: --credential-type must be basic (email:api_token) or bearer (a PAT)");
         p.credential_kind = (char *)V(O_CREDTYPE);
     }
-    if (V(O_CHECKPATH))
-        p.check_path = (char *)V(O_CHECKPATH);
     if (V(O_TENANT))
         p.tenant_info_url = (char *)V(O_TENANT);
     p.allow_http_sites = allowhttp;
@@ -214,7 +217,13 @@ static int profile_add(cli *c, int argc, char **argv)
     if (V(O_SEP))
         p.scope_separator = (char *)V(O_SEP);
     if (V(O_API))
-        p.api_base_url = (char *)V(O_API);
+        lk_profile_set_api_base_url(&p, V(O_API));
+    if (V(O_CHECKPATH))
+        p.check_path = (char *)V(O_CHECKPATH);
+    /* A profile without a name of its own (generic API-key ones) is shown
+     * under its profile name. */
+    if (!p.display_name)
+        p.display_name = p.name;
     if (V(O_STYLE)) {
         const char *s = V(O_STYLE);
         if (strcmp(s, "json") != 0 && strcmp(s, "form") != 0 && strcmp(s, "basic") != 0)
@@ -244,31 +253,43 @@ static int profile_add(cli *c, int argc, char **argv)
     char *secret = NULL, *credential = NULL;
     if (api_key) {
         if (!strcmp(p.auth_type, "api_key")) {
-            /* One credential and one site for everyone. */
-            if (!V(O_CREDFILE) || !V(O_SITE))
-                return cli_fail("profile add: an api_key profile needs --credential-file and --site");
+            /* One credential for everyone, and one site when the API base
+             * URL names one; otherwise the base URL alone will do. */
+            if (!V(O_CREDFILE))
+                return cli_fail("profile add: an api_key profile needs --credential-file");
+            if (lk_profile_needs_site(&p) && !V(O_SITE))
+                return cli_fail("profile add: --site is required: the API base URL %s names the site", p.api_base_url);
             credential = cli_read_secret(c, V(O_CREDFILE));
             if (!credential)
                 return 1;
             if (!lk_apicred_valid(p.credential_kind, credential))
                 return cli_fail("profile add: the credential file must hold %s",
-                                strcmp(p.credential_kind, "basic") ? "a personal access token" : "email:api_token");
-            lk_site site;
-            const char *why = NULL;
-            if (lk_apicred_site(a, &p, V(O_SITE), &site, &why) != LK_OK)
-                return cli_fail("profile add: --site: %s", why);
+                                strcmp(p.credential_kind, "basic") ? "a personal access token"
+                                : lk_profile_is_atlassian(&p)      ? "email:api_token"
+                                                                   : "user:token");
+            lk_site site, *sp = NULL;
+            if (V(O_SITE)) {
+                const char *why = NULL;
+                if (lk_apicred_site(a, &p, V(O_SITE), &site, &why) != LK_OK)
+                    return cli_fail("profile add: --site: %s", why);
+                sp = &site;
+            }
             lk_upstream *up = lk_upstream_new(&c->cfg);
-            lk_err crc = lk_apicred_resolve(up, a, &p, &site);
+            lk_err crc = sp ? lk_apicred_resolve(up, a, &p, sp) : LK_OK;
             if (crc == LK_OK && !nocheck)
-                crc = lk_apicred_check(up, a, &p, &site, credential);
+                crc = lk_apicred_check(up, a, &p, sp, credential);
             lk_upstream_free(up);
             if (crc == LK_EDENIED)
-                return cli_fail("profile add: the site did not accept the credential (--no-check skips the check)");
+                return cli_fail("profile add: the provider did not accept the credential (--no-check skips the "
+                                "check)");
             if (crc != LK_OK)
-                return cli_fail("profile add: the site could not be asked about the credential (%s)", lk_err_code(crc));
-            lk_sites one = {&site, 1};
-            p.site = site.url;
-            p.site_metadata = lk_sites_metadata(a, &one, &site);
+                return cli_fail("profile add: the provider could not be asked about the credential (%s)",
+                                lk_err_code(crc));
+            if (sp) {
+                lk_sites one = {sp, 1};
+                p.site = sp->url;
+                p.site_metadata = lk_sites_metadata(a, &one, sp);
+            }
         }
     } else {
         if (!secret_file)

@@ -19,9 +19,9 @@ static const char USAGE[] =
 static lk_stmt q_idle = LK_STMT("sweep_idle",
                                 "SELECT p.name, c.instance_id FROM connections c JOIN profiles p ON "
                                 "p.id = c.profile_id WHERE c.refresh_token IS NOT NULL AND c.status <> "
-                                "'reauthorization_required' AND COALESCE(c.last_refreshed_at, "
+                                "'reauthorization_required' AND GREATEST(c.last_refreshed_at, "
                                 "c.grant_issued_at) < now() - make_interval(days => $1::int) ORDER BY "
-                                "COALESCE(c.last_refreshed_at, c.grant_issued_at) LIMIT $2::int",
+                                "GREATEST(c.last_refreshed_at, c.grant_issued_at) LIMIT $2::int",
                                 2);
 static lk_stmt q_aging = LK_STMT("sweep_aging",
                                  "SELECT p.name, c.instance_id, to_char((c.grant_issued_at + make_interval(days "
@@ -96,9 +96,15 @@ int cli_sweep(cli *c, int argc, char **argv)
             lk_refresh_ctx cx = {c->db, a, &c->cfg, up, "sweep", idle * 86400};
             rc = lk_refresh(&cx, p, conn, true, 0, &ro);
         }
-        if (rc == LK_OK && ro.refreshed) {
+        /* Others refreshing it right now: their refresh counts. The
+         * provider failing while the old token was still valid (the stored
+         * token served, refresh_failed): the refresh token was not kept
+         * alive, so that is a failure, never a refresh. */
+        if (rc == LK_OK && ro.refresh_failed && !ro.refresh_in_progress)
+            rc = LK_EUNAVAILABLE;
+        if (rc == LK_OK && ro.refreshed && !ro.refresh_in_progress) {
             json_object_array_add(refreshed, item);
-        } else if (rc == LK_OK || rc == LK_ENOTCONN) {
+        } else if (rc == LK_OK || rc == LK_ENOTCONN || ro.refresh_in_progress) {
             json_object_array_add(skipped, item);
         } else {
             lk_json_set_str(item, "error", lk_err_code(rc));

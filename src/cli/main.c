@@ -162,7 +162,7 @@ int main(int argc, char **argv)
         lk_log_setup("cli", help ? LK_LOG_ERROR : c.cfg.log_level);
         c.a = lk_arena_new();
         c.db = lk_db_new(help ? "" : c.cfg.database, "latchkey-cli", help ? 3000 : c.cfg.connect_timeout_ms,
-                         help ? 30000 : c.cfg.db_timeout_ms);
+                         help ? 30000 : c.cfg.db_timeout_ms, help ? 35000 : lk_config_tx_idle_ms(&c.cfg));
         int rc = commands[k].fn(&c, argc - i, argv + i);
         lk_db_free(c.db);
         lk_arena_free(c.a);

@@ -262,7 +262,10 @@ class Soak:
                 r = ak.proxy(self.ak, self.ak_iid, "/wiki/echo/soak-ak/%d" % i)
                 self.expect("proxy (api token)", r, 200)
                 return
-            self.expect("proxy GET", self.proxy("GET", subs[i % len(subs)], iid), 200)
+            # Concurrent callers over the per-connection bound are told to
+            # retry (503 refresh_in_progress, SPEC §5), and do.
+            r = t.retrying(lambda: self.proxy("GET", subs[i % len(subs)], iid))
+            self.expect("proxy GET", r, 200)
         return job
 
     def upload_jobs(self):
@@ -363,6 +366,9 @@ class Soak:
             t.expire(p, iid)
             self.expect("error: token endpoint %s" % spec["kind"], t.get_token(p, iid), *want)
             t.restore_fake()
+            # The failure holds callers off until its Retry-After (SPEC §5):
+            # move time past it, as the next check wants a refresh again.
+            t.end_hold_off(p, iid)
         for spec, want in (({"kind": "drop"}, (502, 504)), ({"kind": "status", "status": 503},
                                                              (503,))):
             t.fault(path="/ex/confluence/", count=-1, **spec)

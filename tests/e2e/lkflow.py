@@ -333,3 +333,27 @@ def check_no_leaks(tc, canary_key_name):
     values = SECRETS | fake_secrets()
     tc.assertGreater(len(values), 3)
     tc.assertEqual(leaks(values), [])
+
+
+def provider_answers(answer, sites=None):
+    """The next code exchange is answered with answer (a dict, as a provider
+    may send it: without refresh_token or expires_in), and the resources
+    call that follows with sites (default: DEFAULT_SITE).  Both are faults
+    of the fake (its own token endpoint always sends both), used up by one
+    callback; the access token in answer is remembered as a secret."""
+    remember(answer.get("access_token"), answer.get("refresh_token"))
+    resources = [{"id": s["id"], "url": s["url"], "name": s["name"],
+                  "scopes": ["read:confluence-content.all"], "avatarUrl": "https://example.com/a.png"}
+                 for s in (sites or [DEFAULT_SITE])]
+    lk.fake("POST", "/_fake/fault", {"path": "/oauth/token", "method": "POST", "kind": "status",
+                                     "status": 200, "body": json.dumps(answer)})
+    lk.fake("POST", "/_fake/fault", {"path": "/oauth/token/accessible-resources", "method": "GET",
+                                     "kind": "status", "status": 200, "body": json.dumps(resources)})
+
+
+def seconds_left(profile, instance_id):
+    """Whole seconds until the connection's expires_at (None: never)."""
+    v = lk.sql("SELECT round(extract(epoch FROM c.expires_at - now())) FROM connections c "
+               "JOIN profiles p ON p.id = c.profile_id WHERE p.name = :'p1' AND c.instance_id = :'p2'",
+               profile.name, instance_id)[0][0]
+    return None if v is None else int(float(v))

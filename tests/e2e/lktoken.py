@@ -33,6 +33,11 @@ def counters():
     return lk.fake("GET", "/_fake/state")["counters"]
 
 
+def token_calls():
+    """Requests the fake's token endpoint has seen (faults included)."""
+    return counters()["paths"].get(TOKEN_PATH, 0)
+
+
 def fault(**spec):
     """A fault on the token endpoint unless path is given."""
     spec.setdefault("path", TOKEN_PATH)
@@ -114,10 +119,43 @@ def row(profile, instance_id):
 
 
 def set_expiry(profile, instance_id, seconds):
-    """expires_at = now() + seconds (negative: already expired)."""
-    lk.sql("UPDATE connections c SET expires_at = now() + make_interval(secs => :'p3') "
+    """expires_at = now() + seconds (negative: already expired), as if the
+    token had been had an hour ago: a token refreshed in the last 10 s is
+    served whatever min_validity asks (SPEC §5), so time moves on first."""
+    lk.sql("UPDATE connections c SET expires_at = now() + make_interval(secs => :'p3'), "
+           "last_refreshed_at = LEAST(c.last_refreshed_at, now() - interval '1 hour'), "
+           "grant_issued_at = LEAST(c.grant_issued_at, now() - interval '1 hour') "
            "FROM profiles p WHERE p.id = c.profile_id AND p.name = :'p1' AND c.instance_id = :'p2'",
            profile.name, instance_id, str(seconds))
+
+
+def end_hold_off(profile, instance_id):
+    """Moves time past a shared failure's Retry-After (SPEC §5): the next
+    caller may ask the provider again."""
+    lk.sql("UPDATE connections c SET refresh_retry_at = now() - interval '1 second' "
+           "FROM profiles p WHERE p.id = c.profile_id AND p.name = :'p1' AND c.instance_id = :'p2' "
+           "AND c.refresh_retry_at IS NOT NULL",
+           profile.name, instance_id)
+
+
+def hold_off(profile, instance_id):
+    """(seconds left, answer class) of a connection's shared failure."""
+    rows = lk.sql("SELECT ceil(extract(epoch FROM c.refresh_retry_at - now()))::int, "
+                  "c.refresh_retry_error FROM connections c JOIN profiles p ON p.id = c.profile_id "
+                  "WHERE p.name = :'p1' AND c.instance_id = :'p2'", profile.name, instance_id)
+    secs, what = rows[0]
+    return (int(secs) if secs not in (None, "") else None, what or None)
+
+
+def retrying(call, attempts=5):
+    """call() again while it answers 503 refresh_in_progress, after its
+    Retry-After, as a well-behaved bot does; returns the last answer."""
+    for _ in range(attempts):
+        r = call()
+        if getattr(r, "status", None) != 503 or "refresh_in_progress" not in (r.text or ""):
+            return r
+        time.sleep(min(2, int(r.headers.get("Retry-After") or "1")))
+    return r
 
 
 def expire(profile, instance_id):

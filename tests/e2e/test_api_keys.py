@@ -865,6 +865,145 @@ class SharedKeyTest(ApiKeyCase):
         self.assertEqual((r.status, r.json()["headers"]["authorization"]), (200, "Bearer " + pat))
 
 
+class GenericApiKeyTest(ApiKeyCase):
+    """A generic (non-Atlassian) API-key profile: its API base URL alone
+    names the provider -- no site, no Atlassian check path, its private
+    address its admin's choice as for OAuth -- and its pages name it, never
+    "OAuth 2.0 provider" (SPEC §3).  The fake's Data Center routes stand in
+    for any bearer-token API."""
+
+    def add_generic(self, credential, *extra, auth_type="api_key", check=True):
+        name = lk.unique("gk")
+        args = ["profile", "add", name, "--template", "generic", "--auth-type", auth_type,
+                "--api-base-url", lk.PROVIDER_URL + "/dc/rest/api"]
+        if credential is not None:
+            args += ["--credential-file", f.secret_file(credential)]
+        res = lk.cli(*(args + list(extra)), check=check)
+        if res[0] != 0:
+            return res
+        key_name, key = f.make_key(name)
+        return f.Profile(name, None, None, key, key_name)
+
+    def test_base_url_alone_for_cli_token_and_proxy(self):
+        pat = new_pat()
+        before = counters()
+        p = self.add_generic(pat)  # no --site, no --check-path, no --allow-private-sites
+        after = counters()
+        # nothing Atlassian was asked of it (no /rest/api/user/current)
+        self.assertEqual(after["pat_calls"], before["pat_calls"])
+        _rc, out, _err = lk.cli("profile", "show", p.name)
+        show = json.loads(out)
+        self.assertEqual((show["auth_type"], show["credential_type"], show["has_credential"]),
+                         ("api_key", "bearer", True))
+        self.assertIsNone(show.get("site"))
+        self.assertIsNone(show.get("check_path"))
+        self.assertEqual(show["api_base_url"], lk.PROVIDER_URL + "/dc/rest/api")
+        self.assertEqual(show["display_name"], p.name)
+        self.assertNotIn("OAuth", out)
+        self.assertNotIn(pat, out)
+        base = lk.PROVIDER_URL + "/dc/rest/api"
+        for iid in ("anyone", lk.unique("u")):
+            body = self.assertApiToken(token(p, iid), "bearer", pat, base)
+            self.assertEqual(body["metadata"], {})
+            self.assertApiToken(t.post_refresh(p, iid), "bearer", pat, base)
+            r = proxy(p, iid, "/echo/generic?x=1")
+            self.assertEqual(r.status, 200, r)
+            e = r.json()
+            self.assertEqual(e["path"], "/dc/rest/api/echo/generic")
+            self.assertEqual(e["query"], "x=1")
+            self.assertEqual(e["headers"]["authorization"], "Bearer " + pat)
+        self.assertEqual(f.count("connections", p), 0)
+
+    def test_check_path_when_given_is_asked_and_judged(self):
+        pat = new_pat()
+        before = counters()
+        # /dc/rest/api + /user/current: the fake answers a known PAT
+        p = self.add_generic(pat, "--check-path", "/user/current")
+        self.assertEqual(counters()["pat_ok"] - before["pat_ok"], 1)
+        self.assertApiToken(token(p, "u"), "bearer", pat)
+        # an unknown one: refused (answered as the anonymous user)
+        res = self.add_generic(new_pat(register=False), "--check-path", "/user/current", check=False)
+        self.assertIsInstance(res, tuple)
+        self.assertIn("did not accept", res[2])
+        # 401 from the provider: refused too
+        res = self.add_generic(new_pat(register=False), "--check-path", "/space", check=False)
+        self.assertIsInstance(res, tuple)
+        self.assertIn("did not accept", res[2])
+
+    def test_site_still_required_when_the_base_url_names_it(self):
+        name = lk.unique("gk")
+        rc, _out, err = lk.cli("profile", "add", name, "--template", "generic", "--auth-type", "api_key",
+                               "--credential-file", f.secret_file(new_pat()), check=False)
+        self.assertNotEqual(rc, 0)
+        self.assertIn("--site", err)
+        self.assertIn("{site_url}", err)
+
+    def test_pages_name_the_profile_not_an_oauth_provider(self):
+        # the Data Center recipe (generic, per user): the form and the
+        # success page say the profile's name
+        pu = make_api_profile("dc", extra=["--allow-private-sites"])
+        fl = Flow(pu)
+        self.assertPage(fl.page, 200, "Connect your %s account" % pu.name)
+        self.assertNotIn("OAuth", fl.page.text)
+        r = fl.submit(site=dc_url(), token=new_pat())
+        self.assertEqual(r.status, 303, r)
+        done = fl.browser.follow(r)
+        self.assertPage(done, 200, pu.name)
+        self.assertNotIn("OAuth", done.text)
+        # a display name given is the one shown
+        named = make_api_profile("dc", extra=["--allow-private-sites", "--display-name", "Team Wiki"])
+        self.assertPage(Flow(named).page, 200, "Connect your Team Wiki account")
+
+    def test_profile_stored_with_the_oauth_name_is_shown_under_its_own(self):
+        pu = make_api_profile("dc", extra=["--allow-private-sites"])
+        lk.sql("UPDATE profiles SET display_name = 'OAuth 2.0 provider' WHERE name = :'p1'", pu.name)
+        fl = Flow(pu)
+        self.assertPage(fl.page, 200, "Connect your %s account" % pu.name)
+        self.assertNotIn("OAuth", fl.page.text)
+
+
+class TenantInfoAddressTest(ApiKeyCase):
+    """The Data Center / scoped-token cloud id lookup (tenant_info) goes
+    through the same connect-time private-address check as every other call
+    to a site (SPEC §8a): without --allow-private-sites, the fake's loopback
+    tenant_info is never reached."""
+
+    def test_tenant_info_refused_on_a_private_address(self):
+        email, tok = new_api_token()
+        before = counters()
+        res = make_api_profile("scoped", "api_key", credential="%s:%s" % (email, tok), site=CLOUD_HOST,
+                               check=False)
+        # make_api_profile("scoped") allows private sites: this one must not
+        self.assertNotIsInstance(res, tuple, res)
+        self.assertEqual(counters()["tenant_info"] - before["tenant_info"], 1)
+        name = lk.unique("ak")
+        pu = lk.PROVIDER_URL
+        before = counters()
+        rc, out, err = lk.cli("profile", "add", name, "--template", "atlassian-confluence", "--auth-type",
+                              "api_key", "--api-base-url", pu + "/ex/confluence/{cloud_id}",
+                              "--tenant-info-url", pu + "/_edge/{site_host}/tenant_info",
+                              "--credential-file", f.secret_file("%s:%s" % (email, tok)), "--site", CLOUD_HOST,
+                              check=False)
+        self.assertNotEqual(rc, 0, out)
+        self.assertIn("could not be asked", err)
+        self.assertNotIn(tok, out + err)
+        after = counters()
+        self.assertEqual(after["tenant_info"], before["tenant_info"])
+        self.assertEqual(after["apikey_calls"], before["apikey_calls"])
+
+    def test_tenant_info_refused_on_the_form(self):
+        p = make_api_profile("scoped", extra=())
+        lk.sql("UPDATE profiles SET allow_private_sites = false WHERE name = :'p1'", p.name)
+        email, tok = new_api_token()
+        fl = Flow(p)
+        before = counters()
+        r = fl.submit(site=CLOUD_HOST, email=email, token=tok)
+        self.assertFormAgain(r, fl, "could not be reached")
+        after = counters()
+        self.assertEqual(after["tenant_info"], before["tenant_info"])
+        self.assertNoConnection(p, fl.instance_id)
+
+
 class SetCredentialTest(ApiKeyCase):
     """latchkey connection set-credential PROFILE INSTANCE --credential-file F --site S."""
 

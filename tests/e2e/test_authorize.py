@@ -387,6 +387,17 @@ class LinkGetTest(Base):
         self.assertPage(r, 410)
         self.assertEqual(len(f.connections(self.p, iid)), 1)
 
+    def test_link_whose_scopes_cannot_be_read_is_refused(self):
+        """The scopes a link asked for, or no flow: never quietly none or the
+        profile's default ones (issue 10: no result is ignored)."""
+        link, iid = f.new_link(self.p, scope="read:x")
+        lk.sql("UPDATE links SET scopes = '\"read:x\"'::jsonb WHERE link_hash = :'p1'", sha256(f.link_of(link)))
+        r = lk.Browser().get(link)
+        self.assertPage(r, 500, "This connection could not be made")
+        self.assertNotIn("Location", r.headers)
+        self.assertNotIn("Set-Cookie", r.headers)
+        self.assertEqual(lk.sql("SELECT count(*) FROM flows WHERE instance_id = :'p1'", iid), [["0"]])
+
     def test_purge_removes_expired_links_and_flows(self):
         # Expired rows are kept an hour (a late browser still hears 410),
         # then purged by the next authorize request.

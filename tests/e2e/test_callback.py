@@ -5,8 +5,11 @@ PostgreSQL.  See lkflow.py for the helpers.
 
 import base64
 import hashlib
+import http.client
 import json
 import re
+import secrets
+import threading
 import unittest
 import urllib.parse
 
@@ -652,6 +655,286 @@ class SealedTokenTest(Base):
         self.assertEqual(r.json()["error"], "internal_error")
         for t in fam_tokens:
             self.assertNotIn(t, r.text)
+
+
+class OneLinkOneConnectionTest(Base):
+    """SPEC §4: a link is used once; two browsers that opened it cannot both
+    connect (issue 10)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.p = f.make_profile(allow_redirect=[REDIRECT])
+
+    def two_browsers(self, **fields):
+        """Two browsers open one link and consent: (link, iid, [(browser, back)])."""
+        link, iid = f.new_link(self.p, **fields)
+        out = []
+        for _ in range(2):
+            b = lk.Browser()
+            out.append((b, f.consent(b, f.start(b, link))))
+        return link, iid, out
+
+    def codes_exchanged(self):
+        return lk.fake("GET", "/_fake/state")["counters"]["token_authorization_code"]
+
+    def test_second_flow_of_a_used_link_is_410_and_writes_nothing(self):
+        link, iid, [(b1, back1), (b2, back2)] = self.two_browsers()
+        self.assertPage(b1.follow(back1), 200)
+        first = f.connections(self.p, iid)
+        self.assertEqual(len(first), 1)
+        before = self.codes_exchanged()
+        cb = b2.follow(back2)
+        self.assertPage(cb, 410, "This link has expired or was already used")
+        self.assertIn("An account was already connected through this link", cb.text)
+        self.assertEqual(b2.jar, {})  # its cookie is cleared all the same
+        self.assertEqual(f.connections(self.p, iid), first)  # same tokens, generation 1
+        self.assertEqual(self.codes_exchanged(), before)  # its code was never exchanged
+        self.assertEqual(lk.sql("SELECT count(*) FROM flows WHERE instance_id = :'p1'", iid), [["0"]])
+        audit = lk.sql("SELECT outcome FROM audit_log WHERE action = 'connection.authorize' "
+                       "AND instance_id = :'p1' ORDER BY id", iid)
+        self.assertEqual(audit, [["ok"], ["link_expired"]])
+
+    def test_second_flow_of_a_used_link_redirects_with_link_expired(self):
+        link, iid, [(b1, back1), (b2, back2)] = self.two_browsers(redirect_url=REDIRECT)
+        self.assertEqual(b1.follow(back1).status, 302)
+        first = f.connections(self.p, iid)
+        cb = b2.follow(back2)
+        self.assertRedirectTo(cb, REDIRECT, [("status", "error"), ("error", "link_expired"),
+                                             ("profile", self.p.name), ("instance_id", iid)])
+        self.assertEqual(f.connections(self.p, iid), first)
+
+    def test_denied_second_flow_is_link_expired_too(self):
+        link, iid, [(b1, back1), (b2, _back2)] = self.two_browsers()
+        self.assertPage(b1.follow(back1), 200)
+        state = f.query(_back2.headers["Location"])["state"]
+        cb = b2.get("%s?error=access_denied&state=%s" % (self.p.callback, state))
+        self.assertPage(cb, 410, "This link has expired or was already used")
+
+    def test_concurrent_callbacks_of_one_link_connect_once(self):
+        """Both callbacks pass every check and exchange their codes at the
+        same time (held at the provider); only one may write."""
+        link, iid, flows = self.two_browsers()
+        lk.fake("POST", "/_fake/fault", {"path": "/oauth/token", "method": "POST", "kind": "hold",
+                                         "count": 2})
+        results = [None, None]
+
+        def run(i):
+            b, back = flows[i]
+            results[i] = b.follow(back)
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        try:
+            self.assertEqual(lk.fake("POST", "/_fake/wait_held", {"count": 2, "timeout": 20},
+                                     check=False)["held"], 2, "both code exchanges should be in flight")
+        finally:
+            lk.fake("POST", "/_fake/release", {})
+            for t in threads:
+                t.join(60)
+        statuses = sorted(r.status for r in results)
+        self.assertEqual(statuses, [200, 410], results)
+        rows = f.connections(self.p, iid)
+        self.assertEqual(len(rows), 1)
+        self.assertEqual(rows[0]["generation"], 1)  # written once, never replaced
+        self.assertEqual([b.jar for b, _back in flows], [{}, {}])
+
+
+class ReauthorizeAnswerTest(Base):
+    """SPEC §4 and §5: a token answer without refresh_token keeps the stored
+    one; one without expires_in lives default_token_ttl (3600 s), at
+    connect time as at refresh (issue 10)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.p = f.make_profile()
+
+    def answer(self, **extra):
+        a = {"access_token": "at_canned_" + secrets.token_urlsafe(24), "token_type": "Bearer",
+             "scope": " ".join(f.ATLASSIAN_SCOPES)}
+        a.update(extra)
+        return a
+
+    def test_reauthorizing_without_refresh_token_keeps_the_stored_one(self):
+        iid, _ = f.connect(self.p)
+        first = f.connections(self.p, iid)[0]
+        self.assertTrue(first["refresh_token"].startswith("lk1."), first)
+        link, _ = f.new_link(self.p, iid)
+        f.provider_answers(self.answer(expires_in=1200))
+        cb = f.complete(lk.Browser(), link)
+        self.assertPage(cb, 200)
+        self.assertEqual(lk.fake("GET", "/_fake/state")["faults"], [], "the canned answer was not used")
+        second = f.connections(self.p, iid)[0]
+        self.assertEqual(second["generation"], 2)
+        self.assertNotEqual(second["access_token"], first["access_token"])
+        self.assertEqual(second["refresh_token"], first["refresh_token"])
+        self.assertIn(f.seconds_left(self.p, iid), range(1190, 1201))
+
+    def test_first_connect_without_expires_in_expires_after_default_token_ttl(self):
+        link, iid = f.new_link(self.p)
+        f.provider_answers(self.answer(refresh_token="rt_canned_" + secrets.token_urlsafe(24)))
+        self.assertPage(f.complete(lk.Browser(), link), 200)
+        self.assertIn(f.seconds_left(self.p, iid), range(3590, 3601))
+        shown = json.loads(lk.cli("connection", "show", self.p.name, iid, "--json")[1])
+        self.assertIsNotNone(shown["expires_at"])
+
+    def test_reauthorizing_without_expires_in_expires_after_default_token_ttl(self):
+        iid, _ = f.connect(self.p)
+        link, _ = f.new_link(self.p, iid)
+        f.provider_answers(self.answer())
+        self.assertPage(f.complete(lk.Browser(), link), 200)
+        self.assertIn(f.seconds_left(self.p, iid), range(3590, 3601))
+
+    def test_reauthorizing_with_another_client_without_refresh_token_drops_it(self):
+        """A refresh token is bound to the client it was issued to (RFC 6749
+        §6): kept only when the new grant comes from the same client."""
+        wl, _ = f.add_client(self.p)
+        iid, _ = f.connect(self.p)
+        link, _ = f.new_link(self.p, iid, client_id=wl)
+        f.provider_answers(self.answer(expires_in=600))
+        self.assertPage(f.complete(lk.Browser(), link), 200)
+        row = f.connections(self.p, iid)[0]
+        self.assertEqual(row["client_id"], wl)
+        self.assertIsNone(row["refresh_token"])
+
+
+class ResultParametersTest(Base):
+    """SPEC §4: status, error, profile and instance_id already in
+    redirect_url are replaced, never repeated; the rest is kept (issue 10)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.p = f.make_profile(allow_redirect=[REDIRECT])
+
+    def test_success_replaces_result_parameters(self):
+        url = (REDIRECT + "/step?keep=1&status=pending&error=none&profile=other&instance_id=admin"
+               "&st%61tus=x&last=2")
+        link, iid = f.new_link(self.p, redirect_url=url)
+        cb = f.complete(lk.Browser(), link)
+        self.assertRedirectTo(cb, REDIRECT + "/step?keep=1&last=2", [
+            ("status", "success"), ("profile", self.p.name), ("instance_id", iid)])
+        q = urllib.parse.parse_qs(urllib.parse.urlsplit(cb.headers["Location"]).query)
+        self.assertEqual(q, {"keep": ["1"], "last": ["2"], "status": ["success"],
+                             "profile": [self.p.name], "instance_id": [iid]})
+
+    def test_error_replaces_result_parameters(self):
+        url = REDIRECT + "?error=&status=success&x=%20y"
+        link, iid = f.new_link(self.p, redirect_url=url)
+        cb = f.complete(lk.Browser(), link, decision="deny")
+        self.assertRedirectTo(cb, REDIRECT + "?x=%20y", [
+            ("status", "error"), ("error", "access_denied"), ("profile", self.p.name),
+            ("instance_id", iid)])
+
+
+class IssuerTest(Base):
+    """RFC 9207 on error answers too: with an issuer named, an error without
+    iss or with another one is a mix-up, and its error is not believed: the
+    flow ends with provider_error (502), never access_denied (issue 10)."""
+
+    ISSUER = "https://auth.example.com"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.p = f.make_profile(allow_redirect=[REDIRECT], extra=["--issuer", cls.ISSUER])
+
+    def started(self, **fields):
+        link, iid = f.new_link(self.p, **fields)
+        b = lk.Browser()
+        back = f.consent(b, f.start(b, link), decision="deny")
+        return b, back, iid
+
+    def test_denial_without_iss_is_a_mix_up(self):
+        b, back, iid = self.started()
+        self.assertNotIn("iss=", back.headers["Location"])  # the fake sends none
+        cb = b.follow(back)
+        self.assertPage(cb, 502, "The provider did not complete the sign-in")
+        self.assertIn("did not come from the expected issuer", cb.text)
+        self.assertNothingStored(self.p, iid)
+        audit = lk.sql("SELECT outcome FROM audit_log WHERE action = 'connection.authorize' "
+                       "AND instance_id = :'p1'", iid)
+        self.assertEqual(audit, [["provider_error"]])
+
+    def test_denial_with_another_iss_is_a_mix_up(self):
+        b, back, iid = self.started(redirect_url=REDIRECT)
+        loc = back.headers["Location"] + "&iss=" + urllib.parse.quote("https://evil.example.com", safe="")
+        cb = b.get(urllib.parse.urljoin(back.url, loc))
+        self.assertRedirectTo(cb, REDIRECT, [("status", "error"), ("error", "provider_error"),
+                                             ("profile", self.p.name), ("instance_id", iid)])
+        self.assertNothingStored(self.p, iid)
+
+    def test_denial_with_the_right_iss_is_access_denied(self):
+        b, back, iid = self.started(redirect_url=REDIRECT)
+        loc = back.headers["Location"] + "&iss=" + urllib.parse.quote(self.ISSUER, safe="")
+        cb = b.get(urllib.parse.urljoin(back.url, loc))
+        self.assertRedirectTo(cb, REDIRECT, [("status", "error"), ("error", "access_denied"),
+                                             ("profile", self.p.name), ("instance_id", iid)])
+
+    def test_code_with_the_right_iss_connects(self):
+        link, iid = f.new_link(self.p)
+        b = lk.Browser()
+        back = f.consent(b, f.start(b, link))
+        loc = back.headers["Location"] + "&iss=" + urllib.parse.quote(self.ISSUER, safe="")
+        self.assertPage(b.get(urllib.parse.urljoin(back.url, loc)), 200)
+        self.assertEqual(len(f.connections(self.p, iid)), 1)
+
+
+class LargeCookieHeaderTest(Base):
+    """A sibling subdomain can fill the Cookie header with cookies of its
+    own: Latchkey still finds its flow cookie among them (issue 10).  The
+    web server bounds the header first (lighttpd answers 431 past 8 KiB of
+    request header, so a 10 KiB one never reaches the program); the test
+    uses the most the server takes, and tests/unit/test_cookie.c the parser
+    beyond."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.p = f.make_profile()
+
+    @staticmethod
+    def junk(n):
+        """n bytes of cookies that are not ours: long ones, garbage, look-alikes."""
+        parts = ["theme=dark", "=", "garbage without equals", "\"quoted;", "lkf_=x", "xlkf_0=1",
+                 "big=" + "b" * 5000]
+        out = "; ".join(parts)
+        i = 0
+        while len(out) < n:
+            out += "; j%d=%s" % (i, secrets.token_hex(40))
+            i += 1
+        return out[:n]
+
+    def status_with_cookie(self, url, header):
+        u = urllib.parse.urlsplit(url)
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+        try:
+            conn.request("GET", u.path + "?" + u.query, headers={"Cookie": header})
+            r = conn.getresponse()
+            return lk.Response(r.status, r.msg, r.read(), url)
+        finally:
+            conn.close()
+
+    def test_flow_cookie_found_among_junk_at_the_servers_limit(self):
+        link, iid = f.new_link(self.p)
+        b = lk.Browser()
+        back = f.consent(b, f.start(b, link))
+        (name, value), = [(k[2], v) for k, v in b.jar.items()]
+        cb_url = urllib.parse.urljoin(back.url, back.headers["Location"])
+        ours = "; %s=%s" % (name, value)
+        # The same request with another (unknown) state: how big a header
+        # the web server takes; no flow is touched.
+        probe = cb_url.replace(f.query(back.headers["Location"])["state"], "s" * 43)
+        size = 10240
+        if self.status_with_cookie(probe, self.junk(size - len(ours)) + ours).status == 431:
+            lo, hi = 4096, size
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                if self.status_with_cookie(probe, self.junk(mid - len(ours)) + ours).status == 431:
+                    hi = mid - 1
+                else:
+                    lo = mid
+            size = lo
+        self.assertGreater(size, 7900)
+        r = self.status_with_cookie(cb_url, self.junk(size - len(ours)) + ours)
+        self.assertPage(r, 200, "You&#39;re all set")
+        self.assertEqual(len(f.connections(self.p, iid)), 1)
 
 
 class ZzNoLeakTest(Base):

@@ -5,8 +5,10 @@ The same subset runs against whatever server the stack uses
 apache-proxy-fcgi, apache-cgi or nginx; tests/stack.py --server): the
 routes of SPEC §2 and the seed-form rewrite, the Authorization header
 reaching the programs, the browser flow, /token and /refresh, a refresh
-storm, the proxy (raw path, 10 MB up and down, byte-exact), and logs free
-of query strings and secrets.  The full suites (test_*.py) run on
+storm, the proxy (raw path, 10 MB up and down, byte-exact, a body over the
+cap refused while it arrives), and logs free of query strings and secrets
+(on Apache also the log of Debian's stock virtual host, which the stack
+serves Latchkey from).  The full suites (test_*.py) run on
 lighttpd; this module runs there too.
 """
 
@@ -15,6 +17,10 @@ import hashlib
 import http.client
 import json
 import os
+import re
+import socket
+import threading
+import time
 import unittest
 import urllib.parse
 
@@ -29,6 +35,7 @@ BIG = 10 * 1024 * 1024 + 7  # 10 MB and a bit: no size is a multiple of a buffer
 P = None                     # a profile with the seed form allowed
 IID = None                   # a connection of P made through the browser flow
 CLOUD_ID = f.DEFAULT_SITE["id"]
+MIB = 1024 * 1024
 
 
 def setUpModule():
@@ -47,6 +54,66 @@ def tearDownModule():
 
 def server():
     return lk.env().get("LATCHKEY_SERVER", "lighttpd")
+
+
+def proxy_max_body():
+    """The stack's cap on /proxy request bodies, the web server's and the
+    programs' (proxy_max_body), from stack.env (stacks from before it said
+    so used 64 MiB)."""
+    return int(lk.env().get("PROXY_MAX_BODY") or 64 * MIB)
+
+
+def unended_upload(chunked, wait=20.0):
+    """POST /proxy with a body larger than the stack's cap that never ends:
+    chunked (MiB chunks up to the cap and 4 MiB more, no last chunk) or
+    with a Content-Length one byte over the cap (the body stops one byte
+    short).  The answer is read while the body is being sent.  Returns
+    (status or None, bytes of body sent when the answer came, seconds)."""
+    cap = proxy_max_body()
+    port = int(lk.WEB_PORT)
+    head = ["POST /latchkey/proxy/%s/wiki/upload HTTP/1.1" % P.name,
+            "Host: 127.0.0.1:%d" % port, "Authorization: Bearer " + P.key,
+            "X-Instance-Id: " + IID, "Content-Type: application/octet-stream",
+            "Transfer-Encoding: chunked" if chunked else "Content-Length: %d" % (cap + 1)]
+    answer = bytearray()
+    answered = threading.Event()
+    sent = [0, None]  # bytes of body sent, and that count when the answer came
+    s = socket.create_connection(("127.0.0.1", port), timeout=wait + 40)
+
+    def read():
+        try:
+            while b"\r\n" not in answer:
+                data = s.recv(65536)
+                if not data:
+                    break
+                answer.extend(data)
+        except OSError:
+            pass
+        sent[1] = sent[0]
+        answered.set()
+
+    t0 = time.monotonic()
+    try:
+        s.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        piece = b"x" * MIB
+        frame = b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece
+        limit = cap + 4 * MIB if chunked else cap
+        try:
+            while sent[0] + len(piece) <= limit and not answered.is_set():
+                s.sendall(frame)
+                sent[0] += len(piece)
+        except OSError:  # the server stopped reading: it has decided
+            pass
+        got = answered.wait(wait)
+    finally:
+        s.close()
+    if not got:
+        return None, None, time.monotonic() - t0
+    line = bytes(answer).split(b"\r\n", 1)[0].split()
+    status = int(line[1]) if len(line) > 1 and line[1].isdigit() else None
+    return status, sent[1], time.monotonic() - t0
 
 
 def proxy(method, sub, iid=None, headers=None, body=None, key=None):
@@ -200,7 +267,10 @@ class TokenRefreshTest(Base):
         before = t.row(P, iid)
         t.fault(kind="delay", delay=0.5, count=-1)
         c0 = t.counters()
-        calls = [lambda: t.get_token(P, iid), lambda: t.post_refresh(P, iid)] * (STORM // 2)
+        # Callers over the per-connection bound (SPEC §5) are told 503
+        # refresh_in_progress with a Retry-After, and retry as bots do.
+        calls = [lambda: t.retrying(lambda: t.get_token(P, iid)),
+                 lambda: t.retrying(lambda: t.post_refresh(P, iid))] * (STORM // 2)
         results = t.concurrently(calls, timeout=90)
         c1 = t.counters()
         errors = [r for r in results if not isinstance(r, tuple) or r[0] != 200]
@@ -257,6 +327,17 @@ class ProxyTest(Base):
         self.assertEqual(json.loads(body), {"bytes": len(data),
                                             "sha256": hashlib.sha256(data).hexdigest()})
 
+    def test_body_over_the_cap_is_refused_before_it_ends(self):
+        # The server caps /proxy bodies at proxy_max_body: a larger body,
+        # chunked or announced, earns 413 while it is still arriving (the
+        # body below never ends), rather than being spooled to the end.
+        for chunked in (True, False):
+            with self.subTest(chunked=chunked):
+                status, sent, secs = unended_upload(chunked)
+                self.assertIsNotNone(sent, "no answer while the body was still arriving: "
+                                     "nothing caps it, all of it is awaited")
+                self.assertEqual(status, 413, "answer after %s bytes, %.1fs" % (sent, secs))
+
 
 class ZLogTest(Base):
     """Last (classes run in name order): everything above is in the logs."""
@@ -270,6 +351,42 @@ class ZLogTest(Base):
 
     def test_no_secret_in_logs_or_database(self):
         f.check_no_leaks(self, P.key_name)
+
+    def test_stock_debian_vhost_logs_no_link_code_or_state(self):
+        # Apache stacks serve Latchkey from Debian's stock default virtual
+        # host (tests/stack.py), whose "CustomLog ... combined" logs the
+        # request line and the Referer.  After the browser flows above and
+        # a link, a code and a state of our own (the state also in a
+        # Referer, as a provider's consent page sends it), none may be in
+        # that log or the other stock ones; the rest of the site is still
+        # logged as the stock format does.
+        if not server().startswith("apache-"):
+            self.skipTest("Debian's stock virtual host: Apache stacks only")
+        base = "http://127.0.0.1:%d" % int(lk.WEB_PORT)
+        marks = {k: lk.unique(k) for k in ("link", "code", "state", "keep")}
+        consent = "%s/authorize?state=%s" % (lk.PROVIDER_URL, marks["state"])
+        lk.http("GET", "/authorize/%s?link=%s" % (P.name, marks["link"]))
+        lk.http("GET", "/callback/%s?%s" % (P.name, urllib.parse.urlencode(
+            {"code": marks["code"], "state": marks["state"]})), headers={"Referer": consent})
+        elsewhere = "https://example.com/from?ref=" + marks["keep"]
+        lk.http("GET", "%s/elsewhere?keep=%s" % (base, marks["keep"]),
+                headers={"Referer": elsewhere})
+        f.settle_logs()
+        logs = {}
+        for fn in ("debian-access.log", "debian-other_vhosts_access.log", "debian-error.log"):
+            with open(os.path.join(lk.STACK_DIR, fn), errors="replace") as fh:
+                logs[fn] = fh.read()
+        combined = re.compile(r'^\S+ \S+ \S+ \[[^]]+\] "(\S+) (\S+) (\S+)" \d{3} \S+ "(.*)" "(.*)"$')
+        lines = [combined.match(x) for x in logs["debian-access.log"].splitlines()]
+        self.assertNotIn(None, lines, logs["debian-access.log"][-2000:])
+        ours = [m.groups() for m in lines if m.group(2).startswith("/latchkey/")]
+        self.assertIn(("GET", "/latchkey/callback/" + P.name, "HTTP/1.1", "-", "-"), ours)
+        self.assertEqual([x for x in ours if "?" in x[1] or x[3] != "-"], [])
+        self.assertIn(("GET", "/elsewhere?keep=" + marks["keep"], "HTTP/1.1", elsewhere, "-"),
+                      [m.groups() for m in lines])
+        for fn, text in logs.items():
+            for word in ("link=", "code=", "state=", marks["link"], marks["code"]):
+                self.assertEqual([x for x in text.splitlines() if word in x], [], fn)
 
 
 if __name__ == "__main__":

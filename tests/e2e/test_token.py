@@ -428,8 +428,14 @@ class ProviderTroubleTest(t.TokenTestCase):
         return rows
 
     def assertRecovers(self):
-        """Without the fault, the next GET refreshes and all is well again."""
+        """Without the fault, and once the shared failure's Retry-After has
+        passed, the next GET refreshes and all is well again."""
         t.restore_fake()
+        c0 = t.counters()["token_refresh"]
+        r = t.get_token(self.p, self.iid)  # still held off: no provider call
+        self.assertIn(r.status, (200, 502, 503), r)
+        self.assertEqual(t.counters()["token_refresh"], c0)
+        t.end_hold_off(self.p, self.iid)
         body = self.assertToken(t.get_token(self.p, self.iid))
         self.assertNotEqual(body["access_token"], self.old)
         now = t.row(self.p, self.iid)
@@ -484,7 +490,8 @@ class ProviderTroubleTest(t.TokenTestCase):
         t.fault(kind="garbage")
         r = t.get_token(self.p, self.iid)
         self.assertJsonError(r, 502, "provider_error")
-        self.assertTokensUnchanged("refresh_failing")
+        # SPEC §5: an answer that cannot be used changes nothing.
+        self.assertTokensUnchanged("active")
         self.assertAudited(["provider_error"])
         self.assertRecovers()
 
@@ -530,9 +537,18 @@ class ProviderTroubleTest(t.TokenTestCase):
         self.assertEqual(reason, "invalid_client")
         self.assertIn("invalid_client", body["detail"])
         self.assertEqual([a["outcome"] for a in t.audit_rows(p, iid)], ["provider_error"])
-        # The untouched connection refreshes once the provider agrees again.
+        # Callers share that answer for a while without asking (SPEC §5) ...
         t.restore_fake()
+        c0 = t.counters()["token_requests"]
+        r = t.get_token(p, iid)
+        self.assertJsonError(r, 502, "provider_error")
+        self.assertIn("invalid_client", r.json()["detail"])
+        self.assertEqual(t.counters()["token_requests"], c0)
+        self.assertEqual(t.hold_off(p, iid)[1], "provider_error")
+        # ... and the untouched connection refreshes once that has passed.
+        t.end_hold_off(p, iid)
         self.assertToken(t.get_token(p, iid))
+        self.assertEqual(t.hold_off(p, iid), (None, None))
         self.assertEqual(t.row(p, iid)["status"], "active")
 
     def test_reply_without_refresh_token_keeps_the_old_one(self):
@@ -570,11 +586,18 @@ class ProviderTroubleTest(t.TokenTestCase):
         self.assertEqual(now["access_token"], before["access_token"])
         self.assertEqual(now["refresh_token"], before["refresh_token"])
         self.assertAudited(["provider_unavailable"])
-        # The same for POST /refresh.
+        # The same for POST /refresh, without asking the provider again
+        # before the failure's Retry-After has passed (SPEC §5).
         t.fault(kind="status", status=502)
+        c0 = t.counters()
         body = self.assertToken(t.post_refresh(self.p, self.iid))
         self.assertIs(body["refresh_failed"], True)
         self.assertEqual(body["access_token"], self.old)
+        self.assertEqual(t.counters()["token_requests"], c0["token_requests"])
+        t.end_hold_off(self.p, self.iid)
+        body = self.assertToken(t.post_refresh(self.p, self.iid))
+        self.assertIs(body["refresh_failed"], True)
+        self.assertEqual(t.counters()["faults_applied"], c0["faults_applied"] + 1)
         # Recovery: a normal answer again, without refresh_failed.
         body = self.assertRecovers()
         self.assertNotIn("refresh_failed", body)

@@ -2,17 +2,26 @@
  *
  * lk_proxy_path_check: input is up to three prefix lines, then the raw
  * sub-path (the last line). Accepted ⇒ after one percent-decoding the path
- * starts with '/', has no "." or ".." segment, no "//", no backslash, '@',
+ * starts with '/', has no "." or ".." segment (a segment is judged without
+ * its ';' parameters: "..;x" is ".."), no "//", no backslash, '@',
  * control character or scheme, the raw text no "%25"; and, with prefixes,
  * the decoded path is one of them or below one. Refused ⇒ *why says why.
  * The decision equals a reference reading of those rules.
  *
  * lk_proxy_header_name: the whole input as a CGI variable name. A name is
  * given only for CONTENT_TYPE and HTTP_*, and it is then a non-empty RFC
- * 9110 token ('_' → '-', capitalised per word) of the same length. */
+ * 9110 token ('_' → '-', capitalised per word) of the same length.
+ *
+ * lk_proxy_response_header_ok: the whole input as a response header name.
+ * Passed back ⇒ a non-empty token, and not Set-Cookie in any case.
+ *
+ * lk_proxy_location: the whole input as a Location value, against a fixed
+ * upstream URL. The answer is never relative: it is the input itself when
+ * that starts with a scheme, else it starts with "http:". */
 #include "fuzz.h"
 
 #include <stdbool.h>
+#include <strings.h>
 
 #include "arena.h"
 #include "proxy.h"
@@ -66,7 +75,10 @@ static bool ref_path_ok(const char *raw, const char *d, size_t dn)
         while (e < dn && d[e] != '/')
             e++;
         size_t sl = e - i;
-        if ((sl == 1 && d[i] == '.') || (sl == 2 && d[i] == '.' && d[i + 1] == '.'))
+        size_t nl = 0; /* the segment without its ';' parameters */
+        while (nl < sl && d[i + nl] != ';')
+            nl++;
+        if ((nl == 1 && d[i] == '.') || (nl == 2 && d[i] == '.' && d[i + 1] == '.'))
             return false;
         if (first && memchr(d + i, ':', sl))
             return false;
@@ -150,11 +162,42 @@ static void check_header(lk_arena *a, const uint8_t *data, size_t size)
     free(var);
 }
 
+static bool has_scheme(const char *s)
+{
+    if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
+        return false;
+    size_t i = 1;
+    while ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+           s[i] == '+' || s[i] == '-' || s[i] == '.')
+        i++;
+    return s[i] == ':';
+}
+
+static void check_response(lk_arena *a, const uint8_t *data, size_t size)
+{
+    char *v = fuzz_str(data, size);
+    size_t n = strlen(v);
+    if (lk_proxy_response_header_ok(v, n)) {
+        FUZZ_CHECK(n > 0, "an empty name passed back");
+        for (size_t i = 0; i < n; i++)
+            FUZZ_CHECK(tchar((unsigned char)v[i]), "byte 0x%02x in a name passed back", (unsigned char)v[i]);
+        FUZZ_CHECK(n != 10 || strncasecmp(v, "set-cookie", 10) != 0, "Set-Cookie passed back");
+    }
+    char *loc = lk_proxy_location(a, "http://up.example:8080/ex/confluence/c/wiki/rest/api/space?limit=5", v);
+    FUZZ_CHECK(loc != NULL, "no Location for %s", v);
+    if (has_scheme(v))
+        FUZZ_CHECK(!strcmp(loc, v), "an absolute Location changed: %s -> %s", v, loc);
+    else
+        FUZZ_CHECK(!strncmp(loc, "http:", 5), "a relative Location stays relative: %s -> %s", v, loc);
+    free(v);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     lk_arena *a = lk_arena_new();
     check_path(a, data, size);
     check_header(a, data, size);
+    check_response(a, data, size);
     lk_arena_free(a);
     return 0;
 }

@@ -5,7 +5,8 @@
  * A parsed URL is http(s), its authority non-empty without '@' or '%', no
  * control character, space, backslash or '#' anywhere, the host lower case,
  * the port 1-65535, the path starting with '/' and free of dot segments
- * (also %2e ones) and of %2f, %5c, %00; printed back, it parses to the same.
+ * (also %2e ones, and ones disguised with ';' or %3b parameters: "..;x")
+ * and of %2f, %5c, %00; printed back, it parses to the same.
  * An allowed redirect has the scheme, host and port of an entry that
  * parses, and a path equal to the entry's (trailing '/' aside) or going on
  * after a '/'; and such a URL is always allowed. */
@@ -74,6 +75,11 @@ static bool origin_of(const char *s, origin *o)
 
 static bool dot_seg(const char *s, size_t n)
 {
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == ';' || (n - i >= 3 && s[i] == '%' && s[i + 1] == '3' && (s[i + 2] | 0x20) == 'b')) {
+            n = i; /* parameters hide nothing */
+            break;
+        }
     size_t dots = 0;
     for (size_t i = 0; i < n;) {
         if (s[i] == '.') {

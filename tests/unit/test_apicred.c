@@ -208,6 +208,14 @@ static void test_dc_private_addresses_only_when_allowed(void **state)
         "https://[::ffff:10.0.0.1]",
         "https://[::ffff:127.0.0.1]",
         "https://[::]",
+        /* IPv6 carrying a private IPv4 address: NAT64, 6to4, IPv4-compatible,
+         * -translated, Teredo (client 10.0.0.1, inverted) */
+        "https://[64:ff9b::10.0.0.1]",
+        "https://[64:ff9b::7f00:1]:8443/c",
+        "https://[2002:a00:1::]",
+        "https://[::127.0.0.1]",
+        "https://[::ffff:0:10.0.0.1]",
+        "https://[2001:0:4136:e378:8000:63bf:f5ff:fffe]",
         "https://localhost",
         "https://LOCALHOST:8090",
         "https://wiki.localhost",
@@ -240,6 +248,8 @@ static void test_dc_private_addresses_only_when_allowed(void **state)
                                       "https://172.32.0.1",
                                       "https://192.169.0.1",
                                       "https://[2606:4700::1111]",
+                                      "https://[64:ff9b::8.8.8.8]",
+                                      "https://[2002:808:808::1]",
                                       "https://localhost.example.com",
                                       "https://mylocalhost",
                                       "https://11.0.0.1"};
@@ -399,6 +409,52 @@ static void test_addr_v6(void **state)
             fail_msg("%s is private", pub[i]);
 }
 
+/* IPv6 forms that carry an IPv4 address are judged by it: NAT64
+ * 64:ff9b::/96, 6to4 2002::/16, IPv4-compatible ::a.b.c.d, IPv4-mapped,
+ * IPv4-translated, Teredo 2001::/32 (server and inverted client). */
+static void test_addr_v6_embedding_ipv4(void **state)
+{
+    (void)state;
+    static const char *const priv[] = {
+        "64:ff9b::10.0.0.1",
+        "64:ff9b::127.0.0.1",
+        "64:ff9b::169.254.169.254",
+        "64:ff9b::192.168.0.1",
+        "64:ff9b::a00:1",
+        "64:ff9b::",
+        "64:ff9b:1::8.8.8.8", /* local-use NAT64: all */
+        "64:ff9b:1:ffff::1",
+        "2002:a00:1::",
+        "2002:7f00:1::1",
+        "2002:c0a8:101:1::1",
+        "2002:a9fe:a9fe::",
+        "2002::",
+        "::10.0.0.1",
+        "::127.0.0.1",
+        "::169.254.169.254",
+        "::192.168.1.1",
+        "::0.0.0.2",
+        "::ffff:0:10.0.0.1",
+        "::ffff:0:127.0.0.1",
+        "2001:0:a00:1::1",
+        "2001:0:4136:e378:8000:63bf:f5ff:fffe",
+        "2001:0:4136:e378::ffff",
+        "fec0::1",
+        "feff::1",
+    };
+    for (size_t i = 0; i < sizeof(priv) / sizeof(priv[0]); i++)
+        if (!v6_private(priv[i]))
+            fail_msg("%s is not private", priv[i]);
+    static const char *const pub[] = {
+        "64:ff9b::8.8.8.8", "64:ff9b::808:808",     "2002:808:808::1", "2002:101:101:1::1",
+        "::8.8.8.8",        "::ffff:0:8.8.8.8",     "::1.1.1.1",       "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+        "2001:db8::1",      "2001:4860:4860::8888", "64:ff9b:2::1",    "2003::1",
+    };
+    for (size_t i = 0; i < sizeof(pub) / sizeof(pub[0]); i++)
+        if (v6_private(pub[i]))
+            fail_msg("%s is private", pub[i]);
+}
+
 /* ---- API base URL templates ---- */
 
 static void test_api_base_url_templates(void **state)
@@ -460,9 +516,102 @@ static void test_set_auth_type_generic_defaults(void **state)
     lk_profile p = api_profile(a, "generic", "api_key_per_user");
     assert_string_equal(p.credential_kind, "bearer");
     assert_string_equal(p.site_kind, "dc");
+    /* without a base URL of its own: the server a user names, checked as
+     * Data Center answers */
     assert_string_equal(p.api_base_url, "{site_url}");
+    assert_true(lk_profile_needs_site(&p));
     assert_string_equal(p.check_path, "/rest/api/user/current");
     assert_null(p.tenant_info_url);
+    /* no OAuth name for a profile that is not OAuth: the caller names it */
+    assert_null(p.display_name);
+    assert_false(lk_profile_is_atlassian(&p));
+}
+
+/* A generic API-key profile given its API base URL needs nothing else: no
+ * site, no Atlassian check path. */
+static void test_generic_api_key_base_url_alone(void **state)
+{
+    lk_arena *a = *state;
+    static const char *const types[] = {"api_key", "api_key_per_user"};
+    for (size_t i = 0; i < 2; i++) {
+        lk_profile p = api_profile(a, "generic", types[i]);
+        lk_profile_set_api_base_url(&p, "https://api.example.com/v2");
+        assert_string_equal(p.api_base_url, "https://api.example.com/v2");
+        assert_false(lk_profile_needs_site(&p));
+        assert_null(p.check_path);
+        assert_false(lk_apicred_deny_private(&p)); /* the admin's URL, as an OAuth profile's */
+        assert_string_equal(lk_api_base_url(a, p.api_base_url, NULL), "https://api.example.com/v2");
+        p.name = "example";
+        p.display_name = "Example API";
+        p.callback_url = "https://broker.example.com/latchkey/callback/example";
+        const char *why = NULL;
+        assert_int_equal(lk_profile_validate(a, &p, &why), LK_OK);
+    }
+    /* a base URL that names the site still needs one, and keeps its check */
+    lk_profile d = api_profile(a, "generic", "api_key");
+    lk_profile_set_api_base_url(&d, "{site_url}/rest");
+    assert_true(lk_profile_needs_site(&d));
+    assert_string_equal(d.check_path, "/rest/api/user/current");
+    assert_true(lk_apicred_deny_private(&d));
+    d.allow_private_sites = true;
+    assert_false(lk_apicred_deny_private(&d));
+    /* the Atlassian templates keep theirs, with or without a site */
+    lk_profile c = api_profile(a, "atlassian-confluence", "api_key");
+    lk_profile_set_api_base_url(&c, "https://acme.atlassian.net");
+    assert_false(lk_profile_needs_site(&c));
+    assert_string_equal(c.check_path, "/wiki/rest/api/user/current");
+    assert_true(lk_profile_is_atlassian(&c));
+    /* an OAuth profile is untouched */
+    lk_profile o;
+    memset(&o, 0, sizeof(o));
+    assert_int_equal(lk_profile_template(a, "generic", &o), LK_OK);
+    lk_profile_set_api_base_url(&o, "https://api.example.com");
+    assert_string_equal(o.display_name, "OAuth 2.0 provider");
+    assert_false(lk_apicred_deny_private(&o));
+}
+
+static lk_err judge(lk_arena *a, const lk_profile *p, long status, const char *body)
+{
+    return lk_apicred_judge(a, p, status, body, body ? strlen(body) : 0);
+}
+
+/* The check's answer: Atlassian templates want a user; any other provider
+ * a 2xx that is not the anonymous user. */
+static void test_judge_check_answers(void **state)
+{
+    lk_arena *a = *state;
+    lk_profile g = api_profile(a, "generic", "api_key");
+    lk_profile_set_api_base_url(&g, "https://api.example.com");
+    lk_profile c = api_profile(a, "atlassian-confluence", "api_key");
+#define J(p, st, body) judge(a, &(p), (st), (body))
+    assert_int_equal(J(g, 200, "{\"login\":\"octo\"}"), LK_OK);
+    assert_int_equal(J(g, 204, NULL), LK_OK);
+    assert_int_equal(J(g, 200, "plain text"), LK_OK);
+    assert_int_equal(J(g, 200, "[]"), LK_OK);
+    assert_int_equal(J(g, 200, "{\"type\":\"anonymous\"}"), LK_EDENIED);
+    assert_int_equal(J(g, 401, NULL), LK_EDENIED);
+    assert_int_equal(J(g, 403, "{}"), LK_EDENIED);
+    assert_int_equal(J(g, 429, NULL), LK_EUNAVAILABLE);
+    assert_int_equal(J(g, 503, NULL), LK_EUNAVAILABLE);
+    assert_int_equal(J(g, 404, "{}"), LK_EPROVIDER);
+    assert_int_equal(J(g, 302, NULL), LK_EPROVIDER);
+    assert_int_equal(J(c, 200, "{\"accountId\":\"5b10\",\"type\":\"known\"}"), LK_OK);
+    assert_int_equal(J(c, 200, "{\"username\":\"dana\"}"), LK_OK);
+    assert_int_equal(J(c, 200, "{\"type\":\"anonymous\",\"displayName\":\"Anonymous\"}"), LK_EDENIED);
+    assert_int_equal(J(c, 200, "{\"displayName\":\"x\"}"), LK_EDENIED);
+    assert_int_equal(J(c, 200, "plain text"), LK_EPROVIDER);
+    assert_int_equal(J(c, 401, NULL), LK_EDENIED);
+#undef J
+}
+
+/* No check path: nothing is asked (no network needed to say so). */
+static void test_check_without_check_path_asks_nothing(void **state)
+{
+    lk_arena *a = *state;
+    lk_profile g = api_profile(a, "generic", "api_key");
+    lk_profile_set_api_base_url(&g, "https://api.example.invalid");
+    assert_null(g.check_path);
+    assert_int_equal(lk_apicred_check(NULL, a, &g, NULL, "tok"), LK_OK);
 }
 
 static void test_set_auth_type_oauth2_and_unknown(void **state)
@@ -506,10 +655,18 @@ static void test_validate_api_key_profiles(void **state)
     assert_int_equal(lk_profile_validate(a, &p, &why), LK_OK);
     p.api_base_url = NULL;
     assert_int_not_equal(lk_profile_validate(a, &p, &why), LK_OK);
-    /* a shared key needs no callback */
+    /* a shared key needs no callback, but a name to show */
     lk_profile s = api_profile(a, "generic", "api_key");
     s.name = "dc-shared";
+    assert_int_not_equal(lk_profile_validate(a, &s, &why), LK_OK);
+    assert_non_null(strstr(why, "display name"));
+    s.display_name = "Wiki";
     assert_int_equal(lk_profile_validate(a, &s, &why), LK_OK);
+    /* no check path is fine; a check path must still start with '/' */
+    s.check_path = NULL;
+    assert_int_equal(lk_profile_validate(a, &s, &why), LK_OK);
+    s.check_path = "user";
+    assert_int_not_equal(lk_profile_validate(a, &s, &why), LK_OK);
 }
 
 int main(void)
@@ -529,9 +686,13 @@ int main(void)
         T(test_valid_length_limit),
         T(test_addr_v4),
         T(test_addr_v6),
+        T(test_addr_v6_embedding_ipv4),
         T(test_api_base_url_templates),
         T(test_set_auth_type_atlassian_defaults),
         T(test_set_auth_type_generic_defaults),
+        T(test_generic_api_key_base_url_alone),
+        T(test_judge_check_answers),
+        T(test_check_without_check_path_asks_nothing),
         T(test_set_auth_type_oauth2_and_unknown),
         T(test_validate_api_key_profiles),
     };

@@ -394,6 +394,38 @@ static void test_keyring_load_sorts_by_id_and_ignores_other_files(void **state)
     tmp_close(&d);
 }
 
+/* rotate-key adds a key to the ring's directory; a running process opens
+ * what it seals by loading the ring again from the directory it loaded it
+ * from (found by reading crypto.c: that reload copied the directory name
+ * onto itself). */
+static void test_unseal_reloads_ring_from_its_directory(void **state)
+{
+    (void)state;
+    tmpdir d;
+    tmp_open(&d);
+    tmp_write(&d, "1.key", KEY_0_31, 0600);
+    lk_keyring kr;
+    char err[256] = "";
+    assert_int_equal(lk_keyring_load(&kr, d.path, err, sizeof(err)), LK_OK);
+    assert_int_equal(kr.n, 1);
+    /* Another process seals with a new key 2 ... */
+    lk_key k2 = {.id = 2};
+    for (int i = 0; i < LK_KEY_LEN; i++)
+        k2.key[i] = (unsigned char)(32 + i);
+    lk_keyring other = {&k2, 1};
+    lk_arena *a = lk_arena_new();
+    char *sealed = NULL, *opened = NULL;
+    assert_int_equal(lk_seal(a, &other, "t", "c", "1", "secret", 6, &sealed), LK_OK);
+    /* ... after writing it next to key 1: this process finds it. */
+    tmp_write(&d, "2.key", KEY_32_63, 0600);
+    assert_int_equal(lk_unseal(a, &kr, "t", "c", "1", sealed, &opened, NULL), LK_OK);
+    assert_string_equal(opened, "secret");
+    assert_int_equal(kr.n, 2);
+    lk_arena_free(a);
+    lk_keyring_clear(&kr);
+    tmp_close(&d);
+}
+
 static void test_keyring_load_refuses_empty_directory(void **state)
 {
     (void)state;
@@ -470,6 +502,7 @@ int main(void)
         T(test_key_file_refuses_non_base64),
         T(test_key_file_refuses_missing_symlink_and_directory),
         T(test_keyring_load_sorts_by_id_and_ignores_other_files),
+        T(test_unseal_reloads_ring_from_its_directory),
         T(test_keyring_load_refuses_empty_directory),
         T(test_keyring_load_refuses_one_bad_key),
         T(test_keyring_load_refuses_bad_file_names),

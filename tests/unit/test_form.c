@@ -151,7 +151,7 @@ static char *many_params(lk_arena *a, size_t n)
     lk_buf b;
     lk_buf_init(&b, a, 1 << 16);
     for (size_t i = 0; i < n; i++)
-        lk_buf_printf(&b, "%sp%zu=%zu", i ? "&" : "", i, i);
+        assert_int_equal(lk_buf_printf(&b, "%sp%zu=%zu", i ? "&" : "", i, i), LK_OK);
     return (char *)lk_buf_str(&b);
 }
 

@@ -150,15 +150,16 @@ static void test_parse_answer_without_refresh_token(void **state)
     assert_null(t.refresh_token);
 }
 
+/* SPEC §5: expires_in is a positive whole number of seconds, at most ten
+ * years (a quoted one is taken); absent means default_token_ttl (-1 here);
+ * anything else is nonsense, never "no expiry". */
 static void test_parse_expires_in_int_or_string(void **state)
 {
     static const struct {
         const char *v;
         long long want;
     } cases[] = {
-        {"3600", 3600},           {"\"3600\"", 3600}, {"1", 1},     {"0", -1},    {"-5", -1},
-        {"\"abc\"", -1},          {"3600.5", -1},     {"true", -1}, {"null", -1}, {"315360000", -1},
-        {"315359999", 315359999},
+        {"3600", 3600}, {"\"3600\"", 3600}, {"1", 1}, {"null", -1}, {"315360000", 315360000},
     };
     for (size_t i = 0; i < LK_ARRAY_LEN(cases); i++) {
         char body[128];
@@ -169,6 +170,26 @@ static void test_parse_expires_in_int_or_string(void **state)
         if (t.expires_in != cases[i].want)
             fail_msg("expires_in %s gave %lld, want %lld", cases[i].v, t.expires_in, cases[i].want);
     }
+    lk_tokens t;
+    const char *code;
+    assert_int_equal(judge(*state, 200, "{\"access_token\":\"a\"}", &t, &code), LK_OAUTH_OK);
+    assert_int_equal(t.expires_in, -1);
+}
+
+static void test_parse_refuses_expires_in_that_is_no_positive_integer(void **state)
+{
+    static const char *const bad[] = {
+        "0",         "-5",  "\"abc\"",           "3600.5", "true", "\"\"", "315360001", "[1]", "{}", "\"-3600\"",
+        "\" 3600\"", "1e3", "\"36000000000000\""};
+    for (size_t i = 0; i < LK_ARRAY_LEN(bad); i++) {
+        char body[128];
+        snprintf(body, sizeof(body), "{\"access_token\":\"a\",\"expires_in\":%s}", bad[i]);
+        lk_tokens t;
+        const char *code = NULL;
+        if (judge(*state, 200, body, &t, &code) != LK_OAUTH_NONSENSE)
+            fail_msg("expires_in %s was taken", bad[i]);
+        assert_string_equal(code, "malformed_expires_in");
+    }
 }
 
 static void test_parse_normalises_token_type(void **state)
@@ -177,11 +198,10 @@ static void test_parse_normalises_token_type(void **state)
         const char *body, *want;
     } cases[] = {
         {"{\"access_token\":\"a\"}", "Bearer"},
-        {"{\"access_token\":\"a\",\"token_type\":\"\"}", "Bearer"},
         {"{\"access_token\":\"a\",\"token_type\":\"BEARER\"}", "Bearer"},
         {"{\"access_token\":\"a\",\"token_type\":\"bEaReR\"}", "Bearer"},
         {"{\"access_token\":\"a\",\"token_type\":\"MAC\"}", "MAC"},
-        {"{\"access_token\":\"a\",\"token_type\":5}", "Bearer"},
+        {"{\"access_token\":\"a\",\"token_type\":\"N_A\"}", "N_A"},
     };
     for (size_t i = 0; i < LK_ARRAY_LEN(cases); i++) {
         lk_tokens t;
@@ -189,6 +209,43 @@ static void test_parse_normalises_token_type(void **state)
         assert_int_equal(judge(*state, 200, cases[i].body, &t, &code), LK_OAUTH_OK);
         assert_string_equal(t.token_type, cases[i].want);
     }
+}
+
+/* Found by reading the header the proxy builds ("<token_type> <token>"): a
+ * token_type with CR/LF, a space or a colon would inject or bend headers. */
+static void test_parse_refuses_token_type_that_is_no_http_token(void **state)
+{
+    static const char *const bad[] = {
+        "\"Bearer\\r\\nX-Injected: 1\"", "\"Bearer x\"", "\"\"", "5", "\"Bea:rer\"", "\"B\\u00e9arer\"", "null",
+    };
+    for (size_t i = 0; i < LK_ARRAY_LEN(bad); i++) {
+        char body[128];
+        snprintf(body, sizeof(body), "{\"access_token\":\"a\",\"token_type\":%s}", bad[i]);
+        lk_tokens t;
+        const char *code = NULL;
+        lk_oauth_fail f = judge(*state, 200, body, &t, &code);
+        if (!strcmp(bad[i], "null")) { /* null is absent: Bearer */
+            assert_int_equal(f, LK_OAUTH_OK);
+            continue;
+        }
+        if (f != LK_OAUTH_NONSENSE)
+            fail_msg("token_type %s was taken", bad[i]);
+        assert_string_equal(code, "malformed_token_type");
+        assert_null(t.access_token);
+    }
+}
+
+static void test_parse_refuses_scope_with_control_characters(void **state)
+{
+    lk_tokens t;
+    const char *code = NULL;
+    assert_int_equal(judge(*state, 200, "{\"access_token\":\"a\",\"scope\":\"read\\nwrite\"}", &t, &code),
+                     LK_OAUTH_NONSENSE);
+    assert_string_equal(code, "malformed_scope");
+    assert_int_equal(judge(*state, 200, "{\"access_token\":\"a\",\"scope\":7}", &t, &code), LK_OAUTH_NONSENSE);
+    assert_int_equal(judge(*state, 200, "{\"access_token\":\"a\",\"scope\":\"read:x write:y\"}", &t, &code),
+                     LK_OAUTH_OK);
+    assert_string_equal(t.scope, "read:x write:y");
 }
 
 /* ---- lk_oauth_parse: nonsense ---- */
@@ -262,13 +319,17 @@ static void test_parse_refuses_tokens_that_are_not_vschar(void **state)
     }
     assert_int_equal(judge(*state, 200, "{\"access_token\":\"at\",\"refresh_token\":\"r\\nt\"}", &t, &code),
                      LK_OAUTH_NONSENSE);
-    assert_string_equal(code, "malformed_answer");
+    assert_string_equal(code, "malformed_refresh_token");
     assert_null(t.access_token);
-    /* Every VSCHAR is fine, space included. */
-    assert_int_equal(judge(*state, 200, "{\"access_token\":\" !~a.b-c_d/e+f=\",\"refresh_token\":\"r t\"}", &t, &code),
+    /* SPEC §5: printable ASCII without spaces; a space would end the
+     * credential in "Bearer <token>" early. */
+    assert_int_equal(judge(*state, 200, "{\"access_token\":\"a b\"}", &t, &code), LK_OAUTH_NONSENSE);
+    assert_int_equal(judge(*state, 200, "{\"access_token\":\"at\",\"refresh_token\":\"r t\"}", &t, &code),
+                     LK_OAUTH_NONSENSE);
+    assert_int_equal(judge(*state, 200, "{\"access_token\":\"at\",\"refresh_token\":7}", &t, &code), LK_OAUTH_NONSENSE);
+    assert_int_equal(judge(*state, 200, "{\"access_token\":\"!~a.b-c_d/e+f=\",\"refresh_token\":\"rt\"}", &t, &code),
                      LK_OAUTH_OK);
-    assert_string_equal(t.access_token, " !~a.b-c_d/e+f=");
-    assert_string_equal(t.refresh_token, "r t");
+    assert_string_equal(t.access_token, "!~a.b-c_d/e+f=");
 }
 
 static void test_parse_4xx_non_json_is_nonsense(void **state)
@@ -397,6 +458,9 @@ int main(void)
         T(test_parse_answer_without_refresh_token),
         T(test_parse_expires_in_int_or_string),
         T(test_parse_normalises_token_type),
+        T(test_parse_refuses_expires_in_that_is_no_positive_integer),
+        T(test_parse_refuses_token_type_that_is_no_http_token),
+        T(test_parse_refuses_scope_with_control_characters),
         T(test_parse_200_garbage_is_nonsense),
         T(test_parse_200_without_access_token_is_nonsense),
         T(test_parse_error_answered_with_200_is_judged_as_error),

@@ -1,4 +1,6 @@
-/* Unit tests: HTML escaping of everything a page echoes. */
+/* Unit tests: HTML escaping of everything a page echoes, and the per-user
+ * credential form: it names the profile, or "the provider", and only
+ * Atlassian Cloud's form speaks of Atlassian. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -6,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include "buf.h"
 #include "page.h"
 
 static int setup(void **state)
@@ -57,6 +60,67 @@ static void test_html_escape_worst_case_fits(void **state)
     assert_string_equal(e + 5994, "&quot;");
 }
 
+static int capture(void *ctx, const char *p, size_t n)
+{
+    return lk_buf_add(ctx, p, n) == LK_OK ? 0 : -1;
+}
+
+/* The form's HTML as a browser would get it. */
+static const char *form_page(lk_arena *a, const lk_credential_form *f)
+{
+    lk_buf out;
+    lk_buf_init(&out, a, 1 << 20);
+    lk_req r;
+    memset(&r, 0, sizeof(r));
+    r.a = a;
+    r.method = "GET";
+    r.io.write = capture;
+    r.io.ctx = &out;
+    lk_page_credential_form(&r, 200, f);
+    assert_true(r.sent);
+    return lk_buf_str(&out);
+}
+
+static void test_credential_form_names_the_profile(void **state)
+{
+    lk_credential_form f = {.service = "Example <API>", .action = "https://b.example/cb/x", .flow = "lkf_1"};
+    const char *html = form_page(*state, &f);
+    assert_non_null(strstr(html, "<title>Connect Example &lt;API&gt; · Latchkey</title>"));
+    assert_non_null(strstr(html, "<h1>Connect your Example &lt;API&gt; account</h1>"));
+    assert_non_null(strstr(html, "at Example &lt;API&gt;, under personal access tokens"));
+    assert_null(strstr(html, "OAuth"));
+    assert_null(strstr(html, "tlassian"));
+}
+
+static void test_credential_form_without_a_name_says_the_provider(void **state)
+{
+    lk_credential_form f = {.service = NULL, .action = "https://b.example/cb/x", .flow = "lkf_1", .basic = true};
+    const char *html = form_page(*state, &f);
+    assert_non_null(strstr(html, "<h1>Connect your account at the provider</h1>"));
+    assert_non_null(strstr(html, "Create one in your account at the provider."));
+    assert_non_null(strstr(html, "Email or user name"));
+    assert_null(strstr(html, "(null)"));
+    assert_null(strstr(html, "tlassian"));
+    f.service = "";
+    html = form_page(*state, &f);
+    assert_non_null(strstr(html, "<h1>Connect your account at the provider</h1>"));
+}
+
+static void test_credential_form_for_atlassian_cloud(void **state)
+{
+    lk_credential_form f = {.service = "Atlassian Confluence",
+                            .action = "https://b.example/cb/x",
+                            .flow = "lkf_1",
+                            .ask_site = true,
+                            .cloud = true,
+                            .basic = true};
+    const char *html = form_page(*state, &f);
+    assert_non_null(strstr(html, "<h1>Connect your Atlassian Confluence account</h1>"));
+    assert_non_null(strstr(html, "yourname.atlassian.net"));
+    assert_non_null(strstr(html, "id.atlassian.com"));
+    assert_non_null(strstr(html, "type=\"email\""));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -65,6 +129,9 @@ int main(void)
         T(test_html_escape_is_not_idempotent_on_entities),
         T(test_html_escape_keeps_other_bytes),
         T(test_html_escape_worst_case_fits),
+        T(test_credential_form_names_the_profile),
+        T(test_credential_form_without_a_name_says_the_provider),
+        T(test_credential_form_for_atlassian_cloud),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -384,6 +384,40 @@ static void test_validate_refuses_bad_scopes_and_params(void **state)
     expect_invalid(*state, &p, "extra authorization parameters");
 }
 
+/* SPEC §6: a path prefix is compared with paths the proxy accepts; one
+ * holding a dot segment, even disguised with ';' parameters, is refused. */
+static void test_validate_refuses_proxy_prefixes_with_dot_segments(void **state)
+{
+    lk_profile p = valid(*state);
+    const char *why;
+    char *good[] = {"/wiki/rest/api/", "/wiki/download", "/wiki;v=1/x/"};
+    p.proxy_path_prefixes = (lk_strv){good, 3};
+    assert_int_equal(lk_profile_validate(*state, &p, &why), LK_OK);
+    static const char *const bad[] = {"/wiki/../admin/",
+                                      "/wiki/..;/admin/",
+                                      "/wiki/..;x/admin",
+                                      "/wiki/.;/x",
+                                      "/wiki//x",
+                                      "/wiki/%2e%2e/x",
+                                      "/wiki\\x",
+                                      "wiki/",
+                                      NULL};
+    for (const char *const *b = bad; *b; b++) {
+        char *one[] = {(char *)*b};
+        p.proxy_path_prefixes = (lk_strv){one, 1};
+        expect_invalid(*state, &p, "proxy path prefix");
+    }
+}
+
+static void test_validate_refuses_empty_display_name(void **state)
+{
+    lk_profile p = valid(*state);
+    p.display_name = "";
+    expect_invalid(*state, &p, "display name");
+    p.display_name = NULL;
+    expect_invalid(*state, &p, "display name");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -409,6 +443,8 @@ int main(void)
         T(test_validate_refuses_bad_redirect_entry),
         T(test_validate_refuses_bad_issuer),
         T(test_validate_refuses_bad_scopes_and_params),
+        T(test_validate_refuses_proxy_prefixes_with_dot_segments),
+        T(test_validate_refuses_empty_display_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

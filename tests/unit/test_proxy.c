@@ -128,6 +128,65 @@ static void test_path_check_honours_prefixes(void **state)
     lk_arena_free(a);
 }
 
+/* SPEC §6: servlet containers (Confluence Data Center) drop a segment's
+ * ';' parameters and then resolve "..": such segments are dot segments. */
+static void test_path_check_refuses_dot_segments_with_parameters(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "/..;/x",
+        "/wiki/..;x/admin",
+        "/wiki/..;",
+        "/%2e%2e;/x",
+        "/%2e%2e;x/x",
+        "/%2E%2E%3B/x", /* an encoded ';' is one once decoded */
+        "/..%3bx/y",
+        "/.;/x",
+        "/wiki/.;x",
+        "/wiki/.%3b/x",
+        "/wiki/rest/api/..;/..;/..;/download/1",
+        "/..;a;b/x",
+        NULL,
+    };
+    lk_arena *a = lk_arena_new();
+    for (const char *const *p = bad; *p; p++) {
+        if (check(a, *p, NULL) != LK_EINVAL)
+            fail_msg("accepted: %s", *p);
+    }
+    static const char *const good[] = {
+        "/wiki;v=1/rest/api/space", /* parameters on an ordinary segment */
+        "/wiki/a..;x",
+        "/wiki/...;x",
+        "/wiki/..x;y",
+        "/wiki/;x/y",
+        NULL,
+    };
+    for (const char *const *p = good; *p; p++) {
+        if (check(a, *p, NULL) != LK_OK)
+            fail_msg("refused: %s", *p);
+    }
+    lk_arena_free(a);
+}
+
+static void test_path_check_prefixes_see_through_parameters(void **state)
+{
+    (void)state;
+    lk_arena *a = lk_arena_new();
+    char *api[] = {"/wiki/rest/api/"};
+    lk_strv pa = {api, 1};
+    /* "/wiki/rest/api/..;/..;/..;/download/1" is /wiki/download/1 to Data
+     * Center: outside the prefix, however it starts. */
+    assert_int_equal(check(a, "/wiki/rest/api/..;/..;/..;/download/1", &pa), LK_EINVAL);
+    assert_int_equal(check(a, "/wiki/rest/api/%2e%2e;/%2e%2e;/%2e%2e;/download/1", &pa), LK_EINVAL);
+    assert_int_equal(check(a, "/wiki/rest/api/.;/space", &pa), LK_EINVAL);
+    assert_int_equal(check(a, "/wiki/rest/api/space;x=1", &pa), LK_OK);
+    char *wiki[] = {"/wiki"};
+    lk_strv pw = {wiki, 1};
+    assert_int_equal(check(a, "/wiki/..;/admin", &pw), LK_EINVAL);
+    assert_int_equal(check(a, "/wiki;x", &pw), LK_EINVAL); /* not /wiki, nor below it, as written */
+    lk_arena_free(a);
+}
+
 static void test_request_headers_drop_hop_by_hop_and_ours(void **state)
 {
     (void)state;
@@ -389,6 +448,47 @@ static void test_req_init_outside_the_mount_has_no_route(void **state)
     lk_arena_free(c.a);
 }
 
+/* SPEC §6: a name that is no RFC 9110 token is dropped, so that a web
+ * server cannot trim " Set-Cookie" or "set-cookie " into the real one. */
+static void test_response_header_names_must_be_tokens(void **state)
+{
+    (void)state;
+    static const char *const dropped[] = {
+        " Set-Cookie", "set-cookie ", "\tSet-Cookie", "Set-Cookie\t", "X Custom", "X-Custom ",  " X-Custom",
+        "X(Custom)",   "X\"Custom",   "X/Custom",     "X@Custom",     "Loc\x7f",  "X-\xc3\xa9", "",
+        NULL,
+    };
+    for (const char *const *p = dropped; *p; p++) {
+        if (resp_ok(*p))
+            fail_msg("passed back: \"%s\"", *p);
+    }
+    assert_true(resp_ok("Location"));
+    assert_true(resp_ok("X-Custom_Name.1!#$%&'*+^`|~"));
+}
+
+/* SPEC §6: a relative Location goes back absolute, resolved against the
+ * upstream URL (RFC 3986 §5.2); an absolute one as it came. */
+static void test_location_resolved_against_the_upstream_url(void **state)
+{
+    (void)state;
+    lk_arena *a = lk_arena_new();
+    const char *up = "http://127.0.0.1:8080/ex/confluence/abc/wiki/rest/api/space?limit=5";
+    assert_string_equal(lk_proxy_location(a, up, "/latchkey/token/p?instance_id=u"),
+                        "http://127.0.0.1:8080/latchkey/token/p?instance_id=u");
+    assert_string_equal(lk_proxy_location(a, up, "content/1"),
+                        "http://127.0.0.1:8080/ex/confluence/abc/wiki/rest/api/content/1");
+    assert_string_equal(lk_proxy_location(a, up, "../../../../x"), "http://127.0.0.1:8080/ex/confluence/x");
+    assert_string_equal(lk_proxy_location(a, up, "?start=25"),
+                        "http://127.0.0.1:8080/ex/confluence/abc/wiki/rest/api/space?start=25");
+    assert_string_equal(lk_proxy_location(a, up, ""), up);
+    assert_string_equal(lk_proxy_location(a, up, "//other.example/y"), "http://other.example/y");
+    assert_string_equal(lk_proxy_location(a, up, "https://acme.atlassian.net/wiki/x"),
+                        "https://acme.atlassian.net/wiki/x");
+    assert_string_equal(lk_proxy_location(a, up, "/\\evil.example/x"), "http://127.0.0.1:8080/\\evil.example/x");
+    assert_null(lk_proxy_location(a, "/no/scheme", "/x"));
+    lk_arena_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -396,8 +496,12 @@ int main(void)
         cmocka_unit_test(test_path_check_refuses_paths_over_4096_bytes),
         cmocka_unit_test(test_path_check_accepts_ordinary_paths),
         cmocka_unit_test(test_path_check_honours_prefixes),
+        cmocka_unit_test(test_path_check_refuses_dot_segments_with_parameters),
+        cmocka_unit_test(test_path_check_prefixes_see_through_parameters),
         cmocka_unit_test(test_request_headers_drop_hop_by_hop_and_ours),
         cmocka_unit_test(test_response_headers_drop_set_cookie_status_and_hop_by_hop),
+        cmocka_unit_test(test_response_header_names_must_be_tokens),
+        cmocka_unit_test(test_location_resolved_against_the_upstream_url),
         cmocka_unit_test(test_header_name_from_cgi_variable),
         cmocka_unit_test(test_header_name_refuses_names_that_are_not_tokens),
         cmocka_unit_test(test_req_init_lighttpd_mod_fastcgi_keeps_raw_path),

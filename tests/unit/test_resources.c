@@ -107,11 +107,12 @@ static char *site_list(lk_arena *a, size_t n)
 {
     lk_buf b;
     lk_buf_init(&b, a, 1 << 20);
-    lk_buf_addc(&b, '[');
+    assert_int_equal(lk_buf_addc(&b, '['), LK_OK);
     for (size_t i = 0; i < n; i++)
-        lk_buf_printf(&b, "%s{\"id\":\"c%zu\",\"url\":\"https://s%zu.atlassian.net\",\"name\":\"S\"}", i ? "," : "", i,
-                      i);
-    lk_buf_addc(&b, ']');
+        assert_int_equal(lk_buf_printf(&b, "%s{\"id\":\"c%zu\",\"url\":\"https://s%zu.atlassian.net\",\"name\":\"S\"}",
+                                       i ? "," : "", i, i),
+                         LK_OK);
+    assert_int_equal(lk_buf_addc(&b, ']'), LK_OK);
     return (char *)lk_buf_str(&b);
 }
 

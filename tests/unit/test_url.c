@@ -157,6 +157,33 @@ static void test_url_refuses_encoded_dot_segments(void **state)
     assert_int_equal(parse(*state, "https://h.example/a/%2e"), LK_EINVAL);
 }
 
+/* SPEC §3: a segment's ';' parameters hide nothing (servlet containers
+ * drop them, then resolve the dots). */
+static void test_url_refuses_dot_segments_with_parameters(void **state)
+{
+    static const char *const bad[] = {
+        "https://h.example/a/..;/b",
+        "https://h.example/a/..;x/b",
+        "https://h.example/a/..;x=1;y/b",
+        "https://h.example/%2e%2e;/x",
+        "https://h.example/%2E%2e;x/x",
+        "https://h.example/.%2e;x",
+        "https://h.example/a/.;/b",
+        "https://h.example/a/.;x",
+        "https://h.example/..%3bx/y",
+        "https://h.example/a/.%3B/b",
+        "https://h.example/a/..;?q",
+        "https://h.example/..;",
+        NULL,
+    };
+    for (const char *const *p = bad; *p; p++)
+        if (parse(*state, *p) != LK_EINVAL)
+            fail_msg("accepted: %s", *p);
+    lk_url u;
+    assert_int_equal(lk_url_parse(*state, "https://h.example/a;v=1/b..;x/;y/...;z", &u), LK_OK);
+    assert_string_equal(u.path, "/a;v=1/b..;x/;y/...;z");
+}
+
 static void test_url_allows_dots_inside_segments(void **state)
 {
     lk_url u;
@@ -308,6 +335,20 @@ static void test_redirect_refuses_escapes_from_the_path(void **state)
     assert_false(allowed(*state, "https://app.example.com/cb#frag", CB));
 }
 
+static void test_redirect_refuses_escapes_hidden_by_parameters(void **state)
+{
+    assert_false(allowed(*state, "https://app.example.com/cb/..;/admin", CB));
+    assert_false(allowed(*state, "https://app.example.com/cb/..;x/admin", CB));
+    assert_false(allowed(*state, "https://app.example.com/cb/%2e%2e;/admin", CB));
+    assert_false(allowed(*state, "https://app.example.com/cb/%2E%2E;jsessionid=1/admin", CB));
+    assert_false(allowed(*state, "https://app.example.com/cb/.;/x", CB));
+    assert_false(allowed(*state, "https://app.example.com/cb/..%3b/admin", CB));
+    assert_false(allowed(*state, "https://app.example.com/cb;x", CB)); /* not the path as written */
+    assert_true(allowed(*state, "https://app.example.com/cb/done;x=1", CB));
+    /* an entry with such a segment is no entry */
+    assert_false(allowed(*state, "https://app.example.com/admin", "https://app.example.com/cb/..;/admin"));
+}
+
 static void test_redirect_refuses_non_http(void **state)
 {
     assert_false(allowed(*state, "javascript:alert(1)//app.example.com/cb", CB));
@@ -343,6 +384,90 @@ static void test_redirect_checks_every_entry_and_skips_bad_ones(void **state)
     assert_false(lk_redirect_allowed(*state, "https://one.example/b", entries, 3));
     assert_false(lk_redirect_allowed(*state, "https://two.example/b", entries, 2));
     assert_false(lk_redirect_allowed(*state, "https://one.example/a", entries, 0));
+}
+
+/* ---- lk_url_resolve: RFC 3986 §5.4 ---- */
+
+static void resolves(lk_arena *a, const char *base, const char *ref, const char *want)
+{
+    char *got = NULL;
+    assert_int_equal(lk_url_resolve(a, base, ref, &got), LK_OK);
+    if (strcmp(got, want) != 0)
+        fail_msg("%s against %s: %s, not %s", ref, base, got, want);
+}
+
+#define RFC_BASE "http://a/b/c/d;p?q"
+
+static void test_resolve_rfc3986_normal_examples(void **state)
+{
+    static const char *const ex[][2] = {
+        {"g:h", "g:h"},
+        {"g", "http://a/b/c/g"},
+        {"./g", "http://a/b/c/g"},
+        {"g/", "http://a/b/c/g/"},
+        {"/g", "http://a/g"},
+        {"//g", "http://g"},
+        {"?y", "http://a/b/c/d;p?y"},
+        {"g?y", "http://a/b/c/g?y"},
+        {"#s", "http://a/b/c/d;p?q#s"},
+        {"g#s", "http://a/b/c/g#s"},
+        {"g?y#s", "http://a/b/c/g?y#s"},
+        {";x", "http://a/b/c/;x"},
+        {"g;x", "http://a/b/c/g;x"},
+        {"g;x?y#s", "http://a/b/c/g;x?y#s"},
+        {"", "http://a/b/c/d;p?q"},
+        {".", "http://a/b/c/"},
+        {"./", "http://a/b/c/"},
+        {"..", "http://a/b/"},
+        {"../", "http://a/b/"},
+        {"../g", "http://a/b/g"},
+        {"../..", "http://a/"},
+        {"../../", "http://a/"},
+        {"../../g", "http://a/g"},
+    };
+    for (size_t i = 0; i < LK_ARRAY_LEN(ex); i++)
+        resolves(*state, RFC_BASE, ex[i][0], ex[i][1]);
+}
+
+static void test_resolve_rfc3986_abnormal_examples(void **state)
+{
+    static const char *const ex[][2] = {
+        {"../../../g", "http://a/g"},
+        {"../../../../g", "http://a/g"},
+        {"/./g", "http://a/g"},
+        {"/../g", "http://a/g"},
+        {"g.", "http://a/b/c/g."},
+        {".g", "http://a/b/c/.g"},
+        {"g..", "http://a/b/c/g.."},
+        {"..g", "http://a/b/c/..g"},
+        {"./../g", "http://a/b/g"},
+        {"./g/.", "http://a/b/c/g/"},
+        {"g/./h", "http://a/b/c/g/h"},
+        {"g/../h", "http://a/b/c/h"},
+        {"g;x=1/./y", "http://a/b/c/g;x=1/y"},
+        {"g;x=1/../y", "http://a/b/c/y"},
+        {"g?y/./x", "http://a/b/c/g?y/./x"},
+        {"g?y/../x", "http://a/b/c/g?y/../x"},
+        {"g#s/./x", "http://a/b/c/g#s/./x"},
+        {"g#s/../x", "http://a/b/c/g#s/../x"},
+        {"http:g", "http:g"}, /* strict parsers keep it */
+    };
+    for (size_t i = 0; i < LK_ARRAY_LEN(ex); i++)
+        resolves(*state, RFC_BASE, ex[i][0], ex[i][1]);
+}
+
+static void test_resolve_against_other_bases(void **state)
+{
+    lk_arena *a = *state;
+    resolves(a, "https://h.example", "x", "https://h.example/x"); /* empty base path */
+    resolves(a, "https://h.example", "?q", "https://h.example?q");
+    resolves(a, "https://h.example:8443/a/b?x=1#f", "c", "https://h.example:8443/a/c");
+    resolves(a, "https://h.example/a/b", "/\\evil.example", "https://h.example/\\evil.example");
+    resolves(a, "https://h.example/a/b", "HTTPS://Other.example/Z", "HTTPS://Other.example/Z");
+    char *out = (char *)1;
+    assert_int_equal(lk_url_resolve(a, "/relative/base", "x", &out), LK_EINVAL);
+    assert_null(out);
+    assert_int_equal(lk_url_resolve(a, "", "x", &out), LK_EINVAL);
 }
 
 /* ---- lk_host_is_loopback ---- */
@@ -400,6 +525,7 @@ int main(void)
         T(test_url_refuses_backslash),
         T(test_url_refuses_dot_segments),
         T(test_url_refuses_encoded_dot_segments),
+        T(test_url_refuses_dot_segments_with_parameters),
         T(test_url_allows_dots_inside_segments),
         T(test_url_refuses_encoded_slash_and_backslash),
         T(test_url_refuses_spaces_and_controls),
@@ -414,10 +540,14 @@ int main(void)
         T(test_redirect_refuses_path_prefix_look_alikes),
         T(test_redirect_refuses_other_port_or_scheme),
         T(test_redirect_refuses_escapes_from_the_path),
+        T(test_redirect_refuses_escapes_hidden_by_parameters),
         T(test_redirect_refuses_non_http),
         T(test_redirect_entry_trailing_slash_means_subtree),
         T(test_redirect_root_entry_allows_whole_origin),
         T(test_redirect_checks_every_entry_and_skips_bad_ones),
+        T(test_resolve_rfc3986_normal_examples),
+        T(test_resolve_rfc3986_abnormal_examples),
+        T(test_resolve_against_other_bases),
         T(test_loopback_hosts),
         T(test_loopback_refuses_look_alikes),
         T(test_loopback_refuses_malformed_quads),
