@@ -17,16 +17,18 @@
 static const long statuses[] = {200, 200, 200, 200, 201, 204, 301, 400, 401, 403, 404, 429, 500, 502, 503, 0, 99, 999};
 
 static const char *const codes[] = {
-    "invalid_request",        "invalid_client",   "invalid_grant",   "unauthorized_client",
-    "unsupported_grant_type", "invalid_scope",    "access_denied",   "temporarily_unavailable",
-    "server_error",           "unknown_error",    "rate_limited",    "provider_server_error",
-    "unexpected_status",      "malformed_answer", "no_access_token",
+    "invalid_request",        "invalid_client",   "invalid_grant",        "unauthorized_client",
+    "unsupported_grant_type", "invalid_scope",    "access_denied",        "temporarily_unavailable",
+    "server_error",           "unknown_error",    "rate_limited",         "provider_server_error",
+    "unexpected_status",      "malformed_answer", "no_access_token",      "malformed_refresh_token",
+    "malformed_token_type",   "malformed_scope",  "malformed_expires_in",
 };
 
+/* SPEC §5: printable ASCII without spaces. */
 static bool vschar(const char *s)
 {
     for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+        if ((unsigned char)*s <= 0x20 || (unsigned char)*s > 0x7e)
             return false;
     return true;
 }
@@ -49,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(!t.refresh_token || (*t.refresh_token && vschar(t.refresh_token)),
                    "refresh_token empty or holds a control or non-ASCII byte");
         FUZZ_CHECK(t.token_type && *t.token_type, "token_type");
-        FUZZ_CHECK(t.expires_in == -1 || (t.expires_in > 0 && t.expires_in < 10LL * 365 * 86400), "expires_in %lld",
+        FUZZ_CHECK(t.expires_in == -1 || (t.expires_in > 0 && t.expires_in <= 10LL * 365 * 86400), "expires_in %lld",
                    t.expires_in);
     } else {
         FUZZ_CHECK(f >= LK_OAUTH_GRANT && f <= LK_OAUTH_NONSENSE, "class %d", f);
