@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -148,30 +149,54 @@ static bool one(lk_arena *a, const lk_config *cfg, lk_db *db, lk_upstream *up, c
  * returns from a blocked accept once shutdown is pending). */
 static volatile sig_atomic_t terminating;
 
+/* The FastCGI listening socket (fd 0), once this process serves FastCGI. */
+static volatile sig_atomic_t listening = 0;
+
 static void on_term(int sig)
 {
     (void)sig;
     terminating = 1;
     FCGX_ShutdownPending();
+    /* Accept nothing more, at once: a web server that starts a new process
+     * on this socket's path must find it unanswered (lighttpd will not
+     * spawn on a socket that still accepts). A request in hand finishes. */
+    if (listening)
+        close(0);
 }
 
-/* With workers > 1 (a listening socket handed over by systemd or
- * spawn-fcgi), this process forks that many workers that all accept on the
- * socket, starts a new one when one dies, and passes SIGTERM on. Returns
- * in each worker (true) or, in the supervisor, when it is time to exit. */
-static bool supervise(long workers)
+/* True when a worker's wait status says it ended well. */
+static bool exited_well(int status)
+{
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* With workers > 1 (a listening socket handed over by systemd, spawn-fcgi
+ * or lighttpd's bin-path), this process forks that many workers that all
+ * accept on the socket, starts a new one when one dies, and passes SIGTERM
+ * on. Returns -1 in each worker; in the supervisor, when it is time to
+ * exit, its exit status: 0 when every worker it stopped exited 0 (so that
+ * whoever reaps the supervisor learns how its workers ended, a
+ * LeakSanitizer report included). */
+static int supervise(long workers)
 {
     pid_t *pids = calloc((size_t)workers, sizeof(pid_t));
     if (!pids)
         abort();
+    int code = 0;
     for (;;) {
         for (long i = 0; i < workers && !terminating; i++) {
             if (pids[i] > 0)
                 continue;
+            pid_t parent = getpid();
             pid_t pid = fork();
             if (pid == 0) {
+                /* A supervisor killed outright (SIGKILL, a crash) takes its
+                 * workers along. */
+                prctl(PR_SET_PDEATHSIG, SIGTERM);
+                if (getppid() != parent)
+                    raise(SIGTERM);
                 free(pids);
-                return true;
+                return -1;
             }
             if (pid < 0) {
                 lk_error("fork failed: %s", strerror(errno));
@@ -188,18 +213,29 @@ static bool supervise(long workers)
             if (pids[i] == dead)
                 pids[i] = 0;
         if (terminating) {
+            if (dead > 0 && !exited_well(status))
+                code = 1;
             for (long i = 0; i < workers; i++)
                 if (pids[i] > 0)
                     kill(pids[i], SIGTERM);
-            while (wait(&status) > 0 || errno == EINTR)
-                ;
+            for (;;) {
+                dead = wait(&status);
+                if (dead < 0 && errno == EINTR)
+                    continue;
+                if (dead < 0)
+                    break;
+                if (!exited_well(status))
+                    code = 1;
+            }
             break;
         }
         if (dead > 0 && !WIFEXITED(status))
             lk_warn("a worker died (signal %d); starting another", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
     }
     free(pids);
-    return false;
+    if (code)
+        lk_warn("a worker did not exit cleanly");
+    return code;
 }
 
 int lk_serve(const char *prog, lk_handler handle)
@@ -228,6 +264,7 @@ int lk_serve(const char *prog, lk_handler handle)
     lk_db_enable_cache(db);
     lk_upstream *up = lk_upstream_new(&cfg);
     lk_arena *a = lk_arena_new();
+    int exit_code = 0;
     if (FCGX_Init() != 0) {
         fprintf(stderr, "latchkey %s: FCGX_Init failed\n", prog);
         return 1;
@@ -247,16 +284,21 @@ int lk_serve(const char *prog, lk_handler handle)
                 total += (size_t)got;
             }
         }
-    } else if (cfg.workers > 1 && !supervise(cfg.workers)) {
-        lk_info("supervisor leaving");
     } else {
-        FCGX_Request rq;
-        FCGX_InitRequest(&rq, 0, 0);
-        lk_info("FastCGI worker ready");
-        while (FCGX_Accept_r(&rq) >= 0) {
-            lk_io io = {fcgi_read, fcgi_write, fcgi_flush, &rq};
-            bool input_done = one(a, &cfg, db, up, prog, rq.envp, io, handle);
-            finish_fcgi(&rq, input_done);
+        listening = 1;
+        int code = cfg.workers > 1 ? supervise(cfg.workers) : -1;
+        if (code >= 0) {
+            lk_info("supervisor leaving");
+            exit_code = code;
+        } else {
+            FCGX_Request rq;
+            FCGX_InitRequest(&rq, 0, 0);
+            lk_info("FastCGI worker ready");
+            while (FCGX_Accept_r(&rq) >= 0) {
+                lk_io io = {fcgi_read, fcgi_write, fcgi_flush, &rq};
+                bool input_done = one(a, &cfg, db, up, prog, rq.envp, io, handle);
+                finish_fcgi(&rq, input_done);
+            }
         }
     }
     lk_info("leaving");
@@ -264,5 +306,5 @@ int lk_serve(const char *prog, lk_handler handle)
     lk_upstream_free(up);
     lk_db_free(db);
     lk_config_free(&cfg);
-    return 0;
+    return exit_code;
 }

@@ -212,13 +212,14 @@ def lighttpd_pid():
         return json.load(fh)["lighttpd"]["pid"]
 
 
-def workers(route):
-    """pids of this stack's FastCGI workers for route (children of our
-    lighttpd running LATCHKEY_BIN/route; other stacks sharing the binaries
-    are left alone)."""
+def programs(route):
+    """pids of this stack's FastCGI processes for route: what lighttpd
+    started running LATCHKEY_BIN/route (one per route, on one socket), and
+    the workers it forked that accept on that socket (other stacks sharing
+    the binaries are left alone)."""
     parent = lighttpd_pid()
-    exe = os.path.join(lk.LATCHKEY_BIN, route)
-    out = []
+    exe = os.path.realpath(os.path.join(lk.LATCHKEY_BIN, route))
+    procs = {}
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
@@ -229,13 +230,24 @@ def workers(route):
                 argv0 = fh.read().split(b"\0")[0].decode("utf-8", "replace")
         except (OSError, ValueError, IndexError):
             continue
-        if int(st[1]) == parent and st[0] != "Z" and os.path.realpath(argv0) == os.path.realpath(exe):
-            out.append(pid)
-    return sorted(out)
+        if st[0] != "Z" and os.path.realpath(argv0) == exe:
+            procs[pid] = int(st[1])
+    top = {pid for pid, ppid in procs.items() if ppid == parent}
+    return sorted(pid for pid, ppid in procs.items() if pid in top or ppid in top)
+
+
+def workers(route):
+    """pids of the processes that serve route's requests: the workers of
+    its supervisor (or lighttpd's children themselves when they fork none)."""
+    progs = programs(route)
+    parent = lighttpd_pid()
+    forked = [pid for pid in progs if int(_proc_stat(pid)[1]) != parent]
+    return forked or progs
 
 
 def kill_workers(route):
-    """SIGKILL every worker of route; returns the pids killed."""
+    """SIGKILL every worker of route (its supervisor starts new ones);
+    returns the pids killed."""
     pids = workers(route)
     for pid in pids:
         try:

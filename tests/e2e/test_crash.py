@@ -2,7 +2,7 @@
 
 - A FastCGI worker SIGKILLed while it holds the connection's row lock and
   waits for the provider (before, or after the provider rotated the
-  refresh token): the lock goes with it, lighttpd starts a new worker, the
+  refresh token): the lock goes with it, a new worker is started, the
   connection survives and the provider's token family is not revoked (the
   lost rotation is covered by the provider's reuse leeway; beyond it the
   user must consent again, and Latchkey says so).
@@ -84,9 +84,9 @@ class WorkerKillTest(t.TokenTestCase):
         now = t.row(self.p, self.iid)
         for k in ("access_token", "refresh_token", "generation", "status"):
             self.assertEqual(now[k], self.before[k], k)
-        # lighttpd starts new workers.
+        # New workers are started (by the route's supervisor).
         new = lk.wait_until(lambda: len(t.workers("token")) == len(old_workers) and t.workers("token"),
-                            DEADLINE, what="lighttpd to respawn the token workers")
+                            DEADLINE, what="new token workers")
         self.assertFalse(set(new) & set(old_workers))
         return got["r"]
 
