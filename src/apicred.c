@@ -195,3 +195,33 @@ bool lk_apicred_deny_private(const lk_profile *p)
 {
     return lk_profile_is_api_key(p) && lk_profile_needs_site(p) && !p->allow_private_sites;
 }
+
+const char *lk_apicred_shape(const lk_profile *p)
+{
+    if (strcmp(p->credential_kind, "basic") != 0)
+        return "a personal access token";
+    return lk_profile_is_atlassian(p) ? "email:api_token" : "user:token";
+}
+
+lk_err lk_apicred_accept(lk_upstream *u, lk_arena *a, const lk_profile *p, const char *site_input,
+                         const char *credential, bool check, json_object **meta, const char **why)
+{
+    *meta = NULL;
+    *why = NULL;
+    lk_site site, *sp = NULL;
+    lk_err rc = LK_OK;
+    if (lk_profile_needs_site(p)) {
+        rc = lk_apicred_site(a, p, site_input, &site, why);
+        if (rc == LK_OK)
+            rc = lk_apicred_resolve(u, a, p, &site);
+        sp = &site;
+    }
+    if (rc == LK_OK && check)
+        rc = lk_apicred_check(u, a, p, sp, credential);
+    if (rc != LK_OK)
+        return rc;
+    lk_sites one = {sp, sp ? 1 : 0};
+    /* Without a site the base URL alone names the provider. */
+    *meta = sp ? lk_sites_metadata(a, &one, sp) : lk_json_object(a);
+    return LK_OK;
+}

@@ -40,5 +40,15 @@ bool lk_apicred_deny_private(const lk_profile *p);
 /* Checks a credential's shape: basic "email:token", bearer a token; no
  * control characters, at most LK_CREDENTIAL_MAX bytes. */
 bool lk_apicred_valid(const char *kind, const char *credential);
+/* What a credential of p must look like, for a message ("email:api_token",
+ * "user:token", "a personal access token"). */
+const char *lk_apicred_shape(const lk_profile *p);
+/* Takes a user's credential for a connection of p: the site named by
+ * site_input when p's API base URL names one (parsed, resolved; ignored
+ * otherwise), then, when check, the provider's word on the credential.
+ * *meta gets the connection's metadata (the site, or none). LK_EINVAL with
+ * *why for a bad site; else as lk_apicred_resolve and lk_apicred_check. */
+lk_err lk_apicred_accept(lk_upstream *u, lk_arena *a, const lk_profile *p, const char *site_input,
+                         const char *credential, bool check, json_object **meta, const char **why);
 
 #endif

@@ -350,7 +350,7 @@ static void begin_flow(lk_req *r, const lk_profile *p, const lk_link_req *lr, co
             .service = p->display_name,
             .action = c.callback_url,
             .flow = cookie_name,
-            .ask_site = !lr->site,
+            .ask_site = !lr->site && lk_profile_needs_site(p),
             .cloud = !strcmp(p->site_kind, "cloud"),
             .basic = !strcmp(p->credential_kind, "basic"),
         };
@@ -988,16 +988,14 @@ void lk_flow_credential(lk_req *r, const char *name)
     const char *token = form_value(&form, "token");
     const char *credential = basic ? (email && token ? lk_printf(a, "%s:%s", email, token) : NULL) : token;
     const char *problem = NULL;
-    lk_site site;
-    if (!credential || !lk_apicred_valid(p->credential_kind, credential))
+    json_object *meta = NULL;
+    if (!credential || !lk_apicred_valid(p->credential_kind, credential)) {
         problem = basic ? "Enter the email of your account and an API token." : "Enter a personal access token.";
-    else if (lk_apicred_site(a, p, site_in, &site, &problem) == LK_OK) {
-        rc = lk_apicred_resolve(r->up, a, p, &site);
-        if (rc == LK_OK)
-            rc = lk_apicred_check(r->up, a, p, &site, credential);
+    } else {
+        rc = lk_apicred_accept(r->up, a, p, site_in, credential, true, &meta, &problem);
         if (rc == LK_EDENIED)
             problem = "The site did not accept this token. Check it and try again.";
-        else if (rc != LK_OK)
+        else if (rc != LK_OK && !problem)
             problem = "The site could not be reached to check the token. Try again in a moment.";
     }
     if (problem) {
@@ -1009,9 +1007,8 @@ void lk_flow_credential(lk_req *r, const char *name)
         form_again(r, p, cookie_name, &f, site_in, email, problem);
         return;
     }
-    lk_sites one = {&site, 1};
     lk_tokens t = {.access_token = (char *)credential, .token_type = basic ? "Basic" : "Bearer", .expires_in = -1};
-    rc = store(r, p, &f, NULL, &t, lk_sites_metadata(a, &one, &site), true);
+    rc = store(r, p, &f, NULL, &t, meta, true);
     lk_resp_header(r, "Set-Cookie", clear);
     if (rc == LK_ESTATE) {
         /* Another post of this form completed it meanwhile. */

@@ -14,8 +14,9 @@ static const char USAGE[] = "usage: latchkey connection list [PROFILE]\n"
                             "       latchkey connection show PROFILE INSTANCE\n"
                             "       latchkey connection delete PROFILE INSTANCE\n"
                             "       latchkey connection set-credential PROFILE INSTANCE --credential-file F\n"
-                            "                                          --site S [--no-check]\n"
-                            "           (api_key_per_user profiles: store a user's API token or PAT)\n";
+                            "                                          [--site S] [--no-check]\n"
+                            "           (api_key_per_user profiles: store a user's API token or PAT;\n"
+                            "            --site when the profile's API base URL names the site)\n";
 
 static int set_credential(cli *c, int argc, char **argv)
 {
@@ -37,7 +38,7 @@ static int set_credential(cli *c, int argc, char **argv)
         default: return cli_usage(USAGE);
         }
     }
-    if (optind != argc - 2 || !file || !site_in)
+    if (optind != argc - 2 || !file)
         return cli_usage(USAGE);
     const char *instance = argv[optind + 1];
     if (!lk_valid_instance_id(instance, strlen(instance)))
@@ -55,29 +56,30 @@ static int set_credential(cli *c, int argc, char **argv)
     if (strcmp(p->auth_type, "api_key_per_user") != 0)
         return cli_fail("connection set-credential: profile %s is not an api_key_per_user profile", p->name);
     if (!lk_apicred_valid(p->credential_kind, credential))
-        return cli_fail("connection set-credential: the credential file must hold %s",
-                        strcmp(p->credential_kind, "basic") ? "a personal access token" : "email:api_token");
-    lk_site site;
+        return cli_fail("connection set-credential: the credential file must hold %s", lk_apicred_shape(p));
+    bool needs_site = lk_profile_needs_site(p);
+    if (needs_site != (site_in != NULL))
+        return cli_fail(needs_site ? "connection set-credential: --site is required: the API base URL %s names the site"
+                                   : "connection set-credential: --site is not taken: the API base URL %s names no "
+                                     "site",
+                        p->api_base_url);
+    json_object *meta = NULL;
     const char *why = NULL;
-    if (lk_apicred_site(a, p, site_in, &site, &why) != LK_OK)
-        return cli_fail("connection set-credential: --site: %s", why);
     lk_upstream *up = lk_upstream_new(&c->cfg);
-    rc = lk_apicred_resolve(up, a, p, &site);
-    if (rc == LK_OK && !nocheck)
-        rc = lk_apicred_check(up, a, p, &site, credential);
+    rc = lk_apicred_accept(up, a, p, site_in, credential, !nocheck, &meta, &why);
     lk_upstream_free(up);
+    if (rc == LK_EINVAL)
+        return cli_fail("connection set-credential: --site: %s", why);
     if (rc == LK_EDENIED)
         return cli_fail("connection set-credential: the site did not accept the credential");
     if (rc != LK_OK)
         return cli_fail("connection set-credential: the site could not be asked (%s)", lk_err_code(rc));
-    lk_sites one = {&site, 1};
     lk_tokens t = {.access_token = credential,
                    .token_type = strcmp(p->credential_kind, "basic") ? "Bearer" : "Basic",
                    .expires_in = -1};
     rc = lk_db_begin(c->db);
     if (rc == LK_OK)
-        rc = lk_conn_write_grant(c->db, a, &c->cfg, p, instance, NULL, &t, lk_sites_metadata(a, &one, &site), true,
-                                 NULL);
+        rc = lk_conn_write_grant(c->db, a, &c->cfg, p, instance, NULL, &t, meta, true, NULL);
     if (rc == LK_OK)
         rc = lk_db_commit(c->db);
     else

@@ -257,38 +257,32 @@ static int profile_add(cli *c, int argc, char **argv)
              * URL names one; otherwise the base URL alone will do. */
             if (!V(O_CREDFILE))
                 return cli_fail("profile add: an api_key profile needs --credential-file");
-            if (lk_profile_needs_site(&p) && !V(O_SITE))
-                return cli_fail("profile add: --site is required: the API base URL %s names the site", p.api_base_url);
+            bool needs_site = lk_profile_needs_site(&p);
+            if (needs_site != (V(O_SITE) != NULL))
+                return cli_fail(needs_site ? "profile add: --site is required: the API base URL %s names the site"
+                                           : "profile add: --site is not taken: the API base URL %s names no site",
+                                p.api_base_url);
             credential = cli_read_secret(c, V(O_CREDFILE));
             if (!credential)
                 return 1;
             if (!lk_apicred_valid(p.credential_kind, credential))
-                return cli_fail("profile add: the credential file must hold %s",
-                                strcmp(p.credential_kind, "basic") ? "a personal access token"
-                                : lk_profile_is_atlassian(&p)      ? "email:api_token"
-                                                                   : "user:token");
-            lk_site site, *sp = NULL;
-            if (V(O_SITE)) {
-                const char *why = NULL;
-                if (lk_apicred_site(a, &p, V(O_SITE), &site, &why) != LK_OK)
-                    return cli_fail("profile add: --site: %s", why);
-                sp = &site;
-            }
+                return cli_fail("profile add: the credential file must hold %s", lk_apicred_shape(&p));
+            json_object *meta = NULL;
+            const char *why = NULL;
             lk_upstream *up = lk_upstream_new(&c->cfg);
-            lk_err crc = sp ? lk_apicred_resolve(up, a, &p, sp) : LK_OK;
-            if (crc == LK_OK && !nocheck)
-                crc = lk_apicred_check(up, a, &p, sp, credential);
+            lk_err crc = lk_apicred_accept(up, a, &p, V(O_SITE), credential, !nocheck, &meta, &why);
             lk_upstream_free(up);
+            if (crc == LK_EINVAL)
+                return cli_fail("profile add: --site: %s", why);
             if (crc == LK_EDENIED)
                 return cli_fail("profile add: the provider did not accept the credential (--no-check skips the "
                                 "check)");
             if (crc != LK_OK)
                 return cli_fail("profile add: the provider could not be asked about the credential (%s)",
                                 lk_err_code(crc));
-            if (sp) {
-                lk_sites one = {sp, 1};
-                p.site = sp->url;
-                p.site_metadata = lk_sites_metadata(a, &one, sp);
+            if (needs_site) {
+                p.site = (char *)lk_json_str(meta, "site_url");
+                p.site_metadata = meta;
             }
         }
     } else {

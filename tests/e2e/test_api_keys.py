@@ -938,6 +938,44 @@ class GenericApiKeyTest(ApiKeyCase):
         self.assertIn("--site", err)
         self.assertIn("{site_url}", err)
 
+    def test_per_user_profile_needs_no_site_when_the_base_url_names_none(self):
+        # api_key_per_user with a provider's own base URL: the form asks for
+        # the token only, the check path given is asked, and /token and
+        # /proxy use the base URL alone.
+        name = lk.unique("gu")
+        base = lk.PROVIDER_URL + "/dc/rest/api"
+        lk.cli("profile", "add", name, "--template", "generic", "--auth-type", "api_key_per_user",
+               "--api-base-url", base, "--check-path", "/user/current",
+               "--callback-url", lk.LATCHKEY_URL + "/callback/" + name, "--allow-redirect", APP_DONE)
+        key_name, key = f.make_key(name)
+        p = f.Profile(name, None, None, key, key_name)
+        fl = Flow(p)
+        self.assertNotIn("site", fl.form.inputs)
+        self.assertIn("token", fl.form.inputs)
+        pat = new_pat()
+        before = counters()
+        r = fl.submit(token=pat)
+        self.assertEqual(r.status, 303, r)
+        self.assertEqual(counters()["pat_ok"] - before["pat_ok"], 1)
+        body = self.assertApiToken(token(p, fl.instance_id), "bearer", pat, base)
+        self.assertEqual(body["metadata"], {})
+        r = proxy(p, fl.instance_id, "/echo/per-user")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["path"], "/dc/rest/api/echo/per-user")
+        self.assertEqual(r.json()["headers"]["authorization"], "Bearer " + pat)
+        # a token the provider does not know is refused on the form
+        fl2 = Flow(p)
+        r = fl2.submit(token=new_pat(register=False))
+        self.assertFormAgain(r, fl2, "did not accept")
+        # the CLI stores one without --site, and refuses a --site it cannot use
+        other = new_pat()
+        lk.cli("connection", "set-credential", name, "cli-user", "--credential-file", f.secret_file(other))
+        self.assertApiToken(token(p, "cli-user"), "bearer", other, base)
+        rc, _out, err = lk.cli("connection", "set-credential", name, "cli-user2", "--credential-file",
+                               f.secret_file(other), "--site", "https://x.example", check=False)
+        self.assertNotEqual(rc, 0)
+        self.assertIn("names no site", err)
+
     def test_pages_name_the_profile_not_an_oauth_provider(self):
         # the Data Center recipe (generic, per user): the form and the
         # success page say the profile's name
