@@ -68,6 +68,20 @@ lk_err lk_fail_reauth(lk_req *r, const lk_profile *p, const char *detail)
     return LK_EREAUTH;
 }
 
+lk_err lk_fail_refresh(lk_req *r, const lk_profile *p, lk_err rc, const lk_refresh_out *ro)
+{
+    if (rc == LK_EREAUTH)
+        return lk_fail_reauth(r, p, ro->detail);
+    if (ro->retry_after)
+        lk_resp_header(r, "Retry-After", ro->retry_after);
+    fail_with(r, rc, ro->detail);
+    if (ro->refresh_in_progress) {
+        r->extra = lk_json_object(r->a);
+        json_object_object_add(r->extra, "refresh_in_progress", json_object_new_boolean(1));
+    }
+    return r->err;
+}
+
 /* The profile's one credential (auth type api_key), as a connection that
  * every instance id shares. */
 static lk_err shared_credential(lk_req *r, const lk_profile *p, const char *instance_id, lk_cred *out)
@@ -180,12 +194,9 @@ lk_err lk_cred_get(lk_req *r, const lk_profile *p, const char *actor, const char
         out->api_base_url = lk_api_base_url(a, p->api_base_url, out->site);
         return LK_OK;
     }
-    /* Fresh enough for this caller, or refreshed so recently that nothing
-     * fresher can be had (SPEC §5): no lock, no provider call. */
-    bool has_expiry = c->expires_at != NULL;
-    bool fresh = lk_fresh_enough(has_expiry, c->expires_in, min_validity) ||
-                 (c->refreshed_ago < LK_REFRESH_FRESH_SECS && lk_fresh_enough(has_expiry, c->expires_in, 0));
-    if (!force && !strcmp(c->status, "active") && fresh) {
+    /* The same decision as under the lock (SPEC §5), on the row as loaded:
+     * a token that serves needs no lock and no provider call. */
+    if (!strcmp(c->status, "active") && lk_refresh_plan(c, force, min_validity) == LK_USE_CURRENT) {
         rc = lk_conn_access_token(a, r->cfg, c, &out->access_token);
         if (rc != LK_OK) {
             fail_with(r, rc, NULL);
@@ -196,19 +207,8 @@ lk_err lk_cred_get(lk_req *r, const lk_profile *p, const char *actor, const char
         lk_refresh_ctx cx = {r->db, a, r->cfg, r->up, actor, 0};
         lk_refresh_out ro;
         rc = lk_refresh(&cx, p, c, force, min_validity, &ro);
-        if (rc == LK_EREAUTH) {
-            return lk_fail_reauth(r, p, ro.detail);
-        }
-        if (rc != LK_OK) {
-            if (ro.retry_after)
-                lk_resp_header(r, "Retry-After", ro.retry_after);
-            fail_with(r, rc, ro.detail);
-            if (ro.refresh_in_progress) {
-                r->extra = lk_json_object(a);
-                json_object_object_add(r->extra, "refresh_in_progress", json_object_new_boolean(1));
-            }
-            return r->err;
-        }
+        if (rc != LK_OK)
+            return lk_fail_refresh(r, p, rc, &ro);
         if (!ro.conn || !ro.access_token)
             return lk_fail(r, LK_EINTERNAL, "The refreshed credential could not be read.");
         out->conn = ro.conn;

@@ -104,23 +104,13 @@ bool lk_proxy_request_header_ok(const char *name)
     return !(n >= 12 && lk_ieqn(name, 12, "x-forwarded-"));
 }
 
-/* RFC 9110 §5.6.2 tchar: what a field name may hold. */
-static bool tchar(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
 bool lk_proxy_response_header_ok(const char *name, size_t n)
 {
     /* A name that is no token (" Set-Cookie", "set-cookie ") is no field
      * (RFC 9110 §5.1), yet a web server may trim it into one that we
      * drop: it goes nowhere. */
-    if (n == 0)
+    if (!lk_http_token(name, n))
         return false;
-    for (size_t i = 0; i < n; i++)
-        if (!tchar((unsigned char)name[i]))
-            return false;
     /* Status would be read as the CGI status by the web server. */
     static const char *const drop[] = {"set-cookie", "set-cookie2", "status", NULL};
     return !in_list(name, n, HOP) && !in_list(name, n, drop);
@@ -149,9 +139,8 @@ char *lk_proxy_header_name(lk_arena *a, const char *var, size_t n)
     }
     /* A name that is no token (CR, LF, ':', NUL...) would split or bend
      * the header line it goes into. */
-    for (size_t i = 0; i < sl; i++)
-        if (!tchar((unsigned char)s[i]))
-            return NULL;
+    if (!lk_http_token(s, sl))
+        return NULL;
     char *out = lk_strndup(a, s, sl);
     bool start = true;
     for (char *c = out; *c; c++) {
@@ -427,15 +416,8 @@ void lk_proxy_endpoint(lk_req *r)
         lk_refresh_ctx cx = {r->db, a, r->cfg, r->up, key.name, 0};
         lk_refresh_out ro;
         rc = lk_refresh(&cx, p, cred.conn, true, LK_MIN_VALIDITY_DEFAULT, &ro);
-        if (rc == LK_EREAUTH) {
-            lk_fail_reauth(r, p, ro.detail);
-            return;
-        }
         if (rc != LK_OK) {
-            if (ro.retry_after)
-                lk_resp_header(r, "Retry-After", ro.retry_after);
-            lk_fail(r, rc == LK_ECRYPTO ? LK_EINTERNAL : rc, "%s",
-                    ro.detail ? ro.detail : "The credential could not be refreshed.");
+            lk_fail_refresh(r, p, rc, &ro);
             return;
         }
         cred.conn = ro.conn;

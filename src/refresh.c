@@ -82,6 +82,32 @@ lk_refresh_action lk_refresh_decide(const lk_refresh_facts *f)
     return LK_DO_REFRESH;
 }
 
+/* What the row c says, to a caller that noted generation noted_gen. */
+static lk_refresh_facts facts_of(const lk_conn *c, long long noted_gen, bool force, long long min_validity,
+                                 long long idle_min)
+{
+    lk_refresh_facts f = {
+        .noted_generation = noted_gen,
+        .generation = c->generation,
+        .force = force,
+        .has_expiry = c->expires_at != NULL,
+        .expires_in = c->expires_in,
+        .min_validity = min_validity,
+        .reauth_required = !strcmp(c->status, "reauthorization_required"),
+        .has_refresh_token = c->refresh_sealed != NULL,
+        .idle_min = idle_min,
+        .refreshed_ago = c->refreshed_ago,
+        .retry_in = c->retry_in,
+    };
+    return f;
+}
+
+lk_refresh_action lk_refresh_plan(const lk_conn *c, bool force, long long min_validity)
+{
+    lk_refresh_facts f = facts_of(c, c->generation, force, min_validity, 0);
+    return lk_refresh_decide(&f);
+}
+
 long long lk_retry_after_secs(const char *v, time_t now)
 {
     long long secs = LK_RETRY_AFTER_DEFAULT;
@@ -367,19 +393,7 @@ lk_err lk_refresh(const lk_refresh_ctx *cx, const lk_profile *p, const lk_conn *
         rc = not_waited(cx, noted, out);
         goto end;
     }
-    lk_refresh_facts f = {
-        .noted_generation = noted->generation,
-        .generation = c->generation,
-        .force = force,
-        .has_expiry = c->expires_at != NULL,
-        .expires_in = c->expires_in,
-        .min_validity = min_validity,
-        .reauth_required = !strcmp(c->status, "reauthorization_required"),
-        .has_refresh_token = c->refresh_sealed != NULL,
-        .idle_min = cx->idle_min,
-        .refreshed_ago = c->refreshed_ago,
-        .retry_in = c->retry_in,
-    };
+    lk_refresh_facts f = facts_of(c, noted->generation, force, min_validity, cx->idle_min);
     lk_refresh_action act = lk_refresh_decide(&f);
     lk_debug("refresh of connection %s: generation %lld (noted %lld), force %d: action %d", c->id_text, f.generation,
              f.noted_generation, (int)force, (int)act);

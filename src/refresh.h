@@ -42,6 +42,10 @@ typedef struct lk_refresh_facts {
 /* The action for a connection whose row (under its lock) gives these facts. */
 lk_refresh_action lk_refresh_decide(const lk_refresh_facts *f);
 
+/* The decision for c as loaded (no lock, nothing waited for): a caller
+ * whose answer is LK_USE_CURRENT needs no refresh and no lock. */
+lk_refresh_action lk_refresh_plan(const lk_conn *c, bool force, long long min_validity);
+
 /* Seconds to hold off after a transient failure, from the provider's
  * Retry-After (delta-seconds or an HTTP-date; NULL when absent), at least
  * 1 and at most LK_RETRY_AFTER_MAX; LK_RETRY_AFTER_DEFAULT without one. */
