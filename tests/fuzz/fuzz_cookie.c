@@ -1,7 +1,9 @@
 /* lk_cookie_get on a Cookie header: the value is the first pair of that
  * exact name (RFC 6265 §5.4 shape: pairs split at ';', white space around
  * names and values dropped, one pair of quotes removed), taken from inside
- * that pair, never holding a ';'; nothing past LK_COOKIE_MAX_HEADER.
+ * that pair, never holding a ';'. Only the first LK_COOKIE_MAX_HEADER bytes
+ * are read (a pair they cut off is skipped) and pairs longer than
+ * LK_COOKIE_MAX_PAIR are someone else's: skipped, never fatal.
  * Input: the cookie name, '\n', the header. */
 #include "fuzz.h"
 
@@ -19,19 +21,24 @@ static bool ows(char c)
 static bool ref_get(const char *h, const char *name, size_t *off, size_t *len)
 {
     size_t nl = strlen(name), i = 0, n = strlen(h);
-    if (n > LK_COOKIE_MAX_HEADER)
-        return false;
+    bool cut = n > LK_COOKIE_MAX_HEADER;
+    if (cut)
+        n = LK_COOKIE_MAX_HEADER;
     while (i < n) {
-        size_t end = i;
+        size_t b = i;
+        while (b < n && (ows(h[b]) || h[b] == ';'))
+            b++;
+        if (b == n)
+            break;
+        size_t end = b;
         while (end < n && h[end] != ';')
             end++;
-        size_t b = i;
-        while (b < end && ows(h[b]))
-            b++;
+        if (end == n && cut)
+            break; /* cut off by the limit */
         size_t eq = b;
         while (eq < end && h[eq] != '=')
             eq++;
-        if (eq < end) {
+        if (eq < end && end - b <= LK_COOKIE_MAX_PAIR) {
             size_t ne = eq;
             while (ne > b && ows(h[ne - 1]))
                 ne--;
@@ -50,7 +57,7 @@ static bool ref_get(const char *h, const char *name, size_t *off, size_t *len)
                 return true;
             }
         }
-        i = end + 1;
+        i = end;
     }
     return false;
 }
