@@ -11,19 +11,20 @@
 #include "log.h"
 #include "oauth.h"
 
-static lk_stmt q_timeouts = LK_STMT("refresh_timeouts",
-                                    "SELECT set_config('lock_timeout', $1, true), "
-                                    "set_config('statement_timeout', $2, true)",
-                                    2);
-/* At most $2 callers of one machine ($3) per connection inside a refresh
- * (SPEC §5): each holds one of $2 transaction-scoped advisory locks on
+/* One round trip on entering a refresh: the lock wait ($1) and, since the
+ * wait is a statement, a statement timeout beyond it ($2); and at most $4
+ * callers of one machine ($5) per connection ($3) inside a refresh (SPEC
+ * §5): each holds one of $4 transaction-scoped advisory locks on
  * (connection, machine and slot) while it waits for the row lock or calls
- * the provider, so a crowd on one connection cannot take every worker. */
-static lk_stmt q_claim_slot = LK_STMT("refresh_claim_slot",
-                                      "SELECT s FROM generate_series(0, $2::int - 1) AS s WHERE "
-                                      "pg_try_advisory_xact_lock(($1::bigint % 2147483647)::int, $3::int * 128 + s) "
-                                      "LIMIT 1",
-                                      3);
+ * the provider, so a crowd on one connection cannot take every worker.
+ * slot is NULL when none was free. */
+static lk_stmt q_enter = LK_STMT("refresh_enter",
+                                 "SELECT set_config('lock_timeout', $1, true), "
+                                 "set_config('statement_timeout', $2, true), "
+                                 "(SELECT s FROM generate_series(0, $4::int - 1) AS s WHERE "
+                                 "pg_try_advisory_xact_lock(($3::bigint % 2147483647)::int, $5::int * 128 + s) "
+                                 "LIMIT 1) AS slot",
+                                 5);
 static lk_stmt q_store =
     LK_STMT("refresh_store",
             "UPDATE connections SET access_token = $2, refresh_token = $3, token_type = $4, "
@@ -357,17 +358,13 @@ static lk_err lock_row(const lk_refresh_ctx *cx, const lk_conn *noted, lk_conn *
 {
     lk_arena *a = cx->a;
     *waited = false;
-    /* Timeouts nest: provider call < lock wait < web server timeout; the
-     * lock wait is a statement and must not be cut short by another. */
-    const char *tp[] = {lk_printf(a, "%ldms", cx->cfg->lock_timeout_ms),
-                        lk_printf(a, "%ldms", cx->cfg->lock_timeout_ms + cx->cfg->db_timeout_ms)};
+    /* Timeouts nest: provider call < lock wait < web server timeout. */
+    const char *params[] = {lk_printf(a, "%ldms", cx->cfg->lock_timeout_ms),
+                            lk_printf(a, "%ldms", cx->cfg->lock_timeout_ms + cx->cfg->db_timeout_ms), noted->id_text,
+                            lk_printf(a, "%ld", 1 + cx->cfg->refresh_waiters), machine_number(a)};
     PGresult *res = NULL;
-    lk_err rc = lk_db_exec(cx->db, a, &q_timeouts, tp, NULL);
-    if (rc == LK_OK) {
-        const char *sp[] = {noted->id_text, lk_printf(a, "%ld", 1 + cx->cfg->refresh_waiters), machine_number(a)};
-        rc = lk_db_exec(cx->db, a, &q_claim_slot, sp, &res);
-    }
-    if (rc != LK_OK || PQntuples(res) != 1)
+    lk_err rc = lk_db_exec(cx->db, a, &q_enter, params, &res);
+    if (rc != LK_OK || !lk_db_get(res, 0, "slot"))
         return rc;
     rc = lk_conn_lock(cx->db, a, noted->id, c);
     if (rc == LK_EDB && !strcmp(lk_db_sqlstate(cx->db), "55P03"))
