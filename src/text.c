@@ -244,6 +244,31 @@ bool lk_ieqn(const char *a, size_t an, const char *b)
     return true;
 }
 
+bool lk_parse_int_n(const char *s, size_t n, long long lo, long long hi, long long *out)
+{
+    bool neg = n > 0 && s[0] == '-';
+    size_t i = neg ? 1 : 0;
+    if (n - i < 1 || n - i > 18) /* 18 digits cannot overflow a long long */
+        return false;
+    long long v = 0;
+    for (; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    if (neg)
+        v = -v;
+    if (v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
+}
+
+bool lk_parse_int(const char *s, long long lo, long long hi, long long *out)
+{
+    return s && lk_parse_int_n(s, strlen(s), lo, hi, out);
+}
+
 bool lk_ieq(const char *a, const char *b)
 {
     return lk_ieqn(a, strlen(a), b);

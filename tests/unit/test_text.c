@@ -373,6 +373,30 @@ static void test_ct_equal_compares_every_byte(void **state)
     assert_false(lk_ct_equal("a\0b", "a\0c", 3));
 }
 
+static void test_parse_int_strict_decimal_in_range(void **state)
+{
+    (void)state;
+    long long v = 7;
+    assert_true(lk_parse_int("0", 0, 10, &v));
+    assert_int_equal(v, 0);
+    assert_true(lk_parse_int("3000", 0, 3000, &v));
+    assert_int_equal(v, 3000);
+    assert_true(lk_parse_int("-5", -10, 10, &v));
+    assert_int_equal(v, -5);
+    assert_true(lk_parse_int("999999999999999999", 0, INT64_MAX, &v));
+    assert_int_equal(v, 999999999999999999LL);
+    v = 7;
+    const char *bad[] = {
+        "", "-", "+1", " 1", "1 ", "1x", "0x10", "1e3", "3001", "-11", "1000000000000000000", "99999999999999999999"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_false(lk_parse_int(bad[i], -10, 3000, &v));
+    assert_false(lk_parse_int(NULL, 0, 1, &v));
+    assert_int_equal(v, 7); /* untouched on failure */
+    assert_true(lk_parse_int_n("12ab", 2, 0, 99, &v));
+    assert_int_equal(v, 12);
+    assert_false(lk_parse_int_n("1\0002", 3, 0, 999, &v));
+}
+
 static void test_ieq_ascii_case_only(void **state)
 {
     (void)state;
@@ -425,6 +449,7 @@ int main(void)
         cmocka_unit_test(test_profile_name_grammar),
         T(test_profile_name_edges),
         T(test_ct_equal_compares_every_byte),
+        T(test_parse_int_strict_decimal_in_range),
         T(test_ieq_ascii_case_only),
         T(test_time_iso_is_rfc3339_utc),
     };
