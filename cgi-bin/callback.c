@@ -6,13 +6,8 @@
 #include "flow.h"
 #include "serve.h"
 
-static void handle(lk_req *r)
+static void handle(lk_req *r, const char *profile)
 {
-    const char *profile;
-    if (!lk_route_profile(r, "callback", &profile)) {
-        lk_fail(r, LK_ENOPROFILE, "No such route.");
-        return;
-    }
     if (!strcmp(r->method, "POST"))
         lk_flow_credential(r, profile);
     else if (strcmp(r->method, "GET") != 0)
@@ -25,5 +20,5 @@ static void handle(lk_req *r)
 
 int main(void)
 {
-    return lk_serve("callback", handle);
+    return lk_serve_profile("callback", handle);
 }

@@ -3,17 +3,7 @@
 #include "cred.h"
 #include "serve.h"
 
-static void handle(lk_req *r)
-{
-    const char *profile;
-    if (!lk_route_profile(r, "refresh", &profile)) {
-        lk_fail(r, LK_ENOPROFILE, "No such route.");
-        return;
-    }
-    lk_refresh_endpoint(r, profile);
-}
-
 int main(void)
 {
-    return lk_serve("refresh", handle);
+    return lk_serve_profile("refresh", lk_refresh_endpoint);
 }

@@ -16,10 +16,17 @@
 
 extern char **environ;
 
+/* The most handed to libfcgi in one call (its counts are ints). */
+#define IO_CHUNK_MAX (1 << 20)
+/* The most unread body read to keep a FastCGI connection from a reset. */
+#define DRAIN_MAX ((size_t)64 * 1024)
+/* The most unread body a CGI request reads after an early answer. */
+#define CGI_SINK_MAX ((size_t)16 << 20)
+
 static ssize_t fcgi_read(void *ctx, char *buf, size_t n)
 {
     FCGX_Request *rq = ctx;
-    int got = FCGX_GetStr(buf, (int)(n > 1 << 20 ? 1 << 20 : n), rq->in);
+    int got = FCGX_GetStr(buf, (int)(n > IO_CHUNK_MAX ? IO_CHUNK_MAX : n), rq->in);
     if (got < 0 || (got == 0 && FCGX_GetError(rq->in) != 0))
         return -1;
     return got;
@@ -29,7 +36,7 @@ static int fcgi_write(void *ctx, const char *buf, size_t n)
 {
     FCGX_Request *rq = ctx;
     while (n > 0) {
-        int chunk = n > 1 << 20 ? 1 << 20 : (int)n;
+        int chunk = n > IO_CHUNK_MAX ? IO_CHUNK_MAX : (int)n;
         if (FCGX_PutStr(buf, chunk, rq->out) != chunk)
             return -1;
         buf += chunk;
@@ -99,7 +106,7 @@ static bool drain(FCGX_Request *rq, size_t cap)
  * once. */
 static void finish_fcgi(FCGX_Request *rq, bool input_done)
 {
-    bool clean = input_done && drain(rq, (size_t)64 * 1024);
+    bool clean = input_done && drain(rq, DRAIN_MAX);
     if (clean)
         rq->keepConnection = 1; /* keeps libfcgi from its graceful close */
     FCGX_Finish_r(rq);
@@ -123,25 +130,53 @@ void lk_finish(lk_req *r)
         lk_debug("%s %s -> %d", r->method, r->path, r->status);
 }
 
-static bool one(lk_arena *a, const lk_config *cfg, lk_db *db, lk_upstream *up, const char *prog, char *const *env,
-                lk_io io, lk_handler handle)
+/* What one process serves with: set up once, shared by every request. */
+typedef struct process {
+    const char *prog;
+    lk_config cfg;
+    lk_db *db;
+    lk_upstream *up;
+    lk_arena *a;
+    lk_handler handle;               /* the main's handler, or */
+    lk_profile_handler handle_route; /* one for /{prog}/{profile} */
+} process;
+
+/* Calls the main's handler; a path other than /{prog}/{profile} is a 404
+ * for a route-guarded program. */
+static void dispatch(const process *ps, lk_req *r)
+{
+    if (ps->handle) {
+        ps->handle(r);
+        return;
+    }
+    const char *profile;
+    if (!lk_route_profile(r, ps->prog, &profile)) {
+        lk_fail(r, LK_ENOPROFILE, "No such route.");
+        return;
+    }
+    ps->handle_route(r, profile);
+}
+
+/* Serves one request from env over io; true when its body was read to
+ * the end. */
+static bool serve_request(process *ps, char *const *env, lk_io io)
 {
     lk_req r;
-    lk_db_poll(db);
-    lk_err rc = lk_req_init(&r, a, cfg, env, io);
-    r.db = db;
-    r.up = up;
-    r.prog = prog;
+    lk_db_poll(ps->db);
+    lk_err rc = lk_req_init(&r, ps->a, &ps->cfg, env, io);
+    r.db = ps->db;
+    r.up = ps->up;
+    r.prog = ps->prog;
     if (rc != LK_OK) {
         if (!r.method)
             r.method = "GET";
         lk_fail(&r, LK_EINVAL, "The request line or query string is malformed.");
     } else {
-        handle(&r);
+        dispatch(ps, &r);
     }
     lk_finish(&r);
     bool done = r.input_done;
-    lk_arena_reset(a);
+    lk_arena_reset(ps->a);
     return done;
 }
 
@@ -170,6 +205,54 @@ static bool exited_well(int status)
     return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
+/* Forks a worker into every empty slot of pids. Returns true in a new
+ * worker (which must go serve), false in the supervisor. */
+static bool start_workers(pid_t *pids, long workers)
+{
+    for (long i = 0; i < workers && !terminating; i++) {
+        if (pids[i] > 0)
+            continue;
+        pid_t parent = getpid();
+        pid_t pid = fork();
+        if (pid == 0) {
+            /* A supervisor killed outright (SIGKILL, a crash) takes its
+             * workers along. */
+            prctl(PR_SET_PDEATHSIG, SIGTERM);
+            if (getppid() != parent)
+                raise(SIGTERM);
+            return true;
+        }
+        if (pid < 0) {
+            lk_error("fork failed: %s", strerror(errno));
+            sleep(1);
+            continue;
+        }
+        pids[i] = pid;
+    }
+    return false;
+}
+
+/* Passes SIGTERM on to every live worker and reaps them all; 0 when each
+ * exited 0. */
+static int stop_workers(const pid_t *pids, long workers)
+{
+    int code = 0;
+    for (long i = 0; i < workers; i++)
+        if (pids[i] > 0)
+            kill(pids[i], SIGTERM);
+    for (;;) {
+        int status;
+        pid_t dead = wait(&status);
+        if (dead < 0 && errno == EINTR)
+            continue;
+        if (dead < 0)
+            break;
+        if (!exited_well(status))
+            code = 1;
+    }
+    return code;
+}
+
 /* With workers > 1 (a listening socket handed over by systemd, spawn-fcgi
  * or lighttpd's bin-path), this process forks that many workers that all
  * accept on the socket, starts a new one when one dies, and passes SIGTERM
@@ -184,26 +267,9 @@ static int supervise(long workers)
         abort();
     int code = 0;
     for (;;) {
-        for (long i = 0; i < workers && !terminating; i++) {
-            if (pids[i] > 0)
-                continue;
-            pid_t parent = getpid();
-            pid_t pid = fork();
-            if (pid == 0) {
-                /* A supervisor killed outright (SIGKILL, a crash) takes its
-                 * workers along. */
-                prctl(PR_SET_PDEATHSIG, SIGTERM);
-                if (getppid() != parent)
-                    raise(SIGTERM);
-                free(pids);
-                return -1;
-            }
-            if (pid < 0) {
-                lk_error("fork failed: %s", strerror(errno));
-                sleep(1);
-                continue;
-            }
-            pids[i] = pid;
+        if (start_workers(pids, workers)) {
+            code = -1;
+            break;
         }
         int status;
         pid_t dead = wait(&status);
@@ -213,32 +279,20 @@ static int supervise(long workers)
             if (pids[i] == dead)
                 pids[i] = 0;
         if (terminating) {
-            if (dead > 0 && !exited_well(status))
-                code = 1;
-            for (long i = 0; i < workers; i++)
-                if (pids[i] > 0)
-                    kill(pids[i], SIGTERM);
-            for (;;) {
-                dead = wait(&status);
-                if (dead < 0 && errno == EINTR)
-                    continue;
-                if (dead < 0)
-                    break;
-                if (!exited_well(status))
-                    code = 1;
-            }
+            bool died_badly = dead > 0 && !exited_well(status);
+            code = stop_workers(pids, workers) || died_badly ? 1 : 0;
             break;
         }
         if (dead > 0 && !WIFEXITED(status))
             lk_warn("a worker died (signal %d); starting another", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
     }
     free(pids);
-    if (code)
+    if (code > 0)
         lk_warn("a worker did not exit cleanly");
     return code;
 }
 
-int lk_serve(const char *prog, lk_handler handle)
+static void catch_term(void)
 {
     signal(SIGPIPE, SIG_IGN);
     struct sigaction sa;
@@ -247,64 +301,109 @@ int lk_serve(const char *prog, lk_handler handle)
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = 0; /* no SA_RESTART: a blocked accept must return */
     sigaction(SIGTERM, &sa, NULL);
-    lk_config cfg;
+}
+
+/* Loads the configuration and opens the database, the upstream client and
+ * the arena; false (with the reason on stderr) when the process cannot
+ * serve. */
+static bool process_open(process *ps)
+{
     char err[512];
-    if (lk_config_load(&cfg, NULL, false, err, sizeof(err)) != LK_OK) {
-        fprintf(stderr, "latchkey %s: %s\n", prog, err);
-        return 1;
+    if (lk_config_load(&ps->cfg, NULL, false, err, sizeof(err)) != LK_OK) {
+        fprintf(stderr, "latchkey %s: %s\n", ps->prog, err);
+        return false;
     }
-    if (!*cfg.public_base_url) {
-        fprintf(stderr, "latchkey %s: public_base_url is not configured\n", prog);
-        return 1;
+    if (!*ps->cfg.public_base_url) {
+        fprintf(stderr, "latchkey %s: public_base_url is not configured\n", ps->prog);
+        lk_config_free(&ps->cfg);
+        return false;
     }
-    lk_log_setup(prog, cfg.log_level);
+    lk_log_setup(ps->prog, ps->cfg.log_level);
     char app[64];
-    snprintf(app, sizeof(app), "latchkey-%s", prog);
-    lk_db *db = lk_db_new(cfg.database, app, cfg.connect_timeout_ms, cfg.db_timeout_ms, lk_config_tx_idle_ms(&cfg));
-    lk_db_enable_cache(db);
-    lk_upstream *up = lk_upstream_new(&cfg);
-    lk_arena *a = lk_arena_new();
+    snprintf(app, sizeof(app), "latchkey-%s", ps->prog);
+    ps->db = lk_db_new(ps->cfg.database, app, ps->cfg.connect_timeout_ms, ps->cfg.db_timeout_ms,
+                       lk_config_tx_idle_ms(&ps->cfg));
+    lk_db_enable_cache(ps->db);
+    ps->up = lk_upstream_new(&ps->cfg);
+    ps->a = lk_arena_new();
+    return true;
+}
+
+static void process_close(process *ps)
+{
+    lk_arena_free(ps->a);
+    lk_upstream_free(ps->up);
+    lk_db_free(ps->db);
+    lk_config_free(&ps->cfg);
+}
+
+/* Plain CGI: exactly one request. */
+static void serve_cgi(process *ps)
+{
+    lk_io io = {cgi_read, cgi_write, cgi_flush, NULL};
+    if (serve_request(ps, environ, io))
+        return;
+    /* An answer sent before the body was read: read the rest, so that
+     * closing with unread input does not reset the connection and lose the
+     * answer (mod_cgid shares one socket both ways). */
+    char sink[8192];
+    size_t total = 0;
+    while (total < CGI_SINK_MAX) {
+        ssize_t got = cgi_read(NULL, sink, sizeof(sink));
+        if (got <= 0)
+            break;
+        total += (size_t)got;
+    }
+}
+
+/* FastCGI: a supervisor of workers, or the accept loop of one; returns the
+ * exit status. */
+static int serve_fastcgi(process *ps)
+{
+    listening = 1;
+    int code = ps->cfg.workers > 1 ? supervise(ps->cfg.workers) : -1;
+    if (code >= 0) {
+        lk_info("supervisor leaving");
+        return code;
+    }
+    FCGX_Request rq;
+    FCGX_InitRequest(&rq, 0, 0);
+    lk_info("FastCGI worker ready");
+    while (FCGX_Accept_r(&rq) >= 0) {
+        lk_io io = {fcgi_read, fcgi_write, fcgi_flush, &rq};
+        bool input_done = serve_request(ps, rq.envp, io);
+        finish_fcgi(&rq, input_done);
+    }
+    return 0;
+}
+
+static int serve(process *ps)
+{
+    catch_term();
+    if (!process_open(ps))
+        return 1;
     int exit_code = 0;
     if (FCGX_Init() != 0) {
-        fprintf(stderr, "latchkey %s: FCGX_Init failed\n", prog);
-        return 1;
-    }
-    if (FCGX_IsCGI()) {
-        lk_io io = {cgi_read, cgi_write, cgi_flush, NULL};
-        if (!one(a, &cfg, db, up, prog, environ, io, handle)) {
-            /* An answer sent before the body was read: read the rest, so
-             * that closing with unread input does not reset the connection
-             * and lose the answer (mod_cgid shares one socket both ways). */
-            char sink[8192];
-            size_t total = 0;
-            while (total < (16u << 20)) {
-                ssize_t got = cgi_read(NULL, sink, sizeof(sink));
-                if (got <= 0)
-                    break;
-                total += (size_t)got;
-            }
-        }
+        fprintf(stderr, "latchkey %s: FCGX_Init failed\n", ps->prog);
+        exit_code = 1;
+    } else if (FCGX_IsCGI()) {
+        serve_cgi(ps);
     } else {
-        listening = 1;
-        int code = cfg.workers > 1 ? supervise(cfg.workers) : -1;
-        if (code >= 0) {
-            lk_info("supervisor leaving");
-            exit_code = code;
-        } else {
-            FCGX_Request rq;
-            FCGX_InitRequest(&rq, 0, 0);
-            lk_info("FastCGI worker ready");
-            while (FCGX_Accept_r(&rq) >= 0) {
-                lk_io io = {fcgi_read, fcgi_write, fcgi_flush, &rq};
-                bool input_done = one(a, &cfg, db, up, prog, rq.envp, io, handle);
-                finish_fcgi(&rq, input_done);
-            }
-        }
+        exit_code = serve_fastcgi(ps);
     }
     lk_info("leaving");
-    lk_arena_free(a);
-    lk_upstream_free(up);
-    lk_db_free(db);
-    lk_config_free(&cfg);
+    process_close(ps);
     return exit_code;
+}
+
+int lk_serve(const char *prog, lk_handler handle)
+{
+    process ps = {.prog = prog, .handle = handle};
+    return serve(&ps);
+}
+
+int lk_serve_profile(const char *prog, lk_profile_handler handle)
+{
+    process ps = {.prog = prog, .handle_route = handle};
+    return serve(&ps);
 }
