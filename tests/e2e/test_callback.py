@@ -13,6 +13,7 @@ import threading
 import unittest
 import urllib.parse
 
+import lkassert as lka
 import lkflow as f
 import lkstack as lk
 
@@ -31,24 +32,11 @@ def tearDownModule():
     f.cleanup()
 
 
-class Base(unittest.TestCase):
-    maxDiff = None
-
+class Base(lka.Asserts, unittest.TestCase):
     def tearDown(self):
         lk.fake("POST", "/_fake/fault/clear")
         lk.fake("POST", "/_fake/config", {"auto_approve": False})
         f.set_sites([f.DEFAULT_SITE])
-
-    def assertPage(self, r, status, heading=None):
-        self.assertEqual(r.status, status, r)
-        self.assertEqual(r.headers["Content-Type"], "text/html; charset=utf-8")
-        self.assertEqual(r.headers["Cache-Control"], "no-store")
-        self.assertEqual(r.headers["Referrer-Policy"], "no-referrer")
-        self.assertTrue(r.headers["Content-Security-Policy"].startswith(
-            "default-src 'none'; style-src 'sha256-"), r.headers)
-        self.assertEqual(r.headers["X-Frame-Options"], "DENY")
-        if heading:
-            self.assertIn(heading, r.text)
 
     def assertRedirectTo(self, r, base, params):
         self.assertEqual(r.status, 302, r)
