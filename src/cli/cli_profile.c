@@ -1,4 +1,4 @@
-/* latchkey profile … and latchkey client add … */
+/* latchkey profile … */
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -7,11 +7,9 @@
 
 #include "apicred.h"
 #include "cli.h"
-#include "crypto.h"
 #include "profile.h"
 #include "text.h"
 #include "upstream.h"
-#include "url.h"
 
 static const char PROFILE_USAGE[] =
     "usage: latchkey profile add NAME --template atlassian-confluence|atlassian-jira|generic\n"
@@ -35,11 +33,6 @@ static const char PROFILE_USAGE[] =
     "       latchkey profile show NAME\n"
     "       latchkey profile remove NAME\n";
 
-static const char CLIENT_USAGE[] =
-    "usage: latchkey client add PROFILE --client-id ID --client-secret-file FILE [--callback-url URL]\n"
-    "  Adds a white-label client: links may name it with client_id, and its\n"
-    "  connections are refreshed with it.\n";
-
 static lk_stmt q_list = LK_STMT("cli_profile_list",
                                 "SELECT name, display_name, template, auth_type, client_id, "
                                 "misconfigured_reason, (SELECT count(*) FROM connections c WHERE "
@@ -50,12 +43,6 @@ static lk_stmt q_clients = LK_STMT("cli_profile_clients",
                                    "ORDER BY client_id",
                                    1);
 static lk_stmt q_remove = LK_STMT("cli_profile_remove", "DELETE FROM profiles WHERE name = $1", 1);
-static lk_stmt q_client_nextval = LK_STMT("cli_client_nextval", "SELECT nextval('profile_clients_id_seq')", 0);
-static lk_stmt q_client_insert = LK_STMT("cli_client_insert",
-                                         "INSERT INTO profile_clients (id, profile_id, client_id, "
-                                         "client_secret, callback_url) VALUES ($1, $2, $3, $4, $5)",
-                                         5);
-
 static void push(lk_arena *a, lk_strv *v, const char *s)
 {
     char **nv = lk_alloc(a, (v->n + 2) * sizeof(char *));
@@ -206,9 +193,7 @@ typedef struct add_args {
     lk_strv all[A_COUNT];
 } add_args;
 
-typedef enum { ARGS_READ, ARGS_HELP, ARGS_BAD } args_outcome;
-
-static args_outcome read_add_args(lk_arena *a, int argc, char **argv, add_args *in)
+static cli_args read_add_args(lk_arena *a, int argc, char **argv, add_args *in)
 {
     struct option opts[A_COUNT + 1] = {{0}};
     for (int i = 0; i < A_COUNT; i++)
@@ -220,14 +205,14 @@ static args_outcome read_add_args(lk_arena *a, int argc, char **argv, add_args *
             break;
         int i = o - A_OPT_VAL(0);
         if (i < 0 || i >= A_COUNT)
-            return ARGS_BAD;
+            return CLI_ARGS_BAD;
         if (i == A_HELP)
-            return ARGS_HELP;
+            return CLI_ARGS_HELP;
         in->value[i] = optarg ? optarg : "";
         if (optarg)
             push(a, &in->all[i], optarg);
     }
-    return ARGS_READ;
+    return CLI_ARGS_READ;
 }
 
 static bool is_choice(const char *const *choices, const char *v)
@@ -396,12 +381,12 @@ static int profile_add(cli *c, int argc, char **argv)
     lk_arena *a = c->a;
     add_args in;
     memset(&in, 0, sizeof(in));
-    args_outcome got = read_add_args(a, argc, argv, &in);
-    if (got == ARGS_HELP) {
+    cli_args got = read_add_args(a, argc, argv, &in);
+    if (got == CLI_ARGS_HELP) {
         fputs(PROFILE_USAGE, stdout);
         return 0;
     }
-    if (got == ARGS_BAD || optind != argc - 1)
+    if (got == CLI_ARGS_BAD || optind != argc - 1)
         return cli_usage(PROFILE_USAGE);
     lk_profile p = {0};
     p.name = argv[optind];
@@ -546,93 +531,4 @@ int cli_profile(cli *c, int argc, char **argv)
         return 0;
     }
     return cli_usage(PROFILE_USAGE);
-}
-
-/* The arguments of client add. */
-typedef struct client_args {
-    const char *profile, *client_id, *secret_file, *callback;
-} client_args;
-
-static args_outcome read_client_args(int argc, char **argv, client_args *in)
-{
-    static const struct option opts[] = {{"client-id", required_argument, 0, 'i'},
-                                         {"client-secret-file", required_argument, 0, 's'},
-                                         {"callback-url", required_argument, 0, 'c'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    optind = 1;
-    for (;;) {
-        int o = getopt_long(argc, argv, "", opts, NULL);
-        if (o == -1)
-            break;
-        switch (o) {
-        case 'i': in->client_id = optarg; break;
-        case 's': in->secret_file = optarg; break;
-        case 'c': in->callback = optarg; break;
-        case 'h': return ARGS_HELP;
-        default: return ARGS_BAD;
-        }
-    }
-    if (optind != argc - 1 || !in->client_id || !in->secret_file)
-        return ARGS_BAD;
-    in->profile = argv[optind];
-    return ARGS_READ;
-}
-
-/* Seals the secret under the new row's id and inserts the client. */
-static lk_err insert_client(cli *c, const lk_profile *p, const client_args *in, const char *secret)
-{
-    PGresult *res;
-    lk_err rc = lk_db_exec(c->db, c->a, &q_client_nextval, NULL, &res);
-    char *sealed = NULL;
-    const char *id = rc == LK_OK ? lk_strdup(c->a, lk_db_val(res, 0, 0)) : NULL;
-    if (rc == LK_OK)
-        rc = lk_seal(c->a, &c->cfg.keys, "profile_clients", "client_secret", id, secret, strlen(secret), &sealed);
-    if (rc == LK_OK) {
-        const char *params[] = {id, p->id_text, in->client_id, sealed, in->callback};
-        rc = lk_db_exec(c->db, c->a, &q_client_insert, params, NULL);
-    }
-    return rc;
-}
-
-int cli_client(cli *c, int argc, char **argv)
-{
-    if (argc < 2 || strcmp(argv[1], "add") != 0) {
-        if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-            fputs(CLIENT_USAGE, stdout);
-            return 0;
-        }
-        return cli_usage(CLIENT_USAGE);
-    }
-    client_args in = {0};
-    args_outcome got = read_client_args(argc - 1, argv + 1, &in);
-    if (got == ARGS_HELP) {
-        fputs(CLIENT_USAGE, stdout);
-        return 0;
-    }
-    if (got == ARGS_BAD)
-        return cli_usage(CLIENT_USAGE);
-    if (!*in.client_id || strlen(in.client_id) > 512)
-        return cli_fail("client add: the client id must be 1 to 512 bytes");
-    lk_url u;
-    if (in.callback && lk_url_parse(c->a, in.callback, &u) != LK_OK)
-        return cli_fail("client add: --callback-url must be an http(s) URL");
-    char *secret = cli_read_secret(c, in.secret_file);
-    if (!secret)
-        return 1;
-    if (cli_db(c))
-        return 1;
-    lk_profile *p;
-    lk_err rc = lk_profile_load(c->db, c->a, in.profile, &p);
-    if (rc != LK_OK)
-        return cli_fail("client add: %s", cli_reason(rc));
-    if (p->client_id && !strcmp(p->client_id, in.client_id))
-        return cli_fail("client add: %s is the profile's own client", in.client_id);
-    rc = insert_client(c, p, &in, secret);
-    if (rc == LK_ECONFLICT)
-        return cli_fail("client add: %s already has a client %s", p->name, in.client_id);
-    if (rc != LK_OK)
-        return cli_fail("client add: %s", cli_reason(rc));
-    printf("client %s added to profile %s\n", in.client_id, p->name);
-    return 0;
 }
