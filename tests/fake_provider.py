@@ -14,7 +14,7 @@ Standard library only.  Serves on loopback:
              GET  /_edge/{host}/tenant_info       {"cloudId": ...} of a known site, else 404
              *    /dc/rest/api/...                a Data Center server (Bearer PAT; an unknown
                                                   PAT is the anonymous user, as DC does)
-  Admin:     /_fake/...  (JSON in/out; see route_admin)
+  Admin:     /_fake/...  (JSON in/out; see ADMIN_ROUTES)
 
 All expiry decisions use the fake clock: time.time() + clock_offset.
 
@@ -1243,149 +1243,249 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     return json_resp(400, {"error": "bad json"})
                 if not isinstance(data, dict):
                     return json_resp(400, {"error": "expected object"})
-        key = (method, path.rstrip("/"))
+        handler = ADMIN_ROUTES.get((method, path.rstrip("/")))
+        if handler is None:
+            return json_resp(404, {"error": "no admin route %s %s" % (method, path)})
         with P.lock:
-            if key == ("GET", "/_fake/state"):
-                return json_resp(200, {
-                    "counters": P.counters,
-                    "clock_offset": P.clock_offset,
-                    "now": P.now(),
-                    "config": P.config,
-                    "held": len(P.held),
-                    "faults": P.faults,
-                    "sites": P.sites,
-                    "clients": list(P.clients.values()),
-                })
-            if key == ("POST", "/_fake/reset"):
-                clients = P.clients
-                P.reset_state()
-                P.clients = {} if data.get("all") else clients
-                return json_resp(200, {"ok": True})
-            if key == ("POST", "/_fake/clients"):
-                cid = data.get("client_id")
-                if not cid or not isinstance(data.get("client_secret"), str):
-                    return json_resp(400, {"error": "client_id and client_secret required"})
-                P.clients[cid] = {"client_id": cid, "client_secret": data["client_secret"],
-                                  "redirect_uris": list(data.get("redirect_uris") or [])}
-                P.note_issued("client_secret", data["client_secret"], client_id=cid)
-                return json_resp(200, P.clients[cid])
-            if key == ("POST", "/_fake/sites"):
-                sites = data.get("sites")
-                if not isinstance(sites, list) or not all(isinstance(s, dict) and s.get("id") for s in sites):
-                    return json_resp(400, {"error": "sites must be a list of {id,url,name}"})
-                P.sites = [dict(s) for s in sites]
-                return json_resp(200, {"sites": P.sites})
-            if key == ("POST", "/_fake/clock"):
-                if "offset" in data:
-                    P.clock_offset = float(data["offset"])
-                if "advance" in data:
-                    P.clock_offset += float(data["advance"])
-                return json_resp(200, {"clock_offset": P.clock_offset, "now": P.now()})
-            if key == ("POST", "/_fake/config"):
-                unknown = [k for k in data if k not in DEFAULT_CONFIG]
-                if unknown:
-                    return json_resp(400, {"error": "unknown config keys", "keys": unknown})
-                P.config.update(data)
-                return json_resp(200, {"config": P.config})
-            if key == ("POST", "/_fake/fault"):
-                kind = data.get("kind")
-                if kind not in ("status", "delay", "drop", "garbage", "hold"):
-                    return json_resp(400, {"error": "kind must be status|delay|drop|garbage|hold"})
-                if data.get("when", "before") not in ("before", "after"):
-                    return json_resp(400, {"error": "when must be before|after"})
-                f = dict(data)
-                f.setdefault("path", "*")
-                f.setdefault("when", "before")
-                f["count"] = int(f.get("count", 1))
-                P.faults.append(f)
-                return json_resp(200, {"faults": P.faults})
-            if key == ("POST", "/_fake/fault/clear"):
-                P.faults = []
-                return json_resp(200, {"ok": True})
-            if key == ("GET", "/_fake/held"):
-                return json_resp(200, {"held": len(P.held)})
-            if key == ("POST", "/_fake/release"):
-                n = data.get("count")
-                n = len(P.held) if n is None or int(n) < 0 else int(n)
-                rel = P.held[:n]
-                P.held = P.held[n:]
-                for ev in rel:
-                    ev.set()
-                P.cond.notify_all()
-                return json_resp(200, {"released": len(rel), "held": len(P.held)})
-            if key == ("POST", "/_fake/wait_held"):
-                n = int(data.get("count", 1))
-                ok = P.cond.wait_for(lambda: len(P.held) >= n, float(data.get("timeout", 10)))
-                return json_resp(200 if ok else 408, {"held": len(P.held)})
-            if key == ("GET", "/_fake/issued"):
-                # [{"kind": access_token|refresh_token|code|client_secret|
-                #   api_token|pat, "value": ..., (client_id | email, site)}],
-                # in order, since the fake started (reset keeps it)
-                return json_resp(200, {"issued": list(P.issued)})
-            if key == ("GET", "/_fake/tokens"):
-                return json_resp(200, {"families": P.families_view(),
-                                       "codes": [dict(code=c, **r) for c, r in P.codes.items()]})
-            if key == ("POST", "/_fake/revoke"):
-                fid = data.get("family_id")
-                if not fid and data.get("refresh_token") in P.refresh_tokens:
-                    fid = P.refresh_tokens[data["refresh_token"]]["family"]
-                if not fid and data.get("access_token") in P.access_tokens:
-                    fid = P.access_tokens[data["access_token"]]["family"]
-                if not fid or fid not in P.families:
-                    return json_resp(404, {"error": "unknown token"})
-                P.revoke_family(fid, "admin")
-                return json_resp(200, {"revoked": fid})
-            if key == ("GET", "/_fake/last_token_request"):
-                return json_resp(200, P.last_token_request)
-            if key == ("GET", "/_fake/last_authorize_request"):
-                return json_resp(200, P.last_authorize_request)
-            if key == ("POST", "/_fake/api_tokens"):
-                # {"site": "acme.atlassian.net", "email": ..., "token": ...,
-                #  "display_name"?, "account_id"?}: an Atlassian API token
-                site, email, tok = data.get("site"), data.get("email"), data.get("token")
-                if not all(isinstance(v, str) and v for v in (site, email, tok)) or ":" in email:
-                    return json_resp(400, {"error": "site, email and token required (no ':' in email)"})
-                user = {"email": email,
-                        "accountId": data.get("account_id") or "acc-" + secrets.token_hex(6),
-                        "displayName": data.get("display_name") or email.split("@")[0]}
-                P.api_tokens[(site.lower(), email, tok)] = user
-                P.note_issued("api_token", tok, email=email, site=site.lower())
-                return json_resp(200, dict(user, site=site.lower()))
-            if key == ("POST", "/_fake/api_tokens/revoke"):
-                n = 0
-                for k in list(P.api_tokens):
-                    if k[2] == data.get("token"):
-                        del P.api_tokens[k]
-                        n += 1
-                return json_resp(200 if n else 404, {"revoked": n})
-            if key == ("POST", "/_fake/pats"):
-                # {"token": ..., "username": ..., "display_name"?}: a Data Center PAT
-                tok, username = data.get("token"), data.get("username")
-                if not all(isinstance(v, str) and v for v in (tok, username)):
-                    return json_resp(400, {"error": "token and username required"})
-                user = {"username": username, "userKey": "key-" + hashlib.sha256(
-                    username.encode()).hexdigest()[:16], "displayName": data.get("display_name") or username}
-                P.pats[tok] = user
-                P.note_issued("pat", tok)
-                return json_resp(200, user)
-            if key == ("POST", "/_fake/pats/revoke"):
-                gone = P.pats.pop(data.get("token"), None)
-                return json_resp(200 if gone else 404, {"revoked": 1 if gone else 0})
-            if key == ("POST", "/_fake/tenants"):
-                # {"host": "extra.atlassian.net", "cloud_id": ...}: one more site
-                # that tenant_info knows (besides the hosts of the sites list)
-                host, cid = data.get("host"), data.get("cloud_id")
-                if not all(isinstance(v, str) and v for v in (host, cid)):
-                    return json_resp(400, {"error": "host and cloud_id required"})
-                P.tenants[host.lower()] = cid
-                return json_resp(200, {"tenants": P.tenants})
-            if key == ("GET", "/_fake/credentials"):
-                return json_resp(200, {
-                    "api_tokens": [dict(u, site=k[0], token=k[2]) for k, u in P.api_tokens.items()],
-                    "pats": [dict(u, token=k) for k, u in P.pats.items()],
-                    "tenants": P.tenants,
-                    "last_authorization": P.last_credential_auth})
-        return json_resp(404, {"error": "no admin route %s %s" % (method, path)})
+            return handler(P, data)
+
+
+# ------------------------------------------------------------------ admin
+# One function per admin switch (/_fake/...), each called under the
+# provider's lock with the provider and the request's JSON object ({} for
+# GET); ADMIN_ROUTES maps (method, path) to it.
+
+def admin_state(P, data):
+    """GET /_fake/state"""
+    return json_resp(200, {
+        "counters": P.counters,
+        "clock_offset": P.clock_offset,
+        "now": P.now(),
+        "config": P.config,
+        "held": len(P.held),
+        "faults": P.faults,
+        "sites": P.sites,
+        "clients": list(P.clients.values()),
+    })
+
+
+def admin_reset(P, data):
+    """POST /_fake/reset"""
+    clients = P.clients
+    P.reset_state()
+    P.clients = {} if data.get("all") else clients
+    return json_resp(200, {"ok": True})
+
+
+def admin_clients(P, data):
+    """POST /_fake/clients"""
+    cid = data.get("client_id")
+    if not cid or not isinstance(data.get("client_secret"), str):
+        return json_resp(400, {"error": "client_id and client_secret required"})
+    P.clients[cid] = {"client_id": cid, "client_secret": data["client_secret"],
+                      "redirect_uris": list(data.get("redirect_uris") or [])}
+    P.note_issued("client_secret", data["client_secret"], client_id=cid)
+    return json_resp(200, P.clients[cid])
+
+
+def admin_sites(P, data):
+    """POST /_fake/sites"""
+    sites = data.get("sites")
+    if not isinstance(sites, list) or not all(isinstance(s, dict) and s.get("id") for s in sites):
+        return json_resp(400, {"error": "sites must be a list of {id,url,name}"})
+    P.sites = [dict(s) for s in sites]
+    return json_resp(200, {"sites": P.sites})
+
+
+def admin_clock(P, data):
+    """POST /_fake/clock"""
+    if "offset" in data:
+        P.clock_offset = float(data["offset"])
+    if "advance" in data:
+        P.clock_offset += float(data["advance"])
+    return json_resp(200, {"clock_offset": P.clock_offset, "now": P.now()})
+
+
+def admin_config(P, data):
+    """POST /_fake/config"""
+    unknown = [k for k in data if k not in DEFAULT_CONFIG]
+    if unknown:
+        return json_resp(400, {"error": "unknown config keys", "keys": unknown})
+    P.config.update(data)
+    return json_resp(200, {"config": P.config})
+
+
+def admin_fault(P, data):
+    """POST /_fake/fault"""
+    kind = data.get("kind")
+    if kind not in ("status", "delay", "drop", "garbage", "hold"):
+        return json_resp(400, {"error": "kind must be status|delay|drop|garbage|hold"})
+    if data.get("when", "before") not in ("before", "after"):
+        return json_resp(400, {"error": "when must be before|after"})
+    f = dict(data)
+    f.setdefault("path", "*")
+    f.setdefault("when", "before")
+    f["count"] = int(f.get("count", 1))
+    P.faults.append(f)
+    return json_resp(200, {"faults": P.faults})
+
+
+def admin_fault_clear(P, data):
+    """POST /_fake/fault/clear"""
+    P.faults = []
+    return json_resp(200, {"ok": True})
+
+
+def admin_held(P, data):
+    """GET /_fake/held"""
+    return json_resp(200, {"held": len(P.held)})
+
+
+def admin_release(P, data):
+    """POST /_fake/release"""
+    n = data.get("count")
+    n = len(P.held) if n is None or int(n) < 0 else int(n)
+    rel = P.held[:n]
+    P.held = P.held[n:]
+    for ev in rel:
+        ev.set()
+    P.cond.notify_all()
+    return json_resp(200, {"released": len(rel), "held": len(P.held)})
+
+
+def admin_wait_held(P, data):
+    """POST /_fake/wait_held"""
+    n = int(data.get("count", 1))
+    ok = P.cond.wait_for(lambda: len(P.held) >= n, float(data.get("timeout", 10)))
+    return json_resp(200 if ok else 408, {"held": len(P.held)})
+
+
+def admin_issued(P, data):
+    """GET /_fake/issued"""
+    # [{"kind": access_token|refresh_token|code|client_secret|
+    #   api_token|pat, "value": ..., (client_id | email, site)}],
+    # in order, since the fake started (reset keeps it)
+    return json_resp(200, {"issued": list(P.issued)})
+
+
+def admin_tokens(P, data):
+    """GET /_fake/tokens"""
+    return json_resp(200, {"families": P.families_view(),
+                           "codes": [dict(code=c, **r) for c, r in P.codes.items()]})
+
+
+def admin_revoke(P, data):
+    """POST /_fake/revoke"""
+    fid = data.get("family_id")
+    if not fid and data.get("refresh_token") in P.refresh_tokens:
+        fid = P.refresh_tokens[data["refresh_token"]]["family"]
+    if not fid and data.get("access_token") in P.access_tokens:
+        fid = P.access_tokens[data["access_token"]]["family"]
+    if not fid or fid not in P.families:
+        return json_resp(404, {"error": "unknown token"})
+    P.revoke_family(fid, "admin")
+    return json_resp(200, {"revoked": fid})
+
+
+def admin_last_token_request(P, data):
+    """GET /_fake/last_token_request"""
+    return json_resp(200, P.last_token_request)
+
+
+def admin_last_authorize_request(P, data):
+    """GET /_fake/last_authorize_request"""
+    return json_resp(200, P.last_authorize_request)
+
+
+def admin_api_tokens(P, data):
+    """POST /_fake/api_tokens"""
+    # {"site": "acme.atlassian.net", "email": ..., "token": ...,
+    #  "display_name"?, "account_id"?}: an Atlassian API token
+    site, email, tok = data.get("site"), data.get("email"), data.get("token")
+    if not all(isinstance(v, str) and v for v in (site, email, tok)) or ":" in email:
+        return json_resp(400, {"error": "site, email and token required (no ':' in email)"})
+    user = {"email": email,
+            "accountId": data.get("account_id") or "acc-" + secrets.token_hex(6),
+            "displayName": data.get("display_name") or email.split("@")[0]}
+    P.api_tokens[(site.lower(), email, tok)] = user
+    P.note_issued("api_token", tok, email=email, site=site.lower())
+    return json_resp(200, dict(user, site=site.lower()))
+
+
+def admin_api_tokens_revoke(P, data):
+    """POST /_fake/api_tokens/revoke"""
+    n = 0
+    for k in list(P.api_tokens):
+        if k[2] == data.get("token"):
+            del P.api_tokens[k]
+            n += 1
+    return json_resp(200 if n else 404, {"revoked": n})
+
+
+def admin_pats(P, data):
+    """POST /_fake/pats"""
+    # {"token": ..., "username": ..., "display_name"?}: a Data Center PAT
+    tok, username = data.get("token"), data.get("username")
+    if not all(isinstance(v, str) and v for v in (tok, username)):
+        return json_resp(400, {"error": "token and username required"})
+    user = {"username": username, "userKey": "key-" + hashlib.sha256(
+        username.encode()).hexdigest()[:16], "displayName": data.get("display_name") or username}
+    P.pats[tok] = user
+    P.note_issued("pat", tok)
+    return json_resp(200, user)
+
+
+def admin_pats_revoke(P, data):
+    """POST /_fake/pats/revoke"""
+    gone = P.pats.pop(data.get("token"), None)
+    return json_resp(200 if gone else 404, {"revoked": 1 if gone else 0})
+
+
+def admin_tenants(P, data):
+    """POST /_fake/tenants"""
+    # {"host": "extra.atlassian.net", "cloud_id": ...}: one more site
+    # that tenant_info knows (besides the hosts of the sites list)
+    host, cid = data.get("host"), data.get("cloud_id")
+    if not all(isinstance(v, str) and v for v in (host, cid)):
+        return json_resp(400, {"error": "host and cloud_id required"})
+    P.tenants[host.lower()] = cid
+    return json_resp(200, {"tenants": P.tenants})
+
+
+def admin_credentials(P, data):
+    """GET /_fake/credentials"""
+    return json_resp(200, {
+        "api_tokens": [dict(u, site=k[0], token=k[2]) for k, u in P.api_tokens.items()],
+        "pats": [dict(u, token=k) for k, u in P.pats.items()],
+        "tenants": P.tenants,
+        "last_authorization": P.last_credential_auth})
+
+
+
+ADMIN_ROUTES = {
+    ("GET", "/_fake/state"): admin_state,
+    ("POST", "/_fake/reset"): admin_reset,
+    ("POST", "/_fake/clients"): admin_clients,
+    ("POST", "/_fake/sites"): admin_sites,
+    ("POST", "/_fake/clock"): admin_clock,
+    ("POST", "/_fake/config"): admin_config,
+    ("POST", "/_fake/fault"): admin_fault,
+    ("POST", "/_fake/fault/clear"): admin_fault_clear,
+    ("GET", "/_fake/held"): admin_held,
+    ("POST", "/_fake/release"): admin_release,
+    ("POST", "/_fake/wait_held"): admin_wait_held,
+    ("GET", "/_fake/issued"): admin_issued,
+    ("GET", "/_fake/tokens"): admin_tokens,
+    ("POST", "/_fake/revoke"): admin_revoke,
+    ("GET", "/_fake/last_token_request"): admin_last_token_request,
+    ("GET", "/_fake/last_authorize_request"): admin_last_authorize_request,
+    ("POST", "/_fake/api_tokens"): admin_api_tokens,
+    ("POST", "/_fake/api_tokens/revoke"): admin_api_tokens_revoke,
+    ("POST", "/_fake/pats"): admin_pats,
+    ("POST", "/_fake/pats/revoke"): admin_pats_revoke,
+    ("POST", "/_fake/tenants"): admin_tenants,
+    ("GET", "/_fake/credentials"): admin_credentials,
+}
 
 
 class Server(http.server.ThreadingHTTPServer):

@@ -15,6 +15,9 @@ typedef struct cli {
     bool json;
 } cli;
 
+/* What reading a command's options came to. */
+typedef enum cli_args { CLI_ARGS_READ, CLI_ARGS_HELP, CLI_ARGS_BAD } cli_args;
+
 /* Each command: returns the exit status; argv[0] is the command's name. */
 int cli_migrate(cli *c, int argc, char **argv);
 int cli_profile(cli *c, int argc, char **argv);

@@ -15,58 +15,63 @@ static const char USAGE[] = "usage: latchkey connection list [PROFILE]\n"
                             "       latchkey connection delete PROFILE INSTANCE\n"
                             "       latchkey connection set-credential PROFILE INSTANCE --credential-file F\n"
                             "                                          [--site S] [--no-check]\n"
-                            "           (api_key_per_user profiles: store a user's API token or PAT;\n"
-                            "            --site when the profile's API base URL names the site)\n";
+                            "           (api_key_per_user profiles: store a user credential, an API token or\n"
+                            "            PAT; --site when the profile's API base URL names the site)\n";
 
-static int set_credential(cli *c, int argc, char **argv)
+/* The arguments of connection set-credential. */
+typedef struct credential_args {
+    const char *profile, *instance, *file, *site;
+    bool nocheck;
+} credential_args;
+
+/* 0 once read, or the exit status (--help: 0; bad arguments: 2). */
+static int read_credential_args(int argc, char **argv, credential_args *in, bool *done)
 {
     static const struct option opts[] = {{"credential-file", required_argument, 0, 'f'},
                                          {"site", required_argument, 0, 's'},
                                          {"no-check", no_argument, 0, 'n'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    const char *file = NULL, *site_in = NULL;
-    bool nocheck = false;
+    *done = true;
     optind = 1;
-    int o;
-    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    for (;;) {
+        int o = getopt_long(argc, argv, "", opts, NULL);
+        if (o == -1)
+            break;
         switch (o) {
-        case 'f': file = optarg; break;
-        case 's': site_in = optarg; break;
-        case 'n': nocheck = true; break;
+        case 'f': in->file = optarg; break;
+        case 's': in->site = optarg; break;
+        case 'n': in->nocheck = true; break;
         case 'h': fputs(USAGE, stdout); return 0;
         default: return cli_usage(USAGE);
         }
     }
-    if (optind != argc - 2 || !file)
+    if (optind != argc - 2 || !in->file)
         return cli_usage(USAGE);
-    const char *instance = argv[optind + 1];
-    if (!lk_valid_instance_id(instance, strlen(instance)))
-        return cli_fail("connection set-credential: the instance id must be 1 to 255 bytes of printable UTF-8");
-    char *credential = cli_read_secret(c, file);
-    if (!credential)
-        return 1;
-    if (cli_db(c))
-        return 1;
-    lk_arena *a = c->a;
-    lk_profile *p;
-    lk_err rc = lk_profile_load(c->db, a, argv[optind], &p);
-    if (rc != LK_OK)
-        return cli_fail("connection set-credential: %s", cli_reason(rc));
+    in->profile = argv[optind];
+    in->instance = argv[optind + 1];
+    *done = false;
+    return 0;
+}
+
+/* The user credential fits the profile and the provider accepts it (unless
+ * --no-check): 0 with *meta (the site's), or 1 with a message. */
+static int check_user_credential(cli *c, const lk_profile *p, const credential_args *in, const char *credential,
+                                 json_object **meta)
+{
     if (strcmp(p->auth_type, "api_key_per_user") != 0)
         return cli_fail("connection set-credential: profile %s is not an api_key_per_user profile", p->name);
     if (!lk_apicred_valid(p->credential_kind, credential))
         return cli_fail("connection set-credential: the credential file must hold %s", lk_apicred_shape(p));
     bool needs_site = lk_profile_needs_site(p);
-    if (needs_site != (site_in != NULL))
+    if (needs_site != (in->site != NULL))
         return cli_fail(needs_site ? "connection set-credential: --site is required: the API base URL %s names the site"
                                    : "connection set-credential: --site is not taken: the API base URL %s names no "
                                      "site",
                         p->api_base_url);
-    json_object *meta = NULL;
     const char *why = NULL;
     lk_upstream *up = lk_upstream_new(&c->cfg);
-    rc = lk_apicred_accept(up, a, p, site_in, credential, !nocheck, &meta, &why);
+    lk_err rc = lk_apicred_accept(up, c->a, p, in->site, credential, !in->nocheck, meta, &why);
     lk_upstream_free(up);
     if (rc == LK_EINVAL)
         return cli_fail("connection set-credential: --site: %s", why);
@@ -74,20 +79,52 @@ static int set_credential(cli *c, int argc, char **argv)
         return cli_fail("connection set-credential: the site did not accept the credential");
     if (rc != LK_OK)
         return cli_fail("connection set-credential: the site could not be asked (%s)", lk_err_code(rc));
+    return 0;
+}
+
+/* Stores the credential as the connection's grant, in one transaction. */
+static lk_err store_user_credential(cli *c, const lk_profile *p, const char *instance, char *credential,
+                                    json_object *meta)
+{
     lk_tokens t = {.access_token = credential,
                    .token_type = strcmp(p->credential_kind, "basic") ? "Bearer" : "Basic",
                    .expires_in = -1};
-    rc = lk_db_begin(c->db);
+    lk_err rc = lk_db_begin(c->db);
     if (rc == LK_OK)
-        rc = lk_conn_write_grant(c->db, a, &c->cfg, p, instance, NULL, &t, meta, true, NULL);
+        rc = lk_conn_write_grant(c->db, c->a, &c->cfg, p, instance, NULL, &t, meta, true, NULL);
     if (rc == LK_OK)
         rc = lk_db_commit(c->db);
     else
         lk_db_rollback(c->db);
+    return rc;
+}
+
+static int set_credential(cli *c, int argc, char **argv)
+{
+    credential_args in = {0};
+    bool done;
+    int status = read_credential_args(argc, argv, &in, &done);
+    if (done)
+        return status;
+    if (!lk_valid_instance_id(in.instance, strlen(in.instance)))
+        return cli_fail("connection set-credential: the instance id must be 1 to 255 bytes of printable UTF-8");
+    char *credential = cli_read_secret(c, in.file);
+    if (!credential)
+        return 1;
+    if (cli_db(c))
+        return 1;
+    lk_profile *p;
+    lk_err rc = lk_profile_load(c->db, c->a, in.profile, &p);
     if (rc != LK_OK)
         return cli_fail("connection set-credential: %s", cli_reason(rc));
-    lk_audit(c->db, a, "cli", "connection.set_credential", p->name, instance, "ok", NULL);
-    printf("credential stored for %s/%s\n", p->name, instance);
+    json_object *meta = NULL;
+    if (check_user_credential(c, p, &in, credential, &meta))
+        return 1;
+    rc = store_user_credential(c, p, in.instance, credential, meta);
+    if (rc != LK_OK)
+        return cli_fail("connection set-credential: %s", cli_reason(rc));
+    lk_audit(c->db, c->a, "cli", "connection.set_credential", p->name, in.instance, "ok", NULL);
+    printf("credential stored for %s/%s\n", p->name, in.instance);
     return 0;
 }
 
@@ -162,8 +199,10 @@ int cli_link(cli *c, int argc, char **argv)
                                          {0, 0, 0, 0}};
     lk_link_req lr = {0};
     optind = 1;
-    int o;
-    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    for (;;) {
+        int o = getopt_long(argc, argv, "", opts, NULL);
+        if (o == -1)
+            break;
         switch (o) {
         case 's': lr.scope = optarg; break;
         case 'r': lr.redirect_url = optarg; break;

@@ -7,7 +7,7 @@
 #include "text.h"
 
 static const char USAGE[] = "usage: latchkey key create --name NAME --profiles a,b|'*' [--instances PREFIX]\n"
-                            "           prints the key once; only its SHA-256 is stored\n"
+                            "           prints the bot key once; only its SHA-256 is stored\n"
                             "       latchkey key list\n"
                             "       latchkey key revoke NAME\n";
 
@@ -27,8 +27,10 @@ static int key_create(cli *c, int argc, char **argv)
                                          {0, 0, 0, 0}};
     const char *name = NULL, *profiles = NULL, *prefix = NULL;
     optind = 1;
-    int o;
-    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    for (;;) {
+        int o = getopt_long(argc, argv, "", opts, NULL);
+        if (o == -1)
+            break;
         switch (o) {
         case 'n': name = optarg; break;
         case 'p': profiles = optarg; break;

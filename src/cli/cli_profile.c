@@ -1,15 +1,15 @@
-/* latchkey profile … and latchkey client add … */
+/* latchkey profile … */
+#include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "apicred.h"
 #include "cli.h"
-#include "crypto.h"
 #include "profile.h"
 #include "text.h"
 #include "upstream.h"
-#include "url.h"
 
 static const char PROFILE_USAGE[] =
     "usage: latchkey profile add NAME --template atlassian-confluence|atlassian-jira|generic\n"
@@ -19,22 +19,19 @@ static const char PROFILE_USAGE[] =
     "            --no-pkce --param key=value ... --allow-redirect URL ... --allow-direct-authorize\n"
     "            --issuer URL --resources-url U --proxy-only --proxy-path-prefix /wiki/rest/api/ ...]\n"
     "       latchkey profile add NAME --template T --auth-type api_key|api_key_per_user\n"
-    "           [--credential-type basic|bearer --credential-file F (api_key)\n"
+    "           [--credential-type basic|bearer --credential-file F (api_key: the user credential\n"
+    "            all bots share)\n"
     "            --site S (api_key, when the API base URL names {site_url}, {site_host} or {cloud_id})\n"
     "            --callback-url URL (api_key_per_user) --api-base-url U --check-path P\n"
     "            --display-name TEXT --tenant-info-url U --allow-http-sites --allow-private-sites\n"
     "            --no-check]\n"
-    "  generic API-key profiles: --api-base-url alone names the provider (no site, no\n"
-    "  check unless --check-path; shown under NAME unless --display-name); without it\n"
-    "  the base URL is the server a user names, checked as Data Center would answer.\n"
+    "  generic profiles with a user credential (an API token or PAT; auth types api_key,\n"
+    "  api_key_per_user): --api-base-url alone names the provider (no site, no check\n"
+    "  unless --check-path; shown under NAME unless --display-name); without it the\n"
+    "  base URL is the server a user names, checked as Data Center would answer.\n"
     "       latchkey profile list\n"
     "       latchkey profile show NAME\n"
     "       latchkey profile remove NAME\n";
-
-static const char CLIENT_USAGE[] =
-    "usage: latchkey client add PROFILE --client-id ID --client-secret-file FILE [--callback-url URL]\n"
-    "  Adds a white-label client: links may name it with client_id, and its\n"
-    "  connections are refreshed with it.\n";
 
 static lk_stmt q_list = LK_STMT("cli_profile_list",
                                 "SELECT name, display_name, template, auth_type, client_id, "
@@ -46,12 +43,6 @@ static lk_stmt q_clients = LK_STMT("cli_profile_clients",
                                    "ORDER BY client_id",
                                    1);
 static lk_stmt q_remove = LK_STMT("cli_profile_remove", "DELETE FROM profiles WHERE name = $1", 1);
-static lk_stmt q_client_nextval = LK_STMT("cli_client_nextval", "SELECT nextval('profile_clients_id_seq')", 0);
-static lk_stmt q_client_insert = LK_STMT("cli_client_insert",
-                                         "INSERT INTO profile_clients (id, profile_id, client_id, "
-                                         "client_secret, callback_url) VALUES ($1, $2, $3, $4, $5)",
-                                         5);
-
 static void push(lk_arena *a, lk_strv *v, const char *s)
 {
     char **nv = lk_alloc(a, (v->n + 2) * sizeof(char *));
@@ -76,245 +67,338 @@ static lk_strv split_ws(lk_arena *a, const char *s)
     return v;
 }
 
-static int profile_add(cli *c, int argc, char **argv)
+/* The options of profile add, in the order getopt lists them (its messages
+ * for an ambiguous abbreviation name them in this order); their values
+ * reach the profile in this order too, after the template, the auth type
+ * and the API base URL. --token-style comes after --credential-type, so
+ * that a wrong credential type is the one reported when both are wrong. */
+enum {
+    A_TEMPLATE,
+    A_CLIENT_ID,
+    A_SECRET_FILE,
+    A_CALLBACK,
+    A_DISPLAY,
+    A_AUTHZ_URL,
+    A_TOKEN_URL,
+    A_REFRESH_URL,
+    A_SCOPES,
+    A_SCOPE_SEP,
+    A_API_BASE,
+    A_NO_PKCE,
+    A_PARAM,
+    A_REDIRECT,
+    A_DIRECT,
+    A_ISSUER,
+    A_RESOURCES,
+    A_PROXY_ONLY,
+    A_PATH_PREFIX,
+    A_AUTH_TYPE,
+    A_CRED_FILE,
+    A_CRED_TYPE,
+    A_TOKEN_STYLE,
+    A_SITE,
+    A_CHECK_PATH,
+    A_TENANT,
+    A_ALLOW_HTTP,
+    A_ALLOW_PRIVATE,
+    A_NO_CHECK,
+    A_HELP,
+    A_COUNT
+};
+
+/* getopt's value for option i: clear of every character. */
+#define A_OPT_VAL(i) (1000 + (i))
+
+/* How an option's value reaches the profile. */
+typedef enum {
+    BY_HAND,     /* profile_add's own steps read it */
+    TO_TEXT,     /* replaces a text field */
+    TO_CHOICE,   /* replaces a text field, once it is one of choices */
+    TO_FLAG,     /* the field is true when given, false when not */
+    TO_FLAG_OFF, /* the field is false when given */
+    TO_LIST,     /* every value given, in order, replaces a list field */
+} add_target;
+
+typedef struct add_option {
+    const char *name;
+    int has_arg;
+    add_target target;
+    size_t field;               /* offsetof(lk_profile, ...) unless BY_HAND */
+    const char *const *choices; /* TO_CHOICE: the values taken, NULL-ended */
+    const char *problem;        /* TO_CHOICE: the message for another value */
+} add_option;
+
+static const char *const CRED_TYPES[] = {"basic", "bearer", NULL};
+static const char *const TOKEN_STYLES[] = {"json", "form", "basic", NULL};
+
+#define HAND(n, arg)                                                                                                   \
+    {                                                                                                                  \
+        n, arg, BY_HAND, 0, NULL, NULL                                                                                 \
+    }
+#define TEXT(n, f)                                                                                                     \
+    {                                                                                                                  \
+        n, required_argument, TO_TEXT, offsetof(lk_profile, f), NULL, NULL                                             \
+    }
+#define CHOICE(n, f, c, why)                                                                                           \
+    {                                                                                                                  \
+        n, required_argument, TO_CHOICE, offsetof(lk_profile, f), c, why                                               \
+    }
+#define FLAG(n, t, f)                                                                                                  \
+    {                                                                                                                  \
+        n, no_argument, t, offsetof(lk_profile, f), NULL, NULL                                                         \
+    }
+#define LIST(n, f)                                                                                                     \
+    {                                                                                                                  \
+        n, required_argument, TO_LIST, offsetof(lk_profile, f), NULL, NULL                                             \
+    }
+
+static const add_option ADD_OPTIONS[A_COUNT] = {
+    [A_TEMPLATE] = HAND("template", required_argument),
+    [A_CLIENT_ID] = TEXT("client-id", client_id),
+    [A_SECRET_FILE] = HAND("client-secret-file", required_argument),
+    [A_CALLBACK] = TEXT("callback-url", callback_url),
+    [A_DISPLAY] = TEXT("display-name", display_name),
+    [A_AUTHZ_URL] = TEXT("authorization-url", authorization_url),
+    [A_TOKEN_URL] = TEXT("token-url", token_url),
+    [A_REFRESH_URL] = TEXT("refresh-url", refresh_url),
+    [A_SCOPES] = HAND("scopes", required_argument),
+    [A_SCOPE_SEP] = TEXT("scope-separator", scope_separator),
+    [A_API_BASE] = HAND("api-base-url", required_argument),
+    [A_NO_PKCE] = FLAG("no-pkce", TO_FLAG_OFF, pkce),
+    [A_PARAM] = HAND("param", required_argument),
+    [A_REDIRECT] = LIST("allow-redirect", allowed_redirects),
+    [A_DIRECT] = FLAG("allow-direct-authorize", TO_FLAG, allow_direct_authorize),
+    [A_ISSUER] = TEXT("issuer", issuer),
+    [A_RESOURCES] = TEXT("resources-url", resources_url),
+    [A_PROXY_ONLY] = FLAG("proxy-only", TO_FLAG, proxy_only),
+    [A_PATH_PREFIX] = LIST("proxy-path-prefix", proxy_path_prefixes),
+    [A_AUTH_TYPE] = HAND("auth-type", required_argument),
+    [A_CRED_FILE] = HAND("credential-file", required_argument),
+    [A_CRED_TYPE] = CHOICE("credential-type", credential_kind, CRED_TYPES,
+                           "--credential-type must be basic (email:api_token) or bearer (a PAT)"),
+    [A_TOKEN_STYLE] = CHOICE("token-style", token_style, TOKEN_STYLES, "--token-style must be json, form or basic"),
+    [A_SITE] = HAND("site", required_argument),
+    [A_CHECK_PATH] = TEXT("check-path", check_path),
+    [A_TENANT] = TEXT("tenant-info-url", tenant_info_url),
+    [A_ALLOW_HTTP] = FLAG("allow-http-sites", TO_FLAG, allow_http_sites),
+    [A_ALLOW_PRIVATE] = FLAG("allow-private-sites", TO_FLAG, allow_private_sites),
+    [A_NO_CHECK] = HAND("no-check", no_argument),
+    [A_HELP] = HAND("help", no_argument),
+};
+
+/* What was given: the last value of each option ("" for a flag), and every
+ * value of the repeatable ones. */
+typedef struct add_args {
+    const char *value[A_COUNT];
+    lk_strv all[A_COUNT];
+} add_args;
+
+static cli_args read_add_args(lk_arena *a, int argc, char **argv, add_args *in)
 {
-    enum {
-        O_TEMPLATE = 1000,
-        O_CID,
-        O_SECRET,
-        O_CALLBACK,
-        O_DISPLAY,
-        O_AUTHZ,
-        O_TOKEN,
-        O_REFRESH,
-        O_SCOPES,
-        O_SEP,
-        O_API,
-        O_STYLE,
-        O_NOPKCE,
-        O_PARAM,
-        O_REDIRECT,
-        O_DIRECT,
-        O_ISSUER,
-        O_RESOURCES,
-        O_PROXYONLY,
-        O_PATHPREFIX,
-        O_AUTHTYPE,
-        O_CREDFILE,
-        O_CREDTYPE,
-        O_SITE,
-        O_CHECKPATH,
-        O_TENANT,
-        O_ALLOWHTTP,
-        O_ALLOWPRIVATE,
-        O_NOCHECK,
-        O_HELP
-    };
-    static const struct option opts[] = {{"template", required_argument, 0, O_TEMPLATE},
-                                         {"client-id", required_argument, 0, O_CID},
-                                         {"client-secret-file", required_argument, 0, O_SECRET},
-                                         {"callback-url", required_argument, 0, O_CALLBACK},
-                                         {"display-name", required_argument, 0, O_DISPLAY},
-                                         {"authorization-url", required_argument, 0, O_AUTHZ},
-                                         {"token-url", required_argument, 0, O_TOKEN},
-                                         {"refresh-url", required_argument, 0, O_REFRESH},
-                                         {"scopes", required_argument, 0, O_SCOPES},
-                                         {"scope-separator", required_argument, 0, O_SEP},
-                                         {"api-base-url", required_argument, 0, O_API},
-                                         {"token-style", required_argument, 0, O_STYLE},
-                                         {"no-pkce", no_argument, 0, O_NOPKCE},
-                                         {"param", required_argument, 0, O_PARAM},
-                                         {"allow-redirect", required_argument, 0, O_REDIRECT},
-                                         {"allow-direct-authorize", no_argument, 0, O_DIRECT},
-                                         {"issuer", required_argument, 0, O_ISSUER},
-                                         {"resources-url", required_argument, 0, O_RESOURCES},
-                                         {"proxy-only", no_argument, 0, O_PROXYONLY},
-                                         {"proxy-path-prefix", required_argument, 0, O_PATHPREFIX},
-                                         {"auth-type", required_argument, 0, O_AUTHTYPE},
-                                         {"credential-file", required_argument, 0, O_CREDFILE},
-                                         {"credential-type", required_argument, 0, O_CREDTYPE},
-                                         {"site", required_argument, 0, O_SITE},
-                                         {"check-path", required_argument, 0, O_CHECKPATH},
-                                         {"tenant-info-url", required_argument, 0, O_TENANT},
-                                         {"allow-http-sites", no_argument, 0, O_ALLOWHTTP},
-                                         {"allow-private-sites", no_argument, 0, O_ALLOWPRIVATE},
-                                         {"no-check", no_argument, 0, O_NOCHECK},
-                                         {"help", no_argument, 0, O_HELP},
-                                         {0, 0, 0, 0}};
-    lk_arena *a = c->a;
-    lk_profile p = {0};
-    const char *tmpl = NULL, *secret_file = NULL;
-    /* Options are applied after the template, so collect them first. */
-    const char *vals[O_HELP - O_TEMPLATE + 1] = {0};
-    bool nopkce = false, direct = false, proxyonly = false, allowhttp = false, allowprivate = false, nocheck = false;
-    lk_strv params = {0}, redirects = {0}, path_prefixes = {0};
+    struct option opts[A_COUNT + 1] = {{0}};
+    for (int i = 0; i < A_COUNT; i++)
+        opts[i] = (struct option){ADD_OPTIONS[i].name, ADD_OPTIONS[i].has_arg, NULL, A_OPT_VAL(i)};
     optind = 1;
-    int o;
-    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (o) {
-        case O_HELP: fputs(PROFILE_USAGE, stdout); return 0;
-        case O_NOPKCE: nopkce = true; break;
-        case O_DIRECT: direct = true; break;
-        case O_PROXYONLY: proxyonly = true; break;
-        case O_ALLOWHTTP: allowhttp = true; break;
-        case O_ALLOWPRIVATE: allowprivate = true; break;
-        case O_NOCHECK: nocheck = true; break;
-        case O_PARAM: push(a, &params, optarg); break;
-        case O_REDIRECT: push(a, &redirects, optarg); break;
-        case O_PATHPREFIX: push(a, &path_prefixes, optarg); break;
-        case O_TEMPLATE: tmpl = optarg; break;
-        case O_SECRET: secret_file = optarg; break;
-        default:
-            if (o >= O_TEMPLATE && o < O_HELP) {
-                vals[o - O_TEMPLATE] = optarg;
-                break;
-            }
-            return cli_usage(PROFILE_USAGE);
+    for (;;) {
+        int o = getopt_long(argc, argv, "", opts, NULL);
+        if (o == -1)
+            break;
+        int i = o - A_OPT_VAL(0);
+        if (i < 0 || i >= A_COUNT)
+            return CLI_ARGS_BAD;
+        if (i == A_HELP)
+            return CLI_ARGS_HELP;
+        in->value[i] = optarg ? optarg : "";
+        if (optarg)
+            push(a, &in->all[i], optarg);
+    }
+    return CLI_ARGS_READ;
+}
+
+static bool is_choice(const char *const *choices, const char *v)
+{
+    for (size_t i = 0; choices[i]; i++)
+        if (!strcmp(choices[i], v))
+            return true;
+    return false;
+}
+
+/* Applies the options of the table; 0, or 1 with a message for a value
+ * that is not among its choices. */
+static int apply_table(lk_profile *p, const add_args *in)
+{
+    for (int i = 0; i < A_COUNT; i++) {
+        const add_option *opt = &ADD_OPTIONS[i];
+        const char *v = in->value[i];
+        void *field = (char *)p + opt->field;
+        switch (opt->target) {
+        case BY_HAND: break;
+        case TO_CHOICE:
+            if (v && !is_choice(opt->choices, v))
+                return cli_fail("profile add: %s", opt->problem);
+            /* fall through */
+        case TO_TEXT:
+            if (v)
+                *(char **)field = (char *)v;
+            break;
+        case TO_FLAG: *(bool *)field = v != NULL; break;
+        case TO_FLAG_OFF:
+            if (v)
+                *(bool *)field = false;
+            break;
+        case TO_LIST: *(lk_strv *)field = in->all[i]; break;
         }
     }
-    if (optind != argc - 1)
+    return 0;
+}
+
+/* --scopes replaces the template's, which keeps the ones it always asks. */
+static void apply_scopes(lk_arena *a, lk_profile *p, const char *scopes)
+{
+    p->scopes = split_ws(a, scopes);
+    for (size_t i = 0; i < p->always_scopes.n; i++) {
+        bool has = false;
+        for (size_t k = 0; k < p->scopes.n; k++)
+            has |= !strcmp(p->scopes.v[k], p->always_scopes.v[i]);
+        if (!has)
+            push(a, &p->scopes, p->always_scopes.v[i]);
+    }
+}
+
+/* Each --param key=value joins the extra authorization parameters. */
+static int apply_params(lk_arena *a, lk_profile *p, const lk_strv *params)
+{
+    if (!p->extra_params)
+        p->extra_params = lk_json_object(a);
+    for (size_t i = 0; i < params->n; i++) {
+        char *eq = strchr(params->v[i], '=');
+        if (!eq || eq == params->v[i])
+            return cli_fail("profile add: --param takes key=value");
+        *eq = '\0';
+        lk_json_set_str(p->extra_params, params->v[i], eq + 1);
+    }
+    return 0;
+}
+
+/* The options over the template: 0, or 1 with a message. The auth type
+ * first (it sets its defaults), the base URL before --check-path (it
+ * drops the Data Center check path for a provider's own base URL). */
+static int apply_add_args(lk_arena *a, lk_profile *p, const add_args *in)
+{
+    const char *auth_type = in->value[A_AUTH_TYPE];
+    if (auth_type && lk_profile_set_auth_type(a, p, auth_type) != LK_OK)
+        return cli_fail("profile add: --auth-type must be oauth2, api_key or api_key_per_user");
+    if (in->value[A_API_BASE])
+        lk_profile_set_api_base_url(p, in->value[A_API_BASE]);
+    if (apply_table(p, in))
+        return 1;
+    if (in->value[A_SCOPES])
+        apply_scopes(a, p, in->value[A_SCOPES]);
+    /* A profile without a name of its own (generic ones with a user
+     * credential) is shown under its profile name. */
+    if (!p->display_name)
+        p->display_name = p->name;
+    return apply_params(a, p, &in->all[A_PARAM]);
+}
+
+/* api_key: the one credential for everyone, checked with the provider, and
+ * the one site when the API base URL names one (otherwise the base URL
+ * alone will do). 0 with *credential set, or 1 with a message. */
+static int take_shared_credential(cli *c, lk_profile *p, const add_args *in, char **credential)
+{
+    const char *file = in->value[A_CRED_FILE], *site = in->value[A_SITE];
+    if (!file)
+        return cli_fail("profile add: an api_key profile needs --credential-file");
+    bool needs_site = lk_profile_needs_site(p);
+    if (needs_site != (site != NULL))
+        return cli_fail(needs_site ? "profile add: --site is required: the API base URL %s names the site"
+                                   : "profile add: --site is not taken: the API base URL %s names no site",
+                        p->api_base_url);
+    *credential = cli_read_secret(c, file);
+    if (!*credential)
+        return 1;
+    if (!lk_apicred_valid(p->credential_kind, *credential))
+        return cli_fail("profile add: the credential file must hold %s", lk_apicred_shape(p));
+    json_object *meta = NULL;
+    const char *why = NULL;
+    lk_upstream *up = lk_upstream_new(&c->cfg);
+    lk_err crc = lk_apicred_accept(up, c->a, p, site, *credential, !in->value[A_NO_CHECK], &meta, &why);
+    lk_upstream_free(up);
+    if (crc == LK_EINVAL)
+        return cli_fail("profile add: --site: %s", why);
+    if (crc == LK_EDENIED)
+        return cli_fail("profile add: the provider did not accept the credential (--no-check skips the check)");
+    if (crc != LK_OK)
+        return cli_fail("profile add: the provider could not be asked about the credential (%s)", lk_err_code(crc));
+    if (needs_site) {
+        p->site = (char *)lk_json_str(meta, "site_url");
+        p->site_metadata = meta;
+    }
+    return 0;
+}
+
+/* The secrets the profile keeps: an OAuth client's secret, or an api_key
+ * profile's shared credential (api_key_per_user: none). 0 or 1. */
+static int read_profile_secrets(cli *c, lk_profile *p, const add_args *in, char **secret, char **credential)
+{
+    if (lk_profile_is_api_key(p))
+        return strcmp(p->auth_type, "api_key") ? 0 : take_shared_credential(c, p, in, credential);
+    const char *secret_file = in->value[A_SECRET_FILE];
+    if (!secret_file)
+        return cli_fail("profile add: --client-secret-file is required (secrets never go on the command line)");
+    *secret = cli_read_secret(c, secret_file);
+    return *secret ? 0 : 1;
+}
+
+/* Validates and stores the profile, then says what to do next. */
+static int store_profile(cli *c, lk_profile *p, const char *secret, const char *credential)
+{
+    const char *why;
+    if (lk_profile_validate(c->a, p, &why) != LK_OK)
+        return cli_fail("profile add: %s", why);
+    if (cli_db(c))
+        return 1;
+    lk_err rc = lk_profile_insert(c->db, c->a, &c->cfg, p, secret, credential);
+    if (rc == LK_ECONFLICT)
+        return cli_fail("profile add: a profile called %s exists already", p->name);
+    if (rc != LK_OK)
+        return cli_fail("profile add: %s", cli_reason(rc));
+    if (c->json) {
+        json_object *out = lk_json_object(c->a);
+        lk_json_set_str(out, "name", p->name);
+        lk_json_set_str(out, "callback_url", p->callback_url);
+        cli_print_json(out);
+    } else if (lk_profile_is_api_key(p)) {
+        printf("profile %s added (%s)\n", p->name, p->auth_type);
+    } else {
+        printf("profile %s added; register %s as its redirect URI at the provider\n", p->name, p->callback_url);
+    }
+    return 0;
+}
+
+static int profile_add(cli *c, int argc, char **argv)
+{
+    lk_arena *a = c->a;
+    add_args in;
+    memset(&in, 0, sizeof(in));
+    cli_args got = read_add_args(a, argc, argv, &in);
+    if (got == CLI_ARGS_HELP) {
+        fputs(PROFILE_USAGE, stdout);
+        return 0;
+    }
+    if (got == CLI_ARGS_BAD || optind != argc - 1)
         return cli_usage(PROFILE_USAGE);
+    lk_profile p = {0};
     p.name = argv[optind];
+    const char *tmpl = in.value[A_TEMPLATE];
     if (!tmpl)
         return cli_fail("profile add: --template is required");
     if (lk_profile_template(a, tmpl, &p) != LK_OK)
         return cli_fail("profile add: unknown template %s (atlassian-confluence, atlassian-jira, generic)", tmpl);
-#define V(x) vals[(x)-O_TEMPLATE]
-    if (V(O_AUTHTYPE) && lk_profile_set_auth_type(a, &p, V(O_AUTHTYPE)) != LK_OK)
-        return cli_fail("profile add: --auth-type must be oauth2, api_key or api_key_per_user");
-    bool api_key = lk_profile_is_api_key(&p);
-    if (V(O_CREDTYPE)) {
-        if (strcmp(V(O_CREDTYPE), "basic") != 0 && strcmp(V(O_CREDTYPE), "bearer") != 0)
-            return cli_fail("profile add: --credential-type must be basic (email:api_token) or bearer (a PAT)");
-        p.credential_kind = (char *)V(O_CREDTYPE);
-    }
-    if (V(O_TENANT))
-        p.tenant_info_url = (char *)V(O_TENANT);
-    p.allow_http_sites = allowhttp;
-    p.allow_private_sites = allowprivate;
-    if (V(O_CID))
-        p.client_id = (char *)V(O_CID);
-    if (V(O_CALLBACK))
-        p.callback_url = (char *)V(O_CALLBACK);
-    if (V(O_DISPLAY))
-        p.display_name = (char *)V(O_DISPLAY);
-    if (V(O_AUTHZ))
-        p.authorization_url = (char *)V(O_AUTHZ);
-    if (V(O_TOKEN))
-        p.token_url = (char *)V(O_TOKEN);
-    if (V(O_REFRESH))
-        p.refresh_url = (char *)V(O_REFRESH);
-    if (V(O_SCOPES)) {
-        p.scopes = split_ws(a, V(O_SCOPES));
-        for (size_t i = 0; i < p.always_scopes.n; i++) {
-            bool has = false;
-            for (size_t k = 0; k < p.scopes.n; k++)
-                has |= !strcmp(p.scopes.v[k], p.always_scopes.v[i]);
-            if (!has)
-                push(a, &p.scopes, p.always_scopes.v[i]);
-        }
-    }
-    if (V(O_SEP))
-        p.scope_separator = (char *)V(O_SEP);
-    if (V(O_API))
-        lk_profile_set_api_base_url(&p, V(O_API));
-    if (V(O_CHECKPATH))
-        p.check_path = (char *)V(O_CHECKPATH);
-    /* A profile without a name of its own (generic API-key ones) is shown
-     * under its profile name. */
-    if (!p.display_name)
-        p.display_name = p.name;
-    if (V(O_STYLE)) {
-        const char *s = V(O_STYLE);
-        if (strcmp(s, "json") != 0 && strcmp(s, "form") != 0 && strcmp(s, "basic") != 0)
-            return cli_fail("profile add: --token-style must be json, form or basic");
-        p.token_style = (char *)s;
-    }
-    if (V(O_ISSUER))
-        p.issuer = (char *)V(O_ISSUER);
-    if (V(O_RESOURCES)) {
-        p.resources_url = (char *)V(O_RESOURCES);
-    }
-    if (nopkce)
-        p.pkce = false;
-    p.allow_direct_authorize = direct;
-    p.proxy_only = proxyonly;
-    p.allowed_redirects = redirects;
-    p.proxy_path_prefixes = path_prefixes;
-    if (!p.extra_params)
-        p.extra_params = lk_json_object(a);
-    for (size_t i = 0; i < params.n; i++) {
-        char *eq = strchr(params.v[i], '=');
-        if (!eq || eq == params.v[i])
-            return cli_fail("profile add: --param takes key=value");
-        *eq = '\0';
-        lk_json_set_str(p.extra_params, params.v[i], eq + 1);
-    }
     char *secret = NULL, *credential = NULL;
-    if (api_key) {
-        if (!strcmp(p.auth_type, "api_key")) {
-            /* One credential for everyone, and one site when the API base
-             * URL names one; otherwise the base URL alone will do. */
-            if (!V(O_CREDFILE))
-                return cli_fail("profile add: an api_key profile needs --credential-file");
-            bool needs_site = lk_profile_needs_site(&p);
-            if (needs_site != (V(O_SITE) != NULL))
-                return cli_fail(needs_site ? "profile add: --site is required: the API base URL %s names the site"
-                                           : "profile add: --site is not taken: the API base URL %s names no site",
-                                p.api_base_url);
-            credential = cli_read_secret(c, V(O_CREDFILE));
-            if (!credential)
-                return 1;
-            if (!lk_apicred_valid(p.credential_kind, credential))
-                return cli_fail("profile add: the credential file must hold %s", lk_apicred_shape(&p));
-            json_object *meta = NULL;
-            const char *why = NULL;
-            lk_upstream *up = lk_upstream_new(&c->cfg);
-            lk_err crc = lk_apicred_accept(up, a, &p, V(O_SITE), credential, !nocheck, &meta, &why);
-            lk_upstream_free(up);
-            if (crc == LK_EINVAL)
-                return cli_fail("profile add: --site: %s", why);
-            if (crc == LK_EDENIED)
-                return cli_fail("profile add: the provider did not accept the credential (--no-check skips the "
-                                "check)");
-            if (crc != LK_OK)
-                return cli_fail("profile add: the provider could not be asked about the credential (%s)",
-                                lk_err_code(crc));
-            if (needs_site) {
-                p.site = (char *)lk_json_str(meta, "site_url");
-                p.site_metadata = meta;
-            }
-        }
-    } else {
-        if (!secret_file)
-            return cli_fail("profile add: --client-secret-file is required (secrets never go on the command line)");
-        secret = cli_read_secret(c, secret_file);
-        if (!secret)
-            return 1;
-    }
-#undef V
-    const char *why;
-    if (lk_profile_validate(a, &p, &why) != LK_OK)
-        return cli_fail("profile add: %s", why);
-    if (cli_db(c))
+    if (apply_add_args(a, &p, &in) || read_profile_secrets(c, &p, &in, &secret, &credential))
         return 1;
-    lk_err rc = lk_profile_insert(c->db, a, &c->cfg, &p, secret, credential);
-    if (rc == LK_ECONFLICT)
-        return cli_fail("profile add: a profile called %s exists already", p.name);
-    if (rc != LK_OK)
-        return cli_fail("profile add: %s", cli_reason(rc));
-    if (c->json) {
-        json_object *out = lk_json_object(a);
-        lk_json_set_str(out, "name", p.name);
-        lk_json_set_str(out, "callback_url", p.callback_url);
-        cli_print_json(out);
-    } else {
-        if (api_key)
-            printf("profile %s added (%s)\n", p.name, p.auth_type);
-        else
-            printf("profile %s added; register %s as its redirect URI at the provider\n", p.name, p.callback_url);
-    }
-    return 0;
+    return store_profile(c, &p, secret, credential);
 }
 
 static json_object *profile_json(lk_arena *a, const lk_profile *p)
@@ -400,7 +484,10 @@ static int profile_list(cli *c)
             lk_json_set_str(it, "auth_type", lk_db_val(res, i, 3));
             lk_json_set_str(it, "client_id", lk_db_val(res, i, 4));
             lk_json_set_str(it, "misconfigured", lk_db_val(res, i, 5));
-            lk_json_set_int(it, "connections", strtoll(lk_db_val(res, i, 6), NULL, 10));
+            long long connections = 0;
+            /* count(*): PostgreSQL's digits, never more than 18 of them */
+            (void)lk_parse_int(lk_db_val(res, i, 6), 0, LLONG_MAX, &connections);
+            lk_json_set_int(it, "connections", connections);
             json_object_array_add(arr, it);
         } else {
             printf("%-24s %-22s %-8s %s connections%s\n", lk_db_val(res, i, 0), lk_db_val(res, i, 2),
@@ -444,68 +531,4 @@ int cli_profile(cli *c, int argc, char **argv)
         return 0;
     }
     return cli_usage(PROFILE_USAGE);
-}
-
-int cli_client(cli *c, int argc, char **argv)
-{
-    static const struct option opts[] = {{"client-id", required_argument, 0, 'i'},
-                                         {"client-secret-file", required_argument, 0, 's'},
-                                         {"callback-url", required_argument, 0, 'c'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    if (argc < 2 || strcmp(argv[1], "add") != 0) {
-        if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-            fputs(CLIENT_USAGE, stdout);
-            return 0;
-        }
-        return cli_usage(CLIENT_USAGE);
-    }
-    argc--;
-    argv++;
-    const char *cid = NULL, *secret_file = NULL, *callback = NULL;
-    optind = 1;
-    int o;
-    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (o) {
-        case 'i': cid = optarg; break;
-        case 's': secret_file = optarg; break;
-        case 'c': callback = optarg; break;
-        case 'h': fputs(CLIENT_USAGE, stdout); return 0;
-        default: return cli_usage(CLIENT_USAGE);
-        }
-    }
-    if (optind != argc - 1 || !cid || !secret_file)
-        return cli_usage(CLIENT_USAGE);
-    if (!*cid || strlen(cid) > 512)
-        return cli_fail("client add: the client id must be 1 to 512 bytes");
-    lk_url u;
-    if (callback && lk_url_parse(c->a, callback, &u) != LK_OK)
-        return cli_fail("client add: --callback-url must be an http(s) URL");
-    char *secret = cli_read_secret(c, secret_file);
-    if (!secret)
-        return 1;
-    if (cli_db(c))
-        return 1;
-    lk_profile *p;
-    lk_err rc = lk_profile_load(c->db, c->a, argv[optind], &p);
-    if (rc != LK_OK)
-        return cli_fail("client add: %s", cli_reason(rc));
-    if (p->client_id && !strcmp(p->client_id, cid))
-        return cli_fail("client add: %s is the profile's own client", cid);
-    PGresult *res;
-    rc = lk_db_exec(c->db, c->a, &q_client_nextval, NULL, &res);
-    char *sealed = NULL;
-    const char *id = rc == LK_OK ? lk_strdup(c->a, lk_db_val(res, 0, 0)) : NULL;
-    if (rc == LK_OK)
-        rc = lk_seal(c->a, &c->cfg.keys, "profile_clients", "client_secret", id, secret, strlen(secret), &sealed);
-    if (rc == LK_OK) {
-        const char *params[] = {id, p->id_text, cid, sealed, callback};
-        rc = lk_db_exec(c->db, c->a, &q_client_insert, params, NULL);
-    }
-    if (rc == LK_ECONFLICT)
-        return cli_fail("client add: %s already has a client %s", p->name, cid);
-    if (rc != LK_OK)
-        return cli_fail("client add: %s", cli_reason(rc));
-    printf("client %s added to profile %s\n", cid, p->name);
-    return 0;
 }

@@ -41,7 +41,19 @@ static bool number(const char *s, long lo, long hi, long *out)
     return true;
 }
 
-int cli_sweep(cli *c, int argc, char **argv)
+/* The limits of one sweep (SPEC §5), as --help tells them. */
+typedef struct sweep_args {
+    long idle, lifetime, warn, limit;
+} sweep_args;
+
+/* What became of the connections a sweep looked at. */
+typedef struct sweep_report {
+    json_object *refreshed, *skipped, *failed, *expiring;
+} sweep_report;
+
+/* 0 once read, or the exit status (--help: 0; a bad option: 2; a number
+ * out of range: 1). */
+static int read_sweep_args(int argc, char **argv, sweep_args *in, bool *done)
 {
     static const struct option opts[] = {{"idle-days", required_argument, 0, 'i'},
                                          {"lifetime-days", required_argument, 0, 'l'},
@@ -49,16 +61,18 @@ int cli_sweep(cli *c, int argc, char **argv)
                                          {"limit", required_argument, 0, 'n'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    long idle = 75, lifetime = 365, warn = 30, limit = 1000;
+    *done = true;
     optind = 1;
-    int o;
-    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    for (;;) {
+        int o = getopt_long(argc, argv, "", opts, NULL);
+        if (o == -1)
+            break;
         bool ok = true;
         switch (o) {
-        case 'i': ok = number(optarg, 0, 3650, &idle); break;
-        case 'l': ok = number(optarg, 1, 36500, &lifetime); break;
-        case 'w': ok = number(optarg, 0, 36500, &warn); break;
-        case 'n': ok = number(optarg, 1, 1000000, &limit); break;
+        case 'i': ok = number(optarg, 0, 3650, &in->idle); break;
+        case 'l': ok = number(optarg, 1, 36500, &in->lifetime); break;
+        case 'w': ok = number(optarg, 0, 36500, &in->warn); break;
+        case 'n': ok = number(optarg, 1, 1000000, &in->limit); break;
         case 'h': fputs(USAGE, stdout); return 0;
         default: return cli_usage(USAGE);
         }
@@ -67,83 +81,125 @@ int cli_sweep(cli *c, int argc, char **argv)
     }
     if (optind != argc)
         return cli_usage(USAGE);
-    if (cli_db(c))
-        return 1;
+    *done = false;
+    return 0;
+}
+
+/* Refreshes one idle connection and files it under refreshed, skipped or
+ * failed. */
+static void sweep_one(cli *c, lk_upstream *up, long idle, const char *profile, const char *instance, sweep_report *out)
+{
     lk_arena *a = c->a;
-    lk_flow_purge(c->db, a, &c->cfg, true);
-    const char *params[] = {lk_printf(a, "%ld", idle), lk_printf(a, "%ld", limit)};
+    json_object *item = json_object_new_object();
+    lk_json_set_str(item, "profile", profile);
+    lk_json_set_str(item, "instance_id", instance);
+    lk_profile *p;
+    lk_conn *conn;
+    lk_err rc = lk_profile_load(c->db, a, profile, &p);
+    if (rc == LK_OK)
+        rc = lk_conn_load(c->db, a, profile, instance, &conn);
+    lk_refresh_out ro = {0};
+    if (rc == LK_OK) {
+        /* Under the row lock the idle check is made again, so a sweep on
+         * another machine or a bot's refresh in between wins. */
+        lk_refresh_ctx cx = {c->db, a, &c->cfg, up, "sweep", idle * 86400};
+        rc = lk_refresh(&cx, p, conn, true, 0, &ro);
+    }
+    /* Others refreshing it right now: their refresh counts. The provider
+     * failing while the old token was still valid (the stored token
+     * served, refresh_failed): the refresh token was not kept alive, so
+     * that is a failure, never a refresh. */
+    if (rc == LK_OK && ro.refresh_failed && !ro.refresh_in_progress)
+        rc = LK_EUNAVAILABLE;
+    if (rc == LK_OK && ro.refreshed && !ro.refresh_in_progress) {
+        json_object_array_add(out->refreshed, item);
+    } else if (rc == LK_OK || rc == LK_ENOTCONN || ro.refresh_in_progress) {
+        json_object_array_add(out->skipped, item);
+    } else {
+        lk_json_set_str(item, "error", lk_err_code(rc));
+        json_object_array_add(out->failed, item);
+    }
+}
+
+/* Refreshes the connections idle for longer than --idle-days, the oldest
+ * first, at most --limit of them. */
+static lk_err sweep_idle(cli *c, const sweep_args *in, sweep_report *out)
+{
+    lk_arena *a = c->a;
+    const char *params[] = {lk_printf(a, "%ld", in->idle), lk_printf(a, "%ld", in->limit)};
     PGresult *res;
     lk_err rc = lk_db_exec(c->db, a, &q_idle, params, &res);
     if (rc != LK_OK)
-        return cli_fail("sweep: %s", cli_reason(rc));
+        return rc;
     lk_upstream *up = lk_upstream_new(&c->cfg);
-    json_object *refreshed = lk_json_array(a), *failed = lk_json_array(a), *skipped = lk_json_array(a);
     int n = PQntuples(res);
-    for (int i = 0; i < n; i++) {
-        const char *profile = lk_db_val(res, i, 0), *instance = lk_db_val(res, i, 1);
-        json_object *item = json_object_new_object();
-        lk_json_set_str(item, "profile", profile);
-        lk_json_set_str(item, "instance_id", instance);
-        lk_profile *p;
-        lk_conn *conn;
-        rc = lk_profile_load(c->db, a, profile, &p);
-        if (rc == LK_OK)
-            rc = lk_conn_load(c->db, a, profile, instance, &conn);
-        lk_refresh_out ro = {0};
-        if (rc == LK_OK) {
-            /* Under the row lock the idle check is made again, so a sweep on
-             * another machine or a bot's refresh in between wins. */
-            lk_refresh_ctx cx = {c->db, a, &c->cfg, up, "sweep", idle * 86400};
-            rc = lk_refresh(&cx, p, conn, true, 0, &ro);
-        }
-        /* Others refreshing it right now: their refresh counts. The
-         * provider failing while the old token was still valid (the stored
-         * token served, refresh_failed): the refresh token was not kept
-         * alive, so that is a failure, never a refresh. */
-        if (rc == LK_OK && ro.refresh_failed && !ro.refresh_in_progress)
-            rc = LK_EUNAVAILABLE;
-        if (rc == LK_OK && ro.refreshed && !ro.refresh_in_progress) {
-            json_object_array_add(refreshed, item);
-        } else if (rc == LK_OK || rc == LK_ENOTCONN || ro.refresh_in_progress) {
-            json_object_array_add(skipped, item);
-        } else {
-            lk_json_set_str(item, "error", lk_err_code(rc));
-            json_object_array_add(failed, item);
-        }
-    }
+    for (int i = 0; i < n; i++)
+        sweep_one(c, up, in->idle, lk_db_val(res, i, 0), lk_db_val(res, i, 1), out);
     lk_upstream_free(up);
-    const char *ap[] = {lk_printf(a, "%ld", lifetime), lk_printf(a, "%ld", lifetime - warn)};
-    rc = lk_db_exec(c->db, a, &q_aging, ap, &res);
+    return LK_OK;
+}
+
+/* Lists the grants within --warn-days of --lifetime-days since consent. */
+static lk_err list_expiring(cli *c, const sweep_args *in, sweep_report *out)
+{
+    lk_arena *a = c->a;
+    const char *ap[] = {lk_printf(a, "%ld", in->lifetime), lk_printf(a, "%ld", in->lifetime - in->warn)};
+    PGresult *res;
+    lk_err rc = lk_db_exec(c->db, a, &q_aging, ap, &res);
     if (rc != LK_OK)
-        return cli_fail("sweep: %s", cli_reason(rc));
-    json_object *expiring = lk_json_array(a);
+        return rc;
     for (int i = 0; i < PQntuples(res); i++) {
         json_object *item = json_object_new_object();
         lk_json_set_str(item, "profile", lk_db_val(res, i, 0));
         lk_json_set_str(item, "instance_id", lk_db_val(res, i, 1));
         lk_json_set_str(item, "grant_expires_at", lk_db_val(res, i, 2));
-        json_object_array_add(expiring, item);
+        json_object_array_add(out->expiring, item);
     }
+    return LK_OK;
+}
+
+static void print_report(cli *c, const sweep_report *r)
+{
     if (c->json) {
-        json_object *out = lk_json_object(a);
-        json_object_object_add(out, "refreshed", json_object_get(refreshed));
-        json_object_object_add(out, "skipped", json_object_get(skipped));
-        json_object_object_add(out, "failed", json_object_get(failed));
-        json_object_object_add(out, "expiring", json_object_get(expiring));
+        json_object *out = lk_json_object(c->a);
+        json_object_object_add(out, "refreshed", json_object_get(r->refreshed));
+        json_object_object_add(out, "skipped", json_object_get(r->skipped));
+        json_object_object_add(out, "failed", json_object_get(r->failed));
+        json_object_object_add(out, "expiring", json_object_get(r->expiring));
         cli_print_json(out);
-    } else {
-        printf("refreshed %zu, skipped %zu, failed %zu\n", json_object_array_length(refreshed),
-               json_object_array_length(skipped), json_object_array_length(failed));
-        for (size_t i = 0; i < json_object_array_length(failed); i++) {
-            json_object *it = json_object_array_get_idx(failed, i);
-            printf("failed: %s/%s: %s\n", lk_json_str(it, "profile"), lk_json_str(it, "instance_id"),
-                   lk_json_str(it, "error"));
-        }
-        for (size_t i = 0; i < json_object_array_length(expiring); i++) {
-            json_object *it = json_object_array_get_idx(expiring, i);
-            printf("grant ends soon: %s/%s at %s: the user must consent again before then\n",
-                   lk_json_str(it, "profile"), lk_json_str(it, "instance_id"), lk_json_str(it, "grant_expires_at"));
-        }
+        return;
     }
-    return json_object_array_length(failed) ? 1 : 0;
+    printf("refreshed %zu, skipped %zu, failed %zu\n", json_object_array_length(r->refreshed),
+           json_object_array_length(r->skipped), json_object_array_length(r->failed));
+    for (size_t i = 0; i < json_object_array_length(r->failed); i++) {
+        json_object *it = json_object_array_get_idx(r->failed, i);
+        printf("failed: %s/%s: %s\n", lk_json_str(it, "profile"), lk_json_str(it, "instance_id"),
+               lk_json_str(it, "error"));
+    }
+    for (size_t i = 0; i < json_object_array_length(r->expiring); i++) {
+        json_object *it = json_object_array_get_idx(r->expiring, i);
+        printf("grant ends soon: %s/%s at %s: the user must consent again before then\n", lk_json_str(it, "profile"),
+               lk_json_str(it, "instance_id"), lk_json_str(it, "grant_expires_at"));
+    }
+}
+
+int cli_sweep(cli *c, int argc, char **argv)
+{
+    sweep_args in = {.idle = 75, .lifetime = 365, .warn = 30, .limit = 1000};
+    bool done;
+    int status = read_sweep_args(argc, argv, &in, &done);
+    if (done)
+        return status;
+    if (cli_db(c))
+        return 1;
+    lk_arena *a = c->a;
+    lk_flow_purge(c->db, a, &c->cfg, true);
+    sweep_report r = {lk_json_array(a), lk_json_array(a), lk_json_array(a), lk_json_array(a)};
+    lk_err rc = sweep_idle(c, &in, &r);
+    if (rc == LK_OK)
+        rc = list_expiring(c, &in, &r);
+    if (rc != LK_OK)
+        return cli_fail("sweep: %s", cli_reason(rc));
+    print_report(c, &r);
+    return json_object_array_length(r.failed) ? 1 : 0;
 }

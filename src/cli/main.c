@@ -15,7 +15,7 @@ static const char USAGE[] =
     "  migrate                                 apply sql/ migrations (idempotent)\n"
     "  profile add|list|show|remove ...        authorization profiles\n"
     "  client add PROFILE ...                  white-label clients\n"
-    "  key create|list|revoke ...              bot API keys\n"
+    "  key create|list|revoke ...              bot keys\n"
     "  connection list|show|delete ...         stored connections\n"
     "  link PROFILE INSTANCE [...]             print an authorization link\n"
     "  sweep [--idle-days 75]                  keep idle refresh tokens alive, purge expired flows\n"

@@ -17,6 +17,7 @@ import time
 import unittest
 import urllib.parse
 
+import lkassert as lka
 import lkflow as f
 import lkstack as lk
 
@@ -323,25 +324,10 @@ class Background:
 
 # ------------------------------------------------------------------ base class
 
-class TokenTestCase(unittest.TestCase):
-    maxDiff = None
+class TokenTestCase(lka.Asserts, unittest.TestCase):
 
     def tearDown(self):
         restore_fake()
-
-    def assertJsonError(self, r, status, code):
-        self.assertEqual(r.status, status, r)
-        self.assertEqual(r.headers["Content-Type"], "application/json", r)
-        body = r.json()
-        self.assertEqual(body.get("error"), code, body)
-        self.assertNotIn("access_token", body)
-        self.assertNotIn("refresh_token", body)
-        return body
-
-    def assertValidation(self, r, loc):
-        body = self.assertJsonError(r, 422, "validation_error")
-        self.assertEqual([d["loc"] for d in body["detail"]], [loc], body)
-        return body
 
     def assertRetryAfter(self, r, value=None):
         ra = r.headers.get("Retry-After")

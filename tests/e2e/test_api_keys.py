@@ -23,6 +23,7 @@ import socket
 import unittest
 import urllib.parse
 
+import lkassert as lka
 import lkflow as f
 import lkstack as lk
 import lktoken as t
@@ -226,21 +227,12 @@ def proxy(profile, iid, sub, method="GET", body=None, headers=None):
 
 # ------------------------------------------------------------------ tests
 
-class ApiKeyCase(unittest.TestCase):
-    maxDiff = None
-
+class ApiKeyCase(lka.Asserts, unittest.TestCase):
     def tearDown(self):
         t.restore_fake()
 
-    def assertPage(self, r, status, *needles):
-        self.assertEqual(r.status, status, r)
-        self.assertTrue(r.headers["Content-Type"].startswith("text/html"), r.headers["Content-Type"])
-        self.assertEqual(r.headers["Cache-Control"], "no-store")
-        self.assertEqual(r.headers["Referrer-Policy"], "no-referrer")
-        for n in needles:
-            self.assertIn(n, r.text)
-        ANSWERS.append(r)
-        return r
+    def answered(self, r):
+        ANSWERS.append(r)  # for ZzNoLeaksTest
 
     def assertFormAgain(self, r, flow, message):
         self.assertPage(r, 422)
@@ -251,12 +243,6 @@ class ApiKeyCase(unittest.TestCase):
         self.assertIn(message, form.problem)
         self.assertNotIn("value", form.inputs["token"])  # the token is never echoed
         return form
-
-    def assertError(self, r, status, code):
-        self.assertEqual(r.status, status, r)
-        self.assertEqual(r.json()["error"], code, r)
-        ANSWERS.append(r)
-        return r.json()
 
     def assertNoConnection(self, profile, iid):
         self.assertIsNone(conn_row(profile, iid))
@@ -369,10 +355,10 @@ class PerUserFormTest(ApiKeyCase):
         self.assertApiToken(token(self.cloud, fl.instance_id, site="ACME.atlassian.net"), "basic",
                             "%s:%s" % (email, tok), base)
         r = token(self.cloud, fl.instance_id, site="beta.atlassian.net")
-        self.assertError(r, 422, "validation_error")
+        self.assertJsonError(r, 422, "validation_error")
         self.assertEqual(r.json()["detail"][0]["loc"], ["query", "site"])
         r = proxy(self.cloud, fl.instance_id, "/wiki/echo/x", headers={"X-Site": "beta.atlassian.net"})
-        self.assertError(r, 422, "validation_error")
+        self.assertJsonError(r, 422, "validation_error")
         r = proxy(self.cloud, fl.instance_id, "/wiki/echo/x", headers={"X-Site": CLOUD_HOST})
         self.assertEqual(r.status, 200, r)
         # /proxy injects it
@@ -742,7 +728,7 @@ class PrivateSiteTest(ApiKeyCase):
         self.assertEqual(conn_row(self.dc, iid)["metadata"]["site_url"], site)
         for _ in range(3):  # each worker process, whatever it connected to before
             r = proxy(self.dc, iid, "/rest/api/space")
-            self.assertError(r, 502, "upstream_error")
+            self.assertJsonError(r, 502, "upstream_error")
         self.assertEqual(counters()["pat_calls"], before["pat_calls"])
         log = ""
         for fn in ("lighttpd-error.log", "lighttpd.out"):  # the programs' stderr
@@ -850,8 +836,8 @@ class SharedKeyTest(ApiKeyCase):
         email, tok = new_api_token()
         p = make_api_profile("cloud", "api_key", credential="%s:%s" % (email, tok), site=CLOUD_HOST,
                              extra=["--proxy-only"])
-        self.assertError(token(p, "u"), 403, "forbidden")
-        self.assertError(t.post_refresh(p, "u"), 403, "forbidden")
+        self.assertJsonError(token(p, "u"), 403, "forbidden")
+        self.assertJsonError(t.post_refresh(p, "u"), 403, "forbidden")
         r = proxy(p, "u", "/wiki/echo/po")
         self.assertEqual((r.status, r.json()["headers"]["authorization"]), (200, basic_header(email, tok)))
         # per user, too
@@ -859,8 +845,8 @@ class SharedKeyTest(ApiKeyCase):
         pat = new_pat()
         fl = Flow(pu)
         self.assertEqual(fl.submit(site=dc_url(), token=pat).status, 303)
-        self.assertError(token(pu, fl.instance_id), 403, "forbidden")
-        self.assertError(t.post_refresh(pu, fl.instance_id), 403, "forbidden")
+        self.assertJsonError(token(pu, fl.instance_id), 403, "forbidden")
+        self.assertJsonError(t.post_refresh(pu, fl.instance_id), 403, "forbidden")
         r = proxy(pu, fl.instance_id, "/rest/api/echo/po")
         self.assertEqual((r.status, r.json()["headers"]["authorization"]), (200, "Bearer " + pat))
 

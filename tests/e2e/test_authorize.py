@@ -11,6 +11,7 @@ import secrets
 import unittest
 import urllib.parse
 
+import lkassert as lka
 import lkflow as f
 import lkstack as lk
 
@@ -25,38 +26,8 @@ def tearDownModule():
     f.cleanup()
 
 
-class Base(unittest.TestCase):
-    maxDiff = None
-
-    def assertJsonError(self, r, status, code):
-        self.assertEqual(r.status, status, r)
-        self.assertEqual(r.headers["Content-Type"], "application/json")
-        self.assertEqual(r.headers["Cache-Control"], "no-store")
-        body = r.json()
-        self.assertEqual(body["error"], code, body)
-        return body
-
-    def assertValidation(self, r, loc, typ, msg=None):
-        body = self.assertJsonError(r, 422, "validation_error")
-        self.assertEqual(len(body["detail"]), 1, body)
-        item = body["detail"][0]
-        self.assertEqual(sorted(item), ["loc", "msg", "type"])
-        self.assertEqual(item["loc"], loc)
-        self.assertEqual(item["type"], typ)
-        self.assertIsInstance(item["msg"], str)
-        if msg is not None:
-            self.assertEqual(item["msg"], msg)
-        self.assertEqual(sorted(body), ["detail", "error"])
-        return item
-
-    def assertPage(self, r, status, heading=None):
-        self.assertEqual(r.status, status, r)
-        self.assertEqual(r.headers["Content-Type"], "text/html; charset=utf-8")
-        self.assertEqual(r.headers["Cache-Control"], "no-store")
-        self.assertEqual(r.headers["Referrer-Policy"], "no-referrer")
-        self.assertTrue(r.headers["Content-Security-Policy"].startswith("default-src 'none'"))
-        if heading:
-            self.assertIn(heading, r.text)
+class Base(lka.Asserts, unittest.TestCase):
+    pass
 
 
 class PostAuthorizeTest(Base):

@@ -11,7 +11,6 @@ as a well-behaved bot retries.
 
 import collections
 import json
-import subprocess
 import unittest
 
 import lkflow as f
@@ -27,14 +26,6 @@ def tearDownModule():
         t.restore_fake()
     finally:
         f.cleanup()
-
-
-def sweep_available():
-    try:
-        rc, _out, _err = lk.cli("sweep", "--help", check=False)
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return rc == 0
 
 
 class StormTest(t.TokenTestCase):
@@ -102,8 +93,6 @@ class StormTest(t.TokenTestCase):
         self.assertEqual(t.counters()["token_requests"], c0)
 
     def test_sweep_racing_with_token_calls(self):
-        if not sweep_available():
-            self.skipTest("`latchkey sweep` is not there yet (the lead is adding it)")
         iid = t.connect(self.p)
         old = t.token_of(t.get_token(self.p, iid))
         # Idle for 3000 days and expired: both the sweep and every /token
