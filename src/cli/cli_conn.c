@@ -1,4 +1,5 @@
 /* latchkey connection list|show|delete and latchkey link */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,8 +210,8 @@ int cli_link(cli *c, int argc, char **argv)
         case 'S': lr.site = optarg; break;
         case 'c': lr.client_id = optarg; break;
         case 'e':
-            lr.expires_in = strtoll(optarg, NULL, 10);
-            if (lr.expires_in <= 0)
+            /* Not a whole number: -1, which lk_link_check refuses. */
+            if (!lk_parse_int(optarg, 1, LLONG_MAX, &lr.expires_in))
                 lr.expires_in = -1;
             break;
         case 'h': fputs(LINK_USAGE, stdout); return 0;

@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "flow.h"
 #include "refresh.h"
+#include "text.h"
 #include "upstream.h"
 
 static const char USAGE[] =
@@ -31,13 +32,13 @@ static lk_stmt q_aging = LK_STMT("sweep_aging",
                                  "=> $2::int) ORDER BY c.grant_issued_at LIMIT 10000",
                                  2);
 
+/* A whole number of the option's range, or false. */
 static bool number(const char *s, long lo, long hi, long *out)
 {
-    char *end = NULL;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v < lo || v > hi)
+    long long v;
+    if (!lk_parse_int(s, lo, hi, &v))
         return false;
-    *out = v;
+    *out = (long)v;
     return true;
 }
 

@@ -527,7 +527,10 @@ class CliLinkTest(Base):
         p = f.make_profile(allow_redirect=[ALLOWED])
         for args, why in ((["--redirect-url", "https://evil.example/"], "allow-list"),
                           (["--scope", "a b"], "scope"),
-                          (["--client-id", "nope"], "no such client")):
+                          (["--client-id", "nope"], "no such client"),
+                          (["--expires-in", "600x"], "expires_in"),
+                          (["--expires-in", "+600"], "expires_in"),
+                          (["--expires-in", "59"], "expires_in")):
             with self.subTest(args=args):
                 rc, out, err = lk.cli("link", p.name, "u", *args, check=False)
                 self.assertEqual(rc, 1)

@@ -59,6 +59,14 @@ class SweepTest(t.TokenTestCase):
     def sweep(self):
         return lk.cli("--json", "sweep", "--idle-days", str(IDLE_DAYS), "--limit", "1", check=False, timeout=90)
 
+    def test_refuses_numbers_that_are_not_whole_and_in_range(self):
+        for bad in ("5x", "+5", " 5", "", "3651", "-1", "99999999999999999999"):
+            with self.subTest(value=bad):
+                rc, out, err = lk.cli("sweep", "--idle-days", bad, check=False, timeout=30)
+                self.assertEqual(rc, 1)
+                self.assertEqual(out, "")
+                self.assertIn("out of range", err)
+
     def test_failed_refresh_of_a_valid_token_counts_as_failed(self):
         iid = self.idle_connection(9000)
         before = t.row(self.p, iid)
