@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "flow.h"
+#include "link.h"
 #include "serve.h"
 
 static void handle(lk_req *r)

@@ -3,6 +3,7 @@
  * API-token profiles the person's form posts here instead. */
 #include <string.h>
 
+#include "credform.h"
 #include "flow.h"
 #include "serve.h"
 

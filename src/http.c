@@ -180,10 +180,15 @@ lk_err lk_fail(lk_req *r, lk_err e, const char *fmt, ...)
     return e;
 }
 
-lk_err lk_fail_field(lk_req *r, const char *where, const char *field, const char *msg, const char *type)
+lk_err lk_fail_db(lk_req *r, lk_err rc)
 {
-    if (!r->errors)
-        r->errors = lk_json_array(r->a);
+    if (rc == LK_EDB)
+        return lk_fail(r, rc, "The database is unavailable; try again shortly.");
+    return lk_fail(r, rc, "The request could not be served.");
+}
+
+void lk_errors_add(json_object *errors, const char *where, const char *field, const char *msg, const char *type)
+{
     json_object *item = json_object_new_object();
     json_object *loc = json_object_new_array();
     json_object_array_add(loc, json_object_new_string(where));
@@ -191,7 +196,14 @@ lk_err lk_fail_field(lk_req *r, const char *where, const char *field, const char
     json_object_object_add(item, "loc", loc);
     lk_json_set_str(item, "msg", msg);
     lk_json_set_str(item, "type", type);
-    json_object_array_add(r->errors, item);
+    json_object_array_add(errors, item);
+}
+
+lk_err lk_fail_field(lk_req *r, const char *where, const char *field, const char *msg, const char *type)
+{
+    if (!r->errors)
+        r->errors = lk_json_array(r->a);
+    lk_errors_add(r->errors, where, field, msg, type);
     r->err = LK_EVALIDATION;
     return LK_EVALIDATION;
 }
@@ -233,7 +245,7 @@ void lk_resp_send(lk_req *r, int status, const char *ctype, const char *body, si
     r->sent = true;
     r->status = status;
     lk_buf b;
-    lk_buf_init(&b, r->a, 1 << 16);
+    lk_buf_init(&b, r->a, LK_RESP_HEAD_MAX);
     lk_err rc = lk_buf_printf(&b, "Status: %d %s\r\n", status, lk_status_text(status));
     if (rc == LK_OK && ctype)
         rc = lk_buf_printf(&b, "Content-Type: %s\r\n", ctype);
@@ -263,7 +275,7 @@ int lk_resp_begin(lk_req *r, int status, bool flush)
     r->sent = true;
     r->status = status;
     lk_buf b;
-    lk_buf_init(&b, r->a, 1 << 16);
+    lk_buf_init(&b, r->a, LK_RESP_HEAD_MAX);
     if (lk_buf_printf(&b, "Status: %d %s\r\n", status, lk_status_text(status)) != LK_OK)
         return -1;
     for (lk_hdr *h = r->hdrs; h; h = h->next)

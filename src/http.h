@@ -99,11 +99,21 @@ lk_err lk_fail_method(lk_req *r, const char *allow);
 
 /* Records a failure with a sentence for the caller; returns e. */
 lk_err lk_fail(lk_req *r, lk_err e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* Adds one validation item (SPEC §7: loc [where, field], msg, type). */
+/* Records a failed database step: LK_EDB as "the database is unavailable"
+ * (503, retry shortly), any other rc with the generic sentence; returns rc. */
+lk_err lk_fail_db(lk_req *r, lk_err rc);
+/* Appends one validation item (SPEC §7: loc [where, field], msg, type) to
+ * the array errors. */
+void lk_errors_add(json_object *errors, const char *where, const char *field, const char *msg, const char *type);
+/* Adds one validation item to r->errors and fails r with LK_EVALIDATION. */
 lk_err lk_fail_field(lk_req *r, const char *where, const char *field, const char *msg, const char *type);
 
 /* 422: the JSON body is not an object (loc ["body"]). */
 lk_err lk_fail_not_object(lk_req *r);
+
+/* The status line and headers of a response hold at most this many bytes
+ * (more is answered 500, never sent cut short). */
+#define LK_RESP_HEAD_MAX (1 << 16)
 
 /* Adds a response header (name and value are copied). */
 void lk_resp_header(lk_req *r, const char *name, const char *value);

@@ -170,14 +170,11 @@ static const char FORM_STYLE[] =
     "button{margin-top:1.5rem;padding:.7rem 1.2rem;font:inherit;font-weight:600;color:#fff;"
     "background:#0052cc;border:0;border-radius:4px;cursor:pointer;width:100%}";
 
-void lk_page_credential_form(lk_req *r, int status, const lk_credential_form *f)
+/* The page's head and heading, the problem if there is one, and the
+ * opening of the form with the flow's public id. */
+static lk_err form_head(lk_buf *b, lk_arena *a, const lk_credential_form *f, const char *svc)
 {
-    lk_arena *a = r->a;
-    /* The profile's own name; "the provider" when it has none. */
-    const char *svc = f->service && *f->service ? lk_html_escape(a, f->service) : NULL;
-    lk_buf b;
-    lk_buf_init(&b, a, 1 << 16);
-    lk_err rc = lk_buf_printf(&b,
+    lk_err rc = lk_buf_printf(b,
                               "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
                               "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
                               "<meta name=\"robots\" content=\"noindex\"><title>Connect %s · Latchkey</title>"
@@ -186,44 +183,66 @@ void lk_page_credential_form(lk_req *r, int status, const lk_credential_form *f)
                               svc ? svc : "your account", STYLE, FORM_STYLE, svc ? svc : "account at the provider",
                               svc ? " account" : "");
     if (rc == LK_OK && f->problem)
-        rc = lk_buf_printf(&b, "<p class=\"problem\" role=\"alert\">%s</p>", lk_html_escape(a, f->problem));
+        rc = lk_buf_printf(b, "<p class=\"problem\" role=\"alert\">%s</p>", lk_html_escape(a, f->problem));
     if (rc == LK_OK)
-        rc = lk_buf_printf(&b,
+        rc = lk_buf_printf(b,
                            "<p>The application will act in your account with the token you enter here. "
                            "It is stored encrypted and never shown again.</p>"
                            "<form method=\"post\" action=\"%s\" autocomplete=\"off\">"
                            "<input type=\"hidden\" name=\"flow\" value=\"%s\">",
                            lk_html_escape(a, f->action), lk_html_escape(a, f->flow));
-    if (rc == LK_OK && f->ask_site) {
-        bool cloud = f->cloud;
-        rc = lk_buf_printf(&b,
-                           "<label for=\"site\">%s</label><input id=\"site\" name=\"site\" type=\"%s\" required "
-                           "value=\"%s\" placeholder=\"%s\"><p class=\"hint\">%s</p>",
-                           cloud ? "Your Atlassian site" : "Server address", cloud ? "text" : "url",
-                           lk_html_escape(a, f->site ? f->site : ""),
-                           cloud ? "yourname.atlassian.net" : "https://server.example.com",
-                           cloud ? "The address you open Confluence at." : "The base address of your server.");
-    }
-    if (rc == LK_OK && f->basic) {
-        /* Only Atlassian Cloud pairs an email with an API token made at
-         * id.atlassian.com; any other provider's pair is its own. */
-        rc = lk_buf_printf(&b,
-                           "<label for=\"email\">%s</label><input id=\"email\" name=\"email\" type=\"%s\" "
-                           "required value=\"%s\"><label for=\"token\">API token</label>"
-                           "<input id=\"token\" name=\"token\" type=\"password\" required>"
-                           "<p class=\"hint\">%s%s%s</p>",
-                           f->cloud ? "Email" : "Email or user name", f->cloud ? "email" : "text",
-                           lk_html_escape(a, f->email ? f->email : ""),
-                           f->cloud ? "Create one at id.atlassian.com, Security, API tokens."
-                                    : "Create one in your account at ",
-                           f->cloud ? "" : (svc ? svc : "the provider"), f->cloud ? "" : ".");
-    } else if (rc == LK_OK) {
-        rc = lk_buf_printf(&b,
-                           "<label for=\"token\">Personal access token</label>"
-                           "<input id=\"token\" name=\"token\" type=\"password\" required>"
-                           "<p class=\"hint\">Create one in your profile at %s, under personal access tokens.</p>",
-                           svc ? svc : "the provider");
-    }
+    return rc;
+}
+
+/* The site field: an Atlassian Cloud site name, or a server's address. */
+static lk_err form_site_field(lk_buf *b, lk_arena *a, const lk_credential_form *f)
+{
+    bool cloud = f->cloud;
+    return lk_buf_printf(b,
+                         "<label for=\"site\">%s</label><input id=\"site\" name=\"site\" type=\"%s\" required "
+                         "value=\"%s\" placeholder=\"%s\"><p class=\"hint\">%s</p>",
+                         cloud ? "Your Atlassian site" : "Server address", cloud ? "text" : "url",
+                         lk_html_escape(a, f->site ? f->site : ""),
+                         cloud ? "yourname.atlassian.net" : "https://server.example.com",
+                         cloud ? "The address you open Confluence at." : "The base address of your server.");
+}
+
+/* The credential fields: an email (or user name) with an API token, or a
+ * personal access token. */
+static lk_err form_credential_fields(lk_buf *b, lk_arena *a, const lk_credential_form *f, const char *svc)
+{
+    if (!f->basic)
+        return lk_buf_printf(b,
+                             "<label for=\"token\">Personal access token</label>"
+                             "<input id=\"token\" name=\"token\" type=\"password\" required>"
+                             "<p class=\"hint\">Create one in your profile at %s, under personal access tokens.</p>",
+                             svc ? svc : "the provider");
+    /* Only Atlassian Cloud pairs an email with an API token made at
+     * id.atlassian.com; any other provider's pair is its own. */
+    return lk_buf_printf(b,
+                         "<label for=\"email\">%s</label><input id=\"email\" name=\"email\" type=\"%s\" "
+                         "required value=\"%s\"><label for=\"token\">API token</label>"
+                         "<input id=\"token\" name=\"token\" type=\"password\" required>"
+                         "<p class=\"hint\">%s%s%s</p>",
+                         f->cloud ? "Email" : "Email or user name", f->cloud ? "email" : "text",
+                         lk_html_escape(a, f->email ? f->email : ""),
+                         f->cloud ? "Create one at id.atlassian.com, Security, API tokens."
+                                  : "Create one in your account at ",
+                         f->cloud ? "" : (svc ? svc : "the provider"), f->cloud ? "" : ".");
+}
+
+void lk_page_credential_form(lk_req *r, int status, const lk_credential_form *f)
+{
+    lk_arena *a = r->a;
+    /* The profile's own name; "the provider" when it has none. */
+    const char *svc = f->service && *f->service ? lk_html_escape(a, f->service) : NULL;
+    lk_buf b;
+    lk_buf_init(&b, a, LK_PAGE_MAX);
+    lk_err rc = form_head(&b, a, f, svc);
+    if (rc == LK_OK && f->ask_site)
+        rc = form_site_field(&b, a, f);
+    if (rc == LK_OK)
+        rc = form_credential_fields(&b, a, f, svc);
     if (rc == LK_OK)
         rc = lk_buf_adds(&b, "<button type=\"submit\" id=\"connect\">Connect</button></form></main></body></html>\n");
     if (rc != LK_OK) {

@@ -8,7 +8,7 @@
 #include "audit.h"
 #include "cli.h"
 #include "conn.h"
-#include "flow.h"
+#include "link.h"
 #include "text.h"
 
 static const char USAGE[] = "usage: latchkey connection list [PROFILE]\n"

@@ -1,6 +1,7 @@
 /* Unit tests: HTML escaping of everything a page echoes, and the per-user
  * credential form: it names the profile, or "the provider", and only
- * Atlassian Cloud's form speaks of Atlassian. */
+ * Atlassian Cloud's form speaks of Atlassian; it shows a problem and what
+ * was entered again, and a form too big for LK_PAGE_MAX is never sent. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -121,6 +122,51 @@ static void test_credential_form_for_atlassian_cloud(void **state)
     assert_non_null(strstr(html, "type=\"email\""));
 }
 
+static void test_credential_form_shows_the_problem_and_what_was_entered(void **state)
+{
+    lk_credential_form f = {.service = "Wiki",
+                            .action = "https://b.example/cb/x",
+                            .flow = "lkf_1",
+                            .ask_site = true,
+                            .site = "https://wiki.example\"x",
+                            .problem = "The site did not accept <this> token."};
+    const char *html = form_page(*state, &f);
+    const char *problem =
+        strstr(html, "<p class=\"problem\" role=\"alert\">The site did not accept &lt;this&gt; token.</p>");
+    const char *form = strstr(html, "<form method=\"post\" action=\"https://b.example/cb/x\" autocomplete=\"off\">"
+                                    "<input type=\"hidden\" name=\"flow\" value=\"lkf_1\">");
+    const char *site = strstr(html, "<label for=\"site\">Server address</label><input id=\"site\" name=\"site\" "
+                                    "type=\"url\" required value=\"https://wiki.example&quot;x\"");
+    const char *token = strstr(html, "<label for=\"token\">Personal access token</label>");
+    assert_non_null(problem);
+    assert_non_null(form);
+    assert_non_null(site);
+    assert_non_null(token);
+    assert_true(problem < form && form < site && site < token);
+    assert_non_null(
+        strstr(token, "<button type=\"submit\" id=\"connect\">Connect</button></form></main></body></html>\n"));
+}
+
+static void test_credential_form_too_big_fails_closed(void **state)
+{
+    char *big = lk_alloc(*state, LK_PAGE_MAX + 1);
+    memset(big, 'x', LK_PAGE_MAX);
+    big[LK_PAGE_MAX] = '\0';
+    lk_credential_form f = {.service = "Wiki", .action = "https://b.example/cb/x", .flow = "lkf_1", .problem = big};
+    lk_buf out;
+    lk_buf_init(&out, *state, 1 << 20);
+    lk_req r;
+    memset(&r, 0, sizeof(r));
+    r.a = *state;
+    r.method = "GET";
+    r.io.write = capture;
+    r.io.ctx = &out;
+    lk_page_credential_form(&r, 200, &f);
+    assert_false(r.sent);
+    assert_int_equal(out.len, 0);
+    assert_int_equal(r.err, LK_EINTERNAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -132,6 +178,8 @@ int main(void)
         T(test_credential_form_names_the_profile),
         T(test_credential_form_without_a_name_says_the_provider),
         T(test_credential_form_for_atlassian_cloud),
+        T(test_credential_form_shows_the_problem_and_what_was_entered),
+        T(test_credential_form_too_big_fails_closed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
