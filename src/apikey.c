@@ -5,6 +5,7 @@
 #include "crypto.h"
 #include "json.h"
 #include "text.h"
+#include "touch.h"
 
 #define KEY_PREFIX "lk_"
 #define KEY_BYTES 32
@@ -70,7 +71,7 @@ lk_err lk_apikey_check(lk_db *db, lk_arena *a, const char *authorization, lk_api
         *slot = k2;
     }
     *out = *(lk_apikey *)*slot;
-    if (lk_db_touch_due('k', out->id)) {
+    if (lk_touch_due('k', out->id)) {
         const char *tp[] = {lk_db_get(res, 0, "id")};
         lk_db_exec(db, a, &q_touch, tp, NULL); /* best effort */
     }

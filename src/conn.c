@@ -6,6 +6,7 @@
 
 #include "crypto.h"
 #include "json.h"
+#include "touch.h"
 
 /* clang-format off */
 /* RFC 3339 UTC text of a timestamptz column. */
@@ -219,7 +220,7 @@ static lk_stmt q_touch = LK_STMT("conn_touch",
 
 lk_err lk_conn_touch(lk_db *db, lk_arena *a, const lk_conn *c)
 {
-    if (!lk_db_touch_due('c', c->id))
+    if (!lk_touch_due('c', c->id))
         return LK_OK;
     const char *params[] = {c->id_text};
     return lk_db_exec(db, a, &q_touch, params, NULL);
