@@ -208,7 +208,7 @@ void lk_link_endpoint(lk_req *r, const char *name)
     lk_req_json_early(r, &jb);
     json_object *body = jb.json;
     lk_apikey key;
-    lk_profile *p;
+    const lk_profile *p;
     if (lk_bot_gate(r, name, lk_json_str(body, "instance_id"), &key, &p) != LK_OK || lk_req_json_failed(r, &jb))
         return;
     if (!json_object_is_type(body, json_type_object)) {
@@ -389,9 +389,9 @@ static void begin_flow(lk_req *r, const lk_profile *p, const lk_link_req *lr, co
 
 /* The profile a browser route names, or NULL after a page saying why
  * (unknown: 404 with the given sentence; the database: 503). */
-static lk_profile *browser_profile(lk_req *r, const char *name, const char *unknown)
+static const lk_profile *browser_profile(lk_req *r, const char *name, const char *unknown)
 {
-    lk_profile *p = NULL;
+    const lk_profile *p = NULL;
     lk_err rc = lk_valid_profile_name(name, strlen(name)) ? lk_profile_load(r->db, r->a, name, &p) : LK_ENOPROFILE;
     if (rc == LK_OK)
         return p;
@@ -404,7 +404,7 @@ void lk_flow_begin(lk_req *r, const char *name, bool seed_form)
 {
     lk_arena *a = r->a;
     lk_flow_purge(r->db, a, r->cfg, false);
-    lk_profile *p = browser_profile(r, name, "The link names a service this broker does not know.");
+    const lk_profile *p = browser_profile(r, name, "The link names a service this broker does not know.");
     if (!p)
         return;
     lk_err rc;
@@ -710,7 +710,7 @@ static const char *store_failure(lk_err rc)
 void lk_flow_callback(lk_req *r, const char *name)
 {
     lk_arena *a = r->a;
-    lk_profile *p = browser_profile(r, name, "The sign-in came back for a service this broker does not know.");
+    const lk_profile *p = browser_profile(r, name, "The sign-in came back for a service this broker does not know.");
     if (!p)
         return;
     lk_err rc;
@@ -916,7 +916,7 @@ static void form_end(lk_req *r, const lk_profile *p, const flow *f, const char *
 void lk_flow_credential(lk_req *r, const char *name)
 {
     lk_arena *a = r->a;
-    lk_profile *p = browser_profile(r, name, "The form was sent for a service this broker does not know.");
+    const lk_profile *p = browser_profile(r, name, "The form was sent for a service this broker does not know.");
     if (!p)
         return;
     lk_err rc;
@@ -1030,7 +1030,7 @@ void lk_flow_credential(lk_req *r, const char *name)
 
 void lk_flow_connected_page(lk_req *r, const char *name)
 {
-    lk_profile *p = browser_profile(r, name, "There is no such service.");
+    const lk_profile *p = browser_profile(r, name, "There is no such service.");
     if (!p)
         return;
     if (strcmp(p->auth_type, "api_key_per_user") != 0) {

@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "crypto.h"
 #include "profile.h"
+#include "template.h"
 #include "text.h"
 #include "upstream.h"
 #include "url.h"
@@ -360,7 +361,7 @@ static int profile_show(cli *c, const char *name)
 {
     if (cli_db(c))
         return 1;
-    lk_profile *p;
+    const lk_profile *p;
     lk_err rc = lk_profile_load(c->db, c->a, name, &p);
     if (rc != LK_OK)
         return cli_fail("profile show: %s", cli_reason(rc));
@@ -486,7 +487,7 @@ int cli_client(cli *c, int argc, char **argv)
         return 1;
     if (cli_db(c))
         return 1;
-    lk_profile *p;
+    const lk_profile *p;
     lk_err rc = lk_profile_load(c->db, c->a, argv[optind], &p);
     if (rc != LK_OK)
         return cli_fail("client add: %s", cli_reason(rc));

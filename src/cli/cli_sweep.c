@@ -84,7 +84,7 @@ int cli_sweep(cli *c, int argc, char **argv)
         json_object *item = json_object_new_object();
         lk_json_set_str(item, "profile", profile);
         lk_json_set_str(item, "instance_id", instance);
-        lk_profile *p;
+        const lk_profile *p;
         lk_conn *conn;
         rc = lk_profile_load(c->db, a, profile, &p);
         if (rc == LK_OK)
