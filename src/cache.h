@@ -30,8 +30,9 @@ typedef struct lk_cache_hit {
     lk_arena *obj_arena;
 } lk_cache_hit;
 
-/* An empty cache; lk_cache_free frees it and everything it holds. */
+/* An empty cache (aborts when out of memory). */
 lk_cache *lk_cache_new(void);
+/* Frees c and everything it holds, lent or not (NULL: nothing). */
 void lk_cache_free(lk_cache *c);
 
 /* The monotonic clock entries are aged by, in milliseconds. */
