@@ -103,7 +103,8 @@ lk_err lk_apikey_create(lk_db *db, lk_arena *a, const char *name, const lk_strv 
     return rc;
 }
 
-lk_err lk_bot_gate(lk_req *r, const char *profile_name, const char *instance_id, lk_apikey *key, const lk_profile **profile)
+lk_err lk_bot_gate(lk_req *r, const char *profile_name, const char *instance_id, lk_apikey *key,
+                   const lk_profile **profile)
 {
     lk_err rc = lk_apikey_check(r->db, r->a, lk_req_header(r, "HTTP_AUTHORIZATION"), key);
     if (rc == LK_EUNAUTHORIZED)

@@ -146,9 +146,10 @@ static lk_err classify(lk_db *db, PGresult *res, const char *what)
  * keeps its own note for each statement. */
 static unsigned long *prepared_note(lk_db *db, lk_stmt *st)
 {
-    static size_t numbered;
-    if (!st->id)
+    if (!st->id) {
+        static size_t numbered;
         st->id = ++numbered;
+    }
     if (st->id >= db->prepared_len) {
         size_t len = db->prepared_len ? db->prepared_len * 2 : LK_DB_STMTS_INITIAL;
         while (len <= st->id)

@@ -10,7 +10,7 @@
 /* Bounds of a token endpoint's answer, of the request we send it, of a
  * token in the answer, of its token_type and of its scope list. */
 #define TOKEN_ANSWER_MAX ((size_t)256 * 1024)
-#define TOKEN_REQUEST_MAX (64 * 1024)
+#define TOKEN_REQUEST_MAX ((size_t)64 * 1024)
 #define TOKEN_MAX 16384
 #define TOKEN_TYPE_MAX 64
 #define SCOPE_TEXT_MAX 8192

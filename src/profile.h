@@ -20,7 +20,7 @@
  * of one scope in it, and of the joined list sent to a provider. */
 #define LK_SCOPES_CSV_MAX 4096
 #define LK_SCOPE_MAX 256
-#define LK_SCOPES_JOINED_MAX (64 * 1024)
+#define LK_SCOPES_JOINED_MAX ((size_t)64 * 1024)
 
 typedef struct lk_profile {
     long long id;
