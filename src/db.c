@@ -289,6 +289,23 @@ lk_err lk_db_cached_obj(lk_db *db, lk_arena *a, lk_stmt *st, const char *const *
     return LK_OK;
 }
 
+lk_err lk_db_cached_row(lk_db *db, lk_arena *a, lk_stmt *st, const char *const *params, const char *prefix,
+                        const char *tag_col, lk_db_decode *decode, const void **obj)
+{
+    PGresult *res;
+    void **slot;
+    lk_arena *obj_arena;
+    lk_err rc = lk_db_cached_obj(db, a, st, params, prefix, tag_col, &res, &slot, &obj_arena);
+    if (rc != LK_OK)
+        return rc;
+    if (PQntuples(res) != 1)
+        return LK_ENOTFOUND;
+    if (!*slot)
+        *slot = decode(obj_arena, res);
+    *obj = *slot;
+    return LK_OK;
+}
+
 /* Runs a command without parameters or rows (BEGIN); a failure that lost
  * the connection closes it. */
 static lk_err run_command(lk_db *db, const char *sql)

@@ -72,6 +72,14 @@ lk_err lk_db_cached(lk_db *db, lk_arena *a, lk_stmt *st, const char *const *para
 lk_err lk_db_cached_obj(lk_db *db, lk_arena *a, lk_stmt *st, const char *const *params, const char *prefix,
                         const char *tag_col, PGresult **out, void ***slot, lk_arena **obj_arena);
 
+/* Decodes the one row of res into an object allocated from a. */
+typedef void *lk_db_decode(lk_arena *a, PGresult *res);
+/* lk_db_cached_obj for a lookup of one row: LK_ENOTFOUND when there is not
+ * exactly one; otherwise *obj is the row as decode made it, once per cached
+ * answer and then shared with later requests (read only). */
+lk_err lk_db_cached_row(lk_db *db, lk_arena *a, lk_stmt *st, const char *const *params, const char *prefix,
+                        const char *tag_col, lk_db_decode *decode, const void **obj);
+
 /* BEGIN; LK_EDB (or LK_EINTERNAL) when it could not be sent or failed. */
 lk_err lk_db_begin(lk_db *db);
 /* COMMIT; a failure when no transaction is open on this very connection

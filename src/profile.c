@@ -121,22 +121,21 @@ static lk_profile *profile_of_row(lk_arena *a, PGresult *res)
     return p;
 }
 
+static void *decode_profile(lk_arena *a, PGresult *res)
+{
+    return profile_of_row(a, res);
+}
+
 lk_err lk_profile_load(lk_db *db, lk_arena *a, const char *name, const lk_profile **out)
 {
     const char *params[] = {name};
-    PGresult *res;
-    void **slot;
-    lk_arena *oa;
-    lk_err rc = lk_db_cached_obj(db, a, &q_load, params, "p:", "id", &res, &slot, &oa);
-    if (rc != LK_OK)
-        return rc;
-    if (PQntuples(res) != 1)
+    const void *cached = NULL;
+    lk_err rc = lk_db_cached_row(db, a, &q_load, params, "p:", "id", decode_profile, &cached);
+    if (rc == LK_ENOTFOUND)
         return LK_ENOPROFILE;
-    /* Decoded once per cached row; shared from then on. */
-    if (!*slot)
-        *slot = profile_of_row(oa, res);
-    *out = *slot;
-    return LK_OK;
+    if (rc == LK_OK)
+        *out = cached;
+    return rc;
 }
 
 lk_err lk_profile_client(lk_db *db, lk_arena *a, const lk_config *cfg, const lk_profile *p, const char *client_id,
