@@ -292,9 +292,9 @@ lk_err lk_db_cached_obj(lk_db *db, lk_arena *a, lk_stmt *st, const char *const *
 lk_err lk_db_cached_row(lk_db *db, lk_arena *a, lk_stmt *st, const char *const *params, const char *prefix,
                         const char *tag_col, lk_db_decode *decode, const void **obj)
 {
-    PGresult *res;
-    void **slot;
-    lk_arena *obj_arena;
+    PGresult *res = NULL;
+    void **slot = NULL;
+    lk_arena *obj_arena = a;
     lk_err rc = lk_db_cached_obj(db, a, st, params, prefix, tag_col, &res, &slot, &obj_arena);
     if (rc != LK_OK)
         return rc;
