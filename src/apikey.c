@@ -5,6 +5,7 @@
 #include "crypto.h"
 #include "json.h"
 #include "text.h"
+#include "touch.h"
 
 #define KEY_PREFIX "lk_"
 #define KEY_BYTES 32
@@ -70,7 +71,7 @@ lk_err lk_apikey_check(lk_db *db, lk_arena *a, const char *authorization, lk_api
         *slot = k2;
     }
     *out = *(lk_apikey *)*slot;
-    if (lk_db_touch_due('k', out->id)) {
+    if (lk_touch_due('k', out->id)) {
         const char *tp[] = {lk_db_get(res, 0, "id")};
         lk_db_exec(db, a, &q_touch, tp, NULL); /* best effort */
     }
@@ -102,7 +103,8 @@ lk_err lk_apikey_create(lk_db *db, lk_arena *a, const char *name, const lk_strv 
     return rc;
 }
 
-lk_err lk_bot_gate(lk_req *r, const char *profile_name, const char *instance_id, lk_apikey *key, lk_profile **profile)
+lk_err lk_bot_gate(lk_req *r, const char *profile_name, const char *instance_id, lk_apikey *key,
+                   const lk_profile **profile)
 {
     lk_err rc = lk_apikey_check(r->db, r->a, lk_req_header(r, "HTTP_AUTHORIZATION"), key);
     if (rc == LK_EUNAUTHORIZED)

@@ -27,6 +27,7 @@ lk_err lk_apikey_create(lk_db *db, lk_arena *a, const char *name, const lk_strv 
  * the key's profiles (403, also for profiles that do not exist) and its
  * instance prefix when instance_id is known (403), then the profile (404).
  * Fails through lk_fail. */
-lk_err lk_bot_gate(lk_req *r, const char *profile_name, const char *instance_id, lk_apikey *key, lk_profile **profile);
+lk_err lk_bot_gate(lk_req *r, const char *profile_name, const char *instance_id, lk_apikey *key,
+                   const lk_profile **profile);
 
 #endif

@@ -16,6 +16,11 @@ struct option {
     long min, max;
 };
 
+/* The largest request bodies a configuration may allow: JSON bodies, and
+ * proxied ones. */
+#define MAX_BODY_CEILING (16 << 20)
+#define PROXY_MAX_BODY_CEILING (1L << 40)
+
 #define OPT(k, kind, field, mn, mx)                                                                                    \
     {                                                                                                                  \
         k, kind, offsetof(lk_config, field), mn, mx                                                                    \
@@ -35,8 +40,8 @@ static const struct option options[] = {
     OPT("link_ttl_max", LONG, link_ttl_max, 60, 30L * 86400),
     OPT("flow_ttl", LONG, flow_ttl, 30, 600),
     OPT("purge_interval", LONG, purge_interval, 0, 86400),
-    OPT("max_body", LONG, max_body, 1024, 16 << 20),
-    OPT("proxy_max_body", LONG, proxy_max_body, 0, 1L << 40),
+    OPT("max_body", LONG, max_body, 1024, MAX_BODY_CEILING),
+    OPT("proxy_max_body", LONG, proxy_max_body, 0, PROXY_MAX_BODY_CEILING),
     OPT("proxy_timeout_ms", LONG, proxy_timeout_ms, 1000, 3600000),
     OPT("log_level", LEVEL, log_level, 0, 0),
     OPT("workers", LONG, workers, 1, 256),

@@ -6,6 +6,7 @@
 
 #include "crypto.h"
 #include "json.h"
+#include "touch.h"
 
 /* clang-format off */
 /* RFC 3339 UTC text of a timestamptz column. */
@@ -165,25 +166,25 @@ static void fill(lk_arena *a, PGresult *res, int r, lk_conn *c)
     c->retry_error = col(a, res, r, "refresh_retry_error");
 }
 
+static void *decode_conn(lk_arena *a, PGresult *res)
+{
+    lk_conn *c = lk_alloc(a, sizeof(lk_conn));
+    fill(a, res, 0, c);
+    return c;
+}
+
 lk_err lk_conn_load(lk_db *db, lk_arena *a, const char *profile, const char *instance_id, lk_conn **out)
 {
     const char *params[] = {profile, instance_id};
-    PGresult *res;
-    void **slot;
-    lk_arena *oa;
-    lk_err rc = lk_db_cached_obj(db, a, &q_load, params, "c:", "id", &res, &slot, &oa);
+    const void *cached = NULL;
+    lk_err rc = lk_db_cached_row(db, a, &q_load, params, "c:", "id", decode_conn, &cached);
+    if (rc == LK_ENOTFOUND)
+        return LK_ENOTCONN;
     if (rc != LK_OK)
         return rc;
-    if (PQntuples(res) != 1)
-        return LK_ENOTCONN;
-    if (!*slot) {
-        lk_conn *c = lk_alloc(oa, sizeof(lk_conn));
-        fill(oa, res, 0, c);
-        *slot = c;
-    }
     /* A copy whose relative times are of now (the row may be cached). */
     lk_conn *c = lk_alloc(a, sizeof(lk_conn));
-    *c = *(lk_conn *)*slot;
+    *c = *(const lk_conn *)cached;
     c->expires_in = c->expires_epoch - (long long)time(NULL);
     c->refreshed_ago = (long long)time(NULL) - c->refreshed_epoch;
     c->retry_in = c->retry_epoch ? c->retry_epoch - (long long)time(NULL) : 0;
@@ -219,7 +220,7 @@ static lk_stmt q_touch = LK_STMT("conn_touch",
 
 lk_err lk_conn_touch(lk_db *db, lk_arena *a, const lk_conn *c)
 {
-    if (!lk_db_touch_due('c', c->id))
+    if (!lk_touch_due('c', c->id))
         return LK_OK;
     const char *params[] = {c->id_text};
     return lk_db_exec(db, a, &q_touch, params, NULL);

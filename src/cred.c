@@ -335,7 +335,7 @@ void lk_token_endpoint(lk_req *r, const char *name)
     lk_err params_err = r->err;
     r->err = LK_OK;
     lk_apikey key;
-    lk_profile *p;
+    const lk_profile *p;
     if (lk_bot_gate(r, name, params_ok ? iid : NULL, &key, &p) != LK_OK)
         return;
     if (!params_ok) {
@@ -386,7 +386,7 @@ void lk_refresh_endpoint(lk_req *r, const char *name)
     lk_req_json_early(r, &jb);
     json_object *body = jb.json;
     lk_apikey key;
-    lk_profile *p;
+    const lk_profile *p;
     if (lk_bot_gate(r, name, lk_json_str(body, "instance_id"), &key, &p) != LK_OK || lk_req_json_failed(r, &jb))
         return;
     if (!json_object_is_type(body, json_type_object)) {

@@ -242,7 +242,8 @@ static void connect_credential(lk_req *r, const lk_profile *p, const posted_form
 
 void lk_flow_credential(lk_req *r, const char *name)
 {
-    lk_profile *p = lk_flow_browser_profile(r, name, "The form was sent for a service this broker does not know.");
+    const lk_profile *p =
+        lk_flow_browser_profile(r, name, "The form was sent for a service this broker does not know.");
     if (!p)
         return;
     if (strcmp(p->auth_type, "api_key_per_user") != 0) {
@@ -266,7 +267,7 @@ void lk_flow_credential(lk_req *r, const char *name)
 
 void lk_flow_connected_page(lk_req *r, const char *name)
 {
-    lk_profile *p = lk_flow_browser_profile(r, name, "There is no such service.");
+    const lk_profile *p = lk_flow_browser_profile(r, name, "There is no such service.");
     if (!p)
         return;
     if (strcmp(p->auth_type, "api_key_per_user") != 0) {

@@ -17,6 +17,13 @@
 #define IV_LEN 12
 #define TAG_LEN 16
 #define SEAL_PREFIX "lk1."
+/* The largest secret sealed, and the largest key id (<id>.key, lk1.<id>.). */
+#define SEAL_MAX (1 << 20)
+#define KEY_ID_MAX 1000000
+/* A key ring's directory and a key file's path. */
+#define KEYRING_PATH_MAX 4096
+/* Seconds between two reloads of the ring (see reload_ring). */
+#define KEYRING_RELOAD_S 5
 
 lk_err lk_random(unsigned char *p, size_t n)
 {
@@ -114,12 +121,48 @@ void lk_keyring_clear(lk_keyring *kr)
     kr->n = 0;
 }
 
-/* The ring this process loaded, so that a value sealed under a key added
- * since (latchkey rotate-key) can still be opened: see lk_unseal. */
-static lk_keyring *loaded_ring;
-static char loaded_dir[4096];
+/* The ring lk_unseal reloads in place when it meets a key id it does not
+ * know (a key added since by latchkey rotate-key): the one lk_keyring_load
+ * filled last, whose owner (lk_config.keys) keeps it alive, and the
+ * directory it came from. A reload writes to the ring only through owner. */
+static struct {
+    lk_keyring *owner;
+    char dir[KEYRING_PATH_MAX];
+    time_t last_reload;
+} reloadable;
 
-lk_err lk_keyring_load(lk_keyring *kr, const char *dir, char *err, size_t errlen)
+/* Adds dir/name to kr (cap: room in kr->keys) when name is a key file's;
+ * other files are skipped. */
+static lk_err add_key_file(lk_keyring *kr, size_t *cap, const char *dir, const char *name, char *err, size_t errlen)
+{
+    size_t nl = strlen(name);
+    if (nl < 5 || strcmp(name + nl - 4, ".key") != 0)
+        return LK_OK;
+    long long id = 0;
+    /* Digits only, no leading zero ("+1.key" or " 1.key" would alias 1). */
+    if (name[0] < '1' || name[0] > '9' || !lk_parse_int_n(name, nl - 4, 1, KEY_ID_MAX, &id)) {
+        snprintf(err, errlen, "key file %s/%s: the name must be <number>.key", dir, name);
+        return LK_EINTERNAL;
+    }
+    if (kr->n == *cap) {
+        size_t grown = *cap ? *cap * 2 : 4;
+        lk_key *nk = realloc(kr->keys, grown * sizeof(lk_key));
+        if (!nk)
+            return LK_EINTERNAL;
+        kr->keys = nk;
+        *cap = grown;
+    }
+    char path[KEYRING_PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    kr->keys[kr->n].id = (unsigned)id;
+    lk_err rc = lk_key_file_read(path, kr->keys[kr->n].key, err, errlen);
+    if (rc == LK_OK)
+        kr->n++;
+    return rc;
+}
+
+/* Fills kr from dir, sorted by id; on failure kr is empty. */
+static lk_err read_ring(lk_keyring *kr, const char *dir, char *err, size_t errlen)
 {
     kr->keys = NULL;
     kr->n = 0;
@@ -130,37 +173,8 @@ lk_err lk_keyring_load(lk_keyring *kr, const char *dir, char *err, size_t errlen
     }
     size_t cap = 0;
     lk_err rc = LK_OK;
-    struct dirent *e;
-    while (rc == LK_OK && (e = readdir(d)) != NULL) {
-        const char *name = e->d_name;
-        size_t nl = strlen(name);
-        if (nl < 5 || strcmp(name + nl - 4, ".key") != 0)
-            continue;
-        char *endp = NULL;
-        errno = 0;
-        unsigned long id = strtoul(name, &endp, 10);
-        /* Digits only, no leading zero ("+1.key" or " 1.key" would alias 1). */
-        if (errno || endp != name + nl - 4 || id == 0 || id > 1000000 || name[0] < '1' || name[0] > '9') {
-            snprintf(err, errlen, "key file %s/%s: the name must be <number>.key", dir, name);
-            rc = LK_EINTERNAL;
-            break;
-        }
-        if (kr->n == cap) {
-            cap = cap ? cap * 2 : 4;
-            lk_key *nk = realloc(kr->keys, cap * sizeof(lk_key));
-            if (!nk) {
-                rc = LK_EINTERNAL;
-                break;
-            }
-            kr->keys = nk;
-        }
-        char path[4096];
-        snprintf(path, sizeof(path), "%s/%s", dir, name);
-        kr->keys[kr->n].id = (unsigned)id;
-        rc = lk_key_file_read(path, kr->keys[kr->n].key, err, errlen);
-        if (rc == LK_OK)
-            kr->n++;
-    }
+    for (struct dirent *e = readdir(d); rc == LK_OK && e; e = readdir(d))
+        rc = add_key_file(kr, &cap, dir, e->d_name, err, errlen);
     closedir(d);
     if (rc == LK_OK && kr->n == 0) {
         snprintf(err, errlen, "keyring %s holds no <number>.key file", dir);
@@ -171,33 +185,34 @@ lk_err lk_keyring_load(lk_keyring *kr, const char *dir, char *err, size_t errlen
         return rc;
     }
     qsort(kr->keys, kr->n, sizeof(lk_key), key_cmp);
-    loaded_ring = kr;
-    /* A reload passes loaded_dir itself: copying a string onto itself is
-     * undefined behaviour for snprintf (C11 7.21.6.5). */
-    if (dir != loaded_dir)
-        snprintf(loaded_dir, sizeof(loaded_dir), "%s", dir);
     return LK_OK;
 }
 
-/* Loads the ring again from its directory (a key was added); keeps the
- * old ring when the new one does not load. At most once every 5 s. */
+lk_err lk_keyring_load(lk_keyring *kr, const char *dir, char *err, size_t errlen)
+{
+    lk_err rc = read_ring(kr, dir, err, errlen);
+    if (rc != LK_OK)
+        return rc;
+    reloadable.owner = kr;
+    snprintf(reloadable.dir, sizeof(reloadable.dir), "%s", dir);
+    return LK_OK;
+}
+
+/* Loads the reloadable ring again from its directory (a key was added);
+ * keeps the old ring when the new one does not load. At most once every
+ * KEYRING_RELOAD_S. */
 static void reload_ring(void)
 {
-    static time_t last;
     time_t now = time(NULL);
-    if (!loaded_ring || (last && now - last < 5))
+    if (!reloadable.owner || (reloadable.last_reload && now - reloadable.last_reload < KEYRING_RELOAD_S))
         return;
-    last = now;
+    reloadable.last_reload = now;
     lk_keyring fresh;
     char err[256];
-    lk_keyring *keep = loaded_ring;
-    if (lk_keyring_load(&fresh, loaded_dir, err, sizeof(err)) != LK_OK) {
-        loaded_ring = keep;
+    if (read_ring(&fresh, reloadable.dir, err, sizeof(err)) != LK_OK)
         return;
-    }
-    lk_keyring_clear(keep);
-    *keep = fresh;
-    loaded_ring = keep;
+    lk_keyring_clear(reloadable.owner);
+    *reloadable.owner = fresh;
 }
 
 static const lk_key *find_key(const lk_keyring *kr, unsigned id)
@@ -218,7 +233,7 @@ static char *aad(lk_arena *a, const char *table, const char *column, const char 
 lk_err lk_seal(lk_arena *a, const lk_keyring *kr, const char *table, const char *column, const char *pk, const void *p,
                size_t n, char **out)
 {
-    if (kr->n == 0 || n > 1 << 20)
+    if (kr->n == 0 || n > SEAL_MAX)
         return LK_EINTERNAL;
     const lk_key *k = &kr->keys[kr->n - 1];
     size_t aadlen;
@@ -251,9 +266,9 @@ unsigned lk_sealed_kid(const char *sealed)
     const char *p = sealed + strlen(SEAL_PREFIX);
     if (*p < '1' || *p > '9')
         return 0; /* the canonical form only: no sign, space or leading zero */
-    char *endp = NULL;
-    unsigned long id = strtoul(p, &endp, 10);
-    if (endp == p || *endp != '.' || id == 0 || id > 1000000)
+    const char *dot = strchr(p, '.');
+    long long id = 0;
+    if (!dot || !lk_parse_int_n(p, (size_t)(dot - p), 1, KEY_ID_MAX, &id))
         return 0;
     return (unsigned)id;
 }
@@ -265,7 +280,7 @@ lk_err lk_unseal(lk_arena *a, const lk_keyring *kr, const char *table, const cha
     if (!kid)
         return LK_ECRYPTO;
     const lk_key *k = find_key(kr, kid);
-    if (!k && kr == loaded_ring) {
+    if (!k && kr == reloadable.owner) {
         reload_ring(); /* a key added since start-up (rotate-key) */
         k = find_key(kr, kid);
     }

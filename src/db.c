@@ -3,26 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "cache.h"
 #include "log.h"
-
-#define CACHE_SLOTS 1024
-#define CACHE_MAX 8192
-/* However announcements fare (a stalled session, a lost connection not yet
- * noticed), no cached answer is older than this. */
-#define CACHE_TTL_MS 1000
-
-/* One cached answer: statement + parameters → result, and its tag. */
-struct entry {
-    struct entry *next;
-    char *key, *tag;
-    PGresult *res;
-    unsigned long epoch;
-    lk_arena *arena; /* for the object decoded from res */
-    void *obj;
-    long long stored_ms; /* monotonic */
-};
 
 struct lk_db {
     PGconn *conn;
@@ -31,10 +14,9 @@ struct lk_db {
     unsigned long epoch; /* bumped on every new connection */
     bool in_tx;
     char sqlstate[6];
-    bool caching;
-    struct entry *slots[CACHE_SLOTS];
-    size_t entries;
-    struct entry *graveyard; /* dropped, maybe still borrowed this request */
+    lk_cache *cache;         /* NULL: answers are not cached */
+    unsigned long *prepared; /* by statement id: the epoch it was prepared on */
+    size_t prepared_len;
 };
 
 lk_db *lk_db_new(const char *conninfo, const char *appname, long connect_timeout_ms, long statement_ms, long idle_ms)
@@ -52,127 +34,41 @@ lk_db *lk_db_new(const char *conninfo, const char *appname, long connect_timeout
     return db;
 }
 
-static void bury(lk_db *db, struct entry *e)
-{
-    e->next = db->graveyard;
-    db->graveyard = e;
-}
-
-static void free_graveyard(lk_db *db)
-{
-    struct entry *e = db->graveyard;
-    db->graveyard = NULL;
-    while (e) {
-        struct entry *next = e->next;
-        PQclear(e->res);
-        lk_arena_free(e->arena);
-        free(e->key);
-        free(e->tag);
-        free(e);
-        e = next;
-    }
-}
-
-static void drop_all(lk_db *db)
-{
-    for (size_t i = 0; i < CACHE_SLOTS; i++) {
-        struct entry *e = db->slots[i];
-        db->slots[i] = NULL;
-        while (e) {
-            struct entry *next = e->next;
-            bury(db, e);
-            e = next;
-        }
-    }
-    db->entries = 0;
-}
-
-/* Drops the entries tagged tag ("*": all). */
-static void drop_tag(lk_db *db, const char *tag)
-{
-    if (!strcmp(tag, "*")) {
-        drop_all(db);
-        return;
-    }
-    for (size_t i = 0; i < CACHE_SLOTS; i++) {
-        struct entry **pp = &db->slots[i];
-        while (*pp) {
-            struct entry *e = *pp;
-            if (!strcmp(e->tag, tag)) {
-                *pp = e->next;
-                bury(db, e);
-                db->entries--;
-            } else {
-                pp = &e->next;
-            }
-        }
-    }
-}
-
-void lk_db_enable_cache(lk_db *db)
-{
-    db->caching = true;
-}
-
-void lk_db_poll(lk_db *db)
-{
-    free_graveyard(db);
-    if (!db->caching)
-        return;
-    static unsigned long seen_epoch;
-    if (!db->conn || PQstatus(db->conn) != CONNECTION_OK || PQconsumeInput(db->conn) == 0) {
-        /* Announcements can no longer be heard: trust nothing cached. */
-        drop_all(db);
-        free_graveyard(db);
-        seen_epoch = 0;
-        return;
-    }
-    if (seen_epoch != db->epoch) {
-        drop_all(db);
-        seen_epoch = db->epoch;
-    }
-    PGnotify *n;
-    while ((n = PQnotifies(db->conn)) != NULL) {
-        drop_tag(db, n->extra);
-        PQfreemem(n);
-    }
-    free_graveyard(db);
-}
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static unsigned long hash(const char *s)
-{
-    unsigned long h = 5381;
-    for (; *s; s++)
-        h = h * 33 ^ (unsigned char)*s;
-    return h;
-}
-
 void lk_db_free(lk_db *db)
 {
     if (!db)
         return;
-    drop_all(db);
-    free_graveyard(db);
+    lk_cache_free(db->cache);
     if (db->conn)
         PQfinish(db->conn);
+    free(db->prepared);
     free(db->conninfo);
     free(db->appname);
     free(db);
 }
 
-static void drop(lk_db *db)
+/* Closes the connection (if any); a transaction on it is gone. */
+static void disconnect(lk_db *db)
 {
     if (db->conn)
         PQfinish(db->conn);
     db->conn = NULL;
     db->in_tx = false;
+}
+
+/* A caching handle hears of every change to a cached row (sql/002) on
+ * each new connection, before it answers from the cache. */
+static lk_err listen_for_changes(lk_db *db)
+{
+    PGresult *res = PQexecParams(db->conn, "LISTEN latchkey", 0, NULL, NULL, NULL, NULL, 0);
+    bool ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    if (ok)
+        return LK_OK;
+    lk_warn("LISTEN failed: %s", PQerrorMessage(db->conn));
+    PQfinish(db->conn);
+    db->conn = NULL;
+    return LK_EDB;
 }
 
 static lk_err connect_db(lk_db *db)
@@ -200,25 +96,14 @@ static lk_err connect_db(lk_db *db)
     db->conn = c;
     db->epoch++;
     db->in_tx = false;
-    if (db->caching) {
-        PGresult *res = PQexecParams(c, "LISTEN latchkey", 0, NULL, NULL, NULL, NULL, 0);
-        bool ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
-        PQclear(res);
-        if (!ok) {
-            lk_warn("LISTEN failed: %s", PQerrorMessage(c));
-            PQfinish(c);
-            db->conn = NULL;
-            return LK_EDB;
-        }
-    }
-    return LK_OK;
+    return db->cache ? listen_for_changes(db) : LK_OK;
 }
 
 lk_err lk_db_ensure(lk_db *db)
 {
     if (db->conn && PQstatus(db->conn) == CONNECTION_OK)
         return LK_OK;
-    drop(db);
+    disconnect(db);
     return connect_db(db);
 }
 
@@ -256,16 +141,41 @@ static lk_err classify(lk_db *db, PGresult *res, const char *what)
     return LK_EINTERNAL;
 }
 
+/* Where db notes the connection epoch st was prepared on (0: never).
+ * Statements are numbered on first use, process-wide, so that each handle
+ * keeps its own note for each statement. */
+static unsigned long *prepared_note(lk_db *db, lk_stmt *st)
+{
+    if (!st->id) {
+        static size_t numbered;
+        st->id = ++numbered;
+    }
+    if (st->id >= db->prepared_len) {
+        size_t len = db->prepared_len ? db->prepared_len * 2 : LK_DB_STMTS_INITIAL;
+        while (len <= st->id)
+            len *= 2;
+        unsigned long *grown = realloc(db->prepared, len * sizeof(*grown));
+        if (!grown)
+            abort();
+        memset(grown + db->prepared_len, 0, (len - db->prepared_len) * sizeof(*grown));
+        db->prepared = grown;
+        db->prepared_len = len;
+    }
+    return &db->prepared[st->id];
+}
+
+/* Prepares st on the current connection unless it already is. */
 static lk_err prepare(lk_db *db, lk_stmt *st)
 {
-    if (st->prepared_epoch == db->epoch)
+    unsigned long *note = prepared_note(db, st);
+    if (*note == db->epoch)
         return LK_OK;
     PGresult *res = PQprepare(db->conn, st->name, st->sql, st->nparams, NULL);
     lk_err rc = LK_OK;
     if (!res || PQresultStatus(res) != PGRES_COMMAND_OK)
         rc = classify(db, res, st->name);
     else
-        st->prepared_epoch = db->epoch;
+        *note = db->epoch;
     PQclear(res);
     return rc;
 }
@@ -298,12 +208,39 @@ lk_err lk_db_exec(lk_db *db, lk_arena *a, lk_stmt *st, const char *const *params
         bool lost = !db->conn || PQstatus(db->conn) != CONNECTION_OK;
         if (!lost || db->in_tx) {
             if (lost)
-                drop(db);
+                disconnect(db);
             return rc;
         }
-        drop(db);
+        disconnect(db);
     }
     return LK_EDB;
+}
+
+void lk_db_enable_cache(lk_db *db)
+{
+    if (!db->cache)
+        db->cache = lk_cache_new();
+}
+
+void lk_db_poll(lk_db *db)
+{
+    lk_cache *c = db->cache;
+    if (!c)
+        return;
+    lk_cache_sweep(c);
+    if (!db->conn || PQstatus(db->conn) != CONNECTION_OK || PQconsumeInput(db->conn) == 0) {
+        /* Announcements can no longer be heard: trust nothing cached. */
+        lk_cache_drop_all(c);
+        lk_cache_follow_conn(c, 0);
+        lk_cache_sweep(c);
+        return;
+    }
+    lk_cache_follow_conn(c, db->epoch);
+    for (PGnotify *n = PQnotifies(db->conn); n; n = PQnotifies(db->conn)) {
+        lk_cache_drop_tag(c, n->extra);
+        PQfreemem(n);
+    }
+    lk_cache_sweep(c);
 }
 
 lk_err lk_db_cached(lk_db *db, lk_arena *a, lk_stmt *st, const char *const *params, const char *prefix,
@@ -314,94 +251,64 @@ lk_err lk_db_cached(lk_db *db, lk_arena *a, lk_stmt *st, const char *const *para
     return lk_db_cached_obj(db, a, st, params, prefix, tag_col, out, &slot, &oa);
 }
 
+/* Hands out what the cache lends. */
+static void lend(const lk_cache_hit *hit, PGresult **out, void ***slot, lk_arena **obj_arena)
+{
+    *out = hit->res;
+    *slot = hit->obj;
+    *obj_arena = hit->obj_arena;
+}
+
 lk_err lk_db_cached_obj(lk_db *db, lk_arena *a, lk_stmt *st, const char *const *params, const char *prefix,
                         const char *tag_col, PGresult **out, void ***slot, lk_arena **obj_arena)
 {
     *slot = lk_alloc(a, sizeof(void *));
     *obj_arena = a;
-    if (!db->caching || db->in_tx)
+    if (!db->cache || db->in_tx)
         return lk_db_exec(db, a, st, params, out);
-    /* The key: statement name and parameters, separated by a byte that
-     * PostgreSQL text never holds. */
-    size_t len = strlen(st->name) + 1;
-    for (int i = 0; i < st->nparams; i++)
-        len += (params[i] ? strlen(params[i]) : 0) + 2;
-    char *key = malloc(len + 1);
-    if (!key)
-        abort();
-    char *k = key;
-    k += snprintf(k, len + 1, "%s", st->name);
-    for (int i = 0; i < st->nparams; i++)
-        k += snprintf(k, len + 1 - (size_t)(k - key), "\x01%s%s", params[i] ? "v" : "n", params[i] ? params[i] : "");
-    unsigned long hslot = hash(key) % CACHE_SLOTS;
-    long long now = now_ms();
-    for (struct entry **pp = &db->slots[hslot]; *pp; pp = &(*pp)->next) {
-        struct entry *e = *pp;
-        if (strcmp(e->key, key) != 0)
-            continue;
-        if (e->epoch != db->epoch || !db->conn || now - e->stored_ms > CACHE_TTL_MS) {
-            *pp = e->next; /* too old: ask again */
-            bury(db, e);
-            db->entries--;
-            break;
-        }
+    char *key = lk_cache_key(st->name, st->nparams, params);
+    long long now = lk_cache_now_ms();
+    lk_cache_hit hit;
+    /* Without a connection, nothing cached is trusted (epoch 0 is none's). */
+    if (lk_cache_find(db->cache, key, db->conn ? db->epoch : 0, now, &hit)) {
         free(key);
-        *out = e->res;
-        *slot = &e->obj;
-        *obj_arena = e->arena;
+        lend(&hit, out, slot, obj_arena);
         return LK_OK;
     }
     PGresult *res = NULL;
     lk_err rc = lk_db_exec(db, a, st, params, &res);
-    const char *tagv = rc == LK_OK && PQntuples(res) == 1 ? lk_db_get(res, 0, tag_col) : NULL;
-    if (!tagv) {
+    const char *tag_value = rc == LK_OK && PQntuples(res) == 1 ? lk_db_get(res, 0, tag_col) : NULL;
+    if (!tag_value) {
         free(key);
         if (rc == LK_OK)
             *out = res;
         return rc;
     }
-    if (db->entries >= CACHE_MAX)
-        drop_all(db);
-    struct entry *e = calloc(1, sizeof(*e));
-    PGresult *copy = PQcopyResult(res, PG_COPYRES_ATTRS | PG_COPYRES_TUPLES);
-    size_t tl = strlen(prefix) + strlen(tagv) + 1;
-    char *tag = malloc(tl);
-    if (!e || !copy || !tag)
-        abort();
-    snprintf(tag, tl, "%s%s", prefix, tagv);
-    e->key = key;
-    e->tag = tag;
-    e->res = copy;
-    e->epoch = db->epoch;
-    e->stored_ms = now;
-    e->arena = lk_arena_new();
-    e->next = db->slots[hslot];
-    db->slots[hslot] = e;
-    db->entries++;
-    *out = copy;
-    *slot = &e->obj;
-    *obj_arena = e->arena;
+    lk_cache_store(db->cache, key, prefix, tag_value, res, db->epoch, now, &hit);
+    lend(&hit, out, slot, obj_arena);
     return LK_OK;
 }
 
-bool lk_db_touch_due(char kind, long long id)
+lk_err lk_db_cached_row(lk_db *db, lk_arena *a, lk_stmt *st, const char *const *params, const char *prefix,
+                        const char *tag_col, lk_db_decode *decode, const void **obj)
 {
-    static struct {
-        long long id;
-        char kind;
-        time_t at;
-    } slots[512];
-    size_t i = ((unsigned long long)id * 31u + (unsigned char)kind) % LK_ARRAY_LEN(slots);
-    time_t now = time(NULL);
-    if (slots[i].id == id && slots[i].kind == kind && now - slots[i].at < 60)
-        return false;
-    slots[i].id = id;
-    slots[i].kind = kind;
-    slots[i].at = now;
-    return true;
+    PGresult *res = NULL;
+    void **slot = NULL;
+    lk_arena *obj_arena = a;
+    lk_err rc = lk_db_cached_obj(db, a, st, params, prefix, tag_col, &res, &slot, &obj_arena);
+    if (rc != LK_OK)
+        return rc;
+    if (PQntuples(res) != 1)
+        return LK_ENOTFOUND;
+    if (!*slot)
+        *slot = decode(obj_arena, res);
+    *obj = *slot;
+    return LK_OK;
 }
 
-static lk_err simple(lk_db *db, const char *sql)
+/* Runs a command without parameters or rows (BEGIN); a failure that lost
+ * the connection closes it. */
+static lk_err run_command(lk_db *db, const char *sql)
 {
     lk_err rc = lk_db_ensure(db);
     if (rc != LK_OK)
@@ -410,13 +317,13 @@ static lk_err simple(lk_db *db, const char *sql)
     rc = (res && PQresultStatus(res) == PGRES_COMMAND_OK) ? LK_OK : classify(db, res, sql);
     PQclear(res);
     if (rc != LK_OK && (!db->conn || PQstatus(db->conn) != CONNECTION_OK))
-        drop(db);
+        disconnect(db);
     return rc;
 }
 
 lk_err lk_db_begin(lk_db *db)
 {
-    lk_err rc = simple(db, "BEGIN");
+    lk_err rc = run_command(db, "BEGIN");
     db->in_tx = rc == LK_OK;
     return rc;
 }
@@ -437,7 +344,7 @@ lk_err lk_db_commit(lk_db *db)
             lk_warn("COMMIT of a failed transaction: rolled back");
         PQclear(res);
         if (rc != LK_OK && PQstatus(db->conn) != CONNECTION_OK)
-            drop(db);
+            disconnect(db);
     }
     db->in_tx = false;
     return rc;

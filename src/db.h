@@ -1,6 +1,7 @@
-/* The process's one PostgreSQL connection: made on first use (after the
- * web server forked us), re-made after the server went away, with every
- * statement prepared once per connection. SQL only with parameters. */
+/* A PostgreSQL connection handle: connected on first use (after the web
+ * server forked us), re-connected after the server went away, with every
+ * statement prepared once per connection of each handle. SQL only with
+ * parameters. The answer cache it may serve through lives in cache.c. */
 #ifndef LK_DB_H
 #define LK_DB_H
 
@@ -11,12 +12,14 @@
 
 typedef struct lk_db lk_db;
 
-/* A statement, declared static next to the code that runs it. */
+/* A statement, declared static next to the code that runs it. Whether it
+ * is prepared is each handle's to know: id (given on first use) only
+ * names the statement's place in every handle's table of them. */
 typedef struct lk_stmt {
     const char *name;
     const char *sql;
     int nparams;
-    unsigned long prepared_epoch; /* connection epoch it was prepared on */
+    size_t id; /* 0 until first run */
 } lk_stmt;
 
 #define LK_STMT(n, q, np)                                                                                              \
@@ -24,10 +27,14 @@ typedef struct lk_stmt {
         n, q, np, 0                                                                                                    \
     }
 
+/* Statements a handle has room to note at first (the table grows). */
+#define LK_DB_STMTS_INITIAL 64
+
 /* A handle that connects lazily with conninfo (a libpq string; "" uses the
  * PG* variables). statement_ms bounds every statement; idle_ms ends a
  * transaction left idle that long (longer than any call made inside one). */
 lk_db *lk_db_new(const char *conninfo, const char *appname, long connect_timeout_ms, long statement_ms, long idle_ms);
+/* Closes the connection and frees db, its cache included (NULL: nothing). */
 void lk_db_free(lk_db *db);
 /* Connects if needed; LK_EDB when PostgreSQL cannot be reached. */
 lk_err lk_db_ensure(lk_db *db);
@@ -39,13 +46,14 @@ PGconn *lk_db_conn(lk_db *db);
  * re-made and the statement retried once. Errors: LK_EDB (unreachable),
  * LK_ECONFLICT (unique violation), LK_EINTERNAL (anything else, logged). */
 lk_err lk_db_exec(lk_db *db, lk_arena *a, lk_stmt *st, const char *const *params, PGresult **out);
-/* The answer cache of a serving process (the hot path of /token answers
+/* The answer cache of a serving process (cache.h) (the hot path of /token answers
  * without a database round trip). Every change to a cached row is
  * announced by a trigger with NOTIFY latchkey '<tag>' (sql/002); the
  * process LISTENs on its one connection and drains the announcements
  * before every request (lk_db_poll). A new connection drops everything,
  * since announcements may have been missed meanwhile, and no answer is
- * kept longer than a second whatever happens to the announcements. */
+ * kept longer than LK_CACHE_TTL_MS whatever happens to the announcements.
+ * Turns the cache on for db (the connections it makes from now on LISTEN). */
 void lk_db_enable_cache(lk_db *db);
 /* Reads pending announcements and drops what they name; frees what
  * earlier requests left behind. No round trip. */
@@ -64,13 +72,20 @@ lk_err lk_db_cached(lk_db *db, lk_arena *a, lk_stmt *st, const char *const *para
 lk_err lk_db_cached_obj(lk_db *db, lk_arena *a, lk_stmt *st, const char *const *params, const char *prefix,
                         const char *tag_col, PGresult **out, void ***slot, lk_arena **obj_arena);
 
-/* True at most once a minute per (kind, id) in this process: whether to
- * note a use (last_used_at) again. */
-bool lk_db_touch_due(char kind, long long id);
+/* Decodes the one row of res into an object allocated from a. */
+typedef void *lk_db_decode(lk_arena *a, PGresult *res);
+/* lk_db_cached_obj for a lookup of one row: LK_ENOTFOUND when there is not
+ * exactly one; otherwise *obj is the row as decode made it, once per cached
+ * answer and then shared with later requests (read only). */
+lk_err lk_db_cached_row(lk_db *db, lk_arena *a, lk_stmt *st, const char *const *params, const char *prefix,
+                        const char *tag_col, lk_db_decode *decode, const void **obj);
 
-/* BEGIN / COMMIT / ROLLBACK (ROLLBACK never fails the caller). */
+/* BEGIN; LK_EDB (or LK_EINTERNAL) when it could not be sent or failed. */
 lk_err lk_db_begin(lk_db *db);
+/* COMMIT; a failure when no transaction is open on this very connection
+ * or the server rolled it back instead. */
 lk_err lk_db_commit(lk_db *db);
+/* ROLLBACK; never fails the caller. */
 void lk_db_rollback(lk_db *db);
 /* Runs a script of statements without parameters (migrations only). */
 lk_err lk_db_script(lk_db *db, const char *sql, char *err, size_t errlen);
@@ -83,6 +98,7 @@ const char *lk_db_val(PGresult *res, int r, int c);
 const char *lk_db_get(PGresult *res, int r, const char *col);
 /* "t" → true. */
 bool lk_db_bool(PGresult *res, int r, const char *col);
+/* The integer in column col of row r; 0 for SQL NULL. */
 long long lk_db_ll(PGresult *res, int r, const char *col);
 
 #endif

@@ -338,7 +338,7 @@ static void begin_flow(lk_req *r, const lk_profile *p, const lk_link_req *lr, co
 void lk_flow_begin(lk_req *r, const char *name, bool seed_form)
 {
     lk_flow_purge(r->db, r->a, r->cfg, false);
-    lk_profile *p = lk_flow_browser_profile(r, name, "The link names a service this broker does not know.");
+    const lk_profile *p = lk_flow_browser_profile(r, name, "The link names a service this broker does not know.");
     if (!p)
         return;
     lk_link_req lr = {0};
@@ -534,7 +534,8 @@ static lk_err store_exchanged_grant(lk_req *r, const lk_profile *p, const lk_flo
 
 void lk_flow_callback(lk_req *r, const char *name)
 {
-    lk_profile *p = lk_flow_browser_profile(r, name, "The sign-in came back for a service this broker does not know.");
+    const lk_profile *p =
+        lk_flow_browser_profile(r, name, "The sign-in came back for a service this broker does not know.");
     lk_flow_row f;
     bool live = false;
     if (!p || !claim_returning_flow(r, p, &f, &live))

@@ -41,9 +41,9 @@ lk_err lk_flow_fail_page(lk_req *r, lk_err e, const char *detail)
     return e;
 }
 
-lk_profile *lk_flow_browser_profile(lk_req *r, const char *name, const char *unknown)
+const lk_profile *lk_flow_browser_profile(lk_req *r, const char *name, const char *unknown)
 {
-    lk_profile *p = NULL;
+    const lk_profile *p = NULL;
     lk_err rc = lk_valid_profile_name(name, strlen(name)) ? lk_profile_load(r->db, r->a, name, &p) : LK_ENOPROFILE;
     if (rc == LK_OK)
         return p;

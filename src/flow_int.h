@@ -33,7 +33,7 @@ const char *lk_flow_cookie_path(lk_arena *a, const char *url);
 lk_err lk_flow_fail_page(lk_req *r, lk_err e, const char *detail);
 /* The profile a browser route names, or NULL after a page saying why
  * (unknown: 404 with the given sentence; the database: 503). */
-lk_profile *lk_flow_browser_profile(lk_req *r, const char *name, const char *unknown);
+const lk_profile *lk_flow_browser_profile(lk_req *r, const char *name, const char *unknown);
 
 /* Before anything is sent upstream: LK_ELINK when another flow of f's link
  * completed meanwhile (lk_flow_store_grant decides it for good). */

@@ -175,7 +175,7 @@ void lk_link_endpoint(lk_req *r, const char *name)
     lk_req_json_early(r, &jb);
     json_object *body = jb.json;
     lk_apikey key;
-    lk_profile *p;
+    const lk_profile *p;
     if (lk_bot_gate(r, name, lk_json_str(body, "instance_id"), &key, &p) != LK_OK || lk_req_json_failed(r, &jb))
         return;
     if (!json_object_is_type(body, json_type_object)) {

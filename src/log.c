@@ -5,6 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lk.h"
+
 static const char *log_prog = "latchkey";
 static int log_level = LK_LOG_INFO;
 
@@ -17,7 +19,7 @@ void lk_log_setup(const char *prog, int level)
 int lk_log_level_parse(const char *s)
 {
     static const char *names[] = {"error", "warn", "info", "debug"};
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < (int)LK_ARRAY_LEN(names); i++)
         if (strcmp(s, names[i]) == 0)
             return i;
     return -1;
@@ -28,7 +30,7 @@ void lk_log(int level, const char *fmt, ...)
     static const char *tags[] = {"error", "warn", "info", "debug"};
     if (level > log_level)
         return;
-    char line[1024];
+    char line[LK_LOG_LINE_MAX];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);

@@ -1,6 +1,5 @@
 #include "oauth.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
@@ -8,7 +7,15 @@
 #include "json.h"
 #include "text.h"
 
+/* Bounds of a token endpoint's answer, of the request we send it, of a
+ * token in the answer, of its token_type and of its scope list. */
 #define TOKEN_ANSWER_MAX ((size_t)256 * 1024)
+#define TOKEN_REQUEST_MAX ((size_t)64 * 1024)
+#define TOKEN_MAX 16384
+#define TOKEN_TYPE_MAX 64
+#define SCOPE_TEXT_MAX 8192
+/* expires_in as a string: at most this many digits. */
+#define EXPIRES_IN_DIGITS_MAX 10
 
 lk_err lk_oauth_build(lk_arena *a, const char *style, const lk_client *c, const char *const *params,
                       lk_token_request *out)
@@ -25,7 +32,7 @@ lk_err lk_oauth_build(lk_arena *a, const char *style, const lk_client *c, const 
         return LK_OK;
     }
     lk_buf b;
-    lk_buf_init(&b, a, 1 << 16);
+    lk_buf_init(&b, a, TOKEN_REQUEST_MAX);
     lk_err rc = LK_OK;
     for (const char *const *p = params; rc == LK_OK && p[0]; p += 2)
         rc = lk_buf_printf(&b, "%s%s=%s", b.len ? "&" : "", lk_pct_encode(a, p[0]), lk_pct_encode(a, p[1]));
@@ -63,7 +70,7 @@ static bool token_chars(const char *s)
 static bool http_token(const char *s)
 {
     size_t n = strlen(s);
-    return n <= 64 && lk_http_token(s, n);
+    return n <= TOKEN_TYPE_MAX && lk_http_token(s, n);
 }
 
 /* RFC 6749 §3.3: scope tokens separated by spaces (NQCHAR and SP). */
@@ -85,16 +92,15 @@ static long long expires_in_of(json_object *ei)
     long long v = 0;
     if (json_object_is_type(ei, json_type_int)) {
         v = json_object_get_int64(ei);
-    } else if (json_object_is_type(ei, json_type_string)) {
-        const char *s = json_object_get_string(ei);
-        size_t n = strlen(s);
-        if (n == 0 || n > 10 || strspn(s, "0123456789") != n)
-            return 0;
-        v = strtoll(s, NULL, 10);
-    } else {
-        return 0;
+        return v > 0 && v <= LK_EXPIRES_IN_MAX ? v : 0;
     }
-    return v > 0 && v <= LK_EXPIRES_IN_MAX ? v : 0;
+    if (!json_object_is_type(ei, json_type_string))
+        return 0;
+    const char *s = json_object_get_string(ei);
+    size_t n = strlen(s);
+    if (n > EXPIRES_IN_DIGITS_MAX || !lk_parse_int_n(s, n, 1, LK_EXPIRES_IN_MAX, &v))
+        return 0;
+    return v;
 }
 
 static const char *error_code_of(lk_arena *a, const char *body, size_t len)
@@ -115,67 +121,75 @@ static const char *error_code_of(lk_arena *a, const char *body, size_t len)
     return "unknown_error";
 }
 
+/* An answer other than 200 (or a 200 naming an error): judged by its
+ * status, then by its RFC 6749 §5.2 error code. */
+static lk_oauth_fail judge_error(lk_arena *a, long status, const char *body, size_t len, const char **code)
+{
+    if (status == 429 || status >= 500) {
+        *code = status == 429 ? "rate_limited" : "provider_server_error";
+        return LK_OAUTH_TRANSIENT;
+    }
+    const char *e = error_code_of(a, body, len);
+    *code = e ? e : "unexpected_status";
+    if (!e)
+        return LK_OAUTH_NONSENSE;
+    if (!strcmp(e, "invalid_grant"))
+        return LK_OAUTH_GRANT;
+    if (!strcmp(e, "temporarily_unavailable") || !strcmp(e, "server_error"))
+        return LK_OAUTH_TRANSIENT;
+    if (!strcmp(e, "invalid_client") || !strcmp(e, "unauthorized_client") || !strcmp(e, "unsupported_grant_type") ||
+        !strcmp(e, "invalid_request") || !strcmp(e, "access_denied") || !strcmp(e, "invalid_scope"))
+        return LK_OAUTH_CONFIG;
+    return LK_OAUTH_NONSENSE;
+}
+
+/* Nothing from the provider is stored or forwarded unchecked (SPEC §5):
+ * the code naming the first malformed field of a token answer, or NULL
+ * when all are fine (*expires_in then holds expires_in_of's value). */
+static const char *malformed_field(json_object *o, long long *expires_in)
+{
+    const char *at = lk_json_str(o, "access_token");
+    if (!at || !*at || strlen(at) > TOKEN_MAX || !token_chars(at))
+        return "no_access_token";
+    json_object *rtv = lk_json_get(o, "refresh_token");
+    const char *rt = lk_json_str(o, "refresh_token");
+    if ((rtv && !rt) || (rt && (strlen(rt) > TOKEN_MAX || (*rt && !token_chars(rt)))))
+        return "malformed_refresh_token";
+    json_object *ttv = lk_json_get(o, "token_type");
+    const char *tt = lk_json_str(o, "token_type");
+    if ((ttv && !tt) || (tt && !http_token(tt)))
+        return "malformed_token_type";
+    json_object *scv = lk_json_get(o, "scope");
+    const char *sc = lk_json_str(o, "scope");
+    if ((scv && !sc) || (sc && (strlen(sc) > SCOPE_TEXT_MAX || !scope_chars(sc))))
+        return "malformed_scope";
+    *expires_in = expires_in_of(lk_json_get(o, "expires_in"));
+    return *expires_in == 0 ? "malformed_expires_in" : NULL;
+}
+
 lk_oauth_fail lk_oauth_parse(lk_arena *a, long status, const char *body, size_t len, lk_tokens *t, const char **code)
 {
     memset(t, 0, sizeof(*t));
     t->expires_in = -1;
     *code = NULL;
-    if (status == 429 || status >= 500) {
-        *code = status == 429 ? "rate_limited" : "provider_server_error";
-        return LK_OAUTH_TRANSIENT;
-    }
-    if (status != 200) {
-        const char *e = error_code_of(a, body, len);
-        *code = e ? e : "unexpected_status";
-        if (!e)
-            return LK_OAUTH_NONSENSE;
-        if (!strcmp(e, "invalid_grant"))
-            return LK_OAUTH_GRANT;
-        if (!strcmp(e, "temporarily_unavailable") || !strcmp(e, "server_error"))
-            return LK_OAUTH_TRANSIENT;
-        if (!strcmp(e, "invalid_client") || !strcmp(e, "unauthorized_client") || !strcmp(e, "unsupported_grant_type") ||
-            !strcmp(e, "invalid_request") || !strcmp(e, "access_denied") || !strcmp(e, "invalid_scope"))
-            return LK_OAUTH_CONFIG;
-        return LK_OAUTH_NONSENSE;
-    }
+    if (status != 200)
+        return judge_error(a, status, body, len, code);
     json_object *o = NULL;
     if (lk_json_parse(a, body, len, &o) != LK_OK || !json_object_is_type(o, json_type_object)) {
         *code = "malformed_answer";
         return LK_OAUTH_NONSENSE;
     }
-    const char *at = lk_json_str(o, "access_token");
-    if (!at && lk_json_str(o, "error"))
+    if (!lk_json_str(o, "access_token") && lk_json_str(o, "error"))
         /* Some providers answer errors with 200: judge them as errors. */
-        return lk_oauth_parse(a, 400, body, len, t, code);
-    /* Nothing from the provider is stored or forwarded unchecked (SPEC §5). */
-    if (!at || !*at || strlen(at) > 16384 || !token_chars(at)) {
-        *code = "no_access_token";
+        return judge_error(a, 400, body, len, code);
+    long long ei = 0;
+    *code = malformed_field(o, &ei);
+    if (*code)
         return LK_OAUTH_NONSENSE;
-    }
-    json_object *rtv = lk_json_get(o, "refresh_token");
     const char *rt = lk_json_str(o, "refresh_token");
-    if ((rtv && !rt) || (rt && (strlen(rt) > 16384 || (*rt && !token_chars(rt))))) {
-        *code = "malformed_refresh_token";
-        return LK_OAUTH_NONSENSE;
-    }
-    json_object *ttv = lk_json_get(o, "token_type");
     const char *tt = lk_json_str(o, "token_type");
-    if ((ttv && !tt) || (tt && !http_token(tt))) {
-        *code = "malformed_token_type";
-        return LK_OAUTH_NONSENSE;
-    }
-    json_object *scv = lk_json_get(o, "scope");
     const char *sc = lk_json_str(o, "scope");
-    if ((scv && !sc) || (sc && (strlen(sc) > 8192 || !scope_chars(sc)))) {
-        *code = "malformed_scope";
-        return LK_OAUTH_NONSENSE;
-    }
-    long long ei = expires_in_of(lk_json_get(o, "expires_in"));
-    if (ei == 0) {
-        *code = "malformed_expires_in";
-        return LK_OAUTH_NONSENSE;
-    }
-    t->access_token = lk_strdup(a, at);
+    t->access_token = lk_strdup(a, lk_json_str(o, "access_token"));
     t->refresh_token = rt && *rt ? lk_strdup(a, rt) : NULL;
     t->token_type = lk_strdup(a, tt ? tt : "Bearer");
     if (lk_ieq(t->token_type, "bearer"))

@@ -4,7 +4,9 @@
 #ifndef LK_OAUTH_H
 #define LK_OAUTH_H
 
-#include "profile.h"
+#include "arena.h"
+#include "client.h"
+#include "lk.h"
 #include "upstream.h"
 
 typedef struct lk_tokens {

@@ -304,7 +304,7 @@ void lk_proxy_endpoint(lk_req *r)
     const char *iid = lk_req_header(r, "HTTP_X_INSTANCE_ID");
     const char *site = lk_req_header(r, "HTTP_X_SITE");
     lk_apikey key;
-    lk_profile *p;
+    const lk_profile *p;
     bool iid_ok = iid && lk_valid_instance_id(iid, strlen(iid));
     if (lk_bot_gate(r, name, iid_ok ? iid : NULL, &key, &p) != LK_OK)
         return;

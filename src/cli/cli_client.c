@@ -92,7 +92,7 @@ int cli_client(cli *c, int argc, char **argv)
         return 1;
     if (cli_db(c))
         return 1;
-    lk_profile *p;
+    const lk_profile *p;
     lk_err rc = lk_profile_load(c->db, c->a, in.profile, &p);
     if (rc != LK_OK)
         return cli_fail("client add: %s", cli_reason(rc));

@@ -114,7 +114,7 @@ static int set_credential(cli *c, int argc, char **argv)
         return 1;
     if (cli_db(c))
         return 1;
-    lk_profile *p;
+    const lk_profile *p;
     lk_err rc = lk_profile_load(c->db, c->a, in.profile, &p);
     if (rc != LK_OK)
         return cli_fail("connection set-credential: %s", cli_reason(rc));
@@ -224,7 +224,7 @@ int cli_link(cli *c, int argc, char **argv)
         return cli_fail("link: public_base_url is not configured");
     if (cli_db(c))
         return 1;
-    lk_profile *p;
+    const lk_profile *p;
     lk_err rc = lk_profile_load(c->db, c->a, argv[optind], &p);
     if (rc != LK_OK)
         return cli_fail("link: %s", cli_reason(rc));

@@ -8,6 +8,7 @@
 #include "apicred.h"
 #include "cli.h"
 #include "profile.h"
+#include "template.h"
 #include "text.h"
 #include "upstream.h"
 
@@ -444,7 +445,7 @@ static int profile_show(cli *c, const char *name)
 {
     if (cli_db(c))
         return 1;
-    lk_profile *p;
+    const lk_profile *p;
     lk_err rc = lk_profile_load(c->db, c->a, name, &p);
     if (rc != LK_OK)
         return cli_fail("profile show: %s", cli_reason(rc));

@@ -94,7 +94,7 @@ static void sweep_one(cli *c, lk_upstream *up, long idle, const char *profile, c
     json_object *item = json_object_new_object();
     lk_json_set_str(item, "profile", profile);
     lk_json_set_str(item, "instance_id", instance);
-    lk_profile *p;
+    const lk_profile *p;
     lk_conn *conn;
     lk_err rc = lk_profile_load(c->db, a, profile, &p);
     if (rc == LK_OK)

@@ -16,6 +16,7 @@
 #include "apicred.h"
 #include "cred.h"
 #include "profile.h"
+#include "template.h"
 
 static int setup(void **state)
 {

@@ -40,7 +40,7 @@ static void assert_gate_unauthorized(const char *profile, const char *authorizat
     gate_case c;
     init_request(&c, profile, authorization);
     lk_apikey key;
-    lk_profile *p = NULL;
+    const lk_profile *p = NULL;
     assert_int_equal(lk_bot_gate(&c.r, profile, "u1", &key, &p), LK_EUNAUTHORIZED);
     assert_int_equal(c.r.err, LK_EUNAUTHORIZED);
     assert_null(p);

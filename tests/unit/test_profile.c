@@ -9,6 +9,7 @@
 
 #include "json.h"
 #include "profile.h"
+#include "template.h"
 
 static int setup(void **state)
 {
