@@ -1,11 +1,13 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
+#include "text.h"
 
 enum kind { STR, BOOL, LONG, LEVEL };
 
@@ -107,14 +109,12 @@ static lk_err set(lk_config *c, const struct option *o, const char *v, const cha
         }
         return LK_OK;
     case LONG: {
-        char *endp = NULL;
-        errno = 0;
-        long x = strtol(v, &endp, 10);
-        if (errno || !*v || *endp || x < o->min || x > o->max) {
+        long long x;
+        if (!lk_parse_int(v, o->min, o->max, &x)) {
             snprintf(err, errlen, "%s: %s must be a whole number from %ld to %ld", where, o->key, o->min, o->max);
             return LK_EINVAL;
         }
-        *(long *)field = x;
+        *(long *)field = (long)x;
         return LK_OK;
     }
     case LEVEL: {

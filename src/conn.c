@@ -1,11 +1,13 @@
 #include "conn.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "crypto.h"
 #include "json.h"
+#include "text.h"
 #include "touch.h"
 
 /* clang-format off */
@@ -108,8 +110,8 @@ lk_err lk_conn_write_grant(lk_db *db, lk_arena *a, const lk_config *cfg, const l
                                 rt,      t->token_type, t->scope,    expires,   meta};
         rc = lk_db_exec(db, a, &q_insert, params, NULL);
     }
-    if (rc == LK_OK && id)
-        *id = strtoll(id_text, NULL, 10);
+    if (rc == LK_OK && id && !lk_parse_int(id_text, 1, LLONG_MAX, id))
+        rc = LK_EINTERNAL;
     return rc;
 }
 

@@ -1,11 +1,13 @@
 #include "db.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cache.h"
 #include "log.h"
+#include "text.h"
 
 struct lk_db {
     PGconn *conn;
@@ -399,6 +401,6 @@ bool lk_db_bool(PGresult *res, int r, const char *col)
 
 long long lk_db_ll(PGresult *res, int r, const char *col)
 {
-    const char *v = lk_db_get(res, r, col);
-    return v ? strtoll(v, NULL, 10) : 0;
+    long long v = 0;
+    return lk_parse_int(lk_db_get(res, r, col), LLONG_MIN, LLONG_MAX, &v) ? v : 0;
 }

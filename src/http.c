@@ -1,6 +1,6 @@
 #include "http.h"
 
-#include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,10 +116,7 @@ lk_err lk_req_body(lk_req *r, size_t cap, char **out, size_t *len)
     long long want = -1;
     r->body_read = true;
     if (cl && *cl) {
-        char *endp = NULL;
-        errno = 0;
-        want = strtoll(cl, &endp, 10);
-        if (errno || *endp || want < 0)
+        if (!lk_parse_int(cl, 0, LLONG_MAX, &want))
             return lk_fail(r, LK_EINVAL, "Content-Length is not a number.");
         if ((unsigned long long)want > cap)
             return lk_fail(r, LK_ETOOBIG, "The request body is larger than %zu bytes.", cap);

@@ -1,5 +1,6 @@
 #include "profile.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -335,7 +336,8 @@ lk_err lk_profile_insert(lk_db *db, lk_arena *a, const lk_config *cfg, lk_profil
     if (rc != LK_OK)
         return rc;
     p->id_text = lk_strdup(a, lk_db_val(res, 0, 0));
-    p->id = strtoll(p->id_text, NULL, 10);
+    if (!lk_parse_int(p->id_text, 1, LLONG_MAX, &p->id))
+        return LK_EINTERNAL;
     char *sealed = NULL, *sealed_credential = NULL;
     if (secret) {
         rc = lk_seal(a, &cfg->keys, "profiles", "client_secret", p->id_text, secret, strlen(secret), &sealed);

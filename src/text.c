@@ -1,5 +1,6 @@
 #include "text.h"
 
+#include <limits.h>
 #include <string.h>
 
 static int hexval(unsigned char c)
@@ -248,16 +249,23 @@ bool lk_parse_int_n(const char *s, size_t n, long long lo, long long hi, long lo
 {
     bool neg = n > 0 && s[0] == '-';
     size_t i = neg ? 1 : 0;
-    if (n - i < 1 || n - i > 18) /* 18 digits cannot overflow a long long */
+    if (i == n)
         return false;
+    /* Accumulated negative: LLONG_MIN has no positive counterpart. */
     long long v = 0;
     for (; i < n; i++) {
         if (s[i] < '0' || s[i] > '9')
             return false;
-        v = v * 10 + (s[i] - '0');
+        int d = s[i] - '0';
+        if (v < (LLONG_MIN + d) / 10)
+            return false;
+        v = v * 10 - d;
     }
-    if (neg)
+    if (!neg) {
+        if (v == LLONG_MIN)
+            return false;
         v = -v;
+    }
     if (v < lo || v > hi)
         return false;
     *out = v;

@@ -40,9 +40,9 @@ bool lk_ct_equal(const void *a, const void *b, size_t n);
 bool lk_ieq(const char *a, const char *b);
 bool lk_ieqn(const char *a, size_t an, const char *b);
 
-/* The one integer parser: s[0..n) is an optional '-' and 1-18 decimal digits
- * (no space, no '+', no other byte) whose value lies in [lo, hi]; *out is
- * written only on success. */
+/* The one integer parser: s[0..n) is an optional '-' and decimal digits (no
+ * space, no '+', no other byte) whose value fits a long long and lies in
+ * [lo, hi]; *out is written only on success. */
 bool lk_parse_int_n(const char *s, size_t n, long long lo, long long hi, long long *out);
 /* lk_parse_int_n over a NUL-terminated string; false for NULL. */
 bool lk_parse_int(const char *s, long long lo, long long hi, long long *out);

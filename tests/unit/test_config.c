@@ -199,6 +199,9 @@ static void test_config_refuses_numbers_out_of_range(void **state)
         "max_body = 1023\n",
         "purge_interval = -1\n",
         "link_ttl = 99999999999999999999999\n",
+        "flow_ttl = +60\n",
+        "flow_ttl = 60s\n",
+        "flow_ttl = 0x40\n",
     };
     lk_config c;
     char err[256] = "";

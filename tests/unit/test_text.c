@@ -385,9 +385,17 @@ static void test_parse_int_strict_decimal_in_range(void **state)
     assert_int_equal(v, -5);
     assert_true(lk_parse_int("999999999999999999", 0, INT64_MAX, &v));
     assert_int_equal(v, 999999999999999999LL);
+    assert_true(lk_parse_int("9223372036854775807", 0, INT64_MAX, &v));
+    assert_true(v == INT64_MAX);
+    assert_true(lk_parse_int("-9223372036854775808", INT64_MIN, 0, &v));
+    assert_true(v == INT64_MIN);
+    assert_true(lk_parse_int("000000000000000000000042", 0, 100, &v));
+    assert_int_equal(v, 42);
+    assert_false(lk_parse_int("9223372036854775808", 0, INT64_MAX, &v));
+    assert_false(lk_parse_int("-9223372036854775809", INT64_MIN, 0, &v));
     v = 7;
-    const char *bad[] = {
-        "", "-", "+1", " 1", "1 ", "1x", "0x10", "1e3", "3001", "-11", "1000000000000000000", "99999999999999999999"};
+    const char *bad[] = {"",     "-",   "+1",   " 1",  "1 ",      "1x",
+                         "0x10", "1e3", "3001", "-11", "3001000", "99999999999999999999"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_false(lk_parse_int(bad[i], -10, 3000, &v));
     assert_false(lk_parse_int(NULL, 0, 1, &v));
