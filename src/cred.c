@@ -7,6 +7,7 @@
 #include "apicred.h"
 #include "audit.h"
 #include "buf.h"
+#include "gate.h"
 #include "json.h"
 #include "text.h"
 
@@ -382,12 +383,10 @@ void lk_refresh_endpoint(lk_req *r, const char *name)
         lk_fail_method(r, "POST");
         return;
     }
-    lk_json_body jb;
-    lk_req_json_early(r, &jb);
-    json_object *body = jb.json;
     lk_apikey key;
     lk_profile *p;
-    if (lk_bot_gate(r, name, lk_json_str(body, "instance_id"), &key, &p) != LK_OK || lk_req_json_failed(r, &jb))
+    json_object *body;
+    if (lk_bot_gate_json(r, name, &key, &p, &body) != LK_OK)
         return;
     if (!json_object_is_type(body, json_type_object)) {
         lk_fail_not_object(r);

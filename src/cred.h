@@ -3,7 +3,7 @@
 #ifndef LK_CRED_H
 #define LK_CRED_H
 
-#include "apikey.h"
+#include "http.h"
 #include "refresh.h"
 #include "resources.h"
 

@@ -4,7 +4,7 @@
 #ifndef LK_FLOW_H
 #define LK_FLOW_H
 
-#include "apikey.h"
+#include "gate.h"
 #include "http.h"
 #include "profile.h"
 

@@ -5,9 +5,9 @@
 #include <string.h>
 
 #include "apicred.h"
-#include "apikey.h"
 #include "buf.h"
 #include "cred.h"
+#include "gate.h"
 #include "log.h"
 #include "text.h"
 #include "upstream.h"
