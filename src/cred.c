@@ -69,7 +69,10 @@ lk_err lk_fail_reauth(lk_req *r, const lk_profile *p, const char *detail)
     return LK_EREAUTH;
 }
 
-lk_err lk_fail_refresh(lk_req *r, const lk_profile *p, lk_err rc, const lk_refresh_out *ro)
+/* Answers a failed lk_refresh (SPEC §5, §7): 409 with where to get a new
+ * link, or the error with its Retry-After, marked "refresh_in_progress"
+ * when the caller was not let wait for another caller's refresh. */
+static lk_err fail_refresh(lk_req *r, const lk_profile *p, lk_err rc, const lk_refresh_out *ro)
 {
     if (rc == LK_EREAUTH)
         return lk_fail_reauth(r, p, ro->detail);
@@ -81,6 +84,18 @@ lk_err lk_fail_refresh(lk_req *r, const lk_profile *p, lk_err rc, const lk_refre
         json_object_object_add(r->extra, "refresh_in_progress", json_object_new_boolean(1));
     }
     return r->err;
+}
+
+lk_err lk_cred_refresh(lk_req *r, const lk_profile *p, const char *actor, const lk_conn *conn, bool force,
+                       long long min_validity, lk_refresh_out *ro)
+{
+    lk_refresh_ctx cx = {r->db, r->a, r->cfg, r->up, actor, 0};
+    lk_err rc = lk_refresh(&cx, p, conn, force, min_validity, ro);
+    if (rc != LK_OK)
+        return fail_refresh(r, p, rc, ro);
+    if (!ro->conn || !ro->access_token)
+        return lk_fail(r, LK_EINTERNAL, "The refreshed credential could not be read.");
+    return LK_OK;
 }
 
 /* The profile's one credential (auth type api_key), as a connection that
@@ -205,13 +220,9 @@ lk_err lk_cred_get(lk_req *r, const lk_profile *p, const char *actor, const char
         }
         out->conn = c;
     } else {
-        lk_refresh_ctx cx = {r->db, a, r->cfg, r->up, actor, 0};
         lk_refresh_out ro;
-        rc = lk_refresh(&cx, p, c, force, min_validity, &ro);
-        if (rc != LK_OK)
-            return lk_fail_refresh(r, p, rc, &ro);
-        if (!ro.conn || !ro.access_token)
-            return lk_fail(r, LK_EINTERNAL, "The refreshed credential could not be read.");
+        if (lk_cred_refresh(r, p, actor, c, force, min_validity, &ro) != LK_OK)
+            return r->err;
         out->conn = ro.conn;
         out->access_token = ro.access_token;
         out->refresh_failed = ro.refresh_failed;

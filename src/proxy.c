@@ -413,13 +413,9 @@ void lk_proxy_endpoint(lk_req *r)
         }
         if (!c.got_401)
             return;
-        lk_refresh_ctx cx = {r->db, a, r->cfg, r->up, key.name, 0};
         lk_refresh_out ro;
-        rc = lk_refresh(&cx, p, cred.conn, true, LK_MIN_VALIDITY_DEFAULT, &ro);
-        if (rc != LK_OK) {
-            lk_fail_refresh(r, p, rc, &ro);
+        if (lk_cred_refresh(r, p, key.name, cred.conn, true, LK_MIN_VALIDITY_DEFAULT, &ro) != LK_OK)
             return;
-        }
         cred.conn = ro.conn;
         cred.authorization = lk_printf(a, "%s %s", ro.conn->token_type, ro.access_token);
     }
