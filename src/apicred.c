@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 #include <string.h>
 
-#include "cred.h"
 #include "json.h"
 #include "log.h"
 #include "text.h"

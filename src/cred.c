@@ -6,50 +6,9 @@
 
 #include "apicred.h"
 #include "audit.h"
-#include "buf.h"
 #include "gate.h"
 #include "json.h"
 #include "text.h"
-
-char *lk_api_base_url(lk_arena *a, const char *tmpl, const lk_site *site)
-{
-    if (!tmpl)
-        return NULL;
-    lk_buf b;
-    lk_buf_init(&b, a, (size_t)LK_URL_MAX * 2);
-    lk_err rc = LK_OK;
-    const char *p = tmpl;
-    while (rc == LK_OK && *p) {
-        const char *open = strchr(p, '{');
-        if (!open) {
-            rc = lk_buf_adds(&b, p);
-            break;
-        }
-        rc = lk_buf_add(&b, p, (size_t)(open - p));
-        const char *close = strchr(open, '}');
-        if (!close || !site)
-            return NULL;
-        size_t n = (size_t)(close - open - 1);
-        const char *host = site->url;
-        if (!strncmp(host, "https://", 8))
-            host += 8;
-        else if (!strncmp(host, "http://", 7))
-            host += 7;
-        if (rc != LK_OK)
-            break;
-        if (n == 8 && !strncmp(open + 1, "cloud_id", 8))
-            rc = lk_buf_adds(&b, lk_pct_encode(a, site->cloud_id));
-        else if (n == 8 && !strncmp(open + 1, "site_url", 8))
-            rc = lk_buf_adds(&b, site->url);
-        else if (n == 9 && !strncmp(open + 1, "site_host", 9))
-            rc = lk_buf_add(&b, host, strcspn(host, "/"));
-        else
-            return NULL;
-        p = close + 1;
-    }
-    /* A URL that does not fit is no URL: never a shorter one. */
-    return rc == LK_OK ? (char *)lk_buf_str(&b) : NULL;
-}
 
 static void fail_with(lk_req *r, lk_err rc, const char *detail)
 {

@@ -39,9 +39,6 @@ lk_err lk_cred_refresh(lk_req *r, const lk_profile *p, const char *actor, const 
                        long long min_validity, lk_refresh_out *ro);
 /* The answer of /token and /refresh. */
 json_object *lk_cred_json(lk_req *r, const lk_profile *p, const lk_cred *c);
-/* Fills {cloud_id}, {site_url} and {site_host} of an API base URL
- * template; NULL when it names one and no site is chosen. */
-char *lk_api_base_url(lk_arena *a, const char *tmpl, const lk_site *site);
 
 /* GET and DELETE /token/{profile}. */
 void lk_token_endpoint(lk_req *r, const char *profile);
