@@ -6,7 +6,6 @@
 #include "buf.h"
 #include "crypto.h"
 #include "json.h"
-#include "proxy.h"
 #include "text.h"
 #include "upstream.h"
 #include "url.h"
@@ -363,7 +362,7 @@ lk_err lk_profile_validate(lk_arena *a, const lk_profile *p, const char **why)
         if (p->proxy_path_prefixes.v[i][0] != '/')
             *why = "each proxy path prefix must start with '/'";
         else if (strchr(p->proxy_path_prefixes.v[i], '%') ||
-                 lk_proxy_path_check(a, p->proxy_path_prefixes.v[i], NULL, &pw) != LK_OK)
+                 lk_url_path_check(a, p->proxy_path_prefixes.v[i], NULL, 0, &pw) != LK_OK)
             *why = "each proxy path prefix must be a plain path: no '.' or '..' segment (nor '..;'), no '//', "
                    "no '%', backslash or '@'";
     }

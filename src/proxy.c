@@ -13,73 +13,6 @@
 #include "upstream.h"
 #include "url.h"
 
-lk_err lk_proxy_path_check(lk_arena *a, const char *raw, const lk_strv *prefixes, const char **why)
-{
-    size_t n = strlen(raw);
-    *why = NULL;
-    if (n > LK_PROXY_PATH_MAX)
-        *why = "The path is too long.";
-    else if (raw[0] != '/')
-        *why = "The path must start with '/'.";
-    else if (strstr(raw, "%25"))
-        *why = "The path must not hold an encoded '%'.";
-    if (*why)
-        return LK_EINVAL;
-    char *d;
-    size_t dn;
-    if (lk_pct_decode(a, raw, n, false, &d, &dn) != LK_OK) {
-        *why = "The path holds a malformed percent escape.";
-        return LK_EINVAL;
-    }
-    for (size_t i = 0; i < dn; i++) {
-        unsigned char c = (unsigned char)d[i];
-        if (c < 0x20 || c == 0x7f) {
-            *why = "The path must not hold control characters.";
-            return LK_EINVAL;
-        }
-        if (c == '\\' || c == '@') {
-            *why = "The path must not hold a backslash or '@'.";
-            return LK_EINVAL;
-        }
-    }
-    /* No "//" anywhere (an authority), no "." or ".." segment, and no
-     * scheme in the first segment. A segment's ';' parameters are no
-     * disguise: servlet containers (Confluence Data Center) drop them and
-     * then resolve "..;x" as ".." (SPEC §6). */
-    if (strstr(d, "//")) {
-        *why = "The path must not hold empty segments ('//').";
-        return LK_EINVAL;
-    }
-    const char *seg = d + 1;
-    for (bool first = true;; first = false) {
-        const char *slash = strchr(seg, '/');
-        size_t sl = slash ? (size_t)(slash - seg) : strlen(seg);
-        size_t nl = strcspn(seg, ";/"); /* the segment without its parameters */
-        if ((nl == 1 && seg[0] == '.') || (nl == 2 && seg[0] == '.' && seg[1] == '.')) {
-            *why = "The path must not hold '.' or '..' segments.";
-            return LK_EINVAL;
-        }
-        if (first && memchr(seg, ':', sl)) {
-            *why = "The path must not start with a scheme.";
-            return LK_EINVAL;
-        }
-        if (!slash)
-            break;
-        seg = slash + 1;
-    }
-    if (prefixes && prefixes->n) {
-        for (size_t i = 0; i < prefixes->n; i++) {
-            const char *p = prefixes->v[i];
-            size_t pl = strlen(p);
-            if (!strncmp(d, p, pl) && (p[pl - 1] == '/' || d[pl] == '\0' || d[pl] == '/'))
-                return LK_OK;
-        }
-        *why = "The path is outside what this profile may reach.";
-        return LK_EINVAL;
-    }
-    return LK_OK;
-}
-
 static bool in_list(const char *name, size_t n, const char *const *list)
 {
     for (const char *const *l = list; *l; l++)
@@ -315,7 +248,7 @@ void lk_proxy_endpoint(lk_req *r)
         return;
     }
     const char *why = NULL;
-    if (lk_proxy_path_check(a, sub, &p->proxy_path_prefixes, &why) != LK_OK) {
+    if (lk_url_path_check(a, sub, p->proxy_path_prefixes.v, p->proxy_path_prefixes.n, &why) != LK_OK) {
         lk_fail(r, LK_EINVAL, "%s", why);
         return;
     }

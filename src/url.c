@@ -170,6 +170,88 @@ bool lk_redirect_allowed(lk_arena *a, const char *url, char *const *entries, siz
     return false;
 }
 
+/* What is wrong with a raw path before decoding, or NULL. */
+static const char *raw_path_problem(const char *raw, size_t n)
+{
+    if (n > LK_URL_PATH_MAX)
+        return "The path is too long.";
+    if (raw[0] != '/')
+        return "The path must start with '/'.";
+    if (strstr(raw, "%25"))
+        return "The path must not hold an encoded '%'.";
+    return NULL;
+}
+
+/* What is wrong with the bytes of a decoded path, or NULL. */
+static const char *decoded_byte_problem(const char *d, size_t dn)
+{
+    for (size_t i = 0; i < dn; i++) {
+        unsigned char c = (unsigned char)d[i];
+        if (c < 0x20 || c == 0x7f)
+            return "The path must not hold control characters.";
+        if (c == '\\' || c == '@')
+            return "The path must not hold a backslash or '@'.";
+    }
+    return NULL;
+}
+
+/* What is wrong with the segments of a decoded path, or NULL: no "//"
+ * anywhere (an authority), no "." or ".." segment, and no scheme in the
+ * first segment. A segment's ';' parameters are no disguise: servlet
+ * containers (Confluence Data Center) drop them and then resolve "..;x" as
+ * ".." (SPEC §6). */
+static const char *segment_problem(const char *d)
+{
+    if (strstr(d, "//"))
+        return "The path must not hold empty segments ('//').";
+    const char *seg = d + 1;
+    for (bool first = true;; first = false) {
+        const char *slash = strchr(seg, '/');
+        size_t sl = slash ? (size_t)(slash - seg) : strlen(seg);
+        size_t nl = strcspn(seg, ";/"); /* the segment without its parameters */
+        if ((nl == 1 && seg[0] == '.') || (nl == 2 && seg[0] == '.' && seg[1] == '.'))
+            return "The path must not hold '.' or '..' segments.";
+        if (first && memchr(seg, ':', sl))
+            return "The path must not start with a scheme.";
+        if (!slash)
+            return NULL;
+        seg = slash + 1;
+    }
+}
+
+/* True when the decoded path d is one of the prefixes or continues one
+ * after a '/'. */
+static bool under_prefix(const char *d, char *const *prefixes, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *p = prefixes[i];
+        size_t pl = strlen(p);
+        if (!strncmp(d, p, pl) && (p[pl - 1] == '/' || d[pl] == '\0' || d[pl] == '/'))
+            return true;
+    }
+    return false;
+}
+
+lk_err lk_url_path_check(lk_arena *a, const char *raw, char *const *prefixes, size_t n, const char **why)
+{
+    size_t rn = strlen(raw);
+    char *d;
+    size_t dn;
+    *why = raw_path_problem(raw, rn);
+    if (*why)
+        return LK_EINVAL;
+    if (lk_pct_decode(a, raw, rn, false, &d, &dn) != LK_OK) {
+        *why = "The path holds a malformed percent escape.";
+        return LK_EINVAL;
+    }
+    *why = decoded_byte_problem(d, dn);
+    if (!*why)
+        *why = segment_problem(d);
+    if (!*why && n > 0 && !under_prefix(d, prefixes, n))
+        *why = "The path is outside what this profile may reach.";
+    return *why ? LK_EINVAL : LK_OK;
+}
+
 bool lk_host_is_loopback(const char *host)
 {
     if (!strcmp(host, "localhost") || !strcmp(host, "::1"))
