@@ -109,9 +109,7 @@ lk_err lk_apicred_resolve(lk_upstream *u, lk_arena *a, const lk_profile *p, lk_s
     lk_http_resp resp;
     /* The host comes from the site a user named: the same connect-time
      * address check as every other call to it (SPEC §8a). */
-    lk_upstream_deny_private(u, lk_apicred_deny_private(p));
-    lk_err rc = lk_upstream_call(u, a, "GET", url, headers, NULL, 0, ANSWER_MAX, &resp);
-    lk_upstream_deny_private(u, false);
+    lk_err rc = lk_upstream_call(u, a, lk_apicred_reach(p), "GET", url, headers, NULL, 0, ANSWER_MAX, &resp);
     if (rc != LK_OK)
         return LK_EUNAVAILABLE;
     if (resp.status == 429 || resp.status >= 500)
@@ -158,9 +156,7 @@ lk_err lk_apicred_check(lk_upstream *u, lk_arena *a, const lk_profile *p, const 
     lk_http_resp resp;
     /* Only a host that comes from a site is checked: a base URL that names
      * none is the profile's own, as an OAuth profile's is. */
-    lk_upstream_deny_private(u, lk_apicred_deny_private(p));
-    lk_err rc = lk_upstream_call(u, a, "GET", url, headers, NULL, 0, ANSWER_MAX, &resp);
-    lk_upstream_deny_private(u, false);
+    lk_err rc = lk_upstream_call(u, a, lk_apicred_reach(p), "GET", url, headers, NULL, 0, ANSWER_MAX, &resp);
     if (rc != LK_OK)
         return rc == LK_ETOOBIG ? LK_EPROVIDER : LK_EUNAVAILABLE;
     return lk_apicred_judge(a, p, resp.status, resp.body, resp.len);
@@ -193,6 +189,11 @@ lk_err lk_apicred_judge(lk_arena *a, const lk_profile *p, long status, const cha
 bool lk_apicred_deny_private(const lk_profile *p)
 {
     return lk_profile_is_api_key(p) && lk_profile_needs_site(p) && !p->allow_private_sites;
+}
+
+lk_reach lk_apicred_reach(const lk_profile *p)
+{
+    return lk_apicred_deny_private(p) ? LK_REACH_PUBLIC : LK_REACH_ANY;
 }
 
 const char *lk_apicred_shape(const lk_profile *p)

@@ -131,12 +131,12 @@ static ssize_t client_read(void *ctx, char *buf, size_t n)
     return got;
 }
 
-static int on_head(void *ctx, long status, char **lines, size_t n)
+static lk_head_action on_head(void *ctx, long status, char **lines, size_t n)
 {
     call *c = ctx;
     if (status == 401 && c->allow_retry) {
         c->got_401 = true;
-        return 1; /* swallow it: refresh and retry */
+        return LK_HEAD_SWALLOW; /* refresh and retry */
     }
     c->small = false;
     for (size_t i = 0; i < n; i++) {
@@ -165,7 +165,8 @@ static int on_head(void *ctx, long status, char **lines, size_t n)
         lk_resp_header(c->r, lk_strndup(c->r->a, lines[i], nl), v);
     }
     c->began = true;
-    return lk_resp_begin(c->r, status < 100 || status > 999 ? 502 : (int)status, !c->small) == 0 ? 0 : -1;
+    bool begun = lk_resp_begin(c->r, status < 100 || status > 999 ? 502 : (int)status, !c->small) == 0;
+    return begun ? LK_HEAD_STREAM : LK_HEAD_ABORT;
 }
 
 static int on_body(void *ctx, const char *p, size_t n)
@@ -306,6 +307,9 @@ void lk_proxy_endpoint(lk_req *r)
         .read = client_read,
         .ctx = &c,
         .timeout_ms = r->cfg->proxy_timeout_ms,
+        /* Sites that users name go only to public addresses, unless the
+         * profile allows private ones (SPEC §8a: checked on connecting). */
+        .reach = cred.api_key ? lk_apicred_reach(p) : LK_REACH_ANY,
         .on_head = on_head,
         .on_body = on_body,
     };
@@ -322,11 +326,7 @@ void lk_proxy_endpoint(lk_req *r)
          * means a missing scope and a refresh would only burn a rotation). */
         c.allow_retry = attempt == 0 && body && !cred.api_key && cred.conn->refreshed_ago > 60;
         c.got_401 = false;
-        /* Sites that users name go only to public addresses, unless the
-         * profile allows private ones (SPEC §8a: checked on connecting). */
-        lk_upstream_deny_private(r->up, cred.api_key && lk_apicred_deny_private(p));
         lk_err rc = lk_upstream_stream(r->up, a, &s);
-        lk_upstream_deny_private(r->up, false);
         if (c.began) {
             if (rc != LK_OK)
                 lk_warn("proxied answer cut short after %lld bytes: %s", c.sent, lk_err_code(rc));

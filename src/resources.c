@@ -45,7 +45,7 @@ lk_err lk_resources_fetch(lk_upstream *u, lk_arena *a, const char *url, const ch
     char *auth = lk_printf(a, "Authorization: Bearer %s", access_token);
     const char *headers[] = {auth, "Accept: application/json", NULL};
     lk_http_resp resp;
-    lk_err rc = lk_upstream_call(u, a, "GET", url, headers, NULL, 0, RESOURCES_ANSWER_MAX, &resp);
+    lk_err rc = lk_upstream_call(u, a, LK_REACH_ANY, "GET", url, headers, NULL, 0, RESOURCES_ANSWER_MAX, &resp);
     if (rc == LK_ETOOBIG)
         return LK_EPROVIDER;
     if (rc != LK_OK)
