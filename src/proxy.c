@@ -13,6 +13,13 @@
 #include "upstream.h"
 #include "url.h"
 
+/* An answer of known length up to this goes out whole at the end, without
+ * a flush per chunk. */
+#define LK_PROXY_SMALL_ANSWER_MAX 65536
+/* A 401 for a token refreshed longer ago than this (seconds) is retried
+ * once after a refresh. */
+#define LK_PROXY_RETRY_AGE 60
+
 static bool in_list(const char *name, size_t n, const char *const *list)
 {
     for (const char *const *l = list; *l; l++)
@@ -146,7 +153,7 @@ static lk_head_action on_head(void *ctx, long status, char **lines, size_t n)
         size_t nl = (size_t)(colon - lines[i]);
         /* A short answer of known length arrives at once: let it go out
          * whole at the end rather than chunk by chunk (fewer writes). */
-        if (lk_ieqn(lines[i], nl, "content-length") && strtoll(colon + 1, NULL, 10) <= 65536)
+        if (lk_ieqn(lines[i], nl, "content-length") && strtoll(colon + 1, NULL, 10) <= LK_PROXY_SMALL_ANSWER_MAX)
             c->small = true;
         if (!lk_proxy_response_header_ok(lines[i], nl))
             continue;
@@ -224,132 +231,183 @@ static bool header_value_ok(const char *v)
     return !v || !strpbrk(v, "\r\n");
 }
 
-void lk_proxy_endpoint(lk_req *r)
+/* What a proxied request asks for, once checked. */
+typedef struct proxied {
+    lk_apikey key;
+    lk_profile *p;
+    const char *sub;    /* the sub-path, still percent-encoded */
+    const char *iid;    /* X-Instance-Id */
+    const char *site;   /* X-Site, or NULL */
+    long long body_len; /* -1: unknown, read to the end */
+} proxied;
+
+/* The route, then SPEC §2's gate, X-Instance-Id, the sub-path and X-Site.
+ * Fails through lk_fail. */
+static bool check_request(lk_req *r, proxied *pr)
 {
-    lk_arena *a = r->a;
     const char *rest;
     if (!lk_route_is(r, "proxy", &rest)) {
         lk_fail(r, LK_ENOPROFILE, "No such route.");
-        return;
+        return false;
     }
     const char *slash = strchr(rest, '/');
-    const char *name = slash ? lk_strndup(a, rest, (size_t)(slash - rest)) : rest;
-    const char *sub = slash ? slash : "/";
-    const char *iid = lk_req_header(r, "HTTP_X_INSTANCE_ID");
-    const char *site = lk_req_header(r, "HTTP_X_SITE");
-    lk_apikey key;
-    lk_profile *p;
-    bool iid_ok = iid && lk_valid_instance_id(iid, strlen(iid));
-    if (lk_bot_gate(r, name, iid_ok ? iid : NULL, &key, &p) != LK_OK)
-        return;
+    const char *name = slash ? lk_strndup(r->a, rest, (size_t)(slash - rest)) : rest;
+    pr->sub = slash ? slash : "/";
+    pr->iid = lk_req_header(r, "HTTP_X_INSTANCE_ID");
+    pr->site = lk_req_header(r, "HTTP_X_SITE");
+    bool iid_ok = pr->iid && lk_valid_instance_id(pr->iid, strlen(pr->iid));
+    if (lk_bot_gate(r, name, iid_ok ? pr->iid : NULL, &pr->key, &pr->p) != LK_OK)
+        return false;
     if (!iid_ok) {
         lk_fail_field(r, "header", "x-instance-id",
-                      iid ? "Value error, X-Instance-Id must be 1 to 255 bytes of printable UTF-8" : "Field required",
-                      iid ? "value_error" : "missing");
-        return;
+                      pr->iid ? "Value error, X-Instance-Id must be 1 to 255 bytes of printable UTF-8"
+                              : "Field required",
+                      pr->iid ? "value_error" : "missing");
+        return false;
     }
+    const lk_strv *prefixes = &pr->p->proxy_path_prefixes;
     const char *why = NULL;
-    if (lk_url_path_check(a, sub, p->proxy_path_prefixes.v, p->proxy_path_prefixes.n, &why) != LK_OK) {
+    if (lk_url_path_check(r->a, pr->sub, prefixes->v, prefixes->n, &why) != LK_OK) {
         lk_fail(r, LK_EINVAL, "%s", why);
-        return;
+        return false;
     }
-    if (!header_value_ok(site) || (site && !lk_site_valid(site))) {
+    if (!header_value_ok(pr->site) || (pr->site && !lk_site_valid(pr->site))) {
         lk_fail_field(r, "header", "x-site", "Value error, X-Site must be a cloud id or a host name", "value_error");
-        return;
+        return false;
     }
-    /* The body: its length is known (CONTENT_LENGTH) or, for methods that
-     * carry one, read to the end (SPEC §8a). */
+    return true;
+}
+
+static void fail_too_big(lk_req *r)
+{
+    lk_fail(r, LK_ETOOBIG, "The request body is larger than %ld bytes.", r->cfg->proxy_max_body);
+}
+
+/* The body's length: known (CONTENT_LENGTH), none for methods that carry
+ * none, or -1 to read it to the end (SPEC §8a). A 400 or 413 otherwise. */
+static bool body_length(lk_req *r, long long *len)
+{
     const char *cl = lk_req_env(r, "CONTENT_LENGTH");
-    long long body_len = -1;
+    *len = -1;
     if (cl && *cl) {
         char *end = NULL;
         errno = 0;
-        body_len = strtoll(cl, &end, 10);
-        if (errno || *end || body_len < 0) {
+        *len = strtoll(cl, &end, 10);
+        if (errno || *end || *len < 0) {
             lk_fail(r, LK_EINVAL, "Content-Length is not a number.");
-            return;
+            return false;
         }
     } else if (!strcmp(r->method, "GET") || !strcmp(r->method, "HEAD") || !strcmp(r->method, "DELETE") ||
                !strcmp(r->method, "OPTIONS")) {
-        body_len = 0;
+        *len = 0;
     }
-    if (body_len > r->cfg->proxy_max_body) {
-        lk_fail(r, LK_ETOOBIG, "The request body is larger than %ld bytes.", r->cfg->proxy_max_body);
-        return;
+    if (*len > r->cfg->proxy_max_body) {
+        fail_too_big(r);
+        return false;
     }
-    lk_cred cred;
-    if (lk_cred_get(r, p, key.name, iid, site, "header", LK_MIN_VALIDITY_DEFAULT, false, &cred) != LK_OK)
-        return;
-    if (!cred.api_base_url) {
-        lk_fail(r, LK_EPROVIDER, "This profile has no API base URL for this connection.");
-        return;
+    return true;
+}
+
+/* A small body is kept so that a 401 can be retried once: *body gets it
+ * ("" when empty), or NULL when it is to be streamed. */
+static bool keep_small_body(lk_req *r, long long body_len, char **body)
+{
+    *body = NULL;
+    if (body_len < 0 || body_len > LK_PROXY_REPLAY_MAX)
+        return true;
+    size_t got;
+    if (body_len > 0 && lk_req_body(r, (size_t)LK_PROXY_REPLAY_MAX, body, &got) != LK_OK)
+        return false;
+    if (!*body)
+        *body = "";
+    return true;
+}
+
+/* After one exchange: answers what failed before the answer began (or
+ * notes an answer cut short), and says whether a swallowed 401 asks for a
+ * refresh and one retry. */
+static bool retry_wanted(lk_req *r, const call *c, lk_err rc)
+{
+    if (c->began) {
+        if (rc != LK_OK)
+            lk_warn("proxied answer cut short after %lld bytes: %s", c->sent, lk_err_code(rc));
+        return false;
     }
-    /* A small body is kept so that a 401 can be retried once. */
-    char *body = NULL;
-    if (body_len >= 0 && body_len <= LK_PROXY_REPLAY_MAX) {
-        size_t got;
-        if (body_len > 0 && lk_req_body(r, (size_t)LK_PROXY_REPLAY_MAX, &body, &got) != LK_OK)
-            return;
-        if (!body)
-            body = "";
+    if (c->too_big) {
+        fail_too_big(r);
+        return false;
     }
-    char *url = lk_printf(a, "%s%s%s%s", cred.api_base_url, sub, *r->query ? "?" : "", r->query);
+    if (rc == LK_ETIMEOUT) {
+        lk_fail(r, LK_ETIMEOUT, "The upstream API did not answer in time.");
+        return false;
+    }
+    if (rc != LK_OK) {
+        lk_fail(r, LK_EUPSTREAM, "The upstream API could not be reached.");
+        return false;
+    }
+    return c->got_401;
+}
+
+/* Calls the API with the credential and streams the answer back; a 401
+ * for a token older than LK_PROXY_RETRY_AGE seconds may mean it was
+ * revoked: one refresh and one retry (never for a fresh token, where a 401
+ * means a missing scope and a refresh would only burn a rotation). */
+static void forward(lk_req *r, const proxied *pr, lk_cred *cred, const char *body)
+{
+    lk_arena *a = r->a;
+    char *url = lk_printf(a, "%s%s%s%s", cred->api_base_url, pr->sub, *r->query ? "?" : "", r->query);
     /* An empty POST, PUT or PATCH still says "Content-Length: 0" upstream
      * (RFC 9110 §8.6); servers answer 411 to one without it. */
     bool has_content = !strcmp(r->method, "POST") || !strcmp(r->method, "PUT") || !strcmp(r->method, "PATCH");
-    call c = {.r = r, .url = url, .body_left = body_len};
+    call c = {.r = r, .url = url, .body_left = pr->body_len};
     lk_stream s = {
         .method = r->method,
         .url = url,
-        .no_body = body_len == 0 && !has_content,
+        .no_body = pr->body_len == 0 && !has_content,
         .body = body,
-        .body_len = body_len,
+        .body_len = pr->body_len,
         .read = client_read,
         .ctx = &c,
         .timeout_ms = r->cfg->proxy_timeout_ms,
         /* Sites that users name go only to public addresses, unless the
          * profile allows private ones (SPEC §8a: checked on connecting). */
-        .reach = cred.api_key ? lk_apicred_reach(p) : LK_REACH_ANY,
+        .reach = cred->api_key ? lk_apicred_reach(pr->p) : LK_REACH_ANY,
         .on_head = on_head,
         .on_body = on_body,
     };
     for (int attempt = 0; attempt < 2; attempt++) {
-        const char *auth = lk_printf(a, "Authorization: %s", cred.authorization);
-        why = NULL;
-        s.headers = upstream_headers(r, auth, &why);
+        const char *why = NULL;
+        s.headers = upstream_headers(r, lk_printf(a, "Authorization: %s", cred->authorization), &why);
         if (!s.headers) {
             lk_fail(r, LK_EINVAL, "%s", why);
             return;
         }
-        /* A 401 for a token older than a minute may mean it was revoked:
-         * one refresh and one retry (never for a fresh token, where a 401
-         * means a missing scope and a refresh would only burn a rotation). */
-        c.allow_retry = attempt == 0 && body && !cred.api_key && cred.conn->refreshed_ago > 60;
+        c.allow_retry = attempt == 0 && body && !cred->api_key && cred->conn->refreshed_ago > LK_PROXY_RETRY_AGE;
         c.got_401 = false;
-        lk_err rc = lk_upstream_stream(r->up, a, &s);
-        if (c.began) {
-            if (rc != LK_OK)
-                lk_warn("proxied answer cut short after %lld bytes: %s", c.sent, lk_err_code(rc));
-            return;
-        }
-        if (c.too_big) {
-            lk_fail(r, LK_ETOOBIG, "The request body is larger than %ld bytes.", r->cfg->proxy_max_body);
-            return;
-        }
-        if (rc == LK_ETIMEOUT) {
-            lk_fail(r, LK_ETIMEOUT, "The upstream API did not answer in time.");
-            return;
-        }
-        if (rc != LK_OK) {
-            lk_fail(r, LK_EUPSTREAM, "The upstream API could not be reached.");
-            return;
-        }
-        if (!c.got_401)
+        if (!retry_wanted(r, &c, lk_upstream_stream(r->up, a, &s)))
             return;
         lk_refresh_out ro;
-        if (lk_cred_refresh(r, p, key.name, cred.conn, true, LK_MIN_VALIDITY_DEFAULT, &ro) != LK_OK)
+        if (lk_cred_refresh(r, pr->p, pr->key.name, cred->conn, true, LK_MIN_VALIDITY_DEFAULT, &ro) != LK_OK)
             return;
-        cred.conn = ro.conn;
-        cred.authorization = lk_printf(a, "%s %s", ro.conn->token_type, ro.access_token);
+        cred->conn = ro.conn;
+        cred->authorization = lk_printf(a, "%s %s", ro.conn->token_type, ro.access_token);
     }
+}
+
+void lk_proxy_endpoint(lk_req *r)
+{
+    proxied pr;
+    if (!check_request(r, &pr) || !body_length(r, &pr.body_len))
+        return;
+    lk_cred cred;
+    if (lk_cred_get(r, pr.p, pr.key.name, pr.iid, pr.site, "header", LK_MIN_VALIDITY_DEFAULT, false, &cred) != LK_OK)
+        return;
+    if (!cred.api_base_url) {
+        lk_fail(r, LK_EPROVIDER, "This profile has no API base URL for this connection.");
+        return;
+    }
+    char *body;
+    if (!keep_small_body(r, pr.body_len, &body))
+        return;
+    forward(r, &pr, &cred, body);
 }
