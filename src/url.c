@@ -5,6 +5,8 @@
 
 #include "text.h"
 
+#define LK_URL_PORT_DIGITS_MAX 5
+
 static bool path_char_ok(unsigned char c)
 {
     return c > 0x20 && c < 0x7f && c != '\\' && c != '#' && c != '"' && c != '<' && c != '>' && c != '`' && c != '{' &&
@@ -64,82 +66,104 @@ static lk_err check_path(const char *p)
     return LK_OK;
 }
 
-lk_err lk_url_parse(lk_arena *a, const char *s, lk_url *out)
+/* 1 to LK_URL_MAX bytes of printable ASCII without space, backslash or
+ * '#'. */
+static bool url_chars_ok(const char *s)
 {
-    memset(out, 0, sizeof(*out));
     size_t len = strlen(s);
     if (len == 0 || len > LK_URL_MAX)
-        return LK_EINVAL;
+        return false;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c <= 0x20 || c >= 0x7f || c == '\\' || c == '#')
-            return LK_EINVAL;
+            return false;
     }
-    const char *rest;
+    return true;
+}
+
+/* "https://" or "http://", with the scheme's default port; *rest points
+ * past it. */
+static bool take_scheme(const char *s, lk_url *out, const char **rest)
+{
     if (!strncmp(s, "https://", 8)) {
         out->scheme = "https";
         out->port = 443;
-        rest = s + 8;
+        *rest = s + 8;
     } else if (!strncmp(s, "http://", 7)) {
         out->scheme = "http";
         out->port = 80;
-        rest = s + 7;
+        *rest = s + 7;
     } else {
-        return LK_EINVAL;
+        return false;
     }
-    size_t alen = strcspn(rest, "/?");
-    const char *auth = rest;
+    return true;
+}
+
+/* An IPv6 literal "[...]" of hex digits, ':' and '.': sets out->host
+ * (without brackets) and returns the end of the host, or NULL. */
+static const char *take_ipv6_host(lk_arena *a, const char *auth, size_t alen, lk_url *out)
+{
+    const char *rb = memchr(auth, ']', alen);
+    if (!rb || rb == auth + 1)
+        return NULL;
+    for (const char *c = auth + 1; c < rb; c++)
+        if (!strchr("0123456789abcdefABCDEF:.", *c))
+            return NULL;
+    out->host = lk_strndup(a, auth + 1, (size_t)(rb - auth - 1));
+    return rb + 1;
+}
+
+/* A name or IPv4 address (letters, digits, '.' and '-') up to the port's
+ * ':': sets out->host and returns the end of the host, or NULL. */
+static const char *take_name_host(lk_arena *a, const char *auth, size_t alen, lk_url *out)
+{
+    const char *colon = memchr(auth, ':', alen);
+    const char *hend = colon ? colon : auth + alen;
+    if (hend == auth)
+        return NULL;
+    for (const char *c = auth; c < hend; c++) {
+        char ch = *c;
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+              ch == '-'))
+            return NULL;
+    }
+    out->host = lk_strndup(a, auth, (size_t)(hend - auth));
+    return hend;
+}
+
+/* The authority auth[0..alen): a host (lower-cased) and an optional port
+ * of 1 to 5 digits, 1 to 65535; no user info, no '%'. */
+static lk_err parse_authority(lk_arena *a, const char *auth, size_t alen, lk_url *out)
+{
+    const char *end = auth + alen;
     if (alen == 0 || memchr(auth, '@', alen) || memchr(auth, '%', alen))
         return LK_EINVAL;
-    const char *hend;
-    const char *portp = NULL;
-    if (auth[0] == '[') {
-        const char *rb = memchr(auth, ']', alen);
-        if (!rb || rb == auth + 1)
-            return LK_EINVAL;
-        for (const char *c = auth + 1; c < rb; c++)
-            if (!strchr("0123456789abcdefABCDEF:.", *c))
-                return LK_EINVAL;
-        out->host = lk_strndup(a, auth + 1, (size_t)(rb - auth - 1));
-        hend = rb + 1;
-        if (hend < auth + alen) {
-            if (*hend != ':')
-                return LK_EINVAL;
-            portp = hend + 1;
-        }
-    } else {
-        const char *colon = memchr(auth, ':', alen);
-        hend = colon ? colon : auth + alen;
-        if (hend == auth)
-            return LK_EINVAL;
-        for (const char *c = auth; c < hend; c++) {
-            char ch = *c;
-            if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
-                  ch == '-'))
-                return LK_EINVAL;
-        }
-        out->host = lk_strndup(a, auth, (size_t)(hend - auth));
-        if (colon)
-            portp = colon + 1;
-    }
+    const char *hend = auth[0] == '[' ? take_ipv6_host(a, auth, alen, out) : take_name_host(a, auth, alen, out);
+    if (!hend || (hend < end && *hend != ':'))
+        return LK_EINVAL;
     for (char *c = out->host; *c; c++)
         if (*c >= 'A' && *c <= 'Z')
             *c = (char)(*c - 'A' + 'a');
-    if (portp) {
-        const char *pend = auth + alen;
-        if (portp == pend || pend - portp > 5)
-            return LK_EINVAL;
-        int port = 0;
-        for (const char *c = portp; c < pend; c++) {
-            if (*c < '0' || *c > '9')
-                return LK_EINVAL;
-            port = port * 10 + (*c - '0');
-        }
-        if (port < 1 || port > 65535)
-            return LK_EINVAL;
-        out->port = port;
-    }
-    const char *p = auth + alen;
+    if (hend == end)
+        return LK_OK;
+    const char *portp = hend + 1;
+    long long port;
+    if (end - portp > LK_URL_PORT_DIGITS_MAX || !lk_parse_int_n(portp, (size_t)(end - portp), 1, 65535, &port))
+        return LK_EINVAL;
+    out->port = (int)port;
+    return LK_OK;
+}
+
+lk_err lk_url_parse(lk_arena *a, const char *s, lk_url *out)
+{
+    memset(out, 0, sizeof(*out));
+    const char *rest;
+    if (!url_chars_ok(s) || !take_scheme(s, out, &rest))
+        return LK_EINVAL;
+    size_t alen = strcspn(rest, "/?");
+    if (parse_authority(a, rest, alen, out) != LK_OK)
+        return LK_EINVAL;
+    const char *p = rest + alen;
     const char *q = strchr(p, '?');
     out->path = *p == '/' ? lk_strndup(a, p, q ? (size_t)(q - p) : strlen(p)) : lk_strdup(a, "/");
     out->query = q ? lk_strdup(a, q + 1) : NULL;
