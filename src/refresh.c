@@ -355,6 +355,10 @@ static lk_err call_provider(const lk_refresh_ctx *cx, const lk_profile *p, lk_co
     return LK_OK;
 }
 
+/* Machine numbers: fewer than 2^31 / 128, so that number * 128 + slot (as
+ * q_enter computes it) stays an int. */
+#define LK_MACHINE_NUMBERS (1UL << 20)
+
 /* This machine's number among the callers' slots: its host name hashed
  * (two machines sharing a number share a bound, which is harmless). */
 static const char *machine_number(lk_arena *a)
@@ -366,7 +370,7 @@ static const char *machine_number(lk_arena *a)
         unsigned long h = 5381;
         for (const char *p = host; *p; p++)
             h = h * 33 + (unsigned char)*p;
-        number = (long)(h % (1UL << 20));
+        number = (long)(h % LK_MACHINE_NUMBERS);
     }
     return lk_printf(a, "%ld", number);
 }

@@ -7,11 +7,16 @@
 #include "json.h"
 #include "text.h"
 
-#define RESOURCES_ANSWER_MAX ((size_t)512 * 1024)
+/* The most kept of an accessible-resources answer. */
+#define LK_RESOURCES_ANSWER_MAX ((size_t)512 * 1024)
+/* A site's id, url or name from the provider: at most. */
+#define LK_SITE_FIELD_MAX 512
+/* A site a caller names (a cloud id or a host): at most. */
+#define LK_SITE_ARG_MAX 255
 
 static bool field_ok(const char *s)
 {
-    return s && *s && strlen(s) <= 512 && lk_utf8_printable(s, strlen(s));
+    return s && *s && strlen(s) <= LK_SITE_FIELD_MAX && lk_utf8_printable(s, strlen(s));
 }
 
 lk_err lk_resources_parse(lk_arena *a, const char *body, size_t len, lk_sites *out)
@@ -45,7 +50,7 @@ lk_err lk_resources_fetch(lk_upstream *u, lk_arena *a, const char *url, const ch
     char *auth = lk_printf(a, "Authorization: Bearer %s", access_token);
     const char *headers[] = {auth, "Accept: application/json", NULL};
     lk_http_resp resp;
-    lk_err rc = lk_upstream_call(u, a, LK_REACH_ANY, "GET", url, headers, NULL, 0, RESOURCES_ANSWER_MAX, &resp);
+    lk_err rc = lk_upstream_call(u, a, LK_REACH_ANY, "GET", url, headers, NULL, 0, LK_RESOURCES_ANSWER_MAX, &resp);
     if (rc == LK_ETOOBIG)
         return LK_EPROVIDER;
     if (rc != LK_OK)
@@ -137,7 +142,7 @@ lk_sites lk_sites_from_metadata(lk_arena *a, json_object *metadata)
 bool lk_site_valid(const char *s)
 {
     size_t n = strlen(s);
-    if (n == 0 || n > 255)
+    if (n == 0 || n > LK_SITE_ARG_MAX)
         return false;
     for (const char *c = s; *c; c++) {
         char ch = *c;

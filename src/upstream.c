@@ -130,6 +130,9 @@ void lk_upstream_free(lk_upstream *u)
     free(u);
 }
 
+/* The most of a Retry-After value kept (longer ones are cut). */
+#define LK_RETRY_AFTER_VALUE_MAX 64
+
 struct sink {
     lk_buf body;
     bool toobig;
@@ -162,7 +165,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
         }
         while (vl && strchr(" \t\r\n", v[vl - 1]))
             vl--;
-        s->out->retry_after = lk_strndup(s->a, v, vl > 64 ? 64 : vl);
+        s->out->retry_after = lk_strndup(s->a, v, vl > LK_RETRY_AFTER_VALUE_MAX ? LK_RETRY_AFTER_VALUE_MAX : vl);
     }
     return len;
 }
@@ -211,8 +214,9 @@ lk_err lk_upstream_call(lk_upstream *u, lk_arena *a, lk_reach reach, const char 
     return rc;
 }
 
-#define HEAD_MAX_LINES 128
-#define HEAD_MAX_BYTES ((size_t)64 * 1024)
+/* A streamed answer's head: at most this many lines and bytes. */
+#define LK_UPSTREAM_HEAD_LINES_MAX 128
+#define LK_UPSTREAM_HEAD_MAX ((size_t)64 * 1024)
 
 /* Where the answer's body goes, once on_head has said. */
 typedef enum body_route {
@@ -267,12 +271,12 @@ static size_t st_header(char *p, size_t size, size_t n, void *ud)
         }
         return size * n;
     }
-    if (x->n >= HEAD_MAX_LINES || x->bytes + len > HEAD_MAX_BYTES) {
+    if (x->n >= LK_UPSTREAM_HEAD_LINES_MAX || x->bytes + len > LK_UPSTREAM_HEAD_MAX) {
         x->aborted = true;
         return 0;
     }
     if (!x->lines)
-        x->lines = lk_alloc(x->a, HEAD_MAX_LINES * sizeof(char *));
+        x->lines = lk_alloc(x->a, LK_UPSTREAM_HEAD_LINES_MAX * sizeof(char *));
     x->lines[x->n++] = lk_strndup(x->a, p, len);
     x->bytes += len;
     return size * n;
