@@ -80,27 +80,30 @@ static lk_err shared_credential(lk_req *r, const lk_profile *p, const char *inst
 }
 
 /* The connection behind the credential: the profile's shared one (auth
- * type api_key) or the instance's row. Fails through lk_fail. */
-static lk_err load_connection(lk_req *r, const lk_profile *p, const char *instance_id, lk_cred *out, lk_conn **c)
+ * type api_key) or the instance's row; NULL when it failed r through
+ * lk_fail. */
+static lk_conn *load_connection(lk_req *r, const lk_profile *p, const char *instance_id, lk_cred *out)
 {
-    *c = NULL;
+    lk_conn *c = NULL;
     if (!strcmp(p->auth_type, "api_key")) {
         if (shared_credential(r, p, instance_id, out) != LK_OK)
-            return r->err;
-        *c = out->conn;
+            return NULL;
+        c = out->conn;
     } else {
-        lk_err rc = lk_conn_load(r->db, r->a, p->name, instance_id, c);
-        if (rc == LK_ENOTCONN)
-            return lk_fail(
-                r, rc, "No account is connected for this instance_id; create a link with POST /authorize/%s.", p->name);
+        lk_err rc = lk_conn_load(r->db, r->a, p->name, instance_id, &c);
+        if (rc == LK_ENOTCONN) {
+            lk_fail(r, rc, "No account is connected for this instance_id; create a link with POST /authorize/%s.",
+                    p->name);
+            return NULL;
+        }
         if (rc != LK_OK) {
             fail_with(r, rc, NULL);
-            return r->err;
+            return NULL;
         }
     }
-    if (!*c)
-        return lk_fail(r, LK_EINTERNAL, "The connection could not be read.");
-    return LK_OK;
+    if (!c)
+        lk_fail(r, LK_EINTERNAL, "The connection could not be read.");
+    return c;
 }
 
 /* 422: the site named (in where: "query", "body" or "header") is not
@@ -202,8 +205,9 @@ static lk_err take_refreshed(lk_req *r, const lk_profile *p, const lk_conn *c, c
                              long long min_validity, lk_cred *out)
 {
     lk_refresh_out ro;
-    if (lk_cred_refresh(r, p, actor, c, force, min_validity, &ro) != LK_OK)
-        return r->err;
+    lk_err rc = lk_cred_refresh(r, p, actor, c, force, min_validity, &ro);
+    if (rc != LK_OK)
+        return rc;
     out->conn = ro.conn;
     out->access_token = ro.access_token;
     out->refresh_failed = ro.refresh_failed;
@@ -229,8 +233,10 @@ static lk_err serve_token(lk_req *r, const lk_profile *p, lk_conn *c, const char
             return r->err;
         }
         out->conn = c;
-    } else if (take_refreshed(r, p, c, actor, force, min_validity, out) != LK_OK) {
-        return r->err;
+    } else {
+        lk_err rc = take_refreshed(r, p, c, actor, force, min_validity, out);
+        if (rc != LK_OK)
+            return rc;
     }
     lk_conn_touch(r->db, a, out->conn);
     out->api_base_url = lk_api_base_url(a, p->api_base_url, out->site);
@@ -242,10 +248,10 @@ lk_err lk_cred_get(lk_req *r, const lk_profile *p, const char *actor, const char
                    const char *site_where, long long min_validity, bool force, lk_cred *out)
 {
     memset(out, 0, sizeof(*out));
-    lk_conn *c;
-    lk_err rc = load_connection(r, p, instance_id, out, &c);
-    if (rc == LK_OK)
-        rc = pick_site(r, p, c, site, site_where, &out->site);
+    lk_conn *c = load_connection(r, p, instance_id, out);
+    if (!c)
+        return r->err;
+    lk_err rc = pick_site(r, p, c, site, site_where, &out->site);
     if (rc != LK_OK)
         return rc;
     if (!strcmp(c->status, "reauthorization_required"))
