@@ -3,20 +3,24 @@
 #include <arpa/inet.h>
 #include <string.h>
 
-#include "cred.h"
 #include "json.h"
 #include "log.h"
 #include "text.h"
 #include "url.h"
 
-#define ANSWER_MAX ((size_t)64 * 1024)
+/* The most kept of a tenant_info or credential-check answer. */
+#define LK_APICRED_ANSWER_MAX ((size_t)64 * 1024)
+/* A site as a user types it, a DNS name, and a cloud id: at most. */
+#define LK_SITE_INPUT_MAX 512
+#define LK_DNS_NAME_MAX 253
+#define LK_CLOUD_ID_MAX 128
 
 /* ^[a-z0-9-]+\.atlassian\.net$ */
 static bool cloud_host(const char *h)
 {
     const char *suffix = ".atlassian.net";
     size_t n = strlen(h), sl = strlen(suffix);
-    if (n <= sl || n > 253 || strcmp(h + n - sl, suffix) != 0)
+    if (n <= sl || n > LK_DNS_NAME_MAX || strcmp(h + n - sl, suffix) != 0)
         return false;
     for (size_t i = 0; i < n - sl; i++) {
         char c = h[i];
@@ -51,7 +55,7 @@ lk_err lk_apicred_site(lk_arena *a, const lk_profile *p, const char *input, lk_s
 {
     memset(out, 0, sizeof(*out));
     *why = NULL;
-    if (!input || !*input || strlen(input) > 512 || !lk_utf8_printable(input, strlen(input))) {
+    if (!input || !*input || strlen(input) > LK_SITE_INPUT_MAX || !lk_utf8_printable(input, strlen(input))) {
         *why = "Enter the address of your site.";
         return LK_EINVAL;
     }
@@ -110,9 +114,7 @@ lk_err lk_apicred_resolve(lk_upstream *u, lk_arena *a, const lk_profile *p, lk_s
     lk_http_resp resp;
     /* The host comes from the site a user named: the same connect-time
      * address check as every other call to it (SPEC §8a). */
-    lk_upstream_deny_private(u, lk_apicred_deny_private(p));
-    lk_err rc = lk_upstream_call(u, a, "GET", url, headers, NULL, 0, ANSWER_MAX, &resp);
-    lk_upstream_deny_private(u, false);
+    lk_err rc = lk_upstream_call(u, a, lk_apicred_reach(p), "GET", url, headers, NULL, 0, LK_APICRED_ANSWER_MAX, &resp);
     if (rc != LK_OK)
         return LK_EUNAVAILABLE;
     if (resp.status == 429 || resp.status >= 500)
@@ -121,7 +123,7 @@ lk_err lk_apicred_resolve(lk_upstream *u, lk_arena *a, const lk_profile *p, lk_s
     const char *id = NULL;
     if (resp.status == 200 && lk_json_parse(a, resp.body, resp.len, &o) == LK_OK)
         id = lk_json_str(o, "cloudId");
-    if (!id || !*id || strlen(id) > 128 || !lk_site_valid(id))
+    if (!id || !*id || strlen(id) > LK_CLOUD_ID_MAX || !lk_site_valid(id))
         return LK_EPROVIDER;
     site->cloud_id = lk_strdup(a, id);
     return LK_OK;
@@ -159,9 +161,7 @@ lk_err lk_apicred_check(lk_upstream *u, lk_arena *a, const lk_profile *p, const 
     lk_http_resp resp;
     /* Only a host that comes from a site is checked: a base URL that names
      * none is the profile's own, as an OAuth profile's is. */
-    lk_upstream_deny_private(u, lk_apicred_deny_private(p));
-    lk_err rc = lk_upstream_call(u, a, "GET", url, headers, NULL, 0, ANSWER_MAX, &resp);
-    lk_upstream_deny_private(u, false);
+    lk_err rc = lk_upstream_call(u, a, lk_apicred_reach(p), "GET", url, headers, NULL, 0, LK_APICRED_ANSWER_MAX, &resp);
     if (rc != LK_OK)
         return rc == LK_ETOOBIG ? LK_EPROVIDER : LK_EUNAVAILABLE;
     return lk_apicred_judge(a, p, resp.status, resp.body, resp.len);
@@ -194,6 +194,11 @@ lk_err lk_apicred_judge(lk_arena *a, const lk_profile *p, long status, const cha
 bool lk_apicred_deny_private(const lk_profile *p)
 {
     return lk_profile_is_api_key(p) && lk_profile_needs_site(p) && !p->allow_private_sites;
+}
+
+lk_reach lk_apicred_reach(const lk_profile *p)
+{
+    return lk_apicred_deny_private(p) ? LK_REACH_PUBLIC : LK_REACH_ANY;
 }
 
 const char *lk_apicred_shape(const lk_profile *p)

@@ -37,6 +37,9 @@ lk_err lk_apicred_judge(lk_arena *a, const lk_profile *p, long status, const cha
  * addresses: its base URL comes from a site (one a user or the admin
  * named) and the profile does not allow them. */
 bool lk_apicred_deny_private(const lk_profile *p);
+/* Where calls with the profile's credential may connect: LK_REACH_PUBLIC
+ * when lk_apicred_deny_private, else LK_REACH_ANY. */
+lk_reach lk_apicred_reach(const lk_profile *p);
 /* Checks a credential's shape: basic "email:token", bearer a token; no
  * control characters, at most LK_CREDENTIAL_MAX bytes. */
 bool lk_apicred_valid(const char *kind, const char *credential);

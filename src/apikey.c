@@ -102,25 +102,3 @@ lk_err lk_apikey_create(lk_db *db, lk_arena *a, const char *name, const lk_strv 
         *key = k;
     return rc;
 }
-
-lk_err lk_bot_gate(lk_req *r, const char *profile_name, const char *instance_id, lk_apikey *key,
-                   const lk_profile **profile)
-{
-    lk_err rc = lk_apikey_check(r->db, r->a, lk_req_header(r, "HTTP_AUTHORIZATION"), key);
-    if (rc == LK_EUNAUTHORIZED)
-        return lk_fail(r, rc, "A valid API key is required: Authorization: Bearer lk_...");
-    if (rc != LK_OK)
-        return lk_fail(r, rc, "The database is unavailable; try again shortly.");
-    if (!lk_apikey_allows_profile(key, profile_name))
-        return lk_fail(r, LK_EFORBIDDEN, "This API key is not allowed to use this profile.");
-    if (instance_id && !lk_apikey_allows_instance(key, instance_id))
-        return lk_fail(r, LK_EFORBIDDEN, "This API key is not allowed to act for this instance_id.");
-    if (!lk_valid_profile_name(profile_name, strlen(profile_name)))
-        return lk_fail(r, LK_ENOPROFILE, "There is no such profile.");
-    rc = lk_profile_load(r->db, r->a, profile_name, profile);
-    if (rc == LK_ENOPROFILE)
-        return lk_fail(r, rc, "There is no such profile.");
-    if (rc != LK_OK)
-        return lk_fail(r, rc, "The database is unavailable; try again shortly.");
-    return LK_OK;
-}

@@ -6,49 +6,9 @@
 
 #include "apicred.h"
 #include "audit.h"
-#include "buf.h"
+#include "gate.h"
 #include "json.h"
 #include "text.h"
-
-char *lk_api_base_url(lk_arena *a, const char *tmpl, const lk_site *site)
-{
-    if (!tmpl)
-        return NULL;
-    lk_buf b;
-    lk_buf_init(&b, a, (size_t)LK_URL_MAX * 2);
-    lk_err rc = LK_OK;
-    const char *p = tmpl;
-    while (rc == LK_OK && *p) {
-        const char *open = strchr(p, '{');
-        if (!open) {
-            rc = lk_buf_adds(&b, p);
-            break;
-        }
-        rc = lk_buf_add(&b, p, (size_t)(open - p));
-        const char *close = strchr(open, '}');
-        if (!close || !site)
-            return NULL;
-        size_t n = (size_t)(close - open - 1);
-        const char *host = site->url;
-        if (!strncmp(host, "https://", 8))
-            host += 8;
-        else if (!strncmp(host, "http://", 7))
-            host += 7;
-        if (rc != LK_OK)
-            break;
-        if (n == 8 && !strncmp(open + 1, "cloud_id", 8))
-            rc = lk_buf_adds(&b, lk_pct_encode(a, site->cloud_id));
-        else if (n == 8 && !strncmp(open + 1, "site_url", 8))
-            rc = lk_buf_adds(&b, site->url);
-        else if (n == 9 && !strncmp(open + 1, "site_host", 9))
-            rc = lk_buf_add(&b, host, strcspn(host, "/"));
-        else
-            return NULL;
-        p = close + 1;
-    }
-    /* A URL that does not fit is no URL: never a shorter one. */
-    return rc == LK_OK ? (char *)lk_buf_str(&b) : NULL;
-}
 
 static void fail_with(lk_req *r, lk_err rc, const char *detail)
 {
@@ -68,7 +28,10 @@ lk_err lk_fail_reauth(lk_req *r, const lk_profile *p, const char *detail)
     return LK_EREAUTH;
 }
 
-lk_err lk_fail_refresh(lk_req *r, const lk_profile *p, lk_err rc, const lk_refresh_out *ro)
+/* Answers a failed lk_refresh (SPEC §5, §7): 409 with where to get a new
+ * link, or the error with its Retry-After, marked "refresh_in_progress"
+ * when the caller was not let wait for another caller's refresh. */
+static lk_err fail_refresh(lk_req *r, const lk_profile *p, lk_err rc, const lk_refresh_out *ro)
 {
     if (rc == LK_EREAUTH)
         return lk_fail_reauth(r, p, ro->detail);
@@ -80,6 +43,18 @@ lk_err lk_fail_refresh(lk_req *r, const lk_profile *p, lk_err rc, const lk_refre
         json_object_object_add(r->extra, "refresh_in_progress", json_object_new_boolean(1));
     }
     return r->err;
+}
+
+lk_err lk_cred_refresh(lk_req *r, const lk_profile *p, const char *actor, const lk_conn *conn, bool force,
+                       long long min_validity, lk_refresh_out *ro)
+{
+    lk_refresh_ctx cx = {r->db, r->a, r->cfg, r->up, actor, 0};
+    lk_err rc = lk_refresh(&cx, p, conn, force, min_validity, ro);
+    if (rc != LK_OK)
+        return fail_refresh(r, p, rc, ro);
+    if (!ro->conn || !ro->access_token)
+        return lk_fail(r, LK_EINTERNAL, "The refreshed credential could not be read.");
+    return LK_OK;
 }
 
 /* The profile's one credential (auth type api_key), as a connection that
@@ -104,127 +79,186 @@ static lk_err shared_credential(lk_req *r, const lk_profile *p, const char *inst
     return LK_OK;
 }
 
-lk_err lk_cred_get(lk_req *r, const lk_profile *p, const char *actor, const char *instance_id, const char *site,
-                   const char *site_where, long long min_validity, bool force, lk_cred *out)
+/* The connection behind the credential: the profile's shared one (auth
+ * type api_key) or the instance's row; NULL when it failed r through
+ * lk_fail. */
+static lk_conn *load_connection(lk_req *r, const lk_profile *p, const char *instance_id, lk_cred *out)
 {
-    lk_arena *a = r->a;
-    memset(out, 0, sizeof(*out));
     lk_conn *c = NULL;
-    lk_err rc;
     if (!strcmp(p->auth_type, "api_key")) {
         if (shared_credential(r, p, instance_id, out) != LK_OK)
-            return r->err;
+            return NULL;
         c = out->conn;
     } else {
-        rc = lk_conn_load(r->db, a, p->name, instance_id, &c);
-        if (rc == LK_ENOTCONN)
-            return lk_fail(
-                r, rc, "No account is connected for this instance_id; create a link with POST /authorize/%s.", p->name);
+        lk_err rc = lk_conn_load(r->db, r->a, p->name, instance_id, &c);
+        if (rc == LK_ENOTCONN) {
+            lk_fail(r, rc, "No account is connected for this instance_id; create a link with POST /authorize/%s.",
+                    p->name);
+            return NULL;
+        }
         if (rc != LK_OK) {
             fail_with(r, rc, NULL);
-            return r->err;
+            return NULL;
         }
     }
     if (!c)
-        return lk_fail(r, LK_EINTERNAL, "The connection could not be read.");
-    /* The site is chosen from stored metadata before any refresh. */
-    lk_sites sites = lk_sites_from_metadata(a, c->metadata);
-    if (lk_profile_is_api_key(p)) {
-        /* API tokens and PATs: one site, and a Data Center server or an
-         * unscoped Cloud site has no cloud id (the list above skips those). */
-        lk_site *one = NULL;
-        const char *url = lk_json_str(c->metadata, "site_url");
-        if (url) {
-            one = lk_alloc(a, sizeof(*one));
-            const char *cid = lk_json_str(c->metadata, "cloud_id");
-            one->cloud_id = cid ? lk_strdup(a, cid) : NULL;
-            one->url = lk_strdup(a, url);
-            const char *name = lk_json_str(c->metadata, "site_name");
-            one->name = lk_strdup(a, name ? name : "");
-        }
-        if (site) {
-            lk_site probe = one ? *one : (lk_site){0};
-            if (!probe.cloud_id)
-                probe.cloud_id = (char *)"";
-            lk_sites s1 = {&probe, 1};
-            if (!one || !lk_site_pick(&s1, site))
-                return lk_fail_field(r, site_where, strcmp(site_where, "header") ? "site" : "x-site",
-                                     "Value error, site is not among this connection's sites", "value_error");
-        }
-        out->site = one;
-    } else if (site) {
-        out->site = lk_site_pick(&sites, site);
-        /* POST /refresh (force) names the site in its body. */
-        if (!out->site)
-            return lk_fail_field(r, site_where, strcmp(site_where, "header") ? "site" : "x-site",
-                                 "Value error, site is not among this connection's sites", "value_error");
-    } else if (lk_json_str(c->metadata, "cloud_id")) {
-        out->site = lk_site_pick(&sites, lk_json_str(c->metadata, "cloud_id"));
-    } else if (sites.n == 1) {
-        out->site = sites.v;
-    } else if (sites.n > 1) {
-        lk_fail(r, LK_ESITE, "This connection has several sites: name one with site (a cloud id or host).");
-        r->extra = lk_json_object(a);
-        json_object *arr = json_object_new_array();
-        for (size_t i = 0; i < sites.n; i++) {
-            json_object *it = json_object_new_object();
-            lk_json_set_str(it, "cloud_id", sites.v[i].cloud_id);
-            lk_json_set_str(it, "url", sites.v[i].url);
-            lk_json_set_str(it, "name", sites.v[i].name);
-            json_object_array_add(arr, it);
-        }
-        json_object_object_add(r->extra, "sites", arr);
-        return LK_ESITE;
+        lk_fail(r, LK_EINTERNAL, "The connection could not be read.");
+    return c;
+}
+
+/* 422: the site named (in where: "query", "body" or "header") is not
+ * among the connection's. */
+static lk_err fail_unknown_site(lk_req *r, const char *where)
+{
+    return lk_fail_field(r, where, strcmp(where, "header") ? "site" : "x-site",
+                         "Value error, site is not among this connection's sites", "value_error");
+}
+
+/* 409 site_required, listing the connection's sites. */
+static lk_err fail_several_sites(lk_req *r, const lk_sites *sites)
+{
+    lk_fail(r, LK_ESITE, "This connection has several sites: name one with site (a cloud id or host).");
+    r->extra = lk_json_object(r->a);
+    json_object *listed = lk_json_get(lk_sites_metadata(r->a, sites, NULL), "sites");
+    json_object_object_add(r->extra, "sites", json_object_get(listed));
+    return LK_ESITE;
+}
+
+/* The one site of an API token or PAT, from the stored metadata: a Data
+ * Center server or an unscoped Cloud site has no cloud id (which
+ * lk_sites_from_metadata would skip). NULL when none is stored. */
+static lk_site *stored_site(lk_arena *a, json_object *metadata)
+{
+    const char *url = lk_json_str(metadata, "site_url");
+    if (!url)
+        return NULL;
+    lk_site *one = lk_alloc(a, sizeof(*one));
+    const char *cid = lk_json_str(metadata, "cloud_id");
+    one->cloud_id = cid ? lk_strdup(a, cid) : NULL;
+    one->url = lk_strdup(a, url);
+    const char *name = lk_json_str(metadata, "site_name");
+    one->name = lk_strdup(a, name ? name : "");
+    return one;
+}
+
+/* The site of an API token or PAT: its one site, which a named site must
+ * be. */
+static lk_err pick_stored_site(lk_req *r, const lk_conn *c, const char *site, const char *where, const lk_site **out)
+{
+    lk_site *one = stored_site(r->a, c->metadata);
+    if (site) {
+        lk_site probe = one ? *one : (lk_site){0};
+        if (!probe.cloud_id)
+            probe.cloud_id = (char *)"";
+        lk_sites s1 = {&probe, 1};
+        if (!one || !lk_site_pick(&s1, site))
+            return fail_unknown_site(r, where);
     }
-    if (!strcmp(c->status, "reauthorization_required")) {
-        return lk_fail_reauth(r, p, NULL);
+    *out = one;
+    return LK_OK;
+}
+
+/* The site, chosen from stored metadata before any refresh: the one named
+ * (POST /refresh names it in its body), else the link's, else the only
+ * one; none when the connection has none. */
+static lk_err pick_site(lk_req *r, const lk_profile *p, const lk_conn *c, const char *site, const char *where,
+                        const lk_site **out)
+{
+    if (lk_profile_is_api_key(p))
+        return pick_stored_site(r, c, site, where, out);
+    lk_sites sites = lk_sites_from_metadata(r->a, c->metadata);
+    const char *link_cloud_id = lk_json_str(c->metadata, "cloud_id");
+    if (site) {
+        *out = lk_site_pick(&sites, site);
+        return *out ? LK_OK : fail_unknown_site(r, where);
     }
-    if (lk_profile_is_api_key(p)) {
-        /* API tokens and PATs: nothing to refresh (/refresh answers the
-         * same credential). */
-        out->api_key = true;
-        if (!out->access_token && lk_conn_access_token(a, r->cfg, c, &out->access_token) != LK_OK) {
-            fail_with(r, LK_ECRYPTO, NULL);
-            return r->err;
-        }
-        out->conn = c;
-        out->authorization = lk_apicred_header(a, p->credential_kind, out->access_token);
-        if (strcmp(p->auth_type, "api_key") != 0)
-            lk_conn_touch(r->db, a, c);
-        out->api_base_url = lk_api_base_url(a, p->api_base_url, out->site);
-        return LK_OK;
+    if (link_cloud_id)
+        *out = lk_site_pick(&sites, link_cloud_id);
+    else if (sites.n == 1)
+        *out = sites.v;
+    else if (sites.n > 1)
+        return fail_several_sites(r, &sites);
+    return LK_OK;
+}
+
+/* API tokens and PATs: nothing to refresh (/refresh answers the same
+ * credential); the ready header value. */
+static lk_err serve_user_credential(lk_req *r, const lk_profile *p, lk_conn *c, lk_cred *out)
+{
+    lk_arena *a = r->a;
+    out->api_key = true;
+    if (!out->access_token && lk_conn_access_token(a, r->cfg, c, &out->access_token) != LK_OK) {
+        fail_with(r, LK_ECRYPTO, NULL);
+        return r->err;
     }
-    /* The same decision as under the lock (SPEC §5), on the row as loaded:
-     * a token that serves needs no lock and no provider call. */
+    out->conn = c;
+    out->authorization = lk_apicred_header(a, p->credential_kind, out->access_token);
+    if (strcmp(p->auth_type, "api_key") != 0)
+        lk_conn_touch(r->db, a, c);
+    out->api_base_url = lk_api_base_url(a, p->api_base_url, out->site);
+    return LK_OK;
+}
+
+/* The token after a refresh (ours or another caller's), with the site
+ * picked again from the row, which may have changed. */
+static lk_err take_refreshed(lk_req *r, const lk_profile *p, const lk_conn *c, const char *actor, bool force,
+                             long long min_validity, lk_cred *out)
+{
+    lk_refresh_out ro;
+    lk_err rc = lk_cred_refresh(r, p, actor, c, force, min_validity, &ro);
+    if (rc != LK_OK)
+        return rc;
+    out->conn = ro.conn;
+    out->access_token = ro.access_token;
+    out->refresh_failed = ro.refresh_failed;
+    out->refresh_in_progress = ro.refresh_in_progress;
+    if (out->site) {
+        lk_sites now = lk_sites_from_metadata(r->a, out->conn->metadata);
+        out->site = lk_site_pick(&now, out->site->cloud_id);
+    }
+    return LK_OK;
+}
+
+/* OAuth: the stored token when it serves, else a refreshed one. The same
+ * decision as under the lock (SPEC §5), on the row as loaded: a token that
+ * serves needs no lock and no provider call. */
+static lk_err serve_token(lk_req *r, const lk_profile *p, lk_conn *c, const char *actor, bool force,
+                          long long min_validity, lk_cred *out)
+{
+    lk_arena *a = r->a;
     if (!strcmp(c->status, "active") && lk_refresh_plan(c, force, min_validity) == LK_USE_CURRENT) {
-        rc = lk_conn_access_token(a, r->cfg, c, &out->access_token);
+        lk_err rc = lk_conn_access_token(a, r->cfg, c, &out->access_token);
         if (rc != LK_OK) {
             fail_with(r, rc, NULL);
             return r->err;
         }
         out->conn = c;
     } else {
-        lk_refresh_ctx cx = {r->db, a, r->cfg, r->up, actor, 0};
-        lk_refresh_out ro;
-        rc = lk_refresh(&cx, p, c, force, min_validity, &ro);
+        lk_err rc = take_refreshed(r, p, c, actor, force, min_validity, out);
         if (rc != LK_OK)
-            return lk_fail_refresh(r, p, rc, &ro);
-        if (!ro.conn || !ro.access_token)
-            return lk_fail(r, LK_EINTERNAL, "The refreshed credential could not be read.");
-        out->conn = ro.conn;
-        out->access_token = ro.access_token;
-        out->refresh_failed = ro.refresh_failed;
-        out->refresh_in_progress = ro.refresh_in_progress;
-        /* The row may have changed: pick the site again from it. */
-        if (out->site) {
-            lk_sites now = lk_sites_from_metadata(a, out->conn->metadata);
-            out->site = lk_site_pick(&now, out->site->cloud_id);
-        }
+            return rc;
     }
     lk_conn_touch(r->db, a, out->conn);
     out->api_base_url = lk_api_base_url(a, p->api_base_url, out->site);
     out->authorization = lk_printf(a, "%s %s", out->conn->token_type, out->access_token);
     return LK_OK;
+}
+
+lk_err lk_cred_get(lk_req *r, const lk_profile *p, const char *actor, const char *instance_id, const char *site,
+                   const char *site_where, long long min_validity, bool force, lk_cred *out)
+{
+    memset(out, 0, sizeof(*out));
+    lk_conn *c = load_connection(r, p, instance_id, out);
+    if (!c)
+        return r->err;
+    lk_err rc = pick_site(r, p, c, site, site_where, &out->site);
+    if (rc != LK_OK)
+        return rc;
+    if (!strcmp(c->status, "reauthorization_required"))
+        return lk_fail_reauth(r, p, NULL);
+    if (lk_profile_is_api_key(p))
+        return serve_user_credential(r, p, c, out);
+    return serve_token(r, p, c, actor, force, min_validity, out);
 }
 
 json_object *lk_cred_json(lk_req *r, const lk_profile *p, const lk_cred *c)
@@ -323,6 +357,38 @@ static bool check_instance(lk_req *r, const char *where, const char *iid)
     return true;
 }
 
+/* DELETE /token/{profile}: the instance's connection goes (204). */
+static void disconnect(lk_req *r, const lk_profile *p, const char *actor, const char *iid)
+{
+    lk_err rc = lk_conn_delete(r->db, r->a, p->name, iid);
+    if (rc == LK_ENOTCONN) {
+        lk_fail(r, rc, "No account is connected for this instance_id.");
+        return;
+    }
+    if (rc != LK_OK) {
+        fail_with(r, rc, NULL);
+        return;
+    }
+    lk_audit(r->db, r->a, actor, "connection.delete", p->name, iid, "ok", NULL);
+    lk_resp_header(r, "Cache-Control", "no-store");
+    lk_resp_send(r, 204, NULL, "", 0);
+}
+
+/* The credential, as /token and /refresh answer it; never a proxy-only
+ * profile's (403). */
+static void answer_credential(lk_req *r, const lk_profile *p, const char *actor, const char *iid, const char *site,
+                              const char *site_where, long long min_validity, bool force)
+{
+    if (p->proxy_only) {
+        lk_fail(r, LK_EFORBIDDEN, "This profile's credentials are only injected by /proxy, never handed out.");
+        return;
+    }
+    lk_cred c;
+    if (lk_cred_get(r, p, actor, iid, site, site_where, min_validity, force, &c) != LK_OK)
+        return;
+    lk_resp_json(r, 200, lk_cred_json(r, p, &c));
+}
+
 void lk_token_endpoint(lk_req *r, const char *name)
 {
     bool del = !strcmp(r->method, "DELETE");
@@ -345,18 +411,7 @@ void lk_token_endpoint(lk_req *r, const char *name)
     if (!check_instance(r, "query", iid))
         return;
     if (del) {
-        lk_err rc = lk_conn_delete(r->db, r->a, p->name, iid);
-        if (rc == LK_ENOTCONN) {
-            lk_fail(r, rc, "No account is connected for this instance_id.");
-            return;
-        }
-        if (rc != LK_OK) {
-            fail_with(r, rc, NULL);
-            return;
-        }
-        lk_audit(r->db, r->a, key.name, "connection.delete", p->name, iid, "ok", NULL);
-        lk_resp_header(r, "Cache-Control", "no-store");
-        lk_resp_send(r, 204, NULL, "", 0);
+        disconnect(r, p, key.name, iid);
         return;
     }
     long long min_validity;
@@ -366,14 +421,7 @@ void lk_token_endpoint(lk_req *r, const char *name)
         lk_fail_field(r, "query", "site", "Value error, site must be a cloud id or a host name", "value_error");
         return;
     }
-    if (p->proxy_only) {
-        lk_fail(r, LK_EFORBIDDEN, "This profile's credentials are only injected by /proxy, never handed out.");
-        return;
-    }
-    lk_cred c;
-    if (lk_cred_get(r, p, key.name, iid, site, "query", min_validity, false, &c) != LK_OK)
-        return;
-    lk_resp_json(r, 200, lk_cred_json(r, p, &c));
+    answer_credential(r, p, key.name, iid, site, "query", min_validity, false);
 }
 
 void lk_refresh_endpoint(lk_req *r, const char *name)
@@ -382,12 +430,10 @@ void lk_refresh_endpoint(lk_req *r, const char *name)
         lk_fail_method(r, "POST");
         return;
     }
-    lk_json_body jb;
-    lk_req_json_early(r, &jb);
-    json_object *body = jb.json;
     lk_apikey key;
     const lk_profile *p;
-    if (lk_bot_gate(r, name, lk_json_str(body, "instance_id"), &key, &p) != LK_OK || lk_req_json_failed(r, &jb))
+    json_object *body;
+    if (lk_bot_gate_json(r, name, &key, &p, &body) != LK_OK)
         return;
     if (!json_object_is_type(body, json_type_object)) {
         lk_fail_not_object(r);
@@ -407,12 +453,5 @@ void lk_refresh_endpoint(lk_req *r, const char *name)
         lk_fail_field(r, "body", "site", "Value error, site must be a cloud id or a host name", "value_error");
         return;
     }
-    if (p->proxy_only) {
-        lk_fail(r, LK_EFORBIDDEN, "This profile's credentials are only injected by /proxy, never handed out.");
-        return;
-    }
-    lk_cred c;
-    if (lk_cred_get(r, p, key.name, iid, site, "body", LK_MIN_VALIDITY_DEFAULT, true, &c) != LK_OK)
-        return;
-    lk_resp_json(r, 200, lk_cred_json(r, p, &c));
+    answer_credential(r, p, key.name, iid, site, "body", LK_MIN_VALIDITY_DEFAULT, true);
 }

@@ -3,7 +3,7 @@
 #ifndef LK_CRED_H
 #define LK_CRED_H
 
-#include "apikey.h"
+#include "http.h"
 #include "refresh.h"
 #include "resources.h"
 
@@ -30,15 +30,15 @@ lk_err lk_cred_get(lk_req *r, const lk_profile *p, const char *actor, const char
                    const char *site_where, long long min_validity, bool force, lk_cred *out);
 /* 409 reauthorization_required, saying where to get a new link. */
 lk_err lk_fail_reauth(lk_req *r, const lk_profile *p, const char *detail);
-/* Answers a failed lk_refresh (SPEC §5, §7): 409 with where to get a new
- * link, or the error with its Retry-After, marked "refresh_in_progress"
- * when the caller was not let wait for another caller's refresh. */
-lk_err lk_fail_refresh(lk_req *r, const lk_profile *p, lk_err rc, const lk_refresh_out *ro);
+/* Refreshes conn (lk_refresh, as actor) and answers a failure through
+ * lk_fail (SPEC §5, §7): 409 with where to get a new link, or the error
+ * with its Retry-After, marked "refresh_in_progress" when the caller was
+ * not let wait for another caller's refresh. On LK_OK, ro->conn and
+ * ro->access_token are set. */
+lk_err lk_cred_refresh(lk_req *r, const lk_profile *p, const char *actor, const lk_conn *conn, bool force,
+                       long long min_validity, lk_refresh_out *ro);
 /* The answer of /token and /refresh. */
 json_object *lk_cred_json(lk_req *r, const lk_profile *p, const lk_cred *c);
-/* Fills {cloud_id}, {site_url} and {site_host} of an API base URL
- * template; NULL when it names one and no site is chosen. */
-char *lk_api_base_url(lk_arena *a, const char *tmpl, const lk_site *site);
 
 /* GET and DELETE /token/{profile}. */
 void lk_token_endpoint(lk_req *r, const char *profile);

@@ -6,6 +6,7 @@
 #include "apikey.h"
 #include "audit.h"
 #include "crypto.h"
+#include "gate.h"
 #include "json.h"
 #include "resources.h"
 #include "text.h"
@@ -168,15 +169,10 @@ static void answer_link_created(lk_req *r, const lk_apikey *key, const lk_profil
 
 void lk_link_endpoint(lk_req *r, const char *name)
 {
-    /* The body is read first so that the key's instance prefix (403) can
-     * answer before the profile (404); its own failures (413, 400) come
-     * after those, in SPEC §2's order. */
-    lk_json_body jb;
-    lk_req_json_early(r, &jb);
-    json_object *body = jb.json;
     lk_apikey key;
     const lk_profile *p;
-    if (lk_bot_gate(r, name, lk_json_str(body, "instance_id"), &key, &p) != LK_OK || lk_req_json_failed(r, &jb))
+    json_object *body;
+    if (lk_bot_gate_json(r, name, &key, &p, &body) != LK_OK)
         return;
     if (!json_object_is_type(body, json_type_object)) {
         lk_fail_not_object(r);

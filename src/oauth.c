@@ -216,7 +216,8 @@ lk_oauth_fail lk_oauth_token_call(lk_upstream *u, lk_arena *a, const char *url, 
     }
     const char *headers[] = {tr.content_type, "Accept: application/json", tr.authorization, NULL};
     lk_http_resp resp;
-    lk_err rc = lk_upstream_call(u, a, "POST", url, headers, tr.body, strlen(tr.body), TOKEN_ANSWER_MAX, &resp);
+    lk_err rc =
+        lk_upstream_call(u, a, LK_REACH_ANY, "POST", url, headers, tr.body, strlen(tr.body), TOKEN_ANSWER_MAX, &resp);
     if (rc != LK_OK) {
         memset(t, 0, sizeof(*t));
         *code = rc == LK_ETIMEOUT ? "timeout" : rc == LK_ETOOBIG ? "answer_too_large" : "connection_failed";

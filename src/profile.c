@@ -7,7 +7,6 @@
 #include "buf.h"
 #include "crypto.h"
 #include "json.h"
-#include "proxy.h"
 #include "text.h"
 #include "upstream.h"
 #include "url.h"
@@ -286,7 +285,7 @@ static const char *check_proxy_path_prefixes(lk_arena *a, const lk_profile *p)
         const char *pw = NULL;
         if (prefix[0] != '/')
             return "each proxy path prefix must start with '/'";
-        if (strchr(prefix, '%') || lk_proxy_path_check(a, prefix, NULL, &pw) != LK_OK)
+        if (strchr(prefix, '%') || lk_url_path_check(a, prefix, NULL, 0, &pw) != LK_OK)
             return "each proxy path prefix must be a plain path: no '.' or '..' segment (nor '..;'), no '//', "
                    "no '%', backslash or '@'";
     }

@@ -5,80 +5,20 @@
 #include <string.h>
 
 #include "apicred.h"
-#include "apikey.h"
 #include "buf.h"
 #include "cred.h"
+#include "gate.h"
 #include "log.h"
 #include "text.h"
 #include "upstream.h"
 #include "url.h"
 
-lk_err lk_proxy_path_check(lk_arena *a, const char *raw, const lk_strv *prefixes, const char **why)
-{
-    size_t n = strlen(raw);
-    *why = NULL;
-    if (n > LK_PROXY_PATH_MAX)
-        *why = "The path is too long.";
-    else if (raw[0] != '/')
-        *why = "The path must start with '/'.";
-    else if (strstr(raw, "%25"))
-        *why = "The path must not hold an encoded '%'.";
-    if (*why)
-        return LK_EINVAL;
-    char *d;
-    size_t dn;
-    if (lk_pct_decode(a, raw, n, false, &d, &dn) != LK_OK) {
-        *why = "The path holds a malformed percent escape.";
-        return LK_EINVAL;
-    }
-    for (size_t i = 0; i < dn; i++) {
-        unsigned char c = (unsigned char)d[i];
-        if (c < 0x20 || c == 0x7f) {
-            *why = "The path must not hold control characters.";
-            return LK_EINVAL;
-        }
-        if (c == '\\' || c == '@') {
-            *why = "The path must not hold a backslash or '@'.";
-            return LK_EINVAL;
-        }
-    }
-    /* No "//" anywhere (an authority), no "." or ".." segment, and no
-     * scheme in the first segment. A segment's ';' parameters are no
-     * disguise: servlet containers (Confluence Data Center) drop them and
-     * then resolve "..;x" as ".." (SPEC §6). */
-    if (strstr(d, "//")) {
-        *why = "The path must not hold empty segments ('//').";
-        return LK_EINVAL;
-    }
-    const char *seg = d + 1;
-    for (bool first = true;; first = false) {
-        const char *slash = strchr(seg, '/');
-        size_t sl = slash ? (size_t)(slash - seg) : strlen(seg);
-        size_t nl = strcspn(seg, ";/"); /* the segment without its parameters */
-        if ((nl == 1 && seg[0] == '.') || (nl == 2 && seg[0] == '.' && seg[1] == '.')) {
-            *why = "The path must not hold '.' or '..' segments.";
-            return LK_EINVAL;
-        }
-        if (first && memchr(seg, ':', sl)) {
-            *why = "The path must not start with a scheme.";
-            return LK_EINVAL;
-        }
-        if (!slash)
-            break;
-        seg = slash + 1;
-    }
-    if (prefixes && prefixes->n) {
-        for (size_t i = 0; i < prefixes->n; i++) {
-            const char *p = prefixes->v[i];
-            size_t pl = strlen(p);
-            if (!strncmp(d, p, pl) && (p[pl - 1] == '/' || d[pl] == '\0' || d[pl] == '/'))
-                return LK_OK;
-        }
-        *why = "The path is outside what this profile may reach.";
-        return LK_EINVAL;
-    }
-    return LK_OK;
-}
+/* An answer of known length up to this goes out whole at the end, without
+ * a flush per chunk. */
+#define LK_PROXY_SMALL_ANSWER_MAX 65536
+/* A 401 for a token refreshed longer ago than this (seconds) is retried
+ * once after a refresh. */
+#define LK_PROXY_RETRY_AGE 60
 
 static bool in_list(const char *name, size_t n, const char *const *list)
 {
@@ -198,12 +138,12 @@ static ssize_t client_read(void *ctx, char *buf, size_t n)
     return got;
 }
 
-static int on_head(void *ctx, long status, char **lines, size_t n)
+static lk_head_action on_head(void *ctx, long status, char **lines, size_t n)
 {
     call *c = ctx;
     if (status == 401 && c->allow_retry) {
         c->got_401 = true;
-        return 1; /* swallow it: refresh and retry */
+        return LK_HEAD_SWALLOW; /* refresh and retry */
     }
     c->small = false;
     for (size_t i = 0; i < n; i++) {
@@ -213,7 +153,7 @@ static int on_head(void *ctx, long status, char **lines, size_t n)
         size_t nl = (size_t)(colon - lines[i]);
         /* A short answer of known length arrives at once: let it go out
          * whole at the end rather than chunk by chunk (fewer writes). */
-        if (lk_ieqn(lines[i], nl, "content-length") && strtoll(colon + 1, NULL, 10) <= 65536)
+        if (lk_ieqn(lines[i], nl, "content-length") && strtoll(colon + 1, NULL, 10) <= LK_PROXY_SMALL_ANSWER_MAX)
             c->small = true;
         if (!lk_proxy_response_header_ok(lines[i], nl))
             continue;
@@ -232,7 +172,8 @@ static int on_head(void *ctx, long status, char **lines, size_t n)
         lk_resp_header(c->r, lk_strndup(c->r->a, lines[i], nl), v);
     }
     c->began = true;
-    return lk_resp_begin(c->r, status < 100 || status > 999 ? 502 : (int)status, !c->small) == 0 ? 0 : -1;
+    bool begun = lk_resp_begin(c->r, status < 100 || status > 999 ? 502 : (int)status, !c->small) == 0;
+    return begun ? LK_HEAD_STREAM : LK_HEAD_ABORT;
 }
 
 static int on_body(void *ctx, const char *p, size_t n)
@@ -290,137 +231,183 @@ static bool header_value_ok(const char *v)
     return !v || !strpbrk(v, "\r\n");
 }
 
-void lk_proxy_endpoint(lk_req *r)
+/* What a proxied request asks for, once checked. */
+typedef struct proxied {
+    lk_apikey key;
+    const lk_profile *p;
+    const char *sub;    /* the sub-path, still percent-encoded */
+    const char *iid;    /* X-Instance-Id */
+    const char *site;   /* X-Site, or NULL */
+    long long body_len; /* -1: unknown, read to the end */
+} proxied;
+
+/* The route, then SPEC §2's gate, X-Instance-Id, the sub-path and X-Site.
+ * Fails through lk_fail. */
+static bool check_request(lk_req *r, proxied *pr)
 {
-    lk_arena *a = r->a;
     const char *rest;
     if (!lk_route_is(r, "proxy", &rest)) {
         lk_fail(r, LK_ENOPROFILE, "No such route.");
-        return;
+        return false;
     }
     const char *slash = strchr(rest, '/');
-    const char *name = slash ? lk_strndup(a, rest, (size_t)(slash - rest)) : rest;
-    const char *sub = slash ? slash : "/";
-    const char *iid = lk_req_header(r, "HTTP_X_INSTANCE_ID");
-    const char *site = lk_req_header(r, "HTTP_X_SITE");
-    lk_apikey key;
-    const lk_profile *p;
-    bool iid_ok = iid && lk_valid_instance_id(iid, strlen(iid));
-    if (lk_bot_gate(r, name, iid_ok ? iid : NULL, &key, &p) != LK_OK)
-        return;
+    const char *name = slash ? lk_strndup(r->a, rest, (size_t)(slash - rest)) : rest;
+    pr->sub = slash ? slash : "/";
+    pr->iid = lk_req_header(r, "HTTP_X_INSTANCE_ID");
+    pr->site = lk_req_header(r, "HTTP_X_SITE");
+    bool iid_ok = pr->iid && lk_valid_instance_id(pr->iid, strlen(pr->iid));
+    if (lk_bot_gate(r, name, iid_ok ? pr->iid : NULL, &pr->key, &pr->p) != LK_OK)
+        return false;
     if (!iid_ok) {
         lk_fail_field(r, "header", "x-instance-id",
-                      iid ? "Value error, X-Instance-Id must be 1 to 255 bytes of printable UTF-8" : "Field required",
-                      iid ? "value_error" : "missing");
-        return;
+                      pr->iid ? "Value error, X-Instance-Id must be 1 to 255 bytes of printable UTF-8"
+                              : "Field required",
+                      pr->iid ? "value_error" : "missing");
+        return false;
     }
+    const lk_strv *prefixes = &pr->p->proxy_path_prefixes;
     const char *why = NULL;
-    if (lk_proxy_path_check(a, sub, &p->proxy_path_prefixes, &why) != LK_OK) {
+    if (lk_url_path_check(r->a, pr->sub, prefixes->v, prefixes->n, &why) != LK_OK) {
         lk_fail(r, LK_EINVAL, "%s", why);
-        return;
+        return false;
     }
-    if (!header_value_ok(site) || (site && !lk_site_valid(site))) {
+    if (!header_value_ok(pr->site) || (pr->site && !lk_site_valid(pr->site))) {
         lk_fail_field(r, "header", "x-site", "Value error, X-Site must be a cloud id or a host name", "value_error");
-        return;
+        return false;
     }
-    /* The body: its length is known (CONTENT_LENGTH) or, for methods that
-     * carry one, read to the end (SPEC §8a). */
+    return true;
+}
+
+static void fail_too_big(lk_req *r)
+{
+    lk_fail(r, LK_ETOOBIG, "The request body is larger than %ld bytes.", r->cfg->proxy_max_body);
+}
+
+/* The body's length: known (CONTENT_LENGTH), none for methods that carry
+ * none, or -1 to read it to the end (SPEC §8a). A 400 or 413 otherwise. */
+static bool body_length(lk_req *r, long long *len)
+{
     const char *cl = lk_req_env(r, "CONTENT_LENGTH");
-    long long body_len = -1;
+    *len = -1;
     if (cl && *cl) {
         char *end = NULL;
         errno = 0;
-        body_len = strtoll(cl, &end, 10);
-        if (errno || *end || body_len < 0) {
+        *len = strtoll(cl, &end, 10);
+        if (errno || *end || *len < 0) {
             lk_fail(r, LK_EINVAL, "Content-Length is not a number.");
-            return;
+            return false;
         }
     } else if (!strcmp(r->method, "GET") || !strcmp(r->method, "HEAD") || !strcmp(r->method, "DELETE") ||
                !strcmp(r->method, "OPTIONS")) {
-        body_len = 0;
+        *len = 0;
     }
-    if (body_len > r->cfg->proxy_max_body) {
-        lk_fail(r, LK_ETOOBIG, "The request body is larger than %ld bytes.", r->cfg->proxy_max_body);
+    if (*len > r->cfg->proxy_max_body) {
+        fail_too_big(r);
+        return false;
+    }
+    return true;
+}
+
+/* A small body is kept so that a 401 can be retried once: *body gets it
+ * ("" when empty), or NULL when it is to be streamed. */
+static bool keep_small_body(lk_req *r, long long body_len, char **body)
+{
+    *body = NULL;
+    if (body_len < 0 || body_len > LK_PROXY_REPLAY_MAX)
+        return true;
+    size_t got;
+    if (body_len > 0 && lk_req_body(r, (size_t)LK_PROXY_REPLAY_MAX, body, &got) != LK_OK)
+        return false;
+    if (!*body)
+        *body = "";
+    return true;
+}
+
+/* After one exchange: answers what failed before the answer began (or
+ * notes an answer cut short), and says whether a swallowed 401 asks for a
+ * refresh and one retry. */
+static bool retry_wanted(lk_req *r, const call *c, lk_err rc)
+{
+    if (c->began) {
+        if (rc != LK_OK)
+            lk_warn("proxied answer cut short after %lld bytes: %s", c->sent, lk_err_code(rc));
+        return false;
+    }
+    if (c->too_big) {
+        fail_too_big(r);
+        return false;
+    }
+    if (rc == LK_ETIMEOUT) {
+        lk_fail(r, LK_ETIMEOUT, "The upstream API did not answer in time.");
+        return false;
+    }
+    if (rc != LK_OK) {
+        lk_fail(r, LK_EUPSTREAM, "The upstream API could not be reached.");
+        return false;
+    }
+    return c->got_401;
+}
+
+/* Calls the API with the credential and streams the answer back; a 401
+ * for a token older than LK_PROXY_RETRY_AGE seconds may mean it was
+ * revoked: one refresh and one retry (never for a fresh token, where a 401
+ * means a missing scope and a refresh would only burn a rotation). */
+static void forward(lk_req *r, const proxied *pr, lk_cred *cred, const char *body)
+{
+    lk_arena *a = r->a;
+    char *url = lk_printf(a, "%s%s%s%s", cred->api_base_url, pr->sub, *r->query ? "?" : "", r->query);
+    /* An empty POST, PUT or PATCH still says "Content-Length: 0" upstream
+     * (RFC 9110 §8.6); servers answer 411 to one without it. */
+    bool has_content = !strcmp(r->method, "POST") || !strcmp(r->method, "PUT") || !strcmp(r->method, "PATCH");
+    call c = {.r = r, .url = url, .body_left = pr->body_len};
+    lk_stream s = {
+        .method = r->method,
+        .url = url,
+        .no_body = pr->body_len == 0 && !has_content,
+        .body = body,
+        .body_len = pr->body_len,
+        .read = client_read,
+        .ctx = &c,
+        .timeout_ms = r->cfg->proxy_timeout_ms,
+        /* Sites that users name go only to public addresses, unless the
+         * profile allows private ones (SPEC §8a: checked on connecting). */
+        .reach = cred->api_key ? lk_apicred_reach(pr->p) : LK_REACH_ANY,
+        .on_head = on_head,
+        .on_body = on_body,
+    };
+    for (int attempt = 0; attempt < 2; attempt++) {
+        const char *why = NULL;
+        s.headers = upstream_headers(r, lk_printf(a, "Authorization: %s", cred->authorization), &why);
+        if (!s.headers) {
+            lk_fail(r, LK_EINVAL, "%s", why);
+            return;
+        }
+        c.allow_retry = attempt == 0 && body && !cred->api_key && cred->conn->refreshed_ago > LK_PROXY_RETRY_AGE;
+        c.got_401 = false;
+        if (!retry_wanted(r, &c, lk_upstream_stream(r->up, a, &s)))
+            return;
+        lk_refresh_out ro;
+        if (lk_cred_refresh(r, pr->p, pr->key.name, cred->conn, true, LK_MIN_VALIDITY_DEFAULT, &ro) != LK_OK)
+            return;
+        cred->conn = ro.conn;
+        cred->authorization = lk_printf(a, "%s %s", ro.conn->token_type, ro.access_token);
+    }
+}
+
+void lk_proxy_endpoint(lk_req *r)
+{
+    proxied pr;
+    if (!check_request(r, &pr) || !body_length(r, &pr.body_len))
         return;
-    }
     lk_cred cred;
-    if (lk_cred_get(r, p, key.name, iid, site, "header", LK_MIN_VALIDITY_DEFAULT, false, &cred) != LK_OK)
+    if (lk_cred_get(r, pr.p, pr.key.name, pr.iid, pr.site, "header", LK_MIN_VALIDITY_DEFAULT, false, &cred) != LK_OK)
         return;
     if (!cred.api_base_url) {
         lk_fail(r, LK_EPROVIDER, "This profile has no API base URL for this connection.");
         return;
     }
-    /* A small body is kept so that a 401 can be retried once. */
-    char *body = NULL;
-    if (body_len >= 0 && body_len <= LK_PROXY_REPLAY_MAX) {
-        size_t got;
-        if (body_len > 0 && lk_req_body(r, (size_t)LK_PROXY_REPLAY_MAX, &body, &got) != LK_OK)
-            return;
-        if (!body)
-            body = "";
-    }
-    char *url = lk_printf(a, "%s%s%s%s", cred.api_base_url, sub, *r->query ? "?" : "", r->query);
-    /* An empty POST, PUT or PATCH still says "Content-Length: 0" upstream
-     * (RFC 9110 §8.6); servers answer 411 to one without it. */
-    bool has_content = !strcmp(r->method, "POST") || !strcmp(r->method, "PUT") || !strcmp(r->method, "PATCH");
-    call c = {.r = r, .url = url, .body_left = body_len};
-    lk_stream s = {
-        .method = r->method,
-        .url = url,
-        .no_body = body_len == 0 && !has_content,
-        .body = body,
-        .body_len = body_len,
-        .read = client_read,
-        .ctx = &c,
-        .timeout_ms = r->cfg->proxy_timeout_ms,
-        .on_head = on_head,
-        .on_body = on_body,
-    };
-    for (int attempt = 0; attempt < 2; attempt++) {
-        const char *auth = lk_printf(a, "Authorization: %s", cred.authorization);
-        why = NULL;
-        s.headers = upstream_headers(r, auth, &why);
-        if (!s.headers) {
-            lk_fail(r, LK_EINVAL, "%s", why);
-            return;
-        }
-        /* A 401 for a token older than a minute may mean it was revoked:
-         * one refresh and one retry (never for a fresh token, where a 401
-         * means a missing scope and a refresh would only burn a rotation). */
-        c.allow_retry = attempt == 0 && body && !cred.api_key && cred.conn->refreshed_ago > 60;
-        c.got_401 = false;
-        /* Sites that users name go only to public addresses, unless the
-         * profile allows private ones (SPEC §8a: checked on connecting). */
-        lk_upstream_deny_private(r->up, cred.api_key && lk_apicred_deny_private(p));
-        lk_err rc = lk_upstream_stream(r->up, a, &s);
-        lk_upstream_deny_private(r->up, false);
-        if (c.began) {
-            if (rc != LK_OK)
-                lk_warn("proxied answer cut short after %lld bytes: %s", c.sent, lk_err_code(rc));
-            return;
-        }
-        if (c.too_big) {
-            lk_fail(r, LK_ETOOBIG, "The request body is larger than %ld bytes.", r->cfg->proxy_max_body);
-            return;
-        }
-        if (rc == LK_ETIMEOUT) {
-            lk_fail(r, LK_ETIMEOUT, "The upstream API did not answer in time.");
-            return;
-        }
-        if (rc != LK_OK) {
-            lk_fail(r, LK_EUPSTREAM, "The upstream API could not be reached.");
-            return;
-        }
-        if (!c.got_401)
-            return;
-        lk_refresh_ctx cx = {r->db, a, r->cfg, r->up, key.name, 0};
-        lk_refresh_out ro;
-        rc = lk_refresh(&cx, p, cred.conn, true, LK_MIN_VALIDITY_DEFAULT, &ro);
-        if (rc != LK_OK) {
-            lk_fail_refresh(r, p, rc, &ro);
-            return;
-        }
-        cred.conn = ro.conn;
-        cred.authorization = lk_printf(a, "%s %s", ro.conn->token_type, ro.access_token);
-    }
+    char *body;
+    if (!keep_small_body(r, pr.body_len, &body))
+        return;
+    forward(r, &pr, &cred, body);
 }

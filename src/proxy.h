@@ -4,18 +4,8 @@
 #define LK_PROXY_H
 
 #include "http.h"
-#include "profile.h"
 
-#define LK_PROXY_PATH_MAX 4096
 #define LK_PROXY_REPLAY_MAX (1024LL * 1024) /* bodies kept for a 401 retry */
-
-/* Checks a raw sub-path ("/wiki/rest/api/space", still percent-encoded)
- * after decoding: no "." or ".." segments (nor "..;x" or ".;": a segment's
- * ';' parameters are dropped before it is judged), no empty segment ("//"), no
- * backslash, no "%25" (double encoding), no scheme, no '@', no control
- * characters (NUL, CR, LF...), at most LK_PROXY_PATH_MAX bytes; and, when
- * prefixes are given, under one of them. LK_EINVAL with *why otherwise. */
-lk_err lk_proxy_path_check(lk_arena *a, const char *raw, const lk_strv *prefixes, const char **why);
 
 /* True when a request header (lower case, '-' separated) is passed on. */
 bool lk_proxy_request_header_ok(const char *name);

@@ -1,6 +1,7 @@
 #define _XOPEN_SOURCE 700 /* strptime */
 #include "refresh.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include "json.h"
 #include "log.h"
 #include "oauth.h"
+#include "text.h"
 
 /* One round trip on entering a refresh: the lock wait ($1) and, since the
  * wait is a statement, a statement timeout beyond it ($2); and at most $4
@@ -117,8 +119,9 @@ long long lk_retry_after_secs(const char *v, time_t now)
         struct tm tm;
         memset(&tm, 0, sizeof(tm));
         if (n > 0 && strspn(v, "0123456789") == n) {
-            /* RFC 9110 §10.2.3 delay-seconds */
-            secs = n > 9 ? LK_RETRY_AFTER_MAX : strtoll(v, NULL, 10);
+            /* RFC 9110 §10.2.3 delay-seconds; ten digits are past any cap. */
+            if (n > 9 || !lk_parse_int_n(v, n, 0, LLONG_MAX, &secs))
+                secs = LK_RETRY_AFTER_MAX;
         } else {
             /* An HTTP-date (IMF-fixdate). */
             const char *end = strptime(v, "%a, %d %b %Y %H:%M:%S GMT", &tm);
@@ -227,71 +230,87 @@ static lk_err store_tokens(const lk_refresh_ctx *cx, const lk_conn *c, const lk_
     return rc;
 }
 
-/* The provider refused or failed: record it (shared by every caller) and
- * say what this caller is answered. Inside the transaction. */
-static lk_err judge_failure(const lk_refresh_ctx *cx, const lk_profile *p, lk_conn *c, lk_oauth_fail fail,
-                            const char *why, const char *provider_retry, lk_refresh_out *out, bool *recorded)
+/* The provider refused the refresh token (invalid_grant). Only the token
+ * we sent being refused ends the grant: when another worker rotated it
+ * meanwhile, this caller just tries again. */
+static lk_err grant_refused(const lk_refresh_ctx *cx, lk_conn *c, const char *why, lk_refresh_out *out, bool *recorded)
 {
-    lk_arena *a = cx->a;
-    lk_err rc;
-    if (fail == LK_OAUTH_GRANT) {
-        /* Re-check that no other worker rotated the token meanwhile: only
-         * the refresh token we sent being refused ends the grant. */
-        const char *idp[] = {c->id_text};
-        PGresult *res;
-        rc = lk_db_exec(cx->db, a, &q_refresh_token_now, idp, &res);
-        if (rc != LK_OK)
-            return rc;
-        const char *now_sealed = lk_db_val(res, 0, 0);
-        if (now_sealed && c->refresh_sealed && strcmp(now_sealed, c->refresh_sealed) != 0) {
-            out->retry_after = "1";
-            out->detail = "The connection changed during the refresh; try again.";
-            return LK_EUNAVAILABLE;
-        }
-        rc = record_failure(cx, c, "reauthorization_required", "invalid_grant", 0, NULL);
-        if (rc != LK_OK)
-            return rc;
-        rc = audit(cx, c, "reauthorization_required", why);
-        if (rc != LK_OK)
-            return rc;
-        *recorded = true;
-        out->conn = c;
-        out->detail = "The provider revoked this grant: the user must authorize again "
-                      "(POST /authorize/{profile} for a new link).";
-        return LK_EREAUTH;
-    }
-    if (fail == LK_OAUTH_CONFIG || fail == LK_OAUTH_NONSENSE) {
-        /* The profile is wrong, or the provider answered nonsense: tokens
-         * and status stay as they are; callers share this answer a while. */
-        if (fail == LK_OAUTH_CONFIG) {
-            const char *params[] = {p->id_text, why};
-            rc = lk_db_exec(cx->db, a, &q_flag_profile, params, NULL);
-            if (rc != LK_OK)
-                return rc;
-        }
-        rc = record_failure(cx, c, NULL, why, LK_RETRY_AFTER_DEFAULT, "provider_error");
-        if (rc != LK_OK)
-            return rc;
-        rc = audit(cx, c, "provider_error", why);
-        if (rc != LK_OK)
-            return rc;
-        *recorded = true;
-        out->detail = fail == LK_OAUTH_CONFIG ? lk_printf(a,
-                                                          "The provider refused this profile's client (%s); an "
-                                                          "administrator must fix the profile.",
-                                                          why)
-                                              : lk_printf(a, "The provider's answer could not be used (%s).", why);
-        return LK_EPROVIDER;
-    }
-    long long hold = lk_retry_after_secs(provider_retry, time(NULL));
-    rc = record_failure(cx, c, "refresh_failing", why, hold, "provider_unavailable");
+    const char *idp[] = {c->id_text};
+    PGresult *res;
+    lk_err rc = lk_db_exec(cx->db, cx->a, &q_refresh_token_now, idp, &res);
     if (rc != LK_OK)
         return rc;
-    rc = audit(cx, c, "provider_unavailable", why);
+    const char *now_sealed = lk_db_val(res, 0, 0);
+    if (now_sealed && c->refresh_sealed && strcmp(now_sealed, c->refresh_sealed) != 0) {
+        out->retry_after = "1";
+        out->detail = "The connection changed during the refresh; try again.";
+        return LK_EUNAVAILABLE;
+    }
+    rc = record_failure(cx, c, "reauthorization_required", "invalid_grant", 0, NULL);
+    if (rc == LK_OK)
+        rc = audit(cx, c, "reauthorization_required", why);
+    if (rc != LK_OK)
+        return rc;
+    *recorded = true;
+    out->conn = c;
+    out->detail = "The provider revoked this grant: the user must authorize again "
+                  "(POST /authorize/{profile} for a new link).";
+    return LK_EREAUTH;
+}
+
+/* The profile is wrong (the profile is flagged), or the provider answered
+ * nonsense: tokens and status stay as they are; callers share this answer
+ * a while. */
+static lk_err provider_error(const lk_refresh_ctx *cx, const lk_profile *p, lk_conn *c, lk_oauth_fail fail,
+                             const char *why, lk_refresh_out *out, bool *recorded)
+{
+    lk_arena *a = cx->a;
+    lk_err rc = LK_OK;
+    if (fail == LK_OAUTH_CONFIG) {
+        const char *params[] = {p->id_text, why};
+        rc = lk_db_exec(cx->db, a, &q_flag_profile, params, NULL);
+    }
+    if (rc == LK_OK)
+        rc = record_failure(cx, c, NULL, why, LK_RETRY_AFTER_DEFAULT, "provider_error");
+    if (rc == LK_OK)
+        rc = audit(cx, c, "provider_error", why);
+    if (rc != LK_OK)
+        return rc;
+    *recorded = true;
+    out->detail = fail == LK_OAUTH_CONFIG ? lk_printf(a,
+                                                      "The provider refused this profile's client (%s); an "
+                                                      "administrator must fix the profile.",
+                                                      why)
+                                          : lk_printf(a, "The provider's answer could not be used (%s).", why);
+    return LK_EPROVIDER;
+}
+
+/* The provider is unavailable: every caller holds off for its Retry-After
+ * (or the default), served the stored token meanwhile while it is valid. */
+static lk_err provider_unavailable(const lk_refresh_ctx *cx, lk_conn *c, const char *why, const char *provider_retry,
+                                   lk_refresh_out *out, bool *recorded)
+{
+    long long hold = lk_retry_after_secs(provider_retry, time(NULL));
+    lk_err rc = record_failure(cx, c, "refresh_failing", why, hold, "provider_unavailable");
+    if (rc == LK_OK)
+        rc = audit(cx, c, "provider_unavailable", why);
     if (rc != LK_OK)
         return rc;
     *recorded = true;
     return held_off(cx, c, out);
+}
+
+/* The provider refused or failed: record it (shared by every caller) and
+ * say what this caller is answered. Inside the transaction; *recorded says
+ * whether there is something to commit. */
+static lk_err judge_failure(const lk_refresh_ctx *cx, const lk_profile *p, lk_conn *c, lk_oauth_fail fail,
+                            const char *why, const char *provider_retry, lk_refresh_out *out, bool *recorded)
+{
+    if (fail == LK_OAUTH_GRANT)
+        return grant_refused(cx, c, why, out, recorded);
+    if (fail == LK_OAUTH_CONFIG || fail == LK_OAUTH_NONSENSE)
+        return provider_error(cx, p, c, fail, why, out, recorded);
+    return provider_unavailable(cx, c, why, provider_retry, out, recorded);
 }
 
 /* Calls the provider with the connection's refresh token and stores or
@@ -336,6 +355,10 @@ static lk_err call_provider(const lk_refresh_ctx *cx, const lk_profile *p, lk_co
     return LK_OK;
 }
 
+/* Machine numbers: fewer than 2^31 / 128, so that number * 128 + slot (as
+ * q_enter computes it) stays an int. */
+#define LK_MACHINE_NUMBERS (1UL << 20)
+
 /* This machine's number among the callers' slots: its host name hashed
  * (two machines sharing a number share a bound, which is harmless). */
 static const char *machine_number(lk_arena *a)
@@ -347,7 +370,7 @@ static const char *machine_number(lk_arena *a)
         unsigned long h = 5381;
         for (const char *p = host; *p; p++)
             h = h * 33 + (unsigned char)*p;
-        number = (long)(h % (1UL << 20));
+        number = (long)(h % LK_MACHINE_NUMBERS);
     }
     return lk_printf(a, "%ld", number);
 }
@@ -373,13 +396,68 @@ static lk_err lock_row(const lk_refresh_ctx *cx, const lk_conn *noted, lk_conn *
     return rc;
 }
 
+/* No refresh token, or the grant is gone: the user must authorize again.
+ * A row not yet marked so is marked (*changed: commit it). */
+static lk_err need_reauth(const lk_refresh_ctx *cx, lk_conn *c, lk_refresh_out *out, bool *changed)
+{
+    lk_err rc = LK_OK;
+    if (strcmp(c->status, "reauthorization_required") != 0) {
+        rc = record_failure(cx, c, "reauthorization_required", "no_refresh_token", 0, NULL);
+        *changed = rc == LK_OK;
+    }
+    out->conn = c;
+    out->detail = "The user must authorize again: ask for a new link with POST /authorize/{profile}.";
+    return rc == LK_OK ? LK_EREAUTH : rc;
+}
+
+/* Decides on the locked row c (SPEC §5) and acts: its token, the shared
+ * failure, a reauthorization, or a provider call. *changed says whether
+ * there is something to commit. */
+static lk_err decide_and_act(const lk_refresh_ctx *cx, const lk_profile *p, const lk_conn *noted, lk_conn *c,
+                             bool force, long long min_validity, lk_refresh_out *out, bool *changed)
+{
+    lk_refresh_facts f = facts_of(c, noted->generation, force, min_validity, cx->idle_min);
+    lk_refresh_action act = lk_refresh_decide(&f);
+    lk_debug("refresh of connection %s: generation %lld (noted %lld), force %d: action %d", c->id_text, f.generation,
+             f.noted_generation, (int)force, (int)act);
+    switch (act) {
+    case LK_USE_CURRENT: return use_current(cx, c, out);
+    case LK_HOLD_OFF: return held_off(cx, c, out);
+    case LK_NEED_REAUTH: return need_reauth(cx, c, out, changed);
+    case LK_DO_REFRESH: return call_provider(cx, p, c, out, changed);
+    }
+    return LK_EINTERNAL;
+}
+
+/* Ends the refresh's transaction: what was stored or recorded is committed
+ * before anyone is answered (SPEC §5); a read-only pass just ends it. A
+ * failed commit replaces the answer with a 503 (or LK_EDB). */
+static lk_err end_transaction(const lk_refresh_ctx *cx, const lk_conn *noted, bool commit, lk_err rc,
+                              lk_refresh_out *out)
+{
+    if (!commit) {
+        lk_db_rollback(cx->db);
+        return rc;
+    }
+    lk_err crc = lk_db_commit(cx->db);
+    if (crc == LK_OK)
+        return rc;
+    lk_db_rollback(cx->db);
+    if (out->refreshed)
+        lk_error("refresh of %s: the provider answered but the commit failed (%s)", noted->profile, lk_err_code(crc));
+    memset(out, 0, sizeof(*out));
+    out->retry_after = "2";
+    out->detail = "The refresh could not be stored; try again.";
+    return crc == LK_EDB ? LK_EDB : LK_EUNAVAILABLE;
+}
+
 lk_err lk_refresh(const lk_refresh_ctx *cx, const lk_profile *p, const lk_conn *noted, bool force,
                   long long min_validity, lk_refresh_out *out)
 {
     memset(out, 0, sizeof(*out));
     lk_err rc = lk_db_begin(cx->db);
     if (rc != LK_OK)
-        return rc;
+        return rc; /* no transaction to end */
     lk_conn *c = NULL;
     bool waited = false;
     bool commit = false; /* something was written: commit before answering */
@@ -390,42 +468,7 @@ lk_err lk_refresh(const lk_refresh_ctx *cx, const lk_profile *p, const lk_conn *
         rc = not_waited(cx, noted, out);
         goto end;
     }
-    lk_refresh_facts f = facts_of(c, noted->generation, force, min_validity, cx->idle_min);
-    lk_refresh_action act = lk_refresh_decide(&f);
-    lk_debug("refresh of connection %s: generation %lld (noted %lld), force %d: action %d", c->id_text, f.generation,
-             f.noted_generation, (int)force, (int)act);
-    switch (act) {
-    case LK_USE_CURRENT: rc = use_current(cx, c, out); break;
-    case LK_HOLD_OFF: rc = held_off(cx, c, out); break;
-    case LK_NEED_REAUTH:
-        if (strcmp(c->status, "reauthorization_required") != 0) {
-            rc = record_failure(cx, c, "reauthorization_required", "no_refresh_token", 0, NULL);
-            commit = rc == LK_OK;
-        }
-        out->conn = c;
-        out->detail = "The user must authorize again: ask for a new link with POST /authorize/{profile}.";
-        if (rc == LK_OK)
-            rc = LK_EREAUTH;
-        break;
-    case LK_DO_REFRESH: rc = call_provider(cx, p, c, out, &commit); break;
-    }
+    rc = decide_and_act(cx, p, noted, c, force, min_validity, out, &commit);
 end:
-    /* What was stored or recorded is committed before anyone is answered
-     * (SPEC §5); a read-only pass just ends its transaction. */
-    if (commit) {
-        lk_err crc = lk_db_commit(cx->db);
-        if (crc != LK_OK) {
-            lk_db_rollback(cx->db);
-            if (out->refreshed)
-                lk_error("refresh of %s: the provider answered but the commit failed (%s)", noted->profile,
-                         lk_err_code(crc));
-            memset(out, 0, sizeof(*out));
-            out->retry_after = "2";
-            out->detail = "The refresh could not be stored; try again.";
-            return crc == LK_EDB ? LK_EDB : LK_EUNAVAILABLE;
-        }
-    } else {
-        lk_db_rollback(cx->db);
-    }
-    return rc;
+    return end_transaction(cx, noted, commit, rc, out);
 }

@@ -3,14 +3,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "json.h"
 #include "text.h"
 
-#define RESOURCES_ANSWER_MAX ((size_t)512 * 1024)
+/* The most kept of an accessible-resources answer. */
+#define LK_RESOURCES_ANSWER_MAX ((size_t)512 * 1024)
+/* A site's id, url or name from the provider: at most. */
+#define LK_SITE_FIELD_MAX 512
+/* A site a caller names (a cloud id or a host): at most. */
+#define LK_SITE_ARG_MAX 255
 
 static bool field_ok(const char *s)
 {
-    return s && *s && strlen(s) <= 512 && lk_utf8_printable(s, strlen(s));
+    return s && *s && strlen(s) <= LK_SITE_FIELD_MAX && lk_utf8_printable(s, strlen(s));
 }
 
 lk_err lk_resources_parse(lk_arena *a, const char *body, size_t len, lk_sites *out)
@@ -44,7 +50,7 @@ lk_err lk_resources_fetch(lk_upstream *u, lk_arena *a, const char *url, const ch
     char *auth = lk_printf(a, "Authorization: Bearer %s", access_token);
     const char *headers[] = {auth, "Accept: application/json", NULL};
     lk_http_resp resp;
-    lk_err rc = lk_upstream_call(u, a, "GET", url, headers, NULL, 0, RESOURCES_ANSWER_MAX, &resp);
+    lk_err rc = lk_upstream_call(u, a, LK_REACH_ANY, "GET", url, headers, NULL, 0, LK_RESOURCES_ANSWER_MAX, &resp);
     if (rc == LK_ETOOBIG)
         return LK_EPROVIDER;
     if (rc != LK_OK)
@@ -136,7 +142,7 @@ lk_sites lk_sites_from_metadata(lk_arena *a, json_object *metadata)
 bool lk_site_valid(const char *s)
 {
     size_t n = strlen(s);
-    if (n == 0 || n > 255)
+    if (n == 0 || n > LK_SITE_ARG_MAX)
         return false;
     for (const char *c = s; *c; c++) {
         char ch = *c;
@@ -145,4 +151,44 @@ bool lk_site_valid(const char *s)
             return false;
     }
     return true;
+}
+
+char *lk_api_base_url(lk_arena *a, const char *tmpl, const lk_site *site)
+{
+    if (!tmpl)
+        return NULL;
+    lk_buf b;
+    lk_buf_init(&b, a, (size_t)LK_URL_MAX * 2);
+    lk_err rc = LK_OK;
+    const char *p = tmpl;
+    while (rc == LK_OK && *p) {
+        const char *open = strchr(p, '{');
+        if (!open) {
+            rc = lk_buf_adds(&b, p);
+            break;
+        }
+        rc = lk_buf_add(&b, p, (size_t)(open - p));
+        const char *close = strchr(open, '}');
+        if (!close || !site)
+            return NULL;
+        size_t n = (size_t)(close - open - 1);
+        const char *host = site->url;
+        if (!strncmp(host, "https://", 8))
+            host += 8;
+        else if (!strncmp(host, "http://", 7))
+            host += 7;
+        if (rc != LK_OK)
+            break;
+        if (n == 8 && !strncmp(open + 1, "cloud_id", 8))
+            rc = lk_buf_adds(&b, lk_pct_encode(a, site->cloud_id));
+        else if (n == 8 && !strncmp(open + 1, "site_url", 8))
+            rc = lk_buf_adds(&b, site->url);
+        else if (n == 9 && !strncmp(open + 1, "site_host", 9))
+            rc = lk_buf_add(&b, host, strcspn(host, "/"));
+        else
+            return NULL;
+        p = close + 1;
+    }
+    /* A URL that does not fit is no URL: never a shorter one. */
+    return rc == LK_OK ? (char *)lk_buf_str(&b) : NULL;
 }

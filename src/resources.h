@@ -1,5 +1,6 @@
-/* Resource discovery (SPEC §4 step 3): Atlassian's accessible-resources
- * list, the site a link asked for, and the connection metadata. */
+/* Sites (SPEC §4 step 3): Atlassian's accessible-resources list, the site
+ * a link or a caller asked for, the connection metadata, and the API base
+ * URL a site fills in. */
 #ifndef LK_RESOURCES_H
 #define LK_RESOURCES_H
 
@@ -33,5 +34,9 @@ json_object *lk_sites_metadata(lk_arena *a, const lk_sites *s, const lk_site *ch
 lk_sites lk_sites_from_metadata(lk_arena *a, json_object *metadata);
 /* True when a site string (cloud id or host) is acceptable input. */
 bool lk_site_valid(const char *s);
+/* Fills {cloud_id}, {site_url} and {site_host} of an API base URL
+ * template; NULL when it names one and no site is chosen, or for an
+ * unknown placeholder, or a result over 2 * LK_URL_MAX bytes. */
+char *lk_api_base_url(lk_arena *a, const char *tmpl, const lk_site *site);
 
 #endif

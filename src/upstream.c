@@ -14,13 +14,7 @@
 struct lk_upstream {
     CURL *h;
     const lk_config *cfg;
-    bool deny_private;
 };
-
-void lk_upstream_deny_private(lk_upstream *u, bool deny)
-{
-    u->deny_private = deny;
-}
 
 bool lk_addr_is_private(int family, const unsigned char *b)
 {
@@ -77,9 +71,11 @@ static curl_socket_t open_public(void *ud, curlsocktype purpose, struct curl_soc
 /* Resets the handle (its connection cache stays) and sets what every call
  * shares: the URL, "Name: value" headers (plus an empty Expect, so no
  * 100-continue round trips), http and https only, TLS verified, no
- * redirects followed, the connect timeout, and the private-address guard.
+ * redirects followed, the connect timeout, and the private-address guard
+ * when reach is LK_REACH_PUBLIC.
  * *list must be freed with curl_slist_free_all after the transfer. */
-static void prepare(lk_upstream *u, const char *url, const char *const *headers, struct curl_slist **list)
+static void prepare(lk_upstream *u, lk_reach reach, const char *url, const char *const *headers,
+                    struct curl_slist **list)
 {
     CURL *h = u->h;
     curl_easy_reset(h);
@@ -100,7 +96,7 @@ static void prepare(lk_upstream *u, const char *url, const char *const *headers,
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, u->cfg->connect_timeout_ms);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "latchkey/0.1");
-    if (u->deny_private) {
+    if (reach == LK_REACH_PUBLIC) {
         /* The check runs when a socket opens: a kept connection to the same
          * name, opened without it, must not be reused, nor this one kept. */
         curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_public);
@@ -134,6 +130,9 @@ void lk_upstream_free(lk_upstream *u)
     free(u);
 }
 
+/* The most of a Retry-After value kept (longer ones are cut). */
+#define LK_RETRY_AFTER_VALUE_MAX 64
+
 struct sink {
     lk_buf body;
     bool toobig;
@@ -166,18 +165,18 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
         }
         while (vl && strchr(" \t\r\n", v[vl - 1]))
             vl--;
-        s->out->retry_after = lk_strndup(s->a, v, vl > 64 ? 64 : vl);
+        s->out->retry_after = lk_strndup(s->a, v, vl > LK_RETRY_AFTER_VALUE_MAX ? LK_RETRY_AFTER_VALUE_MAX : vl);
     }
     return len;
 }
 
-lk_err lk_upstream_call(lk_upstream *u, lk_arena *a, const char *method, const char *url, const char *const *headers,
-                        const char *body, size_t blen, size_t cap, lk_http_resp *out)
+lk_err lk_upstream_call(lk_upstream *u, lk_arena *a, lk_reach reach, const char *method, const char *url,
+                        const char *const *headers, const char *body, size_t blen, size_t cap, lk_http_resp *out)
 {
     memset(out, 0, sizeof(*out));
     CURL *h = u->h;
     struct curl_slist *hl;
-    prepare(u, url, headers, &hl);
+    prepare(u, reach, url, headers, &hl);
     struct sink s = {.a = a, .out = out};
     lk_buf_init(&s.body, a, cap);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, u->cfg->http_timeout_ms);
@@ -215,8 +214,28 @@ lk_err lk_upstream_call(lk_upstream *u, lk_arena *a, const char *method, const c
     return rc;
 }
 
-#define HEAD_MAX_LINES 128
-#define HEAD_MAX_BYTES ((size_t)64 * 1024)
+/* A streamed answer's head: at most this many lines and bytes. */
+#define LK_UPSTREAM_HEAD_LINES_MAX 128
+#define LK_UPSTREAM_HEAD_MAX ((size_t)64 * 1024)
+
+/* Where the answer's body goes, once on_head has said. */
+typedef enum body_route {
+    BODY_AWAITS_HEAD, /* the head is not complete yet */
+    BODY_STREAMED,    /* to on_body */
+    BODY_SWALLOWED,   /* read and dropped */
+    BODY_REFUSED,     /* on_head aborted the exchange */
+} body_route;
+
+/* The route for what on_head answered. */
+static body_route route_of(lk_head_action act)
+{
+    switch (act) {
+    case LK_HEAD_STREAM: return BODY_STREAMED;
+    case LK_HEAD_SWALLOW: return BODY_SWALLOWED;
+    case LK_HEAD_ABORT: break;
+    }
+    return BODY_REFUSED;
+}
 
 struct streaming {
     lk_stream *s;
@@ -224,7 +243,7 @@ struct streaming {
     char **lines;
     size_t n, bytes;
     long status;
-    int mode; /* -2: head not done, 0: stream, 1: swallow */
+    body_route route;
     bool aborted;
 };
 
@@ -245,19 +264,19 @@ static size_t st_header(char *p, size_t size, size_t n, void *ud)
     if (len == 0) {
         if (x->status >= 100 && x->status < 200)
             return size * n; /* 100 Continue and friends: not ours */
-        x->mode = x->s->on_head(x->s->ctx, x->status, x->lines, x->n);
-        if (x->mode < 0) {
+        x->route = route_of(x->s->on_head(x->s->ctx, x->status, x->lines, x->n));
+        if (x->route == BODY_REFUSED) {
             x->aborted = true;
             return 0;
         }
         return size * n;
     }
-    if (x->n >= HEAD_MAX_LINES || x->bytes + len > HEAD_MAX_BYTES) {
+    if (x->n >= LK_UPSTREAM_HEAD_LINES_MAX || x->bytes + len > LK_UPSTREAM_HEAD_MAX) {
         x->aborted = true;
         return 0;
     }
     if (!x->lines)
-        x->lines = lk_alloc(x->a, HEAD_MAX_LINES * sizeof(char *));
+        x->lines = lk_alloc(x->a, LK_UPSTREAM_HEAD_LINES_MAX * sizeof(char *));
     x->lines[x->n++] = lk_strndup(x->a, p, len);
     x->bytes += len;
     return size * n;
@@ -266,9 +285,9 @@ static size_t st_header(char *p, size_t size, size_t n, void *ud)
 static size_t st_body(char *p, size_t size, size_t n, void *ud)
 {
     struct streaming *x = ud;
-    if (x->mode == 1)
+    if (x->route == BODY_SWALLOWED)
         return size * n;
-    if (x->mode != 0 || x->s->on_body(x->s->ctx, p, size * n) != 0) {
+    if (x->route != BODY_STREAMED || x->s->on_body(x->s->ctx, p, size * n) != 0) {
         x->aborted = true;
         return 0;
     }
@@ -299,10 +318,10 @@ static size_t st_read(char *buf, size_t size, size_t n, void *ud)
 lk_err lk_upstream_stream(lk_upstream *u, lk_arena *a, lk_stream *s)
 {
     CURL *h = u->h;
-    struct streaming x = {.s = s, .a = a, .mode = -2};
+    struct streaming x = {.s = s, .a = a, .route = BODY_AWAITS_HEAD};
     struct source src = {.s = s};
     struct curl_slist *hl;
-    prepare(u, s->url, s->headers, &hl);
+    prepare(u, s->reach, s->url, s->headers, &hl);
     /* Too slow is no byte for timeout_ms, however long the whole takes. */
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (s->timeout_ms + 999) / 1000);
@@ -325,10 +344,10 @@ lk_err lk_upstream_stream(lk_upstream *u, lk_arena *a, lk_stream *s)
     }
     CURLcode cc = curl_easy_perform(h);
     curl_slist_free_all(hl);
-    if (cc == CURLE_OK && x.mode == -2) {
+    if (cc == CURLE_OK && x.route == BODY_AWAITS_HEAD) {
         /* A head without a blank line seen (HEAD answers): judge it now. */
-        x.mode = s->on_head(s->ctx, x.status, x.lines, x.n);
-        if (x.mode < 0)
+        x.route = route_of(s->on_head(s->ctx, x.status, x.lines, x.n));
+        if (x.route == BODY_REFUSED)
             return LK_EINVAL;
     }
     if (x.aborted || cc == CURLE_ABORTED_BY_CALLBACK || cc == CURLE_READ_ERROR)

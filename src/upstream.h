@@ -20,15 +20,34 @@ typedef struct lk_http_resp {
     const char *content_type; /* or NULL */
 } lk_http_resp;
 
+/* Which addresses a call may connect to. */
+typedef enum lk_reach {
+    LK_REACH_ANY,    /* a URL the administrator wrote (a profile's own) */
+    LK_REACH_PUBLIC, /* a site users name: every private, loopback, link-local
+                        or other non-public address is refused when
+                        connecting (SPEC §8a: the address, not the name) */
+} lk_reach;
+
+/* A handle for calls with cfg's timeouts and CA file; aborts when out of
+ * memory. Free it with lk_upstream_free. */
 lk_upstream *lk_upstream_new(const lk_config *cfg);
+/* Frees u and its connection cache; NULL is ignored. */
 void lk_upstream_free(lk_upstream *u);
 
 /* One request. headers: NULL-terminated "Name: value" lines (borrowed).
  * The answer body is kept up to cap bytes. Errors: LK_ETIMEOUT (too slow),
- * LK_EUPSTREAM (could not connect or the connection broke), LK_ETOOBIG
- * (answer over cap). Any HTTP status is LK_OK: callers judge it. */
-lk_err lk_upstream_call(lk_upstream *u, lk_arena *a, const char *method, const char *url, const char *const *headers,
-                        const char *body, size_t blen, size_t cap, lk_http_resp *out);
+ * LK_EUPSTREAM (could not connect, a refused address included, or the
+ * connection broke), LK_ETOOBIG (answer over cap). Any HTTP status is
+ * LK_OK: callers judge it. */
+lk_err lk_upstream_call(lk_upstream *u, lk_arena *a, lk_reach reach, const char *method, const char *url,
+                        const char *const *headers, const char *body, size_t blen, size_t cap, lk_http_resp *out);
+
+/* What on_head wants done with the answer's body. */
+typedef enum lk_head_action {
+    LK_HEAD_ABORT = -1,  /* stop the exchange */
+    LK_HEAD_STREAM = 0,  /* pass the body to on_body */
+    LK_HEAD_SWALLOW = 1, /* read it and drop it (a 401 about to be retried) */
+} lk_head_action;
 
 /* A streamed exchange (the proxy): the request body comes from a source,
  * the answer goes to a sink as it arrives; memory stays flat. */
@@ -44,10 +63,11 @@ typedef struct lk_stream {
     ssize_t (*read)(void *ctx, char *buf, size_t n);
     void *ctx;
     long timeout_ms; /* no byte for this long: too slow */
+    lk_reach reach;
     /* Called once the answer's head is complete (1xx heads are skipped):
-     * return 0 to stream the body to on_body, 1 to swallow it, -1 to
-     * abort. Header lines are "Name: value" without CR LF. */
-    int (*on_head)(void *ctx, long status, char **lines, size_t n);
+     * says what to do with the body. Header lines are "Name: value"
+     * without CR LF. */
+    lk_head_action (*on_head)(void *ctx, long status, char **lines, size_t n);
     /* Body bytes; return -1 to abort (the client went away). */
     int (*on_body)(void *ctx, const char *p, size_t n);
 } lk_stream;
@@ -56,10 +76,6 @@ typedef struct lk_stream {
  * (could not connect, or broke), LK_EINVAL (a callback aborted). */
 lk_err lk_upstream_stream(lk_upstream *u, lk_arena *a, lk_stream *s);
 
-/* Refuses, when connecting, every private, loopback, link-local or other
- * non-public address (SPEC §8a: checked on the address, not the name),
- * until turned off again. For sites that users name. */
-void lk_upstream_deny_private(lk_upstream *u, bool deny);
 /* True for such an address (family AF_INET or AF_INET6, raw bytes); an
  * IPv6 address that carries an IPv4 one (IPv4-compatible, -mapped,
  * -translated, NAT64 64:ff9b::/96, 6to4, Teredo) is judged by it. */

@@ -5,6 +5,8 @@
 
 #include "text.h"
 
+#define LK_URL_PORT_DIGITS_MAX 5
+
 static bool path_char_ok(unsigned char c)
 {
     return c > 0x20 && c < 0x7f && c != '\\' && c != '#' && c != '"' && c != '<' && c != '>' && c != '`' && c != '{' &&
@@ -64,82 +66,104 @@ static lk_err check_path(const char *p)
     return LK_OK;
 }
 
-lk_err lk_url_parse(lk_arena *a, const char *s, lk_url *out)
+/* 1 to LK_URL_MAX bytes of printable ASCII without space, backslash or
+ * '#'. */
+static bool url_chars_ok(const char *s)
 {
-    memset(out, 0, sizeof(*out));
     size_t len = strlen(s);
     if (len == 0 || len > LK_URL_MAX)
-        return LK_EINVAL;
+        return false;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c <= 0x20 || c >= 0x7f || c == '\\' || c == '#')
-            return LK_EINVAL;
+            return false;
     }
-    const char *rest;
+    return true;
+}
+
+/* "https://" or "http://", with the scheme's default port; *rest points
+ * past it. */
+static bool take_scheme(const char *s, lk_url *out, const char **rest)
+{
     if (!strncmp(s, "https://", 8)) {
         out->scheme = "https";
         out->port = 443;
-        rest = s + 8;
+        *rest = s + 8;
     } else if (!strncmp(s, "http://", 7)) {
         out->scheme = "http";
         out->port = 80;
-        rest = s + 7;
+        *rest = s + 7;
     } else {
-        return LK_EINVAL;
+        return false;
     }
-    size_t alen = strcspn(rest, "/?");
-    const char *auth = rest;
+    return true;
+}
+
+/* An IPv6 literal "[...]" of hex digits, ':' and '.': sets out->host
+ * (without brackets) and returns the end of the host, or NULL. */
+static const char *take_ipv6_host(lk_arena *a, const char *auth, size_t alen, lk_url *out)
+{
+    const char *rb = memchr(auth, ']', alen);
+    if (!rb || rb == auth + 1)
+        return NULL;
+    for (const char *c = auth + 1; c < rb; c++)
+        if (!strchr("0123456789abcdefABCDEF:.", *c))
+            return NULL;
+    out->host = lk_strndup(a, auth + 1, (size_t)(rb - auth - 1));
+    return rb + 1;
+}
+
+/* A name or IPv4 address (letters, digits, '.' and '-') up to the port's
+ * ':': sets out->host and returns the end of the host, or NULL. */
+static const char *take_name_host(lk_arena *a, const char *auth, size_t alen, lk_url *out)
+{
+    const char *colon = memchr(auth, ':', alen);
+    const char *hend = colon ? colon : auth + alen;
+    if (hend == auth)
+        return NULL;
+    for (const char *c = auth; c < hend; c++) {
+        char ch = *c;
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+              ch == '-'))
+            return NULL;
+    }
+    out->host = lk_strndup(a, auth, (size_t)(hend - auth));
+    return hend;
+}
+
+/* The authority auth[0..alen): a host (lower-cased) and an optional port
+ * of 1 to 5 digits, 1 to 65535; no user info, no '%'. */
+static lk_err parse_authority(lk_arena *a, const char *auth, size_t alen, lk_url *out)
+{
+    const char *end = auth + alen;
     if (alen == 0 || memchr(auth, '@', alen) || memchr(auth, '%', alen))
         return LK_EINVAL;
-    const char *hend;
-    const char *portp = NULL;
-    if (auth[0] == '[') {
-        const char *rb = memchr(auth, ']', alen);
-        if (!rb || rb == auth + 1)
-            return LK_EINVAL;
-        for (const char *c = auth + 1; c < rb; c++)
-            if (!strchr("0123456789abcdefABCDEF:.", *c))
-                return LK_EINVAL;
-        out->host = lk_strndup(a, auth + 1, (size_t)(rb - auth - 1));
-        hend = rb + 1;
-        if (hend < auth + alen) {
-            if (*hend != ':')
-                return LK_EINVAL;
-            portp = hend + 1;
-        }
-    } else {
-        const char *colon = memchr(auth, ':', alen);
-        hend = colon ? colon : auth + alen;
-        if (hend == auth)
-            return LK_EINVAL;
-        for (const char *c = auth; c < hend; c++) {
-            char ch = *c;
-            if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
-                  ch == '-'))
-                return LK_EINVAL;
-        }
-        out->host = lk_strndup(a, auth, (size_t)(hend - auth));
-        if (colon)
-            portp = colon + 1;
-    }
+    const char *hend = auth[0] == '[' ? take_ipv6_host(a, auth, alen, out) : take_name_host(a, auth, alen, out);
+    if (!hend || (hend < end && *hend != ':'))
+        return LK_EINVAL;
     for (char *c = out->host; *c; c++)
         if (*c >= 'A' && *c <= 'Z')
             *c = (char)(*c - 'A' + 'a');
-    if (portp) {
-        const char *pend = auth + alen;
-        if (portp == pend || pend - portp > 5)
-            return LK_EINVAL;
-        int port = 0;
-        for (const char *c = portp; c < pend; c++) {
-            if (*c < '0' || *c > '9')
-                return LK_EINVAL;
-            port = port * 10 + (*c - '0');
-        }
-        if (port < 1 || port > 65535)
-            return LK_EINVAL;
-        out->port = port;
-    }
-    const char *p = auth + alen;
+    if (hend == end)
+        return LK_OK;
+    const char *portp = hend + 1;
+    long long port;
+    if (end - portp > LK_URL_PORT_DIGITS_MAX || !lk_parse_int_n(portp, (size_t)(end - portp), 1, 65535, &port))
+        return LK_EINVAL;
+    out->port = (int)port;
+    return LK_OK;
+}
+
+lk_err lk_url_parse(lk_arena *a, const char *s, lk_url *out)
+{
+    memset(out, 0, sizeof(*out));
+    const char *rest;
+    if (!url_chars_ok(s) || !take_scheme(s, out, &rest))
+        return LK_EINVAL;
+    size_t alen = strcspn(rest, "/?");
+    if (parse_authority(a, rest, alen, out) != LK_OK)
+        return LK_EINVAL;
+    const char *p = rest + alen;
     const char *q = strchr(p, '?');
     out->path = *p == '/' ? lk_strndup(a, p, q ? (size_t)(q - p) : strlen(p)) : lk_strdup(a, "/");
     out->query = q ? lk_strdup(a, q + 1) : NULL;
@@ -168,6 +192,88 @@ bool lk_redirect_allowed(lk_arena *a, const char *url, char *const *entries, siz
             return true;
     }
     return false;
+}
+
+/* What is wrong with a raw path before decoding, or NULL. */
+static const char *raw_path_problem(const char *raw, size_t n)
+{
+    if (n > LK_URL_PATH_MAX)
+        return "The path is too long.";
+    if (raw[0] != '/')
+        return "The path must start with '/'.";
+    if (strstr(raw, "%25"))
+        return "The path must not hold an encoded '%'.";
+    return NULL;
+}
+
+/* What is wrong with the bytes of a decoded path, or NULL. */
+static const char *decoded_byte_problem(const char *d, size_t dn)
+{
+    for (size_t i = 0; i < dn; i++) {
+        unsigned char c = (unsigned char)d[i];
+        if (c < 0x20 || c == 0x7f)
+            return "The path must not hold control characters.";
+        if (c == '\\' || c == '@')
+            return "The path must not hold a backslash or '@'.";
+    }
+    return NULL;
+}
+
+/* What is wrong with the segments of a decoded path, or NULL: no "//"
+ * anywhere (an authority), no "." or ".." segment, and no scheme in the
+ * first segment. A segment's ';' parameters are no disguise: servlet
+ * containers (Confluence Data Center) drop them and then resolve "..;x" as
+ * ".." (SPEC §6). */
+static const char *segment_problem(const char *d)
+{
+    if (strstr(d, "//"))
+        return "The path must not hold empty segments ('//').";
+    const char *seg = d + 1;
+    for (bool first = true;; first = false) {
+        const char *slash = strchr(seg, '/');
+        size_t sl = slash ? (size_t)(slash - seg) : strlen(seg);
+        size_t nl = strcspn(seg, ";/"); /* the segment without its parameters */
+        if ((nl == 1 && seg[0] == '.') || (nl == 2 && seg[0] == '.' && seg[1] == '.'))
+            return "The path must not hold '.' or '..' segments.";
+        if (first && memchr(seg, ':', sl))
+            return "The path must not start with a scheme.";
+        if (!slash)
+            return NULL;
+        seg = slash + 1;
+    }
+}
+
+/* True when the decoded path d is one of the prefixes or continues one
+ * after a '/'. */
+static bool under_prefix(const char *d, char *const *prefixes, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *p = prefixes[i];
+        size_t pl = strlen(p);
+        if (!strncmp(d, p, pl) && (p[pl - 1] == '/' || d[pl] == '\0' || d[pl] == '/'))
+            return true;
+    }
+    return false;
+}
+
+lk_err lk_url_path_check(lk_arena *a, const char *raw, char *const *prefixes, size_t n, const char **why)
+{
+    size_t rn = strlen(raw);
+    char *d;
+    size_t dn;
+    *why = raw_path_problem(raw, rn);
+    if (*why)
+        return LK_EINVAL;
+    if (lk_pct_decode(a, raw, rn, false, &d, &dn) != LK_OK) {
+        *why = "The path holds a malformed percent escape.";
+        return LK_EINVAL;
+    }
+    *why = decoded_byte_problem(d, dn);
+    if (!*why)
+        *why = segment_problem(d);
+    if (!*why && n > 0 && !under_prefix(d, prefixes, n))
+        *why = "The path is outside what this profile may reach.";
+    return *why ? LK_EINVAL : LK_OK;
 }
 
 bool lk_host_is_loopback(const char *host)

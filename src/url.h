@@ -32,6 +32,17 @@ bool lk_redirect_allowed(lk_arena *a, const char *url, char *const *entries, siz
  * LK_EINVAL when base has no scheme. */
 lk_err lk_url_resolve(lk_arena *a, const char *base, const char *ref, char **out);
 
+#define LK_URL_PATH_MAX 4096
+
+/* Checks a raw path ("/wiki/rest/api/space", still percent-encoded) after
+ * decoding: no "." or ".." segments (nor "..;x" or ".;": a segment's ';'
+ * parameters are dropped before it is judged), no empty segment ("//"), no
+ * backslash, no "%25" (double encoding), no scheme, no '@', no control
+ * characters (NUL, CR, LF...), at most LK_URL_PATH_MAX bytes; and, when
+ * n > 0 prefixes are given, under one of them (equal, or continuing after
+ * a '/'). LK_EINVAL with *why (a sentence for the caller) otherwise. */
+lk_err lk_url_path_check(lk_arena *a, const char *raw, char *const *prefixes, size_t n, const char **why);
+
 /* localhost, 127.0.0.0/8 or ::1. */
 bool lk_host_is_loopback(const char *host);
 

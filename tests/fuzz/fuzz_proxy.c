@@ -1,6 +1,6 @@
 /* The proxy's two readers of outside bytes.
  *
- * lk_proxy_path_check: input is up to three prefix lines, then the raw
+ * lk_url_path_check: input is up to three prefix lines, then the raw
  * sub-path (the last line). Accepted ⇒ after one percent-decoding the path
  * starts with '/', has no "." or ".." segment (a segment is judged without
  * its ';' parameters: "..;x" is ".."), no "//", no backslash, '@',
@@ -24,7 +24,9 @@
 #include <strings.h>
 
 #include "arena.h"
+#include "profile.h"
 #include "proxy.h"
+#include "url.h"
 
 static int hexv(unsigned char c)
 {
@@ -59,7 +61,7 @@ static char *decode(const char *s, size_t *dn)
 /* Every rule but the prefixes, on the raw and the decoded path. */
 static bool ref_path_ok(const char *raw, const char *d, size_t dn)
 {
-    if (strlen(raw) > LK_PROXY_PATH_MAX || raw[0] != '/' || strstr(raw, "%25") || !d || d[0] != '/')
+    if (strlen(raw) > LK_URL_PATH_MAX || raw[0] != '/' || strstr(raw, "%25") || !d || d[0] != '/')
         return false;
     for (size_t i = 0; i < dn; i++) {
         unsigned char c = (unsigned char)d[i];
@@ -116,16 +118,16 @@ static void check_path(lk_arena *a, const uint8_t *data, size_t size)
     bool ok = ref_path_ok(raw, d, dn);
 
     const char *why = "unset";
-    lk_err rc = lk_proxy_path_check(a, raw, NULL, &why);
+    lk_err rc = lk_url_path_check(a, raw, NULL, 0, &why);
     FUZZ_CHECK((rc == LK_OK) == ok, "no prefixes: rc %d, reference %s (%s)", rc, ok ? "accepts" : "refuses",
                why ? why : "");
     FUZZ_CHECK(rc == LK_OK ? why == NULL : why != NULL, "why does not match rc");
     lk_strv none = {NULL, 0};
-    FUZZ_CHECK(lk_proxy_path_check(a, raw, &none, &why) == rc, "an empty prefix list differs from none");
+    FUZZ_CHECK(lk_url_path_check(a, raw, none.v, none.n, &why) == rc, "an empty prefix list differs from none");
 
     if (prefixes.n) {
         bool want = ok && under(d, &prefixes);
-        rc = lk_proxy_path_check(a, raw, &prefixes, &why);
+        rc = lk_url_path_check(a, raw, prefixes.v, prefixes.n, &why);
         FUZZ_CHECK((rc == LK_OK) == want, "prefixes: rc %d, reference %s", rc, want ? "accepts" : "refuses");
         FUZZ_CHECK(rc == LK_OK ? why == NULL : why != NULL, "why does not match rc");
     }

@@ -14,7 +14,6 @@
 #include <cmocka.h>
 
 #include "apicred.h"
-#include "cred.h"
 #include "profile.h"
 #include "template.h"
 

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "apikey.h"
+#include "gate.h"
 #include "http.h"
 
 typedef struct gate_case {

@@ -7,7 +7,6 @@
 
 #include <cmocka.h>
 
-#include "cred.h"
 #include "refresh.h"
 
 static lk_refresh_facts expired(void)
@@ -165,21 +164,6 @@ static void test_retry_after_is_capped_and_defaulted(void **state)
     assert_int_equal(lk_retry_after_secs("Tue, 22 Sep 2026 14:13:20 GMT", now), LK_RETRY_AFTER_MAX);
 }
 
-static void test_api_base_url_fills_the_site(void **state)
-{
-    (void)state;
-    lk_arena *a = lk_arena_new();
-    lk_site s = {"1111-22", "https://Acme.atlassian.net", "acme"};
-    assert_string_equal(lk_api_base_url(a, "https://api.atlassian.com/ex/confluence/{cloud_id}", &s),
-                        "https://api.atlassian.com/ex/confluence/1111-22");
-    assert_string_equal(lk_api_base_url(a, "https://{site_host}/wiki", &s), "https://Acme.atlassian.net/wiki");
-    assert_string_equal(lk_api_base_url(a, "https://dc.example.com", NULL), "https://dc.example.com");
-    assert_null(lk_api_base_url(a, "https://api.atlassian.com/ex/confluence/{cloud_id}", NULL));
-    assert_null(lk_api_base_url(a, "https://x/{unknown}", &s));
-    assert_null(lk_api_base_url(a, NULL, &s));
-    lk_arena_free(a);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -194,7 +178,6 @@ int main(void)
         cmocka_unit_test(test_token_refreshed_seconds_ago_serves_any_min_validity),
         cmocka_unit_test(test_recent_failure_holds_callers_off),
         cmocka_unit_test(test_retry_after_is_capped_and_defaulted),
-        cmocka_unit_test(test_api_base_url_fills_the_site),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

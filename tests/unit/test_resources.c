@@ -261,6 +261,21 @@ static void test_site_valid_grammar(void **state)
     assert_false(lk_site_valid(big));
 }
 
+static void test_api_base_url_fills_the_site(void **state)
+{
+    (void)state;
+    lk_arena *a = lk_arena_new();
+    lk_site s = {"1111-22", "https://Acme.atlassian.net", "acme"};
+    assert_string_equal(lk_api_base_url(a, "https://api.atlassian.com/ex/confluence/{cloud_id}", &s),
+                        "https://api.atlassian.com/ex/confluence/1111-22");
+    assert_string_equal(lk_api_base_url(a, "https://{site_host}/wiki", &s), "https://Acme.atlassian.net/wiki");
+    assert_string_equal(lk_api_base_url(a, "https://dc.example.com", NULL), "https://dc.example.com");
+    assert_null(lk_api_base_url(a, "https://api.atlassian.com/ex/confluence/{cloud_id}", NULL));
+    assert_null(lk_api_base_url(a, "https://x/{unknown}", &s));
+    assert_null(lk_api_base_url(a, NULL, &s));
+    lk_arena_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -280,6 +295,7 @@ int main(void)
         T(test_sites_metadata_round_trip),
         T(test_sites_from_metadata_tolerates_missing_parts),
         T(test_site_valid_grammar),
+        cmocka_unit_test(test_api_base_url_fills_the_site),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,5 @@
-/* Unit tests: the strict URL parser, the SPEC §3 redirect allow-list and
- * the loopback test. */
+/* Unit tests: the strict URL parser, the SPEC §3 redirect allow-list, the
+ * path check of the proxy's sub-paths (SPEC §6) and the loopback test. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -510,9 +510,198 @@ static void test_loopback_refuses_malformed_quads(void **state)
     assert_false(lk_host_is_loopback("127.0.0.99999999999"));
 }
 
+/* ---- the path check (the proxy's sub-paths, SPEC §6) ---- */
+
+typedef struct prefix_list {
+    char **v;
+    size_t n;
+} prefix_list;
+
+static lk_err check(lk_arena *a, const char *raw, const prefix_list *prefixes)
+{
+    const char *why = NULL;
+    lk_err rc = lk_url_path_check(a, raw, prefixes ? prefixes->v : NULL, prefixes ? prefixes->n : 0, &why);
+    if (rc == LK_OK)
+        assert_null(why);
+    else
+        assert_non_null(why); /* a sentence for the caller */
+    return rc;
+}
+
+static void test_path_check_refuses_traversal_and_smuggling(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "/..",
+        "/wiki/../x",
+        "/%2e%2e/x",
+        "/%2E%2e/",
+        "/.%2e/",
+        "/%252e%252e/",            /* double encoding */
+        "/a%25b",                  /* any encoded '%' */
+        "/..%2fx",                 /* decodes to ../x */
+        "/a%2f..%2fb",             /* a/../b */
+        "/a\\b",                   /* backslash */
+        "/a%5cb",                  /* encoded backslash */
+        "//evil.com/x",            /* authority */
+        "/a//b",                   /* empty segment */
+        "/http://evil/",           /* scheme */
+        "/https:/x",               /* scheme without // */
+        "/user@host/x",            /* userinfo */
+        "/a%40b",                  /* encoded '@' */
+        "/a%00b",                  /* NUL */
+        "/a%0d%0aX-Injected:%201", /* request splitting */
+        "/a%7fb",                  /* DEL */
+        "/./a",
+        "/%2e/a",
+        "/a%zz", /* malformed escapes */
+        "/a%4",
+        "x", /* no leading slash */
+        "",
+        NULL,
+    };
+    lk_arena *a = lk_arena_new();
+    for (const char *const *p = bad; *p; p++) {
+        if (check(a, *p, NULL) != LK_EINVAL)
+            fail_msg("accepted: %s", *p);
+    }
+    lk_arena_free(a);
+}
+
+static void test_path_check_refuses_paths_over_4096_bytes(void **state)
+{
+    (void)state;
+    lk_arena *a = lk_arena_new();
+    char path[LK_URL_PATH_MAX + 2];
+    memset(path, 'a', sizeof(path) - 1);
+    path[0] = '/';
+    path[LK_URL_PATH_MAX + 1] = '\0'; /* 4097 bytes */
+    assert_int_equal(strlen(path), 4097);
+    assert_int_equal(check(a, path, NULL), LK_EINVAL);
+    path[LK_URL_PATH_MAX] = '\0'; /* 4096 bytes: the limit itself */
+    assert_int_equal(check(a, path, NULL), LK_OK);
+    lk_arena_free(a);
+}
+
+static void test_path_check_accepts_ordinary_paths(void **state)
+{
+    (void)state;
+    static const char *const good[] = {
+        "/",
+        "/wiki/rest/api/space",
+        "/wiki/rest/api/content/123/child/page",
+        "/wiki/x%20y",
+        "/wiki/a.b/c..d/...x",      /* dots inside names are fine */
+        "/wiki/rest/api/space/",    /* trailing slash */
+        "/wiki/rest/api/space%2Fx", /* an encoded '/' inside a name */
+        NULL,
+    };
+    lk_arena *a = lk_arena_new();
+    for (const char *const *p = good; *p; p++) {
+        if (check(a, *p, NULL) != LK_OK)
+            fail_msg("refused: %s", *p);
+    }
+    prefix_list none = {NULL, 0}; /* an empty prefix list limits nothing */
+    assert_int_equal(check(a, "/anything/at/all", &none), LK_OK);
+    lk_arena_free(a);
+}
+
+static void test_path_check_honours_prefixes(void **state)
+{
+    (void)state;
+    lk_arena *a = lk_arena_new();
+    char *api[] = {"/wiki/rest/api/"};
+    prefix_list pa = {api, 1};
+    assert_int_equal(check(a, "/wiki/rest/api/space", &pa), LK_OK);
+    assert_int_equal(check(a, "/wiki/download/1", &pa), LK_EINVAL);
+    assert_int_equal(check(a, "/wiki/rest/apiX", &pa), LK_EINVAL);
+    assert_int_equal(check(a, "/wiki/rest/api", &pa), LK_EINVAL);
+    /* the prefix is compared after decoding, so an escape cannot dodge it */
+    assert_int_equal(check(a, "/wiki/rest/api%2Fspace", &pa), LK_OK);
+    assert_int_equal(check(a, "/wiki/rest%2Fapi/../../download/1", &pa), LK_EINVAL);
+
+    char *wiki[] = {"/wiki"};
+    prefix_list pw = {wiki, 1};
+    assert_int_equal(check(a, "/wiki", &pw), LK_OK);
+    assert_int_equal(check(a, "/wiki/x", &pw), LK_OK);
+    assert_int_equal(check(a, "/wikix", &pw), LK_EINVAL);
+    assert_int_equal(check(a, "/", &pw), LK_EINVAL);
+
+    char *two[] = {"/wiki/rest/api/", "/wiki/download"};
+    prefix_list p2 = {two, 2};
+    assert_int_equal(check(a, "/wiki/download/1", &p2), LK_OK);
+    assert_int_equal(check(a, "/wiki/upload", &p2), LK_EINVAL);
+    lk_arena_free(a);
+}
+
+/* SPEC §6: servlet containers (Confluence Data Center) drop a segment's
+ * ';' parameters and then resolve "..": such segments are dot segments. */
+static void test_path_check_refuses_dot_segments_with_parameters(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "/..;/x",
+        "/wiki/..;x/admin",
+        "/wiki/..;",
+        "/%2e%2e;/x",
+        "/%2e%2e;x/x",
+        "/%2E%2E%3B/x", /* an encoded ';' is one once decoded */
+        "/..%3bx/y",
+        "/.;/x",
+        "/wiki/.;x",
+        "/wiki/.%3b/x",
+        "/wiki/rest/api/..;/..;/..;/download/1",
+        "/..;a;b/x",
+        NULL,
+    };
+    lk_arena *a = lk_arena_new();
+    for (const char *const *p = bad; *p; p++) {
+        if (check(a, *p, NULL) != LK_EINVAL)
+            fail_msg("accepted: %s", *p);
+    }
+    static const char *const good[] = {
+        "/wiki;v=1/rest/api/space", /* parameters on an ordinary segment */
+        "/wiki/a..;x",
+        "/wiki/...;x",
+        "/wiki/..x;y",
+        "/wiki/;x/y",
+        NULL,
+    };
+    for (const char *const *p = good; *p; p++) {
+        if (check(a, *p, NULL) != LK_OK)
+            fail_msg("refused: %s", *p);
+    }
+    lk_arena_free(a);
+}
+
+static void test_path_check_prefixes_see_through_parameters(void **state)
+{
+    (void)state;
+    lk_arena *a = lk_arena_new();
+    char *api[] = {"/wiki/rest/api/"};
+    prefix_list pa = {api, 1};
+    /* "/wiki/rest/api/..;/..;/..;/download/1" is /wiki/download/1 to Data
+     * Center: outside the prefix, however it starts. */
+    assert_int_equal(check(a, "/wiki/rest/api/..;/..;/..;/download/1", &pa), LK_EINVAL);
+    assert_int_equal(check(a, "/wiki/rest/api/%2e%2e;/%2e%2e;/%2e%2e;/download/1", &pa), LK_EINVAL);
+    assert_int_equal(check(a, "/wiki/rest/api/.;/space", &pa), LK_EINVAL);
+    assert_int_equal(check(a, "/wiki/rest/api/space;x=1", &pa), LK_OK);
+    char *wiki[] = {"/wiki"};
+    prefix_list pw = {wiki, 1};
+    assert_int_equal(check(a, "/wiki/..;/admin", &pw), LK_EINVAL);
+    assert_int_equal(check(a, "/wiki;x", &pw), LK_EINVAL); /* not /wiki, nor below it, as written */
+    lk_arena_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_path_check_refuses_traversal_and_smuggling),
+        cmocka_unit_test(test_path_check_refuses_paths_over_4096_bytes),
+        cmocka_unit_test(test_path_check_accepts_ordinary_paths),
+        cmocka_unit_test(test_path_check_honours_prefixes),
+        cmocka_unit_test(test_path_check_refuses_dot_segments_with_parameters),
+        cmocka_unit_test(test_path_check_prefixes_see_through_parameters),
         T(test_url_splits_https_url),
         T(test_url_http_default_port_and_root_path),
         T(test_url_query_without_path),

@@ -1,0 +1,40 @@
+#include "gate.h"
+
+#include <string.h>
+
+#include "json.h"
+#include "text.h"
+
+lk_err lk_bot_gate(lk_req *r, const char *profile_name, const char *instance_id, lk_apikey *key,
+                   const lk_profile **profile)
+{
+    lk_err rc = lk_apikey_check(r->db, r->a, lk_req_header(r, "HTTP_AUTHORIZATION"), key);
+    if (rc == LK_EUNAUTHORIZED)
+        return lk_fail(r, rc, "A valid API key is required: Authorization: Bearer lk_...");
+    if (rc != LK_OK)
+        return lk_fail(r, rc, "The database is unavailable; try again shortly.");
+    if (!lk_apikey_allows_profile(key, profile_name))
+        return lk_fail(r, LK_EFORBIDDEN, "This API key is not allowed to use this profile.");
+    if (instance_id && !lk_apikey_allows_instance(key, instance_id))
+        return lk_fail(r, LK_EFORBIDDEN, "This API key is not allowed to act for this instance_id.");
+    if (!lk_valid_profile_name(profile_name, strlen(profile_name)))
+        return lk_fail(r, LK_ENOPROFILE, "There is no such profile.");
+    rc = lk_profile_load(r->db, r->a, profile_name, profile);
+    if (rc == LK_ENOPROFILE)
+        return lk_fail(r, rc, "There is no such profile.");
+    if (rc != LK_OK)
+        return lk_fail(r, rc, "The database is unavailable; try again shortly.");
+    return LK_OK;
+}
+
+lk_err lk_bot_gate_json(lk_req *r, const char *profile_name, lk_apikey *key, const lk_profile **profile,
+                        json_object **body)
+{
+    lk_json_body jb;
+    lk_req_json_early(r, &jb);
+    *body = jb.json;
+    lk_err rc = lk_bot_gate(r, profile_name, lk_json_str(jb.json, "instance_id"), key, profile);
+    if (rc == LK_OK && lk_req_json_failed(r, &jb))
+        rc = r->err;
+    return rc;
+}

@@ -1,0 +1,28 @@
+/* The bot-route gate (SPEC §2): the one prologue of every route a bot
+ * calls with its API key, checks in SPEC order. Endpoint layer: it answers
+ * through lk_fail. */
+#ifndef LK_GATE_H
+#define LK_GATE_H
+
+#include <json-c/json.h>
+
+#include "apikey.h"
+#include "http.h"
+#include "profile.h"
+
+/* SPEC §2's check order for bot routes, after the method: the key (401),
+ * the key's profiles (403, also for profiles that do not exist) and its
+ * instance prefix when instance_id is known (403), then the profile (404).
+ * Fails through lk_fail. */
+lk_err lk_bot_gate(lk_req *r, const char *profile_name, const char *instance_id, lk_apikey *key,
+                   const lk_profile **profile);
+
+/* lk_bot_gate for a route with a JSON body: the body is read first so that
+ * its instance_id meets the key's prefix (403) before the profile (404);
+ * the body's own failures (413, 400) come after those. *body gets the
+ * parsed body (NULL when unreadable or JSON null; not yet checked to be an
+ * object). Fails through lk_fail. */
+lk_err lk_bot_gate_json(lk_req *r, const char *profile_name, lk_apikey *key, const lk_profile **profile,
+                        json_object **body);
+
+#endif
