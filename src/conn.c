@@ -99,7 +99,7 @@ lk_err lk_conn_write_grant(lk_db *db, lk_arena *a, const lk_config *cfg, const l
         return rc;
     /* SPEC §5: a token answer without expires_in expires after
      * default_token_ttl, as at refresh; a person's API token never does. */
-    long long ttl = t->expires_in > 0 ? t->expires_in : lk_profile_is_api_key(p) ? -1 : cfg->default_token_ttl;
+    long long ttl = t->expires_in > 0 ? t->expires_in : lk_profile_is_credential_auth(p) ? -1 : cfg->default_token_ttl;
     const char *expires = ttl >= 0 ? lk_printf(a, "%lld", ttl) : NULL;
     const char *meta = metadata ? lk_json_text(a, metadata) : "{}";
     if (exists) {

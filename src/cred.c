@@ -1,19 +1,19 @@
 #include "cred.h"
 
-#include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "apicred.h"
 #include "audit.h"
 #include "gate.h"
 #include "json.h"
 #include "text.h"
+#include "usercred.h"
 
 static void fail_with(lk_req *r, lk_err rc, const char *detail)
 {
     switch (rc) {
-    case LK_EDB: lk_fail(r, rc, "The database is unavailable; try again shortly."); break;
+    case LK_EDB: lk_fail_db(r, rc); break;
     case LK_ECRYPTO: lk_fail(r, LK_EINTERNAL, "The stored credential could not be opened."); break;
     default: lk_fail(r, rc, "%s", detail ? detail : "The request could not be served.");
     }
@@ -164,7 +164,7 @@ static lk_err pick_stored_site(lk_req *r, const lk_conn *c, const char *site, co
 static lk_err pick_site(lk_req *r, const lk_profile *p, const lk_conn *c, const char *site, const char *where,
                         const lk_site **out)
 {
-    if (lk_profile_is_api_key(p))
+    if (lk_profile_is_credential_auth(p))
         return pick_stored_site(r, c, site, where, out);
     lk_sites sites = lk_sites_from_metadata(r->a, c->metadata);
     const char *link_cloud_id = lk_json_str(c->metadata, "cloud_id");
@@ -186,13 +186,13 @@ static lk_err pick_site(lk_req *r, const lk_profile *p, const lk_conn *c, const 
 static lk_err serve_user_credential(lk_req *r, const lk_profile *p, lk_conn *c, lk_cred *out)
 {
     lk_arena *a = r->a;
-    out->api_key = true;
+    out->user_credential = true;
     if (!out->access_token && lk_conn_access_token(a, r->cfg, c, &out->access_token) != LK_OK) {
         fail_with(r, LK_ECRYPTO, NULL);
         return r->err;
     }
     out->conn = c;
-    out->authorization = lk_apicred_header(a, p->credential_kind, out->access_token);
+    out->authorization = lk_usercred_header(a, p->credential_kind, out->access_token);
     if (strcmp(p->auth_type, "api_key") != 0)
         lk_conn_touch(r->db, a, c);
     out->api_base_url = lk_api_base_url(a, p->api_base_url, out->site);
@@ -256,7 +256,7 @@ lk_err lk_cred_get(lk_req *r, const lk_profile *p, const char *actor, const char
         return rc;
     if (!strcmp(c->status, "reauthorization_required"))
         return lk_fail_reauth(r, p, NULL);
-    if (lk_profile_is_api_key(p))
+    if (lk_profile_is_credential_auth(p))
         return serve_user_credential(r, p, c, out);
     return serve_token(r, p, c, actor, force, min_validity, out);
 }
@@ -267,10 +267,10 @@ json_object *lk_cred_json(lk_req *r, const lk_profile *p, const lk_cred *c)
     if (!c->conn) /* lk_cred_get never answers LK_OK without one */
         return o;
     /* API tokens: the ready header value; a PAT is also a bearer token. */
-    if (!c->api_key || !strcmp(c->conn->token_type, "Bearer"))
+    if (!c->user_credential || !strcmp(c->conn->token_type, "Bearer"))
         lk_json_set_str(o, "access_token", c->access_token);
     lk_json_set_str(o, "token_type", c->conn->token_type);
-    if (c->api_key)
+    if (c->user_credential)
         lk_json_set_str(o, "authorization", c->authorization);
     if (c->conn->expires_at) {
         lk_json_set_str(o, "expires_at", c->conn->expires_at);
@@ -310,10 +310,8 @@ static bool parse_min_validity(lk_req *r, long long *out)
     *out = LK_MIN_VALIDITY_DEFAULT;
     if (!s)
         return true;
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (!*s || *end || errno || s[0] == '-' || s[0] == '+' || s[0] == ' ') {
+    long long v;
+    if (!lk_parse_int(s, 0, LLONG_MAX, &v)) {
         lk_fail_field(r, "query", "min_validity", "Input should be a valid integer", "int_parsing");
         return false;
     }
@@ -400,7 +398,7 @@ void lk_token_endpoint(lk_req *r, const char *name)
     bool params_ok = one_param(r, "instance_id", &iid) && one_param(r, "site", &site);
     lk_err params_err = r->err;
     r->err = LK_OK;
-    lk_apikey key;
+    lk_botkey key;
     const lk_profile *p;
     if (lk_bot_gate(r, name, params_ok ? iid : NULL, &key, &p) != LK_OK)
         return;
@@ -430,15 +428,11 @@ void lk_refresh_endpoint(lk_req *r, const char *name)
         lk_fail_method(r, "POST");
         return;
     }
-    lk_apikey key;
+    lk_botkey key;
     const lk_profile *p;
     json_object *body;
     if (lk_bot_gate_json(r, name, &key, &p, &body) != LK_OK)
         return;
-    if (!json_object_is_type(body, json_type_object)) {
-        lk_fail_not_object(r);
-        return;
-    }
     json_object *iv = lk_json_get(body, "instance_id");
     if (iv && !json_object_is_type(iv, json_type_string)) {
         lk_fail_field(r, "body", "instance_id", "Input should be a valid string", "string_type");

@@ -15,7 +15,7 @@ typedef struct lk_cred {
     const lk_site *site;      /* the chosen site, or NULL */
     char *api_base_url;       /* the profile's template filled in, or NULL */
     char *authorization;      /* the ready Authorization header value */
-    bool api_key;             /* an API token or PAT: nothing to refresh */
+    bool user_credential;     /* an API token or PAT: nothing to refresh */
 } lk_cred;
 
 #define LK_MIN_VALIDITY_DEFAULT 60

@@ -2,12 +2,12 @@
 
 #include <string.h>
 
-#include "apicred.h"
 #include "audit.h"
 #include "cookie.h"
 #include "flow_int.h"
 #include "text.h"
 #include "url.h"
+#include "usercred.h"
 
 /* Credentials one flow may check against the provider. */
 #define CREDENTIAL_ATTEMPTS 5
@@ -190,11 +190,11 @@ static void check_entered_credential(lk_req *r, const lk_profile *p, const poste
     ec->credential = basic ? (ec->email && token ? lk_printf(r->a, "%s:%s", ec->email, token) : NULL) : token;
     ec->problem = NULL;
     ec->meta = NULL;
-    if (!ec->credential || !lk_apicred_valid(p->credential_kind, ec->credential)) {
+    if (!ec->credential || !lk_usercred_valid(p->credential_kind, ec->credential)) {
         ec->problem = basic ? "Enter the email of your account and an API token." : "Enter a personal access token.";
         return;
     }
-    lk_err rc = lk_apicred_accept(r->up, r->a, p, ec->site, ec->credential, true, &ec->meta, &ec->problem);
+    lk_err rc = lk_usercred_accept(r->up, r->a, p, ec->site, ec->credential, true, &ec->meta, &ec->problem);
     if (rc == LK_EDENIED)
         ec->problem = "The site did not accept this token. Check it and try again.";
     else if (rc != LK_OK && !ec->problem)

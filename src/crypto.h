@@ -38,7 +38,7 @@ lk_err lk_random(unsigned char *p, size_t n);
 char *lk_random_token(lk_arena *a, size_t n);
 /* SHA-256 of p[0..n). */
 void lk_sha256(const void *p, size_t n, unsigned char out[LK_SHA256_LEN]);
-/* The hex SHA-256 of a string (how links, states and API keys are stored). */
+/* The hex SHA-256 of a string (how links, states and bot keys are stored). */
 char *lk_sha256_hex(lk_arena *a, const char *s);
 /* PKCE S256: base64url(SHA-256(verifier)) (RFC 7636 §4.2). */
 char *lk_pkce_challenge(lk_arena *a, const char *verifier);

@@ -324,7 +324,7 @@ static void begin_flow(lk_req *r, const lk_profile *p, const lk_link_req *lr, co
     lk_resp_header(r, "Set-Cookie",
                    lk_cookie_build(r->a, nf.cookie_name, nf.cookie_value, lk_flow_cookie_path(r->a, nf.c.callback_url),
                                    r->cfg->flow_ttl, r->cfg->cookie_secure));
-    if (lk_profile_is_api_key(p)) {
+    if (lk_profile_is_credential_auth(p)) {
         /* No provider to send the browser to: the person enters their
          * credential here, and the form posts back to the callback. */
         lk_credential_form form =

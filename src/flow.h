@@ -14,16 +14,6 @@ void lk_flow_begin(lk_req *r, const char *profile, bool seed_form);
 /* GET /callback/{profile}: the provider sends the browser back. */
 void lk_flow_callback(lk_req *r, const char *profile);
 
-/* Where the browser goes when a flow with a redirect_url ends (SPEC §4):
- * redirect_url without its fragment and without any query parameter whose
- * decoded name is status, error, profile or instance_id (the others kept,
- * in order), then Latchkey's: status (error when error is not NULL, else
- * success), error, profile and instance_id, percent-encoded. LK_ETOOBIG
- * when the result would exceed LK_FLOW_RESULT_URL_MAX. */
-#define LK_FLOW_RESULT_URL_MAX 8192
-lk_err lk_flow_result_url(lk_arena *a, const char *redirect_url, const char *error, const char *profile,
-                          const char *instance_id, char **out);
-
 /* Deletes expired links and flows (index range scans, bounded), at most
  * once per purge_interval in this process. */
 void lk_flow_purge(lk_db *db, lk_arena *a, const lk_config *cfg, bool force);

@@ -6,9 +6,10 @@
 #ifndef LK_FLOW_INT_H
 #define LK_FLOW_INT_H
 
-#include "flow.h"
+#include "http.h"
 #include "oauth.h"
 #include "page.h"
+#include "profile.h"
 
 /* The sentence of every page that answers a database failure (503). */
 #define LK_FLOW_UNAVAILABLE "The service is temporarily unavailable."
@@ -57,5 +58,15 @@ void lk_flow_end_with_result(lk_req *r, const lk_profile *p, const lk_flow_row *
 /* The credential form of p for a flow (its public id flow_id) posting to
  * action; its site, email and problem are left empty. */
 lk_credential_form lk_credform_for(const lk_profile *p, const char *action, const char *flow_id, bool ask_site);
+
+/* Where the browser goes when a flow with a redirect_url ends (SPEC §4):
+ * redirect_url without its fragment and without any query parameter whose
+ * decoded name is status, error, profile or instance_id (the others kept,
+ * in order), then Latchkey's: status (error when error is not NULL, else
+ * success), error, profile and instance_id, percent-encoded. LK_ETOOBIG
+ * when the result would exceed LK_FLOW_RESULT_URL_MAX. */
+#define LK_FLOW_RESULT_URL_MAX 8192
+lk_err lk_flow_result_url(lk_arena *a, const char *redirect_url, const char *error, const char *profile,
+                          const char *instance_id, char **out);
 
 #endif

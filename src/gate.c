@@ -5,17 +5,17 @@
 #include "json.h"
 #include "text.h"
 
-lk_err lk_bot_gate(lk_req *r, const char *profile_name, const char *instance_id, lk_apikey *key,
+lk_err lk_bot_gate(lk_req *r, const char *profile_name, const char *instance_id, lk_botkey *key,
                    const lk_profile **profile)
 {
-    lk_err rc = lk_apikey_check(r->db, r->a, lk_req_header(r, "HTTP_AUTHORIZATION"), key);
+    lk_err rc = lk_botkey_check(r->db, r->a, lk_req_header(r, "HTTP_AUTHORIZATION"), key);
     if (rc == LK_EUNAUTHORIZED)
         return lk_fail(r, rc, "A valid API key is required: Authorization: Bearer lk_...");
     if (rc != LK_OK)
-        return lk_fail(r, rc, "The database is unavailable; try again shortly.");
-    if (!lk_apikey_allows_profile(key, profile_name))
+        return lk_fail_db(r, rc);
+    if (!lk_botkey_allows_profile(key, profile_name))
         return lk_fail(r, LK_EFORBIDDEN, "This API key is not allowed to use this profile.");
-    if (instance_id && !lk_apikey_allows_instance(key, instance_id))
+    if (instance_id && !lk_botkey_allows_instance(key, instance_id))
         return lk_fail(r, LK_EFORBIDDEN, "This API key is not allowed to act for this instance_id.");
     if (!lk_valid_profile_name(profile_name, strlen(profile_name)))
         return lk_fail(r, LK_ENOPROFILE, "There is no such profile.");
@@ -23,11 +23,11 @@ lk_err lk_bot_gate(lk_req *r, const char *profile_name, const char *instance_id,
     if (rc == LK_ENOPROFILE)
         return lk_fail(r, rc, "There is no such profile.");
     if (rc != LK_OK)
-        return lk_fail(r, rc, "The database is unavailable; try again shortly.");
+        return lk_fail_db(r, rc);
     return LK_OK;
 }
 
-lk_err lk_bot_gate_json(lk_req *r, const char *profile_name, lk_apikey *key, const lk_profile **profile,
+lk_err lk_bot_gate_json(lk_req *r, const char *profile_name, lk_botkey *key, const lk_profile **profile,
                         json_object **body)
 {
     lk_json_body jb;
@@ -36,5 +36,7 @@ lk_err lk_bot_gate_json(lk_req *r, const char *profile_name, lk_apikey *key, con
     lk_err rc = lk_bot_gate(r, profile_name, lk_json_str(jb.json, "instance_id"), key, profile);
     if (rc == LK_OK && lk_req_json_failed(r, &jb))
         rc = r->err;
+    if (rc == LK_OK && !json_object_is_type(jb.json, json_type_object))
+        rc = lk_fail_not_object(r);
     return rc;
 }

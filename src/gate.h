@@ -1,12 +1,12 @@
 /* The bot-route gate (SPEC §2): the one prologue of every route a bot
- * calls with its API key, checks in SPEC order. Endpoint layer: it answers
+ * calls with its bot key, checks in SPEC order. Endpoint layer: it answers
  * through lk_fail. */
 #ifndef LK_GATE_H
 #define LK_GATE_H
 
 #include <json-c/json.h>
 
-#include "apikey.h"
+#include "botkey.h"
 #include "http.h"
 #include "profile.h"
 
@@ -14,15 +14,14 @@
  * the key's profiles (403, also for profiles that do not exist) and its
  * instance prefix when instance_id is known (403), then the profile (404).
  * Fails through lk_fail. */
-lk_err lk_bot_gate(lk_req *r, const char *profile_name, const char *instance_id, lk_apikey *key,
+lk_err lk_bot_gate(lk_req *r, const char *profile_name, const char *instance_id, lk_botkey *key,
                    const lk_profile **profile);
 
 /* lk_bot_gate for a route with a JSON body: the body is read first so that
  * its instance_id meets the key's prefix (403) before the profile (404);
- * the body's own failures (413, 400) come after those. *body gets the
- * parsed body (NULL when unreadable or JSON null; not yet checked to be an
- * object). Fails through lk_fail. */
-lk_err lk_bot_gate_json(lk_req *r, const char *profile_name, lk_apikey *key, const lk_profile **profile,
+ * the body's own failures (413, 400, and 422 when it is not a JSON object)
+ * come after those. *body gets the parsed object. Fails through lk_fail. */
+lk_err lk_bot_gate_json(lk_req *r, const char *profile_name, lk_botkey *key, const lk_profile **profile,
                         json_object **body);
 
 #endif

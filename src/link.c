@@ -2,15 +2,15 @@
 
 #include <string.h>
 
-#include "apicred.h"
-#include "apikey.h"
 #include "audit.h"
+#include "botkey.h"
 #include "crypto.h"
 #include "gate.h"
 #include "json.h"
 #include "resources.h"
 #include "text.h"
 #include "url.h"
+#include "usercred.h"
 
 #define LINK_BYTES 32
 /* A client_id longer than this is no client of any profile. */
@@ -74,7 +74,7 @@ bool lk_link_check(lk_db *db, lk_arena *a, const lk_config *cfg, const lk_profil
     if (lr->site && !lk_site_valid(lr->site))
         lk_errors_add(errors, where, "site", "Value error, site must be a cloud id or a host name", "value_error");
     else if (lr->site && !strcmp(p->auth_type, "api_key_per_user") &&
-             lk_apicred_site(a, p, lr->site, &probe, &why) != LK_OK)
+             lk_usercred_site(a, p, lr->site, &probe, &why) != LK_OK)
         lk_errors_add(errors, where, "site", lk_printf(a, "Value error, %s", why), "value_error");
     if (lr->expires_in && (lr->expires_in < LINK_TTL_MIN || lr->expires_in > cfg->link_ttl_max))
         lk_errors_add(
@@ -154,7 +154,7 @@ static bool link_req_from_body(lk_req *r, json_object *body, lk_link_req *lr)
 }
 
 /* 201 with the link, audited as link.create by the bot's key. */
-static void answer_link_created(lk_req *r, const lk_apikey *key, const lk_profile *p, const lk_link_req *lr,
+static void answer_link_created(lk_req *r, const lk_botkey *key, const lk_profile *p, const lk_link_req *lr,
                                 const char *url, const char *expires_at)
 {
     json_object *detail = lk_json_object(r->a);
@@ -169,15 +169,11 @@ static void answer_link_created(lk_req *r, const lk_apikey *key, const lk_profil
 
 void lk_link_endpoint(lk_req *r, const char *name)
 {
-    lk_apikey key;
+    lk_botkey key;
     const lk_profile *p;
     json_object *body;
     if (lk_bot_gate_json(r, name, &key, &p, &body) != LK_OK)
         return;
-    if (!json_object_is_type(body, json_type_object)) {
-        lk_fail_not_object(r);
-        return;
-    }
     lk_link_req lr = {0};
     bool types_ok = link_req_from_body(r, body, &lr);
     if (!r->errors)

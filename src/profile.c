@@ -89,7 +89,7 @@ static void read_oauth_columns(lk_arena *a, PGresult *res, lk_profile *p)
 }
 
 /* The API-token side of a profile row: credential, site, check. */
-static void read_api_key_columns(lk_arena *a, PGresult *res, lk_profile *p)
+static void read_credential_columns(lk_arena *a, PGresult *res, lk_profile *p)
 {
     p->credential_kind = dup_col(a, res, "credential_kind");
     p->credential_sealed = dup_col(a, res, "credential");
@@ -113,10 +113,10 @@ static lk_profile *profile_of_row(lk_arena *a, PGresult *res)
     p->template_name = dup_col(a, res, "template");
     p->auth_type = dup_col(a, res, "auth_type");
     read_oauth_columns(a, res, p);
-    read_api_key_columns(a, res, p);
-    /* Profiles stored before API-key profiles had names of their own: a
+    read_credential_columns(a, res, p);
+    /* Profiles stored before credential-auth profiles had names of their own: a
      * non-OAuth profile never calls itself an OAuth 2.0 provider. */
-    if (lk_profile_is_api_key(p) && p->display_name && !strcmp(p->display_name, LK_GENERIC_OAUTH_NAME))
+    if (lk_profile_is_credential_auth(p) && p->display_name && !strcmp(p->display_name, LK_GENERIC_OAUTH_NAME))
         p->display_name = p->name;
     return p;
 }
@@ -166,7 +166,7 @@ lk_err lk_profile_client(lk_db *db, lk_arena *a, const lk_config *cfg, const lk_
                      lk_db_get(res, 0, "client_secret"), &out->secret, NULL);
 }
 
-bool lk_profile_is_api_key(const lk_profile *p)
+bool lk_profile_is_credential_auth(const lk_profile *p)
 {
     return p->auth_type && strcmp(p->auth_type, "oauth2") != 0;
 }
@@ -205,7 +205,7 @@ static bool callback_ok(lk_arena *a, const lk_profile *p)
     return p->callback_url && lk_url_parse(a, p->callback_url, &(lk_url){0}) == LK_OK;
 }
 
-static const char *check_api_key_fields(lk_arena *a, const lk_profile *p)
+static const char *check_credential_fields(lk_arena *a, const lk_profile *p)
 {
     if (!p->api_base_url)
         return "an API base URL is required (--api-base-url)";
@@ -241,7 +241,7 @@ static const char *check_oauth_fields(lk_arena *a, const lk_profile *p)
 
 static const char *check_auth_fields(lk_arena *a, const lk_profile *p)
 {
-    return lk_profile_is_api_key(p) ? check_api_key_fields(a, p) : check_oauth_fields(a, p);
+    return lk_profile_is_credential_auth(p) ? check_credential_fields(a, p) : check_oauth_fields(a, p);
 }
 
 static const char *check_api_base_url(lk_arena *a, const lk_profile *p)

@@ -61,8 +61,9 @@ lk_err lk_profile_load(lk_db *db, lk_arena *a, const char *name, const lk_profil
 lk_err lk_profile_client(lk_db *db, lk_arena *a, const lk_config *cfg, const lk_profile *p, const char *client_id,
                          lk_client *out);
 
-/* True for the API-token auth types (api_key, api_key_per_user). */
-bool lk_profile_is_api_key(const lk_profile *p);
+/* True for the credential auth types (api_key, api_key_per_user): calls
+ * are signed with a stored user credential, not OAuth tokens. */
+bool lk_profile_is_credential_auth(const lk_profile *p);
 /* True for the atlassian-* templates. */
 bool lk_profile_is_atlassian(const lk_profile *p);
 /* True when the API base URL names a site ({site_url}, {site_host},

@@ -1,10 +1,9 @@
 #include "proxy.h"
 
-#include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "apicred.h"
 #include "buf.h"
 #include "cred.h"
 #include "gate.h"
@@ -12,6 +11,7 @@
 #include "text.h"
 #include "upstream.h"
 #include "url.h"
+#include "usercred.h"
 
 /* An answer of known length up to this goes out whole at the end, without
  * a flush per chunk. */
@@ -138,6 +138,19 @@ static ssize_t client_read(void *ctx, char *buf, size_t n)
     return got;
 }
 
+/* A Content-Length value (with its optional whitespace) of at most
+ * LK_PROXY_SMALL_ANSWER_MAX bytes. */
+static bool is_small_length(const char *v)
+{
+    while (*v == ' ' || *v == '\t')
+        v++;
+    size_t n = strlen(v);
+    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t' || v[n - 1] == '\r'))
+        n--;
+    long long len;
+    return lk_parse_int_n(v, n, 0, LK_PROXY_SMALL_ANSWER_MAX, &len);
+}
+
 static lk_head_action on_head(void *ctx, long status, char **lines, size_t n)
 {
     call *c = ctx;
@@ -153,7 +166,7 @@ static lk_head_action on_head(void *ctx, long status, char **lines, size_t n)
         size_t nl = (size_t)(colon - lines[i]);
         /* A short answer of known length arrives at once: let it go out
          * whole at the end rather than chunk by chunk (fewer writes). */
-        if (lk_ieqn(lines[i], nl, "content-length") && strtoll(colon + 1, NULL, 10) <= LK_PROXY_SMALL_ANSWER_MAX)
+        if (lk_ieqn(lines[i], nl, "content-length") && is_small_length(colon + 1))
             c->small = true;
         if (!lk_proxy_response_header_ok(lines[i], nl))
             continue;
@@ -233,7 +246,7 @@ static bool header_value_ok(const char *v)
 
 /* What a proxied request asks for, once checked. */
 typedef struct proxied {
-    lk_apikey key;
+    lk_botkey key;
     const lk_profile *p;
     const char *sub;    /* the sub-path, still percent-encoded */
     const char *iid;    /* X-Instance-Id */
@@ -290,10 +303,7 @@ static bool body_length(lk_req *r, long long *len)
     const char *cl = lk_req_env(r, "CONTENT_LENGTH");
     *len = -1;
     if (cl && *cl) {
-        char *end = NULL;
-        errno = 0;
-        *len = strtoll(cl, &end, 10);
-        if (errno || *end || *len < 0) {
+        if (!lk_parse_int(cl, 0, LLONG_MAX, len)) {
             lk_fail(r, LK_EINVAL, "Content-Length is not a number.");
             return false;
         }
@@ -371,7 +381,7 @@ static void forward(lk_req *r, const proxied *pr, lk_cred *cred, const char *bod
         .timeout_ms = r->cfg->proxy_timeout_ms,
         /* Sites that users name go only to public addresses, unless the
          * profile allows private ones (SPEC §8a: checked on connecting). */
-        .reach = cred->api_key ? lk_apicred_reach(pr->p) : LK_REACH_ANY,
+        .reach = cred->user_credential ? lk_usercred_reach(pr->p) : LK_REACH_ANY,
         .on_head = on_head,
         .on_body = on_body,
     };
@@ -382,7 +392,8 @@ static void forward(lk_req *r, const proxied *pr, lk_cred *cred, const char *bod
             lk_fail(r, LK_EINVAL, "%s", why);
             return;
         }
-        c.allow_retry = attempt == 0 && body && !cred->api_key && cred->conn->refreshed_ago > LK_PROXY_RETRY_AGE;
+        c.allow_retry =
+            attempt == 0 && body && !cred->user_credential && cred->conn->refreshed_ago > LK_PROXY_RETRY_AGE;
         c.got_401 = false;
         if (!retry_wanted(r, &c, lk_upstream_stream(r->up, a, &s)))
             return;

@@ -99,7 +99,7 @@ void lk_profile_set_api_base_url(lk_profile *p, const char *url)
     p->api_base_url = (char *)url;
     /* The Data Center check path is the generic template's only for the
      * server a user names, never for a provider's own base URL. */
-    if (lk_profile_is_api_key(p) && !lk_profile_is_atlassian(p) && !lk_profile_needs_site(p) && p->check_path &&
+    if (lk_profile_is_credential_auth(p) && !lk_profile_is_atlassian(p) && !lk_profile_needs_site(p) && p->check_path &&
         !strcmp(p->check_path, DC_CHECK_PATH))
         p->check_path = NULL;
 }

@@ -15,7 +15,7 @@ lk_err lk_profile_template(lk_arena *a, const char *tmpl, lk_profile *p);
  * Data Center server would answer, and no display name: the caller names
  * it, never "OAuth 2.0 provider"). LK_EINVAL for an unknown type. */
 lk_err lk_profile_set_auth_type(lk_arena *a, lk_profile *p, const char *auth_type);
-/* Sets the API base URL (borrowed). For a generic API-key profile whose
+/* Sets the API base URL (borrowed). For a generic credential-auth profile whose
  * base URL then names no site, the Data Center check path default goes:
  * nothing Atlassian is asked of another provider (set a check path after,
  * if it has one). */

@@ -255,8 +255,14 @@ static size_t st_header(char *p, size_t size, size_t n, void *ud)
         /* A new head (after a 1xx, or the first one). */
         x->n = 0;
         x->bytes = 0;
+        /* "HTTP/1.1 200 OK": three digits after the first space (the
+         * buffer is not NUL-terminated). */
         const char *sp = memchr(p, ' ', len);
-        x->status = sp ? strtol(sp + 1, NULL, 10) : 0;
+        long long code = 0;
+        size_t rest = sp ? len - (size_t)(sp + 1 - p) : 0;
+        if (!sp || rest < 3 || !lk_parse_int_n(sp + 1, 3, 100, 999, &code))
+            code = 0;
+        x->status = (long)code;
         return len;
     }
     while (len && (p[len - 1] == '\r' || p[len - 1] == '\n'))

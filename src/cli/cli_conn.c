@@ -4,12 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "apicred.h"
 #include "audit.h"
 #include "cli.h"
 #include "conn.h"
 #include "link.h"
 #include "text.h"
+#include "usercred.h"
 
 static const char USAGE[] = "usage: latchkey connection list [PROFILE]\n"
                             "       latchkey connection show PROFILE INSTANCE\n"
@@ -62,8 +62,8 @@ static int check_user_credential(cli *c, const lk_profile *p, const credential_a
 {
     if (strcmp(p->auth_type, "api_key_per_user") != 0)
         return cli_fail("connection set-credential: profile %s is not an api_key_per_user profile", p->name);
-    if (!lk_apicred_valid(p->credential_kind, credential))
-        return cli_fail("connection set-credential: the credential file must hold %s", lk_apicred_shape(p));
+    if (!lk_usercred_valid(p->credential_kind, credential))
+        return cli_fail("connection set-credential: the credential file must hold %s", lk_usercred_shape(p));
     bool needs_site = lk_profile_needs_site(p);
     if (needs_site != (in->site != NULL))
         return cli_fail(needs_site ? "connection set-credential: --site is required: the API base URL %s names the site"
@@ -72,7 +72,7 @@ static int check_user_credential(cli *c, const lk_profile *p, const credential_a
                         p->api_base_url);
     const char *why = NULL;
     lk_upstream *up = lk_upstream_new(&c->cfg);
-    lk_err rc = lk_apicred_accept(up, c->a, p, in->site, credential, !in->nocheck, meta, &why);
+    lk_err rc = lk_usercred_accept(up, c->a, p, in->site, credential, !in->nocheck, meta, &why);
     lk_upstream_free(up);
     if (rc == LK_EINVAL)
         return cli_fail("connection set-credential: --site: %s", why);

@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "apikey.h"
+#include "botkey.h"
 #include "cli.h"
 #include "text.h"
 
@@ -60,7 +60,7 @@ static int key_create(cli *c, int argc, char **argv)
     if (cli_db(c))
         return 1;
     char *key;
-    lk_err rc = lk_apikey_create(c->db, c->a, name, &pv, prefix, &key);
+    lk_err rc = lk_botkey_create(c->db, c->a, name, &pv, prefix, &key);
     if (rc == LK_ECONFLICT)
         return cli_fail("key create: a key called %s exists already", name);
     if (rc != LK_OK)

@@ -5,12 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "apicred.h"
 #include "cli.h"
 #include "profile.h"
 #include "template.h"
 #include "text.h"
 #include "upstream.h"
+#include "usercred.h"
 
 static const char PROFILE_USAGE[] =
     "usage: latchkey profile add NAME --template atlassian-confluence|atlassian-jira|generic\n"
@@ -318,12 +318,12 @@ static int take_shared_credential(cli *c, lk_profile *p, const add_args *in, cha
     *credential = cli_read_secret(c, file);
     if (!*credential)
         return 1;
-    if (!lk_apicred_valid(p->credential_kind, *credential))
-        return cli_fail("profile add: the credential file must hold %s", lk_apicred_shape(p));
+    if (!lk_usercred_valid(p->credential_kind, *credential))
+        return cli_fail("profile add: the credential file must hold %s", lk_usercred_shape(p));
     json_object *meta = NULL;
     const char *why = NULL;
     lk_upstream *up = lk_upstream_new(&c->cfg);
-    lk_err crc = lk_apicred_accept(up, c->a, p, site, *credential, !in->value[A_NO_CHECK], &meta, &why);
+    lk_err crc = lk_usercred_accept(up, c->a, p, site, *credential, !in->value[A_NO_CHECK], &meta, &why);
     lk_upstream_free(up);
     if (crc == LK_EINVAL)
         return cli_fail("profile add: --site: %s", why);
@@ -342,7 +342,7 @@ static int take_shared_credential(cli *c, lk_profile *p, const add_args *in, cha
  * profile's shared credential (api_key_per_user: none). 0 or 1. */
 static int read_profile_secrets(cli *c, lk_profile *p, const add_args *in, char **secret, char **credential)
 {
-    if (lk_profile_is_api_key(p))
+    if (lk_profile_is_credential_auth(p))
         return strcmp(p->auth_type, "api_key") ? 0 : take_shared_credential(c, p, in, credential);
     const char *secret_file = in->value[A_SECRET_FILE];
     if (!secret_file)
@@ -369,7 +369,7 @@ static int store_profile(cli *c, lk_profile *p, const char *secret, const char *
         lk_json_set_str(out, "name", p->name);
         lk_json_set_str(out, "callback_url", p->callback_url);
         cli_print_json(out);
-    } else if (lk_profile_is_api_key(p)) {
+    } else if (lk_profile_is_credential_auth(p)) {
         printf("profile %s added (%s)\n", p->name, p->auth_type);
     } else {
         printf("profile %s added; register %s as its redirect URI at the provider\n", p->name, p->callback_url);
@@ -426,7 +426,7 @@ static json_object *profile_json(lk_arena *a, const lk_profile *p)
     json_object_object_add(o, "allowed_redirects", json_object_get(lk_strv_to_json(a, &p->allowed_redirects)));
     json_object_object_add(o, "allow_direct_authorize", json_object_new_boolean(p->allow_direct_authorize));
     json_object_object_add(o, "proxy_only", json_object_new_boolean(p->proxy_only));
-    if (lk_profile_is_api_key(p)) {
+    if (lk_profile_is_credential_auth(p)) {
         lk_json_set_str(o, "credential_type", p->credential_kind);
         json_object_object_add(o, "has_credential", json_object_new_boolean(p->credential_sealed != NULL));
         lk_json_set_str(o, "site_kind", p->site_kind);

@@ -114,7 +114,8 @@ class TokenAnswerTest(t.TokenTestCase):
         # 3000 is allowed (a fresh token has 3600 s).
         self.assertEqual(self.assertToken(t.get_token(self.p, iid, min_validity=3000))["access_token"],
                          old)
-        for bad in ("-1", "abc", "3001", "1.5", "", " 5", "+5", "99999999999999999999999"):
+        for bad in ("-1", "abc", "3001", "1.5", "", " 5", "+5", "99999999999999999999999",
+                    "5 ", "0x10", "5e2"):
             with self.subTest(min_validity=bad):
                 r = t.get_token(self.p, iid, min_validity=bad)
                 self.assertValidation(r, ["query", "min_validity"])

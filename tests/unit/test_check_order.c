@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "apikey.h"
+#include "botkey.h"
 #include "gate.h"
 #include "http.h"
 
@@ -40,7 +40,7 @@ static void assert_gate_unauthorized(const char *profile, const char *authorizat
 {
     gate_case c;
     init_request(&c, profile, authorization);
-    lk_apikey key;
+    lk_botkey key;
     const lk_profile *p = NULL;
     assert_int_equal(lk_bot_gate(&c.r, profile, "u1", &key, &p), LK_EUNAUTHORIZED);
     assert_int_equal(c.r.err, LK_EUNAUTHORIZED);
@@ -62,9 +62,9 @@ static void test_key_is_checked_before_the_profile(void **state)
             assert_gate_unauthorized(profiles[i], keys[k]);
 }
 
-static lk_apikey key_for(char **profiles, size_t n, char *prefix)
+static lk_botkey key_for(char **profiles, size_t n, char *prefix)
 {
-    lk_apikey k = {.id = 1, .name = "bot", .profiles = {profiles, n}, .instance_prefix = prefix};
+    lk_botkey k = {.id = 1, .name = "bot", .profiles = {profiles, n}, .instance_prefix = prefix};
     return k;
 }
 
@@ -74,18 +74,18 @@ static void test_key_profiles_are_checked_without_the_profile(void **state)
 {
     (void)state;
     char *listed[] = {"confluence", "jira"};
-    lk_apikey k = key_for(listed, 2, NULL);
-    assert_true(lk_apikey_allows_profile(&k, "confluence"));
-    assert_true(lk_apikey_allows_profile(&k, "jira"));
-    assert_false(lk_apikey_allows_profile(&k, "github"));
-    assert_false(lk_apikey_allows_profile(&k, "no-such-profile"));
-    assert_false(lk_apikey_allows_profile(&k, "Not A Name"));
-    assert_false(lk_apikey_allows_profile(&k, "conf")); /* no prefix match */
+    lk_botkey k = key_for(listed, 2, NULL);
+    assert_true(lk_botkey_allows_profile(&k, "confluence"));
+    assert_true(lk_botkey_allows_profile(&k, "jira"));
+    assert_false(lk_botkey_allows_profile(&k, "github"));
+    assert_false(lk_botkey_allows_profile(&k, "no-such-profile"));
+    assert_false(lk_botkey_allows_profile(&k, "Not A Name"));
+    assert_false(lk_botkey_allows_profile(&k, "conf")); /* no prefix match */
     char *all[] = {"*"};
-    lk_apikey any = key_for(all, 1, NULL);
-    assert_true(lk_apikey_allows_profile(&any, "no-such-profile"));
-    lk_apikey none = key_for(NULL, 0, NULL);
-    assert_false(lk_apikey_allows_profile(&none, "confluence"));
+    lk_botkey any = key_for(all, 1, NULL);
+    assert_true(lk_botkey_allows_profile(&any, "no-such-profile"));
+    lk_botkey none = key_for(NULL, 0, NULL);
+    assert_false(lk_botkey_allows_profile(&none, "confluence"));
 }
 
 /* 403 for an instance id outside the key's prefix. */
@@ -93,14 +93,14 @@ static void test_key_instance_prefix(void **state)
 {
     (void)state;
     char *all[] = {"*"};
-    lk_apikey team = key_for(all, 1, "team_a_");
-    assert_true(lk_apikey_allows_instance(&team, "team_a_alice"));
-    assert_true(lk_apikey_allows_instance(&team, "team_a_"));
-    assert_false(lk_apikey_allows_instance(&team, "team_b_bob"));
-    assert_false(lk_apikey_allows_instance(&team, "team_a"));
-    assert_false(lk_apikey_allows_instance(&team, "TEAM_A_alice"));
-    lk_apikey any = key_for(all, 1, NULL);
-    assert_true(lk_apikey_allows_instance(&any, "team_b_bob"));
+    lk_botkey team = key_for(all, 1, "team_a_");
+    assert_true(lk_botkey_allows_instance(&team, "team_a_alice"));
+    assert_true(lk_botkey_allows_instance(&team, "team_a_"));
+    assert_false(lk_botkey_allows_instance(&team, "team_b_bob"));
+    assert_false(lk_botkey_allows_instance(&team, "team_a"));
+    assert_false(lk_botkey_allows_instance(&team, "TEAM_A_alice"));
+    lk_botkey any = key_for(all, 1, NULL);
+    assert_true(lk_botkey_allows_instance(&any, "team_b_bob"));
 }
 
 int main(void)

@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "flow.h"
+#include "flow_int.h"
 
 static int setup(void **state)
 {

@@ -1,4 +1,4 @@
-/* lk_apicred_site on the site a user types. Input: a flag byte (cloud or
+/* lk_usercred_site on the site a user types. Input: a flag byte (cloud or
  * dc profile, allow_http_sites, allow_private_sites), then the text.
  *
  * Cloud, accepted ⇒ the host matches ^[a-z0-9-]+\.atlassian\.net$, the url
@@ -16,10 +16,10 @@
 #include <stdbool.h>
 #include <sys/socket.h>
 
-#include "apicred.h"
 #include "arena.h"
 #include "upstream.h"
 #include "url.h"
+#include "usercred.h"
 
 static bool cloud_host(const char *h)
 {
@@ -66,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     p.allow_private_sites = flags & 4;
     lk_site s;
     const char *why = "unset";
-    lk_err rc = lk_apicred_site(a, &p, input, &s, &why);
+    lk_err rc = lk_usercred_site(a, &p, input, &s, &why);
     FUZZ_CHECK(rc == LK_OK ? why == NULL : (rc == LK_EINVAL && why != NULL), "rc %d and why", rc);
     if (rc == LK_OK && !(flags & 1)) {
         FUZZ_CHECK(s.url && !strncmp(s.url, "https://", 8), "cloud url %s", s.url);

@@ -1,4 +1,4 @@
-#include "apicred.h"
+#include "usercred.h"
 
 #include <arpa/inet.h>
 #include <string.h>
@@ -9,7 +9,7 @@
 #include "url.h"
 
 /* The most kept of a tenant_info or credential-check answer. */
-#define LK_APICRED_ANSWER_MAX ((size_t)64 * 1024)
+#define LK_USERCRED_ANSWER_MAX ((size_t)64 * 1024)
 /* A site as a user types it, a DNS name, and a cloud id: at most. */
 #define LK_SITE_INPUT_MAX 512
 #define LK_DNS_NAME_MAX 253
@@ -51,7 +51,7 @@ static bool private_literal(lk_arena *a, const char *name)
     return !strcmp(host, "localhost") || (n > 10 && !strcmp(host + n - 10, ".localhost"));
 }
 
-lk_err lk_apicred_site(lk_arena *a, const lk_profile *p, const char *input, lk_site *out, const char **why)
+lk_err lk_usercred_site(lk_arena *a, const lk_profile *p, const char *input, lk_site *out, const char **why)
 {
     memset(out, 0, sizeof(*out));
     *why = NULL;
@@ -99,7 +99,7 @@ lk_err lk_apicred_site(lk_arena *a, const lk_profile *p, const char *input, lk_s
     return LK_OK;
 }
 
-lk_err lk_apicred_resolve(lk_upstream *u, lk_arena *a, const lk_profile *p, lk_site *site)
+lk_err lk_usercred_resolve(lk_upstream *u, lk_arena *a, const lk_profile *p, lk_site *site)
 {
     if (!p->api_base_url || !strstr(p->api_base_url, "{cloud_id}"))
         return LK_OK;
@@ -114,7 +114,8 @@ lk_err lk_apicred_resolve(lk_upstream *u, lk_arena *a, const lk_profile *p, lk_s
     lk_http_resp resp;
     /* The host comes from the site a user named: the same connect-time
      * address check as every other call to it (SPEC §8a). */
-    lk_err rc = lk_upstream_call(u, a, lk_apicred_reach(p), "GET", url, headers, NULL, 0, LK_APICRED_ANSWER_MAX, &resp);
+    lk_err rc =
+        lk_upstream_call(u, a, lk_usercred_reach(p), "GET", url, headers, NULL, 0, LK_USERCRED_ANSWER_MAX, &resp);
     if (rc != LK_OK)
         return LK_EUNAVAILABLE;
     if (resp.status == 429 || resp.status >= 500)
@@ -129,14 +130,14 @@ lk_err lk_apicred_resolve(lk_upstream *u, lk_arena *a, const lk_profile *p, lk_s
     return LK_OK;
 }
 
-char *lk_apicred_header(lk_arena *a, const char *kind, const char *credential)
+char *lk_usercred_header(lk_arena *a, const char *kind, const char *credential)
 {
     if (!strcmp(kind, "basic"))
         return lk_printf(a, "Basic %s", lk_b64_encode(a, (const unsigned char *)credential, strlen(credential)));
     return lk_printf(a, "Bearer %s", credential);
 }
 
-bool lk_apicred_valid(const char *kind, const char *credential)
+bool lk_usercred_valid(const char *kind, const char *credential)
 {
     size_t n = strlen(credential);
     if (n == 0 || n > LK_CREDENTIAL_MAX || !lk_utf8_printable(credential, n))
@@ -148,7 +149,7 @@ bool lk_apicred_valid(const char *kind, const char *credential)
     return !strpbrk(credential, " :");
 }
 
-lk_err lk_apicred_check(lk_upstream *u, lk_arena *a, const lk_profile *p, const lk_site *site, const char *credential)
+lk_err lk_usercred_check(lk_upstream *u, lk_arena *a, const lk_profile *p, const lk_site *site, const char *credential)
 {
     if (!p->check_path)
         return LK_OK; /* a provider with nothing to ask */
@@ -156,18 +157,19 @@ lk_err lk_apicred_check(lk_upstream *u, lk_arena *a, const lk_profile *p, const 
     if (!base)
         return LK_EPROVIDER;
     char *url = lk_printf(a, "%s%s", base, p->check_path);
-    char *auth = lk_printf(a, "Authorization: %s", lk_apicred_header(a, p->credential_kind, credential));
+    char *auth = lk_printf(a, "Authorization: %s", lk_usercred_header(a, p->credential_kind, credential));
     const char *headers[] = {auth, "Accept: application/json", NULL};
     lk_http_resp resp;
     /* Only a host that comes from a site is checked: a base URL that names
      * none is the profile's own, as an OAuth profile's is. */
-    lk_err rc = lk_upstream_call(u, a, lk_apicred_reach(p), "GET", url, headers, NULL, 0, LK_APICRED_ANSWER_MAX, &resp);
+    lk_err rc =
+        lk_upstream_call(u, a, lk_usercred_reach(p), "GET", url, headers, NULL, 0, LK_USERCRED_ANSWER_MAX, &resp);
     if (rc != LK_OK)
         return rc == LK_ETOOBIG ? LK_EPROVIDER : LK_EUNAVAILABLE;
-    return lk_apicred_judge(a, p, resp.status, resp.body, resp.len);
+    return lk_usercred_judge(a, p, resp.status, resp.body, resp.len);
 }
 
-lk_err lk_apicred_judge(lk_arena *a, const lk_profile *p, long status, const char *body, size_t len)
+lk_err lk_usercred_judge(lk_arena *a, const lk_profile *p, long status, const char *body, size_t len)
 {
     if (status == 401 || status == 403)
         return LK_EDENIED;
@@ -191,38 +193,38 @@ lk_err lk_apicred_judge(lk_arena *a, const lk_profile *p, long status, const cha
     return LK_OK;
 }
 
-bool lk_apicred_deny_private(const lk_profile *p)
+bool lk_usercred_deny_private(const lk_profile *p)
 {
-    return lk_profile_is_api_key(p) && lk_profile_needs_site(p) && !p->allow_private_sites;
+    return lk_profile_is_credential_auth(p) && lk_profile_needs_site(p) && !p->allow_private_sites;
 }
 
-lk_reach lk_apicred_reach(const lk_profile *p)
+lk_reach lk_usercred_reach(const lk_profile *p)
 {
-    return lk_apicred_deny_private(p) ? LK_REACH_PUBLIC : LK_REACH_ANY;
+    return lk_usercred_deny_private(p) ? LK_REACH_PUBLIC : LK_REACH_ANY;
 }
 
-const char *lk_apicred_shape(const lk_profile *p)
+const char *lk_usercred_shape(const lk_profile *p)
 {
     if (strcmp(p->credential_kind, "basic") != 0)
         return "a personal access token";
     return lk_profile_is_atlassian(p) ? "email:api_token" : "user:token";
 }
 
-lk_err lk_apicred_accept(lk_upstream *u, lk_arena *a, const lk_profile *p, const char *site_input,
-                         const char *credential, bool check, json_object **meta, const char **why)
+lk_err lk_usercred_accept(lk_upstream *u, lk_arena *a, const lk_profile *p, const char *site_input,
+                          const char *credential, bool check, json_object **meta, const char **why)
 {
     *meta = NULL;
     *why = NULL;
     lk_site site, *sp = NULL;
     lk_err rc = LK_OK;
     if (lk_profile_needs_site(p)) {
-        rc = lk_apicred_site(a, p, site_input, &site, why);
+        rc = lk_usercred_site(a, p, site_input, &site, why);
         if (rc == LK_OK)
-            rc = lk_apicred_resolve(u, a, p, &site);
+            rc = lk_usercred_resolve(u, a, p, &site);
         sp = &site;
     }
     if (rc == LK_OK && check)
-        rc = lk_apicred_check(u, a, p, sp, credential);
+        rc = lk_usercred_check(u, a, p, sp, credential);
     if (rc != LK_OK)
         return rc;
     lk_sites one = {sp, sp ? 1 : 0};

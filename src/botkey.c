@@ -1,4 +1,4 @@
-#include "apikey.h"
+#include "botkey.h"
 
 #include <string.h>
 
@@ -10,15 +10,15 @@
 #define KEY_PREFIX "lk_"
 #define KEY_BYTES 32
 
-static lk_stmt q_find = LK_STMT("apikey_find",
+static lk_stmt q_find = LK_STMT("botkey_find",
                                 "SELECT id, name, profiles::text, instance_prefix FROM api_keys "
                                 "WHERE key_hash = $1 AND revoked_at IS NULL",
                                 1);
-static lk_stmt q_touch = LK_STMT("apikey_touch",
+static lk_stmt q_touch = LK_STMT("botkey_touch",
                                  "UPDATE api_keys SET last_used_at = now() WHERE id = $1 AND "
                                  "(last_used_at IS NULL OR last_used_at < now() - interval '1 minute')",
                                  1);
-static lk_stmt q_insert = LK_STMT("apikey_insert",
+static lk_stmt q_insert = LK_STMT("botkey_insert",
                                   "INSERT INTO api_keys (name, key_hash, key_prefix, profiles, "
                                   "instance_prefix) VALUES ($1, $2, $3, $4::jsonb, $5)",
                                   5);
@@ -36,7 +36,7 @@ static bool well_formed(const char *k)
     return true;
 }
 
-lk_err lk_apikey_check(lk_db *db, lk_arena *a, const char *authorization, lk_apikey *out)
+lk_err lk_botkey_check(lk_db *db, lk_arena *a, const char *authorization, lk_botkey *out)
 {
     memset(out, 0, sizeof(*out));
     if (!authorization)
@@ -59,7 +59,7 @@ lk_err lk_apikey_check(lk_db *db, lk_arena *a, const char *authorization, lk_api
     if (PQntuples(res) != 1)
         return LK_EUNAUTHORIZED;
     if (!*slot) {
-        lk_apikey *k2 = lk_alloc(oa, sizeof(*k2));
+        lk_botkey *k2 = lk_alloc(oa, sizeof(*k2));
         k2->id = lk_db_ll(res, 0, "id");
         k2->name = lk_strdup(oa, lk_db_get(res, 0, "name"));
         const char *pj = lk_db_get(res, 0, "profiles");
@@ -70,7 +70,7 @@ lk_err lk_apikey_check(lk_db *db, lk_arena *a, const char *authorization, lk_api
         k2->instance_prefix = lk_strdup(oa, lk_db_get(res, 0, "instance_prefix"));
         *slot = k2;
     }
-    *out = *(lk_apikey *)*slot;
+    *out = *(lk_botkey *)*slot;
     if (lk_touch_due('k', out->id)) {
         const char *tp[] = {lk_db_get(res, 0, "id")};
         lk_db_exec(db, a, &q_touch, tp, NULL); /* best effort */
@@ -78,7 +78,7 @@ lk_err lk_apikey_check(lk_db *db, lk_arena *a, const char *authorization, lk_api
     return LK_OK;
 }
 
-bool lk_apikey_allows_profile(const lk_apikey *k, const char *profile)
+bool lk_botkey_allows_profile(const lk_botkey *k, const char *profile)
 {
     for (size_t i = 0; i < k->profiles.n; i++)
         if (!strcmp(k->profiles.v[i], "*") || !strcmp(k->profiles.v[i], profile))
@@ -86,12 +86,12 @@ bool lk_apikey_allows_profile(const lk_apikey *k, const char *profile)
     return false;
 }
 
-bool lk_apikey_allows_instance(const lk_apikey *k, const char *instance_id)
+bool lk_botkey_allows_instance(const lk_botkey *k, const char *instance_id)
 {
     return !k->instance_prefix || !strncmp(instance_id, k->instance_prefix, strlen(k->instance_prefix));
 }
 
-lk_err lk_apikey_create(lk_db *db, lk_arena *a, const char *name, const lk_strv *profiles, const char *instance_prefix,
+lk_err lk_botkey_create(lk_db *db, lk_arena *a, const char *name, const lk_strv *profiles, const char *instance_prefix,
                         char **key)
 {
     char *k = lk_printf(a, KEY_PREFIX "%s", lk_random_token(a, KEY_BYTES));

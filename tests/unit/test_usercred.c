@@ -13,9 +13,9 @@
 
 #include <cmocka.h>
 
-#include "apicred.h"
 #include "profile.h"
 #include "template.h"
+#include "usercred.h"
 
 static int setup(void **state)
 {
@@ -40,11 +40,11 @@ static lk_profile api_profile(lk_arena *a, const char *tmpl, const char *auth_ty
     return p;
 }
 
-/* lk_apicred_site: LK_OK with the site, or LK_EINVAL with a sentence. */
+/* lk_usercred_site: LK_OK with the site, or LK_EINVAL with a sentence. */
 static lk_err site(lk_arena *a, const lk_profile *p, const char *input, lk_site *out)
 {
     const char *why = (const char *)1;
-    lk_err rc = lk_apicred_site(a, p, input, out, &why);
+    lk_err rc = lk_usercred_site(a, p, input, out, &why);
     if (rc == LK_OK) {
         assert_null(why);
         assert_non_null(out->url);
@@ -116,7 +116,7 @@ static void test_cloud_site_refusals(void **state)
     }
     lk_site s;
     const char *why = NULL;
-    assert_int_equal(lk_apicred_site(a, &p, NULL, &s, &why), LK_EINVAL);
+    assert_int_equal(lk_usercred_site(a, &p, NULL, &s, &why), LK_EINVAL);
     assert_non_null(why);
     char long_name[600];
     memset(long_name, 'a', sizeof(long_name));
@@ -147,7 +147,7 @@ static void test_dc_http_only_when_allowed(void **state)
     lk_profile p = api_profile(a, "generic", "api_key_per_user");
     lk_site s;
     const char *why = NULL;
-    assert_int_equal(lk_apicred_site(a, &p, "http://confluence.example.com", &s, &why), LK_EINVAL);
+    assert_int_equal(lk_usercred_site(a, &p, "http://confluence.example.com", &s, &why), LK_EINVAL);
     assert_non_null(strstr(why, "https://"));
     p.allow_http_sites = true;
     assert_int_equal(site(a, &p, "http://confluence.example.com", &s), LK_OK);
@@ -232,7 +232,7 @@ static void test_dc_private_addresses_only_when_allowed(void **state)
     for (size_t i = 0; i < sizeof(priv) / sizeof(priv[0]); i++) {
         lk_site s;
         const char *why = NULL;
-        if (lk_apicred_site(a, &p, priv[i], &s, &why) != LK_EINVAL)
+        if (lk_usercred_site(a, &p, priv[i], &s, &why) != LK_EINVAL)
             fail_msg("accepted private site \"%s\"", priv[i]);
         assert_non_null(strstr(why, "private"));
     }
@@ -260,7 +260,7 @@ static void test_dc_private_addresses_only_when_allowed(void **state)
     }
 }
 
-/* Found by tests/fuzz (fuzz_apicred_site): hosts of 256 bytes or more
+/* Found by tests/fuzz (fuzz_usercred_site): hosts of 256 bytes or more
  * skipped the check, though a long name under .localhost, or IPv4 with
  * leading zeros, is still loopback to the resolver and libcurl. */
 static void test_dc_private_addresses_of_any_length(void **state)
@@ -280,7 +280,7 @@ static void test_dc_private_addresses_of_any_length(void **state)
     for (size_t i = 0; i < sizeof(priv) / sizeof(priv[0]); i++) {
         lk_site s;
         const char *why = NULL;
-        if (lk_apicred_site(a, &p, priv[i], &s, &why) != LK_EINVAL)
+        if (lk_usercred_site(a, &p, priv[i], &s, &why) != LK_EINVAL)
             fail_msg("accepted private site %zu", i);
         assert_non_null(strstr(why, "private"));
     }
@@ -293,44 +293,44 @@ static void test_dc_private_addresses_of_any_length(void **state)
 static void test_header_basic_is_base64_of_email_colon_token(void **state)
 {
     lk_arena *a = *state;
-    assert_string_equal(lk_apicred_header(a, "basic", "ann@example.com:ATATT3xFfGF0"),
+    assert_string_equal(lk_usercred_header(a, "basic", "ann@example.com:ATATT3xFfGF0"),
                         "Basic YW5uQGV4YW1wbGUuY29tOkFUQVRUM3hGZkdGMA==");
-    assert_string_equal(lk_apicred_header(a, "basic", "a:b"), "Basic YTpi");
-    assert_string_equal(lk_apicred_header(a, "basic", "ab:c"), "Basic YWI6Yw==");
+    assert_string_equal(lk_usercred_header(a, "basic", "a:b"), "Basic YTpi");
+    assert_string_equal(lk_usercred_header(a, "basic", "ab:c"), "Basic YWI6Yw==");
 }
 
 static void test_header_bearer_is_the_token(void **state)
 {
     lk_arena *a = *state;
-    assert_string_equal(lk_apicred_header(a, "bearer", "NjM0MzQ5ODU3OTY3OnhV"), "Bearer NjM0MzQ5ODU3OTY3OnhV");
+    assert_string_equal(lk_usercred_header(a, "bearer", "NjM0MzQ5ODU3OTY3OnhV"), "Bearer NjM0MzQ5ODU3OTY3OnhV");
 }
 
 static void test_valid_basic(void **state)
 {
     (void)state;
-    assert_true(lk_apicred_valid("basic", "ann@example.com:ATATT3xFfGF0"));
-    assert_true(lk_apicred_valid("basic", "a:b"));
-    assert_false(lk_apicred_valid("basic", ""));
-    assert_false(lk_apicred_valid("basic", "no-colon-token"));
-    assert_false(lk_apicred_valid("basic", ":token"));
-    assert_false(lk_apicred_valid("basic", "ann@example.com:"));
-    assert_false(lk_apicred_valid("basic", "ann@example.com: token"));
-    assert_false(lk_apicred_valid("basic", "ann @example.com:token"));
-    assert_false(lk_apicred_valid("basic", "ann@example.com:tok\r\nX-Evil: 1"));
-    assert_false(lk_apicred_valid("basic", "ann@example.com:tok\x01"));
-    assert_false(lk_apicred_valid("basic", "ann@example.com:tok\x7f"));
-    assert_false(lk_apicred_valid("basic", "ann@example.com:\xff\xfe"));
+    assert_true(lk_usercred_valid("basic", "ann@example.com:ATATT3xFfGF0"));
+    assert_true(lk_usercred_valid("basic", "a:b"));
+    assert_false(lk_usercred_valid("basic", ""));
+    assert_false(lk_usercred_valid("basic", "no-colon-token"));
+    assert_false(lk_usercred_valid("basic", ":token"));
+    assert_false(lk_usercred_valid("basic", "ann@example.com:"));
+    assert_false(lk_usercred_valid("basic", "ann@example.com: token"));
+    assert_false(lk_usercred_valid("basic", "ann @example.com:token"));
+    assert_false(lk_usercred_valid("basic", "ann@example.com:tok\r\nX-Evil: 1"));
+    assert_false(lk_usercred_valid("basic", "ann@example.com:tok\x01"));
+    assert_false(lk_usercred_valid("basic", "ann@example.com:tok\x7f"));
+    assert_false(lk_usercred_valid("basic", "ann@example.com:\xff\xfe"));
 }
 
 static void test_valid_bearer(void **state)
 {
     (void)state;
-    assert_true(lk_apicred_valid("bearer", "NjM0MzQ5ODU3OTY3OnhV"));
-    assert_false(lk_apicred_valid("bearer", ""));
-    assert_false(lk_apicred_valid("bearer", "two words"));
-    assert_false(lk_apicred_valid("bearer", "a:b"));
-    assert_false(lk_apicred_valid("bearer", "tok\n"));
-    assert_false(lk_apicred_valid("bearer", "tok\tx"));
+    assert_true(lk_usercred_valid("bearer", "NjM0MzQ5ODU3OTY3OnhV"));
+    assert_false(lk_usercred_valid("bearer", ""));
+    assert_false(lk_usercred_valid("bearer", "two words"));
+    assert_false(lk_usercred_valid("bearer", "a:b"));
+    assert_false(lk_usercred_valid("bearer", "tok\n"));
+    assert_false(lk_usercred_valid("bearer", "tok\tx"));
 }
 
 static void test_valid_length_limit(void **state)
@@ -339,13 +339,13 @@ static void test_valid_length_limit(void **state)
     char *big = lk_alloc(a, LK_CREDENTIAL_MAX + 2);
     memset(big, 'x', LK_CREDENTIAL_MAX + 1);
     big[LK_CREDENTIAL_MAX + 1] = '\0';
-    assert_false(lk_apicred_valid("bearer", big));
+    assert_false(lk_usercred_valid("bearer", big));
     big[LK_CREDENTIAL_MAX] = '\0';
-    assert_true(lk_apicred_valid("bearer", big));
+    assert_true(lk_usercred_valid("bearer", big));
     big[0] = ':';
     big[1] = 'x';
     big[10] = ':';
-    assert_true(lk_apicred_valid("basic", big + 1)); /* "x…:…" */
+    assert_true(lk_usercred_valid("basic", big + 1)); /* "x…:…" */
 }
 
 /* ---- the address check made when connecting ---- */
@@ -486,7 +486,7 @@ static void test_set_auth_type_atlassian_defaults(void **state)
     for (size_t i = 0; i < 2; i++) {
         lk_profile p = api_profile(a, "atlassian-confluence", types[i]);
         assert_string_equal(p.auth_type, types[i]);
-        assert_true(lk_profile_is_api_key(&p));
+        assert_true(lk_profile_is_credential_auth(&p));
         assert_string_equal(p.credential_kind, "basic");
         assert_string_equal(p.site_kind, "cloud");
         assert_string_equal(p.api_base_url, "https://{site_host}");
@@ -539,7 +539,7 @@ static void test_generic_api_key_base_url_alone(void **state)
         assert_string_equal(p.api_base_url, "https://api.example.com/v2");
         assert_false(lk_profile_needs_site(&p));
         assert_null(p.check_path);
-        assert_false(lk_apicred_deny_private(&p)); /* the admin's URL, as an OAuth profile's */
+        assert_false(lk_usercred_deny_private(&p)); /* the admin's URL, as an OAuth profile's */
         assert_string_equal(lk_api_base_url(a, p.api_base_url, NULL), "https://api.example.com/v2");
         p.name = "example";
         p.display_name = "Example API";
@@ -552,9 +552,9 @@ static void test_generic_api_key_base_url_alone(void **state)
     lk_profile_set_api_base_url(&d, "{site_url}/rest");
     assert_true(lk_profile_needs_site(&d));
     assert_string_equal(d.check_path, "/rest/api/user/current");
-    assert_true(lk_apicred_deny_private(&d));
+    assert_true(lk_usercred_deny_private(&d));
     d.allow_private_sites = true;
-    assert_false(lk_apicred_deny_private(&d));
+    assert_false(lk_usercred_deny_private(&d));
     /* the Atlassian templates keep theirs, with or without a site */
     lk_profile c = api_profile(a, "atlassian-confluence", "api_key");
     lk_profile_set_api_base_url(&c, "https://acme.atlassian.net");
@@ -567,12 +567,12 @@ static void test_generic_api_key_base_url_alone(void **state)
     assert_int_equal(lk_profile_template(a, "generic", &o), LK_OK);
     lk_profile_set_api_base_url(&o, "https://api.example.com");
     assert_string_equal(o.display_name, "OAuth 2.0 provider");
-    assert_false(lk_apicred_deny_private(&o));
+    assert_false(lk_usercred_deny_private(&o));
 }
 
 static lk_err judge(lk_arena *a, const lk_profile *p, long status, const char *body)
 {
-    return lk_apicred_judge(a, p, status, body, body ? strlen(body) : 0);
+    return lk_usercred_judge(a, p, status, body, body ? strlen(body) : 0);
 }
 
 /* The check's answer: Atlassian templates want a user; any other provider
@@ -611,7 +611,7 @@ static void test_check_without_check_path_asks_nothing(void **state)
     lk_profile g = api_profile(a, "generic", "api_key");
     lk_profile_set_api_base_url(&g, "https://api.example.invalid");
     assert_null(g.check_path);
-    assert_int_equal(lk_apicred_check(NULL, a, &g, NULL, "tok"), LK_OK);
+    assert_int_equal(lk_usercred_check(NULL, a, &g, NULL, "tok"), LK_OK);
 }
 
 static void test_set_auth_type_oauth2_and_unknown(void **state)
@@ -622,7 +622,7 @@ static void test_set_auth_type_oauth2_and_unknown(void **state)
     assert_int_equal(lk_profile_template(a, "atlassian-confluence", &p), LK_OK);
     assert_int_equal(lk_profile_set_auth_type(a, &p, "oauth2"), LK_OK);
     assert_string_equal(p.auth_type, "oauth2");
-    assert_false(lk_profile_is_api_key(&p));
+    assert_false(lk_profile_is_credential_auth(&p));
     assert_string_equal(p.token_url, "https://auth.atlassian.com/oauth/token"); /* untouched */
     assert_int_equal(lk_profile_set_auth_type(a, &p, "apikey"), LK_EINVAL);
     assert_int_equal(lk_profile_set_auth_type(a, &p, ""), LK_EINVAL);
