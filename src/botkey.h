@@ -1,5 +1,6 @@
-/* Bot keys, the keys bots present (SPEC §2 calls them API keys): "lk_" + 32 random bytes base64url, stored only
- * as SHA-256, limited to profiles ("*" = all) and an instance id prefix. */
+/* Bot keys, the keys bots present (SPEC §2 calls them API keys): "lk_" +
+ * 32 random bytes base64url, stored only as SHA-256, limited to profiles
+ * ("*" = all) and an instance id prefix. */
 #ifndef LK_BOTKEY_H
 #define LK_BOTKEY_H
 

@@ -42,7 +42,7 @@ lk_err lk_req_init(lk_req *r, lk_arena *a, const lk_config *cfg, char *const *en
         const char *qs = lk_req_env(r, "QUERY_STRING");
         r->uri = lk_printf(a, "%s%s%s%s", sn ? sn : "", pi ? pi : "", qs && *qs ? "?" : "", qs ? qs : "");
     }
-    if (strlen(r->uri) > 8192)
+    if (strlen(r->uri) > LK_REQ_URI_MAX)
         return LK_EINVAL;
     const char *q = strchr(r->uri, '?');
     if (q) {

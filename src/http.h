@@ -29,6 +29,9 @@ typedef struct lk_hdr {
 
 typedef struct lk_upstream lk_upstream;
 
+/* The longest request URI (path and query) taken. */
+#define LK_REQ_URI_MAX 8192
+
 typedef struct lk_req {
     lk_arena *a;
     const lk_config *cfg;

@@ -8,7 +8,6 @@
 #include "crypto.h"
 #include "json.h"
 #include "text.h"
-#include "upstream.h"
 #include "url.h"
 
 #define PROFILE_COLUMNS                                                                                                \

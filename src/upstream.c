@@ -366,13 +366,3 @@ lk_err lk_upstream_stream(lk_upstream *u, lk_arena *a, lk_stream *s)
     }
     return LK_OK;
 }
-
-bool lk_provider_url_ok(const char *url)
-{
-    lk_url u;
-    lk_arena *a = lk_arena_new();
-    bool ok = lk_url_parse(a, url, &u) == LK_OK &&
-              (!strcmp(u.scheme, "https") || (!strcmp(u.scheme, "http") && lk_host_is_loopback(u.host)));
-    lk_arena_free(a);
-    return ok;
-}

@@ -81,7 +81,4 @@ lk_err lk_upstream_stream(lk_upstream *u, lk_arena *a, lk_stream *s);
  * -translated, NAT64 64:ff9b::/96, 6to4, Teredo) is judged by it. */
 bool lk_addr_is_private(int family, const unsigned char *addr);
 
-/* True when url is https, or http to a loopback host (SPEC §3). */
-bool lk_provider_url_ok(const char *url);
-
 #endif

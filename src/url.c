@@ -440,3 +440,13 @@ lk_err lk_url_resolve(lk_arena *a, const char *base, const char *ref, char **out
                      r.frag ? r.frag : "");
     return LK_OK;
 }
+
+bool lk_provider_url_ok(const char *url)
+{
+    lk_url u;
+    lk_arena *a = lk_arena_new();
+    bool ok = lk_url_parse(a, url, &u) == LK_OK &&
+              (!strcmp(u.scheme, "https") || (!strcmp(u.scheme, "http") && lk_host_is_loopback(u.host)));
+    lk_arena_free(a);
+    return ok;
+}

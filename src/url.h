@@ -45,5 +45,7 @@ lk_err lk_url_path_check(lk_arena *a, const char *raw, char *const *prefixes, si
 
 /* localhost, 127.0.0.0/8 or ::1. */
 bool lk_host_is_loopback(const char *host);
+/* True when url is https, or http to a loopback host (SPEC §3). */
+bool lk_provider_url_ok(const char *url);
 
 #endif

@@ -8,6 +8,9 @@
 #include "db.h"
 #include "json.h"
 
+/* The largest secret file read (client secrets, user credentials). */
+#define CLI_SECRET_MAX 4096
+
 typedef struct cli {
     lk_config cfg;
     lk_db *db;

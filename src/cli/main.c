@@ -60,11 +60,11 @@ char *cli_read_secret(cli *c, const char *path)
         cli_fail("cannot read %s", path);
         return NULL;
     }
-    char buf[4097];
+    char buf[CLI_SECRET_MAX + 1];
     size_t n = fread(buf, 1, sizeof(buf), f);
     fclose(f);
     if (n >= sizeof(buf)) {
-        cli_fail("%s: a secret file holds at most 4096 bytes", path);
+        cli_fail("%s: a secret file holds at most %d bytes", path, CLI_SECRET_MAX);
         return NULL;
     }
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
