@@ -28,9 +28,13 @@ static void init_request(gate_case *c, const char *profile, const char *authoriz
     c->a = lk_arena_new();
     c->cfg.mount_path = "/latchkey";
     c->cfg.public_base_url = "https://broker.example.com/latchkey";
-    char *env[] = {"GATEWAY_INTERFACE=CGI/1.1", "REQUEST_METHOD=GET",
-                   lk_printf(c->a, "REQUEST_URI=/latchkey/token/%s?instance_id=u1", profile),
-                   authorization ? lk_printf(c->a, "HTTP_AUTHORIZATION=%s", authorization) : NULL, NULL};
+    /* The request keeps env: it lives in the arena, as long as the request. */
+    char **env = lk_alloc(c->a, 5 * sizeof(char *));
+    env[0] = "GATEWAY_INTERFACE=CGI/1.1";
+    env[1] = "REQUEST_METHOD=GET";
+    env[2] = lk_printf(c->a, "REQUEST_URI=/latchkey/token/%s?instance_id=u1", profile);
+    env[3] = authorization ? lk_printf(c->a, "HTTP_AUTHORIZATION=%s", authorization) : NULL;
+    env[4] = NULL;
     lk_io io;
     memset(&io, 0, sizeof(io));
     assert_int_equal(lk_req_init(&c->r, c->a, &c->cfg, env, io), LK_OK);
