@@ -22,7 +22,7 @@
     ISO("c.last_used_at") " AS last_used_at, " ISO("c.last_refreshed_at") " AS last_refreshed_at, " \
     ISO("c.grant_issued_at") " AS grant_issued_at, c.last_error, "                              \
     "floor(extract(epoch FROM GREATEST(c.last_refreshed_at, c.grant_issued_at)))::bigint "         \
-    "AS refreshed_epoch, ceil(extract(epoch FROM c.refresh_retry_at))::bigint AS retry_epoch, "     \
+    "AS refreshed_epoch, (extract(epoch FROM c.refresh_retry_at) * 1000)::bigint AS retry_at_ms, "  \
     "c.refresh_retry_error"
 /* clang-format on */
 
@@ -130,6 +130,18 @@ static char *col(lk_arena *a, PGresult *res, int r, const char *name)
     return lk_strdup(a, lk_db_get(res, r, name));
 }
 
+/* Whole seconds until the hold-off ends, rounded up, measured with the
+ * precise clock (time() may lag the database's clock by a tick, and the
+ * answer must never exceed the hold it was given); 0 when none. */
+static long long retry_in(long long retry_at_ms)
+{
+    if (!retry_at_ms)
+        return 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    long long left_ms = retry_at_ms - ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+    return left_ms > 0 ? (left_ms + 999) / 1000 : left_ms / 1000;
+}
 static void fill(lk_arena *a, PGresult *res, int r, lk_conn *c)
 {
     c->id = lk_db_ll(res, r, "id");
@@ -163,8 +175,8 @@ static void fill(lk_arena *a, PGresult *res, int r, lk_conn *c)
     c->last_error = col(a, res, r, "last_error");
     c->refreshed_epoch = lk_db_ll(res, r, "refreshed_epoch");
     c->refreshed_ago = (long long)time(NULL) - c->refreshed_epoch;
-    c->retry_epoch = lk_db_ll(res, r, "retry_epoch");
-    c->retry_in = c->retry_epoch ? c->retry_epoch - (long long)time(NULL) : 0;
+    c->retry_at_ms = lk_db_ll(res, r, "retry_at_ms");
+    c->retry_in = retry_in(c->retry_at_ms);
     c->retry_error = col(a, res, r, "refresh_retry_error");
 }
 
@@ -189,7 +201,7 @@ lk_err lk_conn_load(lk_db *db, lk_arena *a, const char *profile, const char *ins
     *c = *(const lk_conn *)cached;
     c->expires_in = c->expires_epoch - (long long)time(NULL);
     c->refreshed_ago = (long long)time(NULL) - c->refreshed_epoch;
-    c->retry_in = c->retry_epoch ? c->retry_epoch - (long long)time(NULL) : 0;
+    c->retry_in = retry_in(c->retry_at_ms);
     *out = c;
     return LK_OK;
 }

@@ -26,7 +26,7 @@ typedef struct lk_conn {
     char *last_error;
     long long refreshed_ago;                  /* seconds since the last refresh (or the grant) */
     long long expires_epoch, refreshed_epoch; /* the absolute times behind both */
-    long long retry_in, retry_epoch;          /* no provider call for retry_in more seconds (if > 0) */
+    long long retry_in, retry_at_ms;          /* no provider call for retry_in more seconds (if > 0) */
     char *retry_error;                        /* what callers are told meanwhile (SPEC §5), or NULL */
 } lk_conn;
 

@@ -31,6 +31,12 @@ int cli_link(cli *c, int argc, char **argv);
 int cli_sweep(cli *c, int argc, char **argv);
 int cli_rotate_key(cli *c, int argc, char **argv);
 
+/* A command's options, read with getopt_long (long options only):
+ * cli_first_option starts over at argv[1], cli_next_option goes on; -1
+ * at the end. */
+int cli_first_option(int argc, char **argv, const struct option *opts);
+int cli_next_option(int argc, char **argv, const struct option *opts);
+
 /* Prints "latchkey: <reason>" and returns 1 (or 2 for usage errors). */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_usage(const char *usage);

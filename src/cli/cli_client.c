@@ -30,11 +30,7 @@ static cli_args read_client_args(int argc, char **argv, client_args *in)
                                          {"callback-url", required_argument, 0, 'c'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    optind = 1;
-    for (;;) {
-        int o = getopt_long(argc, argv, "", opts, NULL);
-        if (o == -1)
-            break;
+    for (int o = cli_first_option(argc, argv, opts); o != -1; o = cli_next_option(argc, argv, opts)) {
         switch (o) {
         case 'i': in->client_id = optarg; break;
         case 's': in->secret_file = optarg; break;

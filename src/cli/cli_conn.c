@@ -34,11 +34,7 @@ static int read_credential_args(int argc, char **argv, credential_args *in, bool
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     *done = true;
-    optind = 1;
-    for (;;) {
-        int o = getopt_long(argc, argv, "", opts, NULL);
-        if (o == -1)
-            break;
+    for (int o = cli_first_option(argc, argv, opts); o != -1; o = cli_next_option(argc, argv, opts)) {
         switch (o) {
         case 'f': in->file = optarg; break;
         case 's': in->site = optarg; break;
@@ -199,11 +195,7 @@ int cli_link(cli *c, int argc, char **argv)
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     lk_link_req lr = {0};
-    optind = 1;
-    for (;;) {
-        int o = getopt_long(argc, argv, "", opts, NULL);
-        if (o == -1)
-            break;
+    for (int o = cli_first_option(argc, argv, opts); o != -1; o = cli_next_option(argc, argv, opts)) {
         switch (o) {
         case 's': lr.scope = optarg; break;
         case 'r': lr.redirect_url = optarg; break;

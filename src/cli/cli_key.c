@@ -26,11 +26,7 @@ static int key_create(cli *c, int argc, char **argv)
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *name = NULL, *profiles = NULL, *prefix = NULL;
-    optind = 1;
-    for (;;) {
-        int o = getopt_long(argc, argv, "", opts, NULL);
-        if (o == -1)
-            break;
+    for (int o = cli_first_option(argc, argv, opts); o != -1; o = cli_next_option(argc, argv, opts)) {
         switch (o) {
         case 'n': name = optarg; break;
         case 'p': profiles = optarg; break;

@@ -199,11 +199,7 @@ static cli_args read_add_args(lk_arena *a, int argc, char **argv, add_args *in)
     struct option opts[A_COUNT + 1] = {{0}};
     for (int i = 0; i < A_COUNT; i++)
         opts[i] = (struct option){ADD_OPTIONS[i].name, ADD_OPTIONS[i].has_arg, NULL, A_OPT_VAL(i)};
-    optind = 1;
-    for (;;) {
-        int o = getopt_long(argc, argv, "", opts, NULL);
-        if (o == -1)
-            break;
+    for (int o = cli_first_option(argc, argv, opts); o != -1; o = cli_next_option(argc, argv, opts)) {
         int i = o - A_OPT_VAL(0);
         if (i < 0 || i >= A_COUNT)
             return CLI_ARGS_BAD;

@@ -63,11 +63,7 @@ static int read_sweep_args(int argc, char **argv, sweep_args *in, bool *done)
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     *done = true;
-    optind = 1;
-    for (;;) {
-        int o = getopt_long(argc, argv, "", opts, NULL);
-        if (o == -1)
-            break;
+    for (int o = cli_first_option(argc, argv, opts); o != -1; o = cli_next_option(argc, argv, opts)) {
         bool ok = true;
         switch (o) {
         case 'i': ok = number(optarg, 0, 3650, &in->idle); break;

@@ -23,6 +23,17 @@ static const char USAGE[] =
     "\n"
     "Every command takes --help. Configuration: LATCHKEY_CONFIG (default " LK_CONFIG_DEFAULT ").\n";
 
+int cli_first_option(int argc, char **argv, const struct option *opts)
+{
+    optind = 1;
+    return cli_next_option(argc, argv, opts);
+}
+
+int cli_next_option(int argc, char **argv, const struct option *opts)
+{
+    return getopt_long(argc, argv, "", opts, NULL);
+}
+
 int cli_fail(const char *fmt, ...)
 {
     va_list ap;
