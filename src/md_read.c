@@ -41,6 +41,7 @@ static void on_start(void *ctx, const xmlChar *name, const xmlChar *prefix, cons
     xmlNodePtr parent = ctxt->node;
     xmlSAX2StartElementNs(ctx, name, prefix, uri, nns, ns, nattr, ndef, attrs);
     const parse *p = ctxt->_private;
+    /* cppcheck-suppress knownConditionTrueFalse ; the SAX2 call pushed the new node */
     if (!p || !ctxt->node || ctxt->node == parent || ctxt->inputNr != 1)
         return;
     long at = xmlByteConsumed(ctxt);
@@ -455,7 +456,7 @@ typedef struct inl {
     bool start; /* nothing written yet: whitespace is dropped (noted in lead) */
     bool lead;  /* whitespace came before the content */
     bool space; /* a whitespace run waits for the next content */
-    bool fail;  /* the content cannot stand in its context (a '|' in a cell's code) */
+    bool fail;  /* Markdown cannot carry it here (a '|' in a cell's code) */
 } inl;
 
 static void inl_init(inl *in, rd *r, unsigned flags, bool bol)
@@ -560,12 +561,16 @@ static void text(inl *in, const char *s, size_t n)
     }
 }
 
+/* md4c reads code spans fenced by at most this many backticks. */
+#define CODE_TICKS_MAX 32
+
 /* A code span: backticks around, more than any run inside; a space
- * inside each end when the content starts or ends with one or a backtick. */
-static void code_span(inl *in, const char *s, size_t n, const char *suffix)
+ * inside each end when the content starts or ends with one or a backtick.
+ * False (nothing written) when no fence is long enough. */
+static bool code_span(inl *in, const char *s, size_t n, const char *suffix)
 {
     if (n == 0)
-        return;
+        return true;
     char *c = lk_memdup(in->r->a, s, n);
     bool all_spaces = true;
     for (size_t i = 0; i < n; i++) {
@@ -573,11 +578,14 @@ static void code_span(inl *in, const char *s, size_t n, const char *suffix)
             c[i] = ' ';
         all_spaces = all_spaces && c[i] == ' ';
     }
+    size_t nticks = longest_run(c, n, '`') + 1;
+    if (nticks > CODE_TICKS_MAX)
+        return false;
     if ((in->flags & IN_CELL) && memchr(c, '|', n))
         in->fail = true;
-    char *ticks = repeat(in->r->a, '`', longest_run(c, n, '`') + 1);
+    char *ticks = repeat(in->r->a, '`', nticks);
     bool pad = !all_spaces && (c[0] == ' ' || c[0] == '`' || c[n - 1] == ' ' || c[n - 1] == '`');
-    emit(in, ticks, strlen(ticks));
+    emit(in, ticks, nticks);
     if (pad)
         put(in->r, &in->b, " ", 1);
     put(in->r, &in->b, c, n);
@@ -585,6 +593,7 @@ static void code_span(inl *in, const char *s, size_t n, const char *suffix)
         put(in->r, &in->b, " ", 1);
     puts_(in->r, &in->b, ticks);
     puts_(in->r, &in->b, suffix);
+    return true;
 }
 
 static void raw_inline(inl *in, const xmlNode *n)
@@ -595,7 +604,10 @@ static void raw_inline(inl *in, const xmlNode *n)
         in->r->err = LK_EINTERNAL;
         return;
     }
-    code_span(in, s, len, "{=confluence-storage}");
+    if (!code_span(in, s, len, "{=confluence-storage}")) {
+        in->fail = true; /* no code span holds it: the block stays verbatim */
+        text(in, s, len);
+    }
 }
 
 static void hard_break(inl *in)
@@ -689,9 +701,11 @@ static void inline_element(inl *in, const xmlNode *n, int depth)
 {
     char *alt, *url;
     const char *href = is_el(n, NULL, "a") ? attr(in->r->a, n, NULL, "href") : NULL;
-    if (depth >= LK_STORAGE_DEPTH_MAX)
+    if (depth >= LK_STORAGE_DEPTH_MAX) {
         raw_inline(in, n);
-    else if (is_el(n, NULL, "strong") || is_el(n, NULL, "b"))
+        return;
+    }
+    if (is_el(n, NULL, "strong") || is_el(n, NULL, "b"))
         wrap(in, n, "**", depth);
     else if (is_el(n, NULL, "em") || is_el(n, NULL, "i"))
         wrap(in, n, "*", depth);
@@ -699,7 +713,10 @@ static void inline_element(inl *in, const xmlNode *n, int depth)
         wrap(in, n, "~~", depth);
     else if (is_el(n, NULL, "code")) {
         const char *c = content(in->r->a, n);
-        code_span(in, c, strlen(c), "");
+        if (!code_span(in, c, strlen(c), "")) {
+            in->fail = true;
+            text(in, c, strlen(c));
+        }
     } else if (is_el(n, NULL, "br"))
         hard_break(in);
     else if (href)
@@ -735,18 +752,22 @@ static const char *inline_done(inl *in, size_t *len)
 
 static void flow(rd *r, const xmlNode *n, int depth);
 
-static void paragraph(rd *r, const xmlNode *first, const xmlNode *stop, int depth)
+/* False (nothing written) when Markdown cannot carry the content. */
+static bool paragraph(rd *r, const xmlNode *first, const xmlNode *stop, int depth)
 {
     inl in;
     inl_init(&in, r, 0, true);
     inline_nodes(&in, first, stop, depth);
     size_t len;
     const char *s = inline_done(&in, &len);
+    if (in.fail)
+        return false;
     if (len == 0)
-        return; /* an empty paragraph: Markdown has none */
+        return true; /* an empty paragraph: Markdown has none */
     begin_block(r);
     write_lines(r, s, len);
     end_block(r);
+    return true;
 }
 
 static void heading(rd *r, const xmlNode *n, int hlevel, int depth)
@@ -923,7 +944,7 @@ static bool table(rd *r, const xmlNode *t, int depth)
         for (const xmlNode *g = c->children; g; g = g->next)
             max++;
     }
-    const xmlNode **rows = lk_alloc(r->a, max * sizeof *rows);
+    const xmlNode **rows = lk_alloc(r->a, max * sizeof(const xmlNode *)); // NOLINT(bugprone-sizeof-expression)
     size_t nrows = table_rows(t, rows, max);
     size_t ncols = 0;
     for (const xmlNode *c = nrows ? skip_blank(rows[0]->children) : NULL; c; c = skip_blank(c->next))
@@ -959,40 +980,51 @@ static bool table(rd *r, const xmlNode *t, int depth)
     return true;
 }
 
-/* prev: the kind of list this one follows directly ('u', 'o' or 0). */
-static void block(rd *r, const xmlNode *n, int depth, char *prev)
+/* A block Markdown can carry, written; false (nothing written) if not.
+ * prev: the kind of list this one follows directly ('u', 'o' or 0). */
+static bool known_block(rd *r, const xmlNode *n, int depth, char prev)
 {
     char *lang, *body;
     int h = heading_level(n);
-    bool ul = is_el(n, NULL, "ul"), ol = is_el(n, NULL, "ol");
-    char kind = ul ? 'u' : ol ? 'o' : 0;
-    bool done = true;
-    if (depth >= LK_STORAGE_DEPTH_MAX)
-        done = false;
-    else if (is_el(n, NULL, "p"))
-        paragraph(r, n->children, NULL, depth + 1);
-    else if (h)
+    if (is_el(n, NULL, "p"))
+        return paragraph(r, n->children, NULL, depth + 1);
+    if (h) {
         heading(r, n, h, depth);
-    else if (kind)
-        done = list(r, n, ol, *prev == kind, depth);
-    else if (is_el(n, NULL, "blockquote"))
+    } else if (is_el(n, NULL, "ul") || is_el(n, NULL, "ol")) {
+        bool ol = is_el(n, NULL, "ol");
+        return list(r, n, ol, prev == (ol ? 'o' : 'u'), depth);
+    } else if (is_el(n, NULL, "blockquote")) {
         quote(r, n, depth);
-    else if (is_el(n, NULL, "hr")) {
+    } else if (is_el(n, NULL, "hr")) {
         begin_block(r);
         write_lines(r, "---", 3);
         end_block(r);
     } else if (is_el(n, NULL, "pre")) {
         const char *c = content(r->a, n);
         fence_block(r, "", c, strlen(c));
-    } else if (code_macro(r, n, &lang, &body))
+    } else if (code_macro(r, n, &lang, &body)) {
         fence_block(r, lang ? lang : "", body, strlen(body));
-    else if (is_el(n, NULL, "table"))
-        done = table(r, n, depth);
-    else
-        done = false;
+    } else {
+        return is_el(n, NULL, "table") && table(r, n, depth);
+    }
+    return true;
+}
+
+/* A block, verbatim when Markdown cannot carry it or it lies too deep. */
+static void block(rd *r, const xmlNode *n, int depth, char *prev)
+{
+    bool done = depth < LK_STORAGE_DEPTH_MAX && known_block(r, n, depth, *prev);
     if (!done)
         verbatim_block(r, n);
-    *prev = done && kind && *prev != kind ? kind : 0;
+    char kind = 0;
+    if (done && is_el(n, NULL, "ul"))
+        kind = 'u';
+    else if (done && is_el(n, NULL, "ol"))
+        kind = 'o';
+    /* A third list in a row may take the first marker again. */
+    if (kind == *prev)
+        kind = 0;
+    *prev = kind;
 }
 
 /* The children of a container that holds blocks and text alike (the page,
@@ -1012,7 +1044,7 @@ static void flow(rd *r, const xmlNode *n, int depth)
         for (; n && !(n->type == XML_ELEMENT_NODE && is_block(r, n)); n = n->next)
             text_beside = text_beside || (n->type == XML_ELEMENT_NODE ? known_inline(r, n) : !blank_text(n));
         if (text_beside) {
-            paragraph(r, run, n, depth);
+            (void)paragraph(r, run, n, depth); /* a run's text is kept, even when not all of it fits */
             prev = 0;
             continue;
         }

@@ -1,7 +1,8 @@
 /* CommonMark -> storage format (markdown.h has the rules). md4c parses the
  * Markdown and calls back per block, span and text; each call appends
  * storage XHTML. Raw HTML is off (MD_FLAG_NOHTML): md4c hands it over as
- * text, which is escaped like any other. */
+ * text, which is escaped like any other. White space runs in text become
+ * one space, as storage renders them (and as md_read.c reads them). */
 #include "markdown.h"
 
 #include <libxml/HTMLparser.h>
@@ -30,6 +31,10 @@ typedef struct wr {
     int in_img; /* images open (an image inside an image is alt text) */
     char *img_src;
     bool pending; /* a code span was read: raw storage when RAW_MARK follows */
+    /* The spans open (em, strong, s, a): md4c can leave one open when '~'
+     * runs meet a link, so the end of a block closes whatever is open. */
+    MD_SPANTYPE spans[LK_MD_DEPTH_MAX + 1];
+    int nspans;
     int depth;
     lk_err err;
 } wr;
@@ -260,6 +265,32 @@ static void end_image(wr *w)
 
 /* ---- md4c's callbacks ---- */
 
+static const char *span_close(MD_SPANTYPE type)
+{
+    switch (type) {
+    case MD_SPAN_EM: return "</em>";
+    case MD_SPAN_STRONG: return "</strong>";
+    case MD_SPAN_DEL: return "</s>";
+    case MD_SPAN_A: return "</a>";
+    default: return "";
+    }
+}
+
+/* Closes the open spans down to (and with) the innermost one of this type;
+ * any type: all of them. An end with no such span open writes nothing. */
+static void close_spans(wr *w, MD_SPANTYPE type, bool any)
+{
+    int i = w->nspans - 1;
+    while (i >= 0 && !any && w->spans[i] != type)
+        i--;
+    if (i < 0 && !any)
+        return;
+    while (w->nspans > (any ? 0 : i)) {
+        w->nspans--;
+        adds(w, span_close(w->spans[w->nspans]));
+    }
+}
+
 static int fail(wr *w, lk_err e)
 {
     if (w->err == LK_OK)
@@ -281,6 +312,7 @@ static int enter_block(MD_BLOCKTYPE type, void *detail, void *ud)
     wr *w = ud;
     if (enter(w))
         return 1;
+    close_spans(w, MD_SPAN_EM, true);
     char tag[32];
     switch (type) {
     case MD_BLOCK_QUOTE: adds(w, "<blockquote>"); break;
@@ -322,6 +354,7 @@ static int leave_block(MD_BLOCKTYPE type, void *detail, void *ud)
 {
     wr *w = ud;
     flush_pending(w);
+    close_spans(w, MD_SPAN_EM, true);
     w->depth--;
     char tag[32];
     switch (type) {
@@ -359,6 +392,8 @@ static int enter_span(MD_SPANTYPE type, void *detail, void *ud)
         w->in_img += type == MD_SPAN_IMG;
         return 0; /* an image's text is its alt text, spans aside */
     }
+    if (type == MD_SPAN_EM || type == MD_SPAN_STRONG || type == MD_SPAN_DEL || type == MD_SPAN_A)
+        w->spans[w->nspans++] = type; /* depth bounds the count */
     switch (type) {
     case MD_SPAN_EM: adds(w, "<em>"); break;
     case MD_SPAN_STRONG: adds(w, "<strong>"); break;
@@ -396,16 +431,11 @@ static int leave_span(MD_SPANTYPE type, void *detail, void *ud)
             end_image(w);
         return w->err != LK_OK;
     }
-    switch (type) {
-    case MD_SPAN_EM: adds(w, "</em>"); break;
-    case MD_SPAN_STRONG: adds(w, "</strong>"); break;
-    case MD_SPAN_DEL: adds(w, "</s>"); break;
-    case MD_SPAN_A: adds(w, "</a>"); break;
-    case MD_SPAN_CODE:
+    if (type == MD_SPAN_CODE) {
         w->in_code_span = false;
         w->pending = true;
-        break;
-    default: break;
+    } else {
+        close_spans(w, type, false);
     }
     return w->err != LK_OK;
 }
@@ -464,7 +494,7 @@ lk_err lk_md_to_storage(lk_arena *a, const char *md, size_t n, char **out)
     lk_buf_init(&w->out, a, LK_STORAGE_MAX);
     w->to = &w->out;
     MD_PARSER parser = {
-        .flags = MD_FLAG_TABLES | MD_FLAG_STRIKETHROUGH | MD_FLAG_NOHTML,
+        .flags = MD_FLAG_TABLES | MD_FLAG_STRIKETHROUGH | MD_FLAG_NOHTML | MD_FLAG_COLLAPSEWHITESPACE,
         .enter_block = enter_block,
         .leave_block = leave_block,
         .enter_span = enter_span,
