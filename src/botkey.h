@@ -12,6 +12,7 @@ typedef struct lk_botkey {
     char *name;
     lk_strv profiles;
     char *instance_prefix; /* NULL: any */
+    bool read_only;        /* --read-only (SPEC §10): read-only tools, GET/HEAD through the proxy, no /token */
 } lk_botkey;
 
 /* Finds the key of an "Authorization: Bearer lk_…" header value.

@@ -51,6 +51,7 @@ typedef struct lk_profile {
     char *tenant_info_url;      /* cloud id lookup template ({site_host}) */
     bool allow_http_sites, allow_private_sites;
     char *misconfigured_reason; /* NULL when fine */
+    lk_strv tools;              /* --tools (SPEC §10): the MCP tools offered; empty: all of the template's */
 } lk_profile;
 
 /* Loads the profile called name. LK_ENOPROFILE when there is none. The
