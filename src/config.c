@@ -49,6 +49,7 @@ static const struct option options[] = {
     OPT("workers", LONG, workers, 1, 256),
     OPT("default_token_ttl", LONG, default_token_ttl, 60, 10L * 365 * 86400),
     OPT("refresh_waiters", LONG, refresh_waiters, 0, 64),
+    OPT("mcp_allowed_origins", STR, mcp_allowed_origins, 0, 0),
 };
 
 static void defaults(lk_config *c)
@@ -58,6 +59,7 @@ static void defaults(lk_config *c)
     c->keyring = strdup("/etc/latchkey/keys");
     c->public_base_url = strdup("");
     c->ca_file = strdup("");
+    c->mcp_allowed_origins = strdup("");
     c->cookie_secure = true;
     c->http_timeout_ms = 10000;
     c->connect_timeout_ms = 3000;
@@ -214,6 +216,43 @@ static lk_err derive_mount(lk_config *c, char *err, size_t errlen)
     return c->mount_path ? LK_OK : LK_EINTERNAL;
 }
 
+#define ORIGIN_SEP " ,\t"
+
+/* Each entry of mcp_allowed_origins is an origin as browsers send it
+ * (RFC 6454 §6.1): scheme://host[:port], no path, not even "/". One with a
+ * path would never match and refuse every client silently. */
+static lk_err check_origins(const char *list, char *err, size_t errlen)
+{
+    for (const char *p = list + strspn(list, ORIGIN_SEP); *p; p += strspn(p, ORIGIN_SEP)) {
+        size_t n = strcspn(p, ORIGIN_SEP);
+        const char *host = NULL;
+        if (n > 8 && !strncmp(p, "https://", 8))
+            host = p + 8;
+        else if (n > 7 && !strncmp(p, "http://", 7))
+            host = p + 7;
+        size_t hn = host ? n - (size_t)(host - p) : 0;
+        if (!host || memchr(host, '/', hn) || !lk_utf8_printable(host, hn)) {
+            snprintf(err, errlen, "mcp_allowed_origins: %.*s is not an origin (scheme://host[:port], no path)",
+                     (int)(n > 200 ? 200 : n), p);
+            return LK_EINVAL;
+        }
+        p += n;
+    }
+    return LK_OK;
+}
+
+bool lk_config_origin_listed(const char *list, const char *origin)
+{
+    size_t on = strlen(origin);
+    for (const char *p = list + strspn(list, ORIGIN_SEP); *p; p += strspn(p, ORIGIN_SEP)) {
+        size_t n = strcspn(p, ORIGIN_SEP);
+        if (n == on && !memcmp(p, origin, n))
+            return true;
+        p += n;
+    }
+    return false;
+}
+
 lk_err lk_config_load(lk_config *c, const char *path, bool skip_keys, char *err, size_t errlen)
 {
     defaults(c);
@@ -245,6 +284,8 @@ lk_err lk_config_load(lk_config *c, const char *path, bool skip_keys, char *err,
         snprintf(err, errlen, "link_ttl must not exceed link_ttl_max (the default lifetime is within the maximum)");
         rc = LK_EINVAL;
     }
+    if (rc == LK_OK)
+        rc = check_origins(c->mcp_allowed_origins, err, errlen);
     if (rc == LK_OK && !skip_keys)
         rc = lk_keyring_load(&c->keys, c->keyring, err, errlen);
     if (rc != LK_OK)
@@ -267,6 +308,7 @@ void lk_config_free(lk_config *c)
     free(c->public_base_url);
     free(c->mount_path);
     free(c->ca_file);
+    free(c->mcp_allowed_origins);
     lk_keyring_clear(&c->keys);
     memset(c, 0, sizeof(*c));
 }

@@ -31,13 +31,19 @@ typedef struct lk_config {
     long workers;           /* FastCGI processes sharing one listening socket */
     long default_token_ttl; /* s: a token answer without expires_in (SPEC §5) */
     long refresh_waiters;   /* callers that may wait on one connection's refresh */
-    lk_keyring keys;        /* the reloadable ring (lk_keyring_load): owned here */
+    /* MCP's Origin allow-list (SPEC §10): exact origins, space or comma
+     * separated; empty: every request with an Origin header is refused. */
+    char *mcp_allowed_origins;
+    lk_keyring keys; /* the reloadable ring (lk_keyring_load): owned here */
 } lk_config;
 
 /* Loads the file at path (NULL: LATCHKEY_CONFIG or the default), applies
  * the environment and loads the key ring unless skip_keys. On failure err
  * holds one line saying why; the caller refuses to start. */
 lk_err lk_config_load(lk_config *c, const char *path, bool skip_keys, char *err, size_t errlen);
+/* True when origin is one of the exact origins of list (space or comma
+ * separated, as mcp_allowed_origins holds them). */
+bool lk_config_origin_listed(const char *list, const char *origin);
 /* Frees the strings and wipes the key ring of c, leaving it zeroed. */
 void lk_config_free(lk_config *c);
 /* idle_in_transaction_session_timeout for c (SPEC §5, timeouts nest): longer

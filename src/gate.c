@@ -27,6 +27,22 @@ lk_err lk_bot_gate(lk_req *r, const char *profile_name, const char *instance_id,
     return LK_OK;
 }
 
+lk_err lk_bot_gate_header(lk_req *r, const char *profile_name, lk_botkey *key, const lk_profile **profile,
+                          const char **instance_id)
+{
+    const char *iid = lk_req_header(r, "HTTP_X_INSTANCE_ID");
+    bool iid_ok = iid && lk_valid_instance_id(iid, strlen(iid));
+    *instance_id = NULL;
+    lk_err rc = lk_bot_gate(r, profile_name, iid_ok ? iid : NULL, key, profile);
+    if (rc != LK_OK)
+        return rc;
+    if (iid && !iid_ok)
+        return lk_fail_field(r, "header", "x-instance-id",
+                             "Value error, X-Instance-Id must be 1 to 255 bytes of printable UTF-8", "value_error");
+    *instance_id = iid;
+    return LK_OK;
+}
+
 lk_err lk_bot_gate_json(lk_req *r, const char *profile_name, lk_botkey *key, const lk_profile **profile,
                         json_object **body)
 {

@@ -17,6 +17,15 @@
 lk_err lk_bot_gate(lk_req *r, const char *profile_name, const char *instance_id, lk_botkey *key,
                    const lk_profile **profile);
 
+/* lk_bot_gate for the routes that name the instance in the X-Instance-Id
+ * header (the proxy, SPEC §6; MCP, SPEC §10): a valid header meets the
+ * key's prefix (403); one present but not 1 to 255 bytes of printable
+ * UTF-8 fails 422 after the gate. *instance_id gets the header, NULL when
+ * it is absent (the caller says whether it is required). Fails through
+ * lk_fail. */
+lk_err lk_bot_gate_header(lk_req *r, const char *profile_name, lk_botkey *key, const lk_profile **profile,
+                          const char **instance_id);
+
 /* lk_bot_gate for a route with a JSON body: the body is read first so that
  * its instance_id meets the key's prefix (403) before the profile (404);
  * the body's own failures (413, 400, and 422 when it is not a JSON object)

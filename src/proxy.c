@@ -266,16 +266,11 @@ static bool check_request(lk_req *r, proxied *pr)
     const char *slash = strchr(rest, '/');
     const char *name = slash ? lk_strndup(r->a, rest, (size_t)(slash - rest)) : rest;
     pr->sub = slash ? slash : "/";
-    pr->iid = lk_req_header(r, "HTTP_X_INSTANCE_ID");
     pr->site = lk_req_header(r, "HTTP_X_SITE");
-    bool iid_ok = pr->iid && lk_valid_instance_id(pr->iid, strlen(pr->iid));
-    if (lk_bot_gate(r, name, iid_ok ? pr->iid : NULL, &pr->key, &pr->p) != LK_OK)
+    if (lk_bot_gate_header(r, name, &pr->key, &pr->p, &pr->iid) != LK_OK)
         return false;
-    if (!iid_ok) {
-        lk_fail_field(r, "header", "x-instance-id",
-                      pr->iid ? "Value error, X-Instance-Id must be 1 to 255 bytes of printable UTF-8"
-                              : "Field required",
-                      pr->iid ? "value_error" : "missing");
+    if (!pr->iid) {
+        lk_fail_field(r, "header", "x-instance-id", "Field required", "missing");
         return false;
     }
     const lk_strv *prefixes = &pr->p->proxy_path_prefixes;
