@@ -88,10 +88,12 @@ import zlib
 import webservers
 from webservers import APACHE_MODULES, PREFIX, PROXY_MAX_BODY, WEB_USER, StackError, write_file
 
-ROUTES = ("authorize", "callback", "token", "refresh", "proxy")
+ROUTES = ("authorize", "callback", "token", "refresh", "proxy", "mcp")
 PROGRAMS = ("latchkey",) + ROUTES
 IS_ROOT = os.geteuid() == 0
 SERVERS = ("lighttpd", "apache-fcgid", "apache-proxy-fcgi", "apache-cgi", "nginx")
+# The one Origin the stacks' MCP endpoint accepts (mcp_allowed_origins).
+MCP_ORIGIN = "https://mcp-client.example"
 SPAWNED = ("apache-proxy-fcgi", "nginx")  # programs started by spawn-fcgi
 # As root, initdb and postgres run as:
 PG_USER = "postgres"
@@ -663,7 +665,7 @@ class Stack:
             self.save_pids()
 
     def stray_programs(self):
-        """Processes of the five programs that run with this stack's
+        """Processes of the six programs that run with this stack's
         LATCHKEY_CONFIG (a crashed server's orphans).  Only readable
         /proc/PID/environ (our own processes, or any as root)."""
         want = ("LATCHKEY_CONFIG=" + self.p("latchkey.conf")).encode()
@@ -865,6 +867,8 @@ class Stack:
             "proxy_timeout_ms = 2000\n",
             "# the web server's cap on /proxy bodies is the same (PROXY_MAX_BODY)\n",
             "proxy_max_body = %d\n" % PROXY_MAX_BODY,
+            "# the Origins an MCP client may send (e2e/test_mcp_transport.py)\n",
+            "mcp_allowed_origins = %s\n" % MCP_ORIGIN,
         ]))
 
     def write_env(self):
@@ -888,6 +892,7 @@ class Stack:
             ("LIGHTTPD_PORT", str(s["web_port"])),  # the web server's, whichever it is
             ("PROVIDER_PORT", str(pp)),
             ("PROXY_MAX_BODY", str(PROXY_MAX_BODY)),
+            ("MCP_ORIGIN", MCP_ORIGIN),
         ]
         write_file(self.p("stack.env"), "".join(
             "%s=%s\n" % (k, shlex.quote(v)) for k, v in env))
@@ -932,7 +937,7 @@ def main(argv=None):
     sub = ap.add_subparsers(dest="cmd", required=True)
     up = sub.add_parser("up", help="start a fresh stack in DIR")
     up.add_argument("--dir", required=True)
-    up.add_argument("--bin", required=True, help="directory with latchkey and the five programs")
+    up.add_argument("--bin", required=True, help="directory with latchkey and the six programs")
     up.add_argument("--source", required=True, help="repository root")
     up.add_argument("--procs", type=int, default=2, help="FastCGI processes per route")
     up.add_argument("--force", action="store_true", help="stop a stack running in DIR first")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `systemd-analyze verify` on deploy/systemd/, every template instantiated
-# for the five programs, with the install paths (/usr/lib/latchkey/cgi-bin,
+# for the six programs, with the install paths (/usr/lib/latchkey/cgi-bin,
 # /usr/bin/latchkey) replaced by the build's, since verify insists that
 # ExecStart= binaries exist.  Warnings (unknown keys, bad values) count as
 # failures.  Works without systemd as PID 1 (containers): verify only loads
@@ -16,7 +16,7 @@ if ! command -v systemd-analyze >/dev/null; then
     exit 77
 fi
 case "$bin" in *[[:space:]\|]*) echo "FAIL: build path must not hold blanks or '|': $bin"; exit 1;; esac
-for p in latchkey authorize callback token refresh proxy; do
+for p in latchkey authorize callback token refresh proxy mcp; do
     [ -x "$bin/$p" ] || { echo "FAIL: $bin/$p not built"; exit 1; }
 done
 
@@ -29,7 +29,7 @@ if grep -n '/usr/lib/latchkey\|/usr/bin/latchkey' "$work"/*.service; then
 fi
 
 units=()
-for p in authorize callback token refresh proxy; do
+for p in authorize callback token refresh proxy mcp; do
     units+=("$work/latchkey-fcgi@$p.socket" "$work/latchkey-fcgi@$p.service")
 done
 units+=("$work/latchkey-sweep.service" "$work/latchkey-sweep.timer")

@@ -16,7 +16,7 @@ Starts a stack of its own (tests/stack.py up, lighttpd) from the programs in
                  log_threads=1 (LeakSanitizer's check at exit leaves a trace,
                  so that the soak can tell that it ran in every worker)
 
-so that every sanitizer report of every process -- the five FastCGI
+so that every sanitizer report of every process -- the six FastCGI
 programs, `latchkey migrate` and every other CLI command run here -- lands
 in DIR/san/{asan,ubsan}.<pid>, and LeakSanitizer checks each process as it
 exits.  Then:
@@ -73,7 +73,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-ROUTES = ("authorize", "callback", "token", "refresh", "proxy")
+ROUTES = ("authorize", "callback", "token", "refresh", "proxy", "mcp")
 SAN_PATTERNS = (b"ERROR: AddressSanitizer", b"ERROR: LeakSanitizer", b"runtime error:",
                 b"Sanitizer:DEADLYSIGNAL", b"SUMMARY: ", b"has encountered a fatal error",
                 b"WARNING: ")
