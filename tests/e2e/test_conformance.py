@@ -137,9 +137,9 @@ class RoutingTest(Base):
         # answers in its own way (422 for the missing instance_id or
         # X-Instance-Id, 405, a page asking for the link or the state).
         # Through the server, the answer must be the one the program gives
-        # when run directly as plain CGI (SPEC §1) -- and all five differ.
+        # when run directly as plain CGI (SPEC §1) -- and all six differ.
         seen = {}
-        for route in ("authorize", "callback", "token", "refresh", "proxy"):
+        for route in ("authorize", "callback", "token", "refresh", "proxy", "mcp"):
             with self.subTest(route=route):
                 uri = "/%s/%s" % (route, P.name)
                 status, hdrs, body = t.cgi(route, "GET", uri, key=P.key)
@@ -147,7 +147,7 @@ class RoutingTest(Base):
                 self.assertEqual((r.status, r.headers.get("Allow"), r.body),
                                  (status, hdrs.get("allow"), body), r)
                 seen[route] = (status, hdrs.get("allow"), body)
-        self.assertEqual(len(set(seen.values())), 5, seen)
+        self.assertEqual(len(set(seen.values())), 6, seen)
 
     def test_answers_before_the_body_is_read_arrive_whole(self):
         # 405, 401 and 422 are decided before a program reads the request
@@ -160,6 +160,8 @@ class RoutingTest(Base):
                 ("PUT", "/token/" + P.name, P.auth, 405, "method_not_allowed"),
                 ("POST", "/refresh/" + P.name, {}, 401, "unauthorized"),
                 ("POST", "/authorize/" + P.name, {}, 401, "unauthorized"),
+                ("POST", "/mcp/" + P.name, {}, 401, "unauthorized"),
+                ("GET", "/mcp/" + P.name, P.auth, 405, "method_not_allowed"),
                 ("PUT", "/proxy/%s/wiki/echo/x" % P.name, P.auth, 422, "validation_error")):
             with self.subTest(method=method, path=path):
                 try:
@@ -211,12 +213,63 @@ class AuthorizationHeaderTest(Base):
             for method, path, body in (("GET", "/token/%s?instance_id=%s" % (P.name, IID), None),
                                        ("POST", "/refresh/" + P.name, {"instance_id": IID}),
                                        ("POST", "/authorize/" + P.name, {"instance_id": "u"}),
-                                       ("GET", "/proxy/%s/wiki/echo/x" % P.name, None)):
+                                       ("GET", "/proxy/%s/wiki/echo/x" % P.name, None),
+                                       ("POST", "/mcp/" + P.name,
+                                        {"jsonrpc": "2.0", "id": 1, "method": "ping"})):
                 with self.subTest(method=method, path=path, key=bool(hdrs)):
                     r = lk.http(method, path, headers=dict(hdrs, **{"X-Instance-Id": IID}),
                                 body=body)
                     self.assertJsonError(r, 401, "unauthorized")
                     self.assertTrue(r.headers["WWW-Authenticate"].startswith("Bearer"), r)
+
+
+def mcp(msg, headers=None, key=True):
+    hdrs = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+    if key:
+        hdrs["Authorization"] = "Bearer " + P.key
+    hdrs.update(headers or {})
+    return lk.http("POST", "/mcp/" + P.name, headers=hdrs, body=msg)
+
+
+class McpTest(Base):
+    """POST /mcp/{profile} (SPEC §10) through the server: stateless
+    Streamable HTTP, one JSON answer per request."""
+
+    def test_get_and_delete_are_405(self):
+        for method in ("GET", "DELETE"):
+            with self.subTest(method=method):
+                r = lk.http(method, "/mcp/" + P.name,
+                            headers=dict(P.auth, Accept="text/event-stream"))
+                self.assertJsonError(r, 405, "method_not_allowed")
+                self.assertEqual(r.headers["Allow"], "POST")
+
+    def test_no_key_is_401(self):
+        r = mcp({"jsonrpc": "2.0", "id": 1, "method": "ping"}, key=False)
+        self.assertJsonError(r, 401, "unauthorized")
+        self.assertTrue(r.headers["WWW-Authenticate"].startswith("Bearer"), r)
+
+    def test_initialize_then_a_notification(self):
+        r = mcp({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                 "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                            "clientInfo": {"name": "conformance", "version": "1"}}},
+                headers={"Origin": lk.MCP_ORIGIN})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.headers["Content-Type"], "application/json")
+        self.assertEqual(r.headers["Cache-Control"], "no-store")
+        self.assertIsNone(r.headers.get("Mcp-Session-Id"))
+        res = r.json()["result"]
+        self.assertEqual((res["protocolVersion"], res["serverInfo"]["name"]), ("2025-06-18", "latchkey"))
+        r = mcp({"jsonrpc": "2.0", "method": "notifications/initialized"},
+                headers={"MCP-Protocol-Version": "2025-06-18", "X-Instance-Id": IID})
+        self.assertEqual((r.status, r.body), (202, b""), r)
+        r = mcp({"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+                headers={"MCP-Protocol-Version": "2025-06-18", "X-Instance-Id": IID})
+        self.assertEqual(r.status, 200, r)
+        self.assertIsInstance(r.json()["result"]["tools"], list)
+
+    def test_a_foreign_origin_is_403(self):
+        r = mcp({"jsonrpc": "2.0", "id": 1, "method": "ping"}, headers={"Origin": "https://evil.example"})
+        self.assertJsonError(r, 403, "forbidden")
 
 
 class BrowserFlowTest(Base):
