@@ -161,7 +161,7 @@ class RoutingTest(Base):
                 ("POST", "/refresh/" + P.name, {}, 401, "unauthorized"),
                 ("POST", "/authorize/" + P.name, {}, 401, "unauthorized"),
                 ("POST", "/mcp/" + P.name, {}, 401, "unauthorized"),
-                ("GET", "/mcp/" + P.name, P.auth, 405, "method_not_allowed"),
+                ("PUT", "/mcp/" + P.name, P.auth, 405, "method_not_allowed"),
                 ("PUT", "/proxy/%s/wiki/echo/x" % P.name, P.auth, 422, "validation_error")):
             with self.subTest(method=method, path=path):
                 try:
