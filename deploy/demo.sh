@@ -122,6 +122,10 @@ Latchkey demo is running (stack in $demo_dir; logs there too).$where
    # call the (fake) Confluence API through Latchkey
    curl -s -H "Authorization: Bearer \$KEY" -H "X-Instance-Id: demo-user" \\
      "$LATCHKEY_URL/proxy/confluence/wiki/rest/api/space?limit=5"
+   # the same Confluence as MCP tools for an agent (SPEC §10)
+   curl -s -H "Authorization: Bearer \$KEY" -H "X-Instance-Id: demo-user" \\
+     -H "Content-Type: application/json" \\
+     -d '{"jsonrpc": "2.0", "id": 1, "method": "tools/list"}' "$LATCHKEY_URL/mcp/confluence"
    # refresh now
    curl -s -X POST -H "Authorization: Bearer \$KEY" -H "Content-Type: application/json" \\
      -d '{"instance_id": "demo-user"}' "$LATCHKEY_URL/refresh/confluence"
