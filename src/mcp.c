@@ -158,14 +158,12 @@ static json_object *tools_list(mcp_call *c)
     return lk_rpc_result(c->r->a, c->m.id, res);
 }
 
-/* The JSON-RPC answer of a tool's outcome (tools.h). */
-static json_object *tool_answer(mcp_call *c, const lk_tool_outcome *out)
+json_object *lk_mcp_tool_answer(lk_arena *a, json_object *id, const lk_tool_outcome *out)
 {
-    lk_arena *a = c->r->a;
     if (out->rpc_error == 0 && out->result)
-        return lk_rpc_result(a, c->m.id, out->result);
+        return lk_rpc_result(a, id, out->result);
     if (out->rpc_error == 0)
-        return lk_rpc_error(a, c->m.id, LK_RPC_INTERNAL_ERROR, "The tool gave no result.", NULL);
+        return lk_rpc_error(a, id, LK_RPC_INTERNAL_ERROR, "The tool gave no result.", NULL);
     json_object *data = NULL;
     if (out->rpc_error == LK_RPC_URL_ELICITATION && out->elicitation) {
         data = lk_json_object(a);
@@ -173,7 +171,7 @@ static json_object *tool_answer(mcp_call *c, const lk_tool_outcome *out)
         json_object_array_add(list, json_object_get(out->elicitation));
         json_object_object_add(data, "elicitations", list);
     }
-    return lk_rpc_error(a, c->m.id, out->rpc_error, out->message ? out->message : "The tool call failed.", data);
+    return lk_rpc_error(a, id, out->rpc_error, out->message ? out->message : "The tool call failed.", data);
 }
 
 static json_object *tools_call(mcp_call *c)
@@ -188,7 +186,7 @@ static json_object *tools_call(mcp_call *c)
         return bad_params(c, "X-Instance-Id header is required for tools/call");
     lk_tool_outcome out;
     lk_tool_call(c->r, c->p, &c->key, c->iid, name, args ? args : lk_json_object(c->r->a), &out);
-    return tool_answer(c, &out);
+    return lk_mcp_tool_answer(c->r->a, c->m.id, &out);
 }
 
 /* The answer to one request. */

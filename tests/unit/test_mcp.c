@@ -112,6 +112,32 @@ static void test_rpc_answers_have_the_envelope(void **state)
     assert_string_equal(e, "{\"jsonrpc\":\"2.0\",\"id\":\"q\",\"result\":{}}");
 }
 
+static void test_tool_outcomes_become_answers(void **state)
+{
+    lk_arena *a = *state;
+    json_object *id = lk_json_own(a, json_object_new_int(4));
+    json_object *res = lk_json_object(a);
+    json_object_object_add(res, "isError", json_object_new_boolean(0));
+    lk_tool_outcome ok = {.result = res};
+    assert_string_equal(lk_json_text(a, lk_mcp_tool_answer(a, id, &ok)),
+                        "{\"jsonrpc\":\"2.0\",\"id\":4,\"result\":{\"isError\":false}}");
+    json_object *el = lk_json_object(a);
+    lk_json_set_str(el, "mode", "url");
+    lk_json_set_str(el, "url", "https://b.example/l");
+    lk_tool_outcome consent = {
+        .rpc_error = LK_RPC_URL_ELICITATION, .message = "Open https://b.example/l", .elicitation = el};
+    assert_string_equal(lk_json_text(a, lk_mcp_tool_answer(a, id, &consent)),
+                        "{\"jsonrpc\":\"2.0\",\"id\":4,\"error\":{\"code\":-32042,\"message\":\"Open "
+                        "https://b.example/l\",\"data\":{\"elicitations\":[{\"mode\":\"url\",\"url\":\"https://"
+                        "b.example/l\"}]}}}");
+    lk_tool_outcome bad = {.rpc_error = LK_RPC_INVALID_PARAMS, .message = "Unknown tool."};
+    assert_string_equal(lk_json_text(a, lk_mcp_tool_answer(a, id, &bad)),
+                        "{\"jsonrpc\":\"2.0\",\"id\":4,\"error\":{\"code\":-32602,\"message\":\"Unknown tool.\"}}");
+    lk_tool_outcome empty = {0};
+    json_object *e = lk_mcp_tool_answer(a, id, &empty);
+    assert_int_equal(json_object_get_int(lk_json_get(lk_json_get(e, "error"), "code")), LK_RPC_INTERNAL_ERROR);
+}
+
 static void test_mcp_versions(void **state)
 {
     (void)state;
@@ -183,10 +209,15 @@ static void test_config_takes_origins_and_refuses_paths(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(test_rpc_reads_a_request),           T(test_rpc_tells_notifications_and_responses),
-        T(test_rpc_refuses_invalid_messages),  T(test_rpc_invalid_keeps_a_usable_id),
-        T(test_rpc_answers_have_the_envelope), T(test_mcp_versions),
-        T(test_origin_list_is_exact),          T(test_config_takes_origins_and_refuses_paths),
+        T(test_rpc_reads_a_request),
+        T(test_rpc_tells_notifications_and_responses),
+        T(test_rpc_refuses_invalid_messages),
+        T(test_rpc_invalid_keeps_a_usable_id),
+        T(test_rpc_answers_have_the_envelope),
+        T(test_mcp_versions),
+        T(test_tool_outcomes_become_answers),
+        T(test_origin_list_is_exact),
+        T(test_config_takes_origins_and_refuses_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
