@@ -96,7 +96,8 @@ static char *link_param(lk_arena *a, const char *link, const char *name)
 {
     const char *q = link ? strchr(link, '?') : NULL;
     size_t n = strlen(name);
-    while (q && *q) {
+    /* q points at the '?' or '&' before each parameter. */
+    while (q && (*q == '?' || *q == '&')) {
         q++;
         size_t k = strcspn(q, "&#");
         if (k > n && !strncmp(q, name, n) && q[n] == '=') {
@@ -107,8 +108,6 @@ static char *link_param(lk_arena *a, const char *link, const char *name)
             return v;
         }
         q += k;
-        if (*q != '&')
-            break;
     }
     return NULL;
 }

@@ -43,19 +43,19 @@ static bool valid_tool_name(const char *s)
 /* Adds the {name} placeholders of s to names (an object used as a set). */
 static void placeholders_of(json_object *names, const char *s)
 {
-    const char *p = s;
-    while ((p = strchr(p, '{')) != NULL) {
+    const char *p = strchr(s, '{');
+    while (p) {
         const char *end = strchr(p, '}');
         if (!end)
             return;
-        char buf[TOOL_NAME_MAX + 2];
         size_t n = (size_t)(end - p - 1);
         if (n && n <= TOOL_NAME_MAX) {
+            char buf[TOOL_NAME_MAX + 2];
             memcpy(buf, p + 1, n);
             buf[n] = '\0';
             json_object_object_add(names, buf, NULL);
         }
-        p = end + 1;
+        p = strchr(end + 1, '{');
     }
 }
 

@@ -13,7 +13,7 @@
 #define LK_TOOL_CALLS_MAX 4
 #define LK_TOOL_ITEMS_MAX 250
 #define LK_TOOL_FIELD_MAX 2048
-#define LK_TOOL_TEXT_MAX (256u * 1024)
+#define LK_TOOL_TEXT_MAX ((size_t)256 * 1024)
 #define LK_TOOL_ANSWER_MAX (8u << 20)
 #define LK_TOOL_MESSAGE_MAX 512
 /* An argument used in a URL path: at most this long. */
