@@ -6,6 +6,7 @@
 
 #include "buf.h"
 #include "json.h"
+#include "markdown.h"
 #include "text.h"
 
 /* The JSON type a schema names, as json-c sees it. */
@@ -291,4 +292,24 @@ char *lk_tool_message(lk_arena *a, const char *tmpl, json_object *vars)
         p = close + 1;
     }
     return (char *)lk_buf_str(&b);
+}
+
+const char *lk_tool_body_to_storage(lk_arena *a, json_object *vars)
+{
+    json_object *b = lk_json_get(vars, "body");
+    if (!b || !json_object_is_type(b, json_type_string))
+        return NULL;
+    const char *fmt = lk_json_str(vars, "body_format");
+    const char *s = json_object_get_string(b);
+    size_t n = (size_t)json_object_get_string_len(b);
+    char *storage = NULL;
+    bool as_storage = fmt && !strcmp(fmt, "storage");
+    lk_err rc = as_storage ? lk_storage_check(s, n) : lk_md_to_storage(a, s, n, &storage);
+    if (rc != LK_OK)
+        return as_storage ? "Argument body is not well-formed Confluence storage format."
+                          : "Argument body could not be converted from Markdown (too deep, too long, or a "
+                            "confluence-storage block that is not well-formed).";
+    if (!as_storage)
+        lk_json_set_str(vars, "body", storage);
+    return NULL;
 }

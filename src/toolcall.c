@@ -12,7 +12,6 @@
 #include "crypto.h"
 #include "json.h"
 #include "link.h"
-#include "markdown.h"
 #include "text.h"
 #include "usercred.h"
 
@@ -282,28 +281,13 @@ static bool choose_family(tool_run *tr)
     return false;
 }
 
-/* vars.body in storage format: Markdown converted, storage checked. */
+/* vars.body in storage format, or -32602 saying what is wrong with it. */
 static bool convert_body(tool_run *tr)
 {
-    json_object *b = lk_json_get(tr->vars, "body");
-    if (!b)
-        return true;
-    const char *fmt = lk_json_str(tr->vars, "body_format");
-    const char *s = json_object_get_string(b);
-    size_t n = (size_t)json_object_get_string_len(b);
-    char *storage = NULL;
-    bool as_storage = fmt && !strcmp(fmt, "storage");
-    lk_err rc = as_storage ? lk_storage_check(s, n) : lk_md_to_storage(tr->r->a, s, n, &storage);
-    if (rc != LK_OK) {
-        rpc_error(tr->out, LK_RPC_INVALID_PARAMS,
-                  as_storage ? "Argument body is not well-formed Confluence storage format."
-                             : "Argument body could not be converted from Markdown (too deep, too long, or a "
-                               "confluence-storage block that is not well-formed).");
-        return false;
-    }
-    if (!as_storage)
-        lk_json_set_str(tr->vars, "body", storage);
-    return true;
+    const char *why = lk_tool_body_to_storage(tr->r->a, tr->vars);
+    if (why)
+        rpc_error(tr->out, LK_RPC_INVALID_PARAMS, why);
+    return why == NULL;
 }
 
 /* confluence_update_page, once the page's version is read: a given

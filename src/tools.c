@@ -274,7 +274,7 @@ const lk_tool_table *lk_tools_table(const char *template_name)
 {
     static lk_tool_table tables[8];
     static bool loaded[8], failed[8];
-    for (size_t i = 0; template_name && lk_tools_blobs[i].template_name && i < LK_ARRAY_LEN(tables); i++) {
+    for (size_t i = 0; template_name && i < LK_ARRAY_LEN(tables) && lk_tools_blobs[i].template_name; i++) {
         const lk_tools_blob *b = &lk_tools_blobs[i];
         if (strcmp(b->template_name, template_name) != 0)
             continue;

@@ -95,6 +95,10 @@ lk_strv lk_tool_missing(lk_arena *a, const lk_tool *t, lk_family f, const char *
  * maxLength, minimum, maximum, minItems, maxItems, additionalProperties
  * false). NULL when fine, else a sentence naming the field. */
 const char *lk_tool_args_check(lk_arena *a, const lk_tool *t, json_object *args);
+/* Turns vars' "body" into storage format: Markdown converted, unless
+ * body_format is "storage", which is checked and kept as it is. NULL when
+ * fine (or there is no body), else a sentence naming the argument. */
+const char *lk_tool_body_to_storage(lk_arena *a, json_object *vars);
 /* A call's path with its {name} placeholders filled from vars, each value
  * percent-encoded as one segment; NULL with *why when a value is missing,
  * empty, too long, or could climb the path ("..", "/", "\\", "."). */

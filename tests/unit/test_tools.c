@@ -317,6 +317,53 @@ static void test_tools_query_and_body_templates(void **state)
                         "No space has the key ENG.");
 }
 
+/* True when v conforms to schema (the subset the tables use: type,
+ * properties, required, items), as MCP clients check structuredContent. */
+static bool conforms(json_object *schema, json_object *v)
+{
+    const char *type = lk_json_str(schema, "type");
+    if (!type)
+        return true;
+    if (!strcmp(type, "string"))
+        return json_object_is_type(v, json_type_string);
+    if (!strcmp(type, "integer"))
+        return json_object_is_type(v, json_type_int);
+    if (!strcmp(type, "boolean"))
+        return json_object_is_type(v, json_type_boolean);
+    if (!strcmp(type, "array")) {
+        if (!json_object_is_type(v, json_type_array))
+            return false;
+        for (size_t i = 0; i < json_object_array_length(v); i++)
+            if (!conforms(lk_json_get(schema, "items"), json_object_array_get_idx(v, i)))
+                return false;
+        return true;
+    }
+    if (!json_object_is_type(v, json_type_object))
+        return false;
+    json_object *req = lk_json_get(schema, "required");
+    for (size_t i = 0; req && i < json_object_array_length(req); i++)
+        if (!lk_json_get(v, json_object_get_string(json_object_array_get_idx(req, i))))
+            return false;
+    json_object *props = lk_json_get(schema, "properties");
+    json_object_object_foreach (v, k, m) {
+        json_object *ps = lk_json_get(props, k);
+        if (!ps || !conforms(ps, m))
+            return false;
+    }
+    return true;
+}
+
+/* lk_tool_trim, checked against the tool's output schema. */
+static json_object *trim(lk_arena *a, const char *name, lk_family f, const char *answer, const char *vars,
+                         const char *base, const char **why)
+{
+    const lk_tool *t = tool(name);
+    json_object *sc = lk_tool_trim(a, t, f, parse(a, answer), parse(a, vars), base, why);
+    if (sc)
+        assert_true(conforms(t->output, sc));
+    return sc;
+}
+
 #define V2_PAGE                                                                                                        \
     "{\"id\":\"65537\",\"status\":\"current\",\"title\":\"Release notes\",\"spaceId\":\"98306\",\"parentId\":"         \
     "\"65536\",\"authorId\":\"secret-ish\",\"version\":{\"number\":7,\"createdAt\":\"2026-01-02T03:04:05Z\"},"         \
@@ -329,7 +376,7 @@ static void test_tools_trim_page_as_markdown(void **state)
     lk_arena *a = *state;
     const lk_tool *t = tool("confluence_get_page");
     const char *why = NULL;
-    json_object *sc = lk_tool_trim(a, t, LK_FAMILY_GRANULAR, parse(a, V2_PAGE), parse(a, "{}"), NULL, &why);
+    json_object *sc = trim(a, "confluence_get_page", LK_FAMILY_GRANULAR, V2_PAGE, "{}", NULL, &why);
     assert_non_null(sc);
     assert_string_equal(lk_json_str(sc, "id"), "65537");
     assert_string_equal(lk_json_str(sc, "title"), "Release notes");
@@ -369,8 +416,8 @@ static void test_tools_trim_v1_page_and_malformed_body(void **state)
         "\"storage\":{\"value\":\"<p>unclosed\",\"representation\":\"storage\"}},\"_links\":{\"webui\":"
         "\"/display/ENG/T\"}}";
     const char *why = NULL;
-    json_object *sc = lk_tool_trim(a, tool("confluence_get_page"), LK_FAMILY_CLASSIC, parse(a, v1), parse(a, "{}"),
-                                   "https://acme.atlassian.net/wiki", &why);
+    json_object *sc =
+        trim(a, "confluence_get_page", LK_FAMILY_CLASSIC, v1, "{}", "https://acme.atlassian.net/wiki", &why);
     assert_string_equal(lk_json_str(sc, "space_key"), "ENG");
     assert_string_equal(lk_json_str(sc, "parent_id"), "4"); /* the nearest ancestor */
     assert_string_equal(lk_json_str(sc, "url"), "https://acme.atlassian.net/wiki/display/ENG/T");
@@ -395,8 +442,7 @@ static void test_tools_trim_lists_with_cursor_and_caps(void **state)
                                      "\"base\":\"https://acme.atlassian.net/wiki\"}}"),
                      LK_OK);
     const char *why = NULL;
-    json_object *sc = lk_tool_trim(a, tool("confluence_list_spaces"), LK_FAMILY_GRANULAR, parse(a, lk_buf_str(&b)),
-                                   parse(a, "{}"), NULL, &why);
+    json_object *sc = trim(a, "confluence_list_spaces", LK_FAMILY_GRANULAR, lk_buf_str(&b), "{}", NULL, &why);
     json_object *spaces = lk_json_get(sc, "spaces");
     assert_int_equal(json_object_array_length(spaces), LK_TOOL_ITEMS_MAX);
     json_object *s1 = json_object_array_get_idx(spaces, 1);
@@ -408,14 +454,12 @@ static void test_tools_trim_lists_with_cursor_and_caps(void **state)
     assert_non_null(strstr(text, "250 spaces:\n- Space 0 (id 0) https://acme.atlassian.net/wiki/spaces/K0\n"));
     assert_non_null(strstr(text, "next_cursor: ab=c"));
     /* v1 pages by start. */
-    sc = lk_tool_trim(
-        a, tool("confluence_get_child_pages"), LK_FAMILY_CLASSIC,
-        parse(a, "{\"results\":[],\"_links\":{\"next\":\"/rest/api/content/1/child/page?limit=2&start=2\"}}"),
-        parse(a, "{}"), NULL, &why);
+    sc = trim(a, "confluence_get_child_pages", LK_FAMILY_CLASSIC,
+              "{\"results\":[],\"_links\":{\"next\":\"/rest/api/content/1/child/page?limit=2&start=2\"}}", "{}", NULL,
+              &why);
     assert_string_equal(lk_json_str(sc, "next_cursor"), "2");
     assert_int_equal(json_object_array_length(lk_json_get(sc, "pages")), 0);
-    assert_null(lk_tool_trim(a, tool("confluence_get_child_pages"), LK_FAMILY_CLASSIC, parse(a, "{}"), parse(a, "{}"),
-                             NULL, &why));
+    assert_null(trim(a, "confluence_get_child_pages", LK_FAMILY_CLASSIC, "{}", "{}", NULL, &why));
     assert_non_null(why);
 }
 
@@ -427,15 +471,15 @@ static void test_tools_trim_root_missing_and_static(void **state)
     assert_null(lk_tool_trim(a, tool("confluence_get_space"), LK_FAMILY_GRANULAR, parse(a, "{\"results\":[]}"), vars,
                              NULL, &why));
     assert_string_equal(why, "No space has the key NOPE.");
-    json_object *sc =
-        lk_tool_trim(a, tool("confluence_delete_page"), LK_FAMILY_GRANULAR, parse(a, "{}"), vars, NULL, &why);
+    json_object *sc = trim(a, "confluence_delete_page", LK_FAMILY_GRANULAR, "{}", "{\"page_id\":\"42\"}", NULL, &why);
     assert_string_equal(lk_json_text(a, sc), "{\"id\":\"42\",\"deleted\":true}");
-    sc = lk_tool_trim(a, tool("confluence_search"), LK_FAMILY_GRANULAR,
-                      parse(a,
-                            "{\"results\":[{\"content\":{\"id\":\"5\",\"type\":\"page\",\"title\":\"A\"},\"title\":"
-                            "\"A\",\"excerpt\":\"x @@@hl@@@y\",\"url\":\"/spaces/E/pages/5\",\"resultGlobalContainer\""
-                            ":{\"title\":\"Eng\"},\"lastModified\":\"2026-01-01T00:00:00.000Z\"}]}"),
-                      vars, "https://s.atlassian.net/wiki", &why);
+    /* A space among the hits has no content id: still a valid item. */
+    sc = trim(a, "confluence_search", LK_FAMILY_GRANULAR,
+              "{\"results\":[{\"content\":{\"id\":\"5\",\"type\":\"page\",\"title\":\"A\"},\"title\":"
+              "\"A\",\"excerpt\":\"x @@@hl@@@y\",\"url\":\"/spaces/E/pages/5\",\"resultGlobalContainer\""
+              ":{\"title\":\"Eng\"},\"lastModified\":\"2026-01-01T00:00:00.000Z\"},{\"space\":{\"key\":\"E\"},"
+              "\"title\":\"Eng\",\"url\":\"/spaces/E\"}]}",
+              "{}", "https://s.atlassian.net/wiki", &why);
     json_object *r0 = lk_json_path(sc, "results.0");
     assert_string_equal(lk_json_str(r0, "id"), "5");
     assert_string_equal(lk_json_str(r0, "space"), "Eng");
@@ -458,6 +502,24 @@ static void test_tools_provider_errors(void **state)
     assert_string_equal(lk_tool_provider_error(a, 400, ctl, strlen(ctl), NULL), "Confluence answered 400: line break");
     json_object *res = lk_tool_result(a, NULL, "boom", true);
     assert_string_equal(lk_json_text(a, res), "{\"content\":[{\"type\":\"text\",\"text\":\"boom\"}],\"isError\":true}");
+}
+
+static void test_tools_body_conversion_hook(void **state)
+{
+    lk_arena *a = *state;
+    json_object *vars = parse(a, "{\"body\":\"# Title\\n\\nSome *em* and `code`\"}");
+    assert_null(lk_tool_body_to_storage(a, vars));
+    assert_string_equal(lk_json_str(vars, "body"), "<h1>Title</h1><p>Some <em>em</em> and <code>code</code></p>");
+    /* storage passes untouched, once checked. */
+    vars = parse(a, "{\"body\":\"<p>x<ac:emoticon ac:name=\\\"smile\\\"/></p>\",\"body_format\":\"storage\"}");
+    assert_null(lk_tool_body_to_storage(a, vars));
+    assert_string_equal(lk_json_str(vars, "body"), "<p>x<ac:emoticon ac:name=\"smile\"/></p>");
+    vars = parse(a, "{\"body\":\"<p>unclosed\",\"body_format\":\"storage\"}");
+    assert_non_null(strstr(lk_tool_body_to_storage(a, vars), "not well-formed"));
+    assert_string_equal(lk_json_str(vars, "body"), "<p>unclosed"); /* nothing is sent: the call stops */
+    vars = parse(a, "{\"body\":\"```confluence-storage\\n<p>bad\\n```\\n\"}");
+    assert_non_null(strstr(lk_tool_body_to_storage(a, vars), "Markdown"));
+    assert_null(lk_tool_body_to_storage(a, parse(a, "{\"page_id\":\"1\"}")));
 }
 
 /* The executor's answers that come before any database or HTTP. */
@@ -511,6 +573,7 @@ int main(void)
         T(test_tools_trim_lists_with_cursor_and_caps),
         T(test_tools_trim_root_missing_and_static),
         T(test_tools_provider_errors),
+        T(test_tools_body_conversion_hook),
         T(test_tools_call_refuses_before_any_io),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
