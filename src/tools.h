@@ -1,6 +1,6 @@
-/* MCP tools (SPEC §10): what a profile offers on tools/list and how one
- * tools/call runs. The interface between the mcp endpoint (mcp.c) and the
- * tools. */
+/* MCP tools (SPEC §10): each template ships a table of tools (tools/, embedded
+ * at build time); tools/list offers a profile's, tools/call runs one with
+ * the connection's credential through the proxy's machinery. */
 #ifndef LK_TOOLS_H
 #define LK_TOOLS_H
 
@@ -24,6 +24,11 @@ typedef struct lk_tool_outcome {
     json_object *elicitation;
 } lk_tool_outcome;
 
+/* The JSON-RPC error codes a tool call answers with. */
+#define LK_RPC_INVALID_PARAMS (-32602)
+#define LK_RPC_INTERNAL (-32603)
+#define LK_RPC_URL_ELICITATION (-32042)
+
 /* The tools/list "tools" array offered on profile p: its template's
  * table, narrowed to p->tools when not empty, and to read-only tools
  * (annotations.readOnlyHint) when read_only. An empty array for a
@@ -38,5 +43,9 @@ json_object *lk_tools_list(lk_arena *a, const lk_profile *p, bool read_only);
  * untouched: everything is in *out. */
 void lk_tool_call(lk_req *r, const lk_profile *p, const lk_botkey *key, const char *instance_id, const char *name,
                   json_object *arguments, lk_tool_outcome *out);
+
+/* True when p's template has a tools table (the mcp program may answer
+ * tools/list with an empty array otherwise). */
+bool lk_tools_offered(const lk_profile *p);
 
 #endif
