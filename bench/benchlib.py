@@ -25,10 +25,12 @@ def request(url, method="GET", headers=None, body=None):
     return resp.status, resp.getheader("Location"), resp.getheader("Set-Cookie"), data
 
 
-def wrk(url, seconds, connections, headers=()):
+def wrk(url, seconds, connections, headers=(), script=None):
     args = ["wrk", "-t2", "-c%d" % connections, "-d%ds" % seconds, "--latency"]
     for h in headers:
         args += ["-H", h]
+    if script:
+        args += ["-s", script]
     args.append(url)
     out = sh(*args)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))

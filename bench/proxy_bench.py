@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import subprocess
+import time
 
 from benchlib import ROOT, Stack, compare, request, wrk
 
@@ -26,13 +27,15 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_upstream(d):
-    """A second lighttpd: static files only."""
+def start_static(d, files):
+    """A second lighttpd serving files ({path: text}) as JSON, whatever the
+    query string; returns (process, port)."""
     www = os.path.join(d, "upstream-www")
-    path = os.path.join(www, "ex", "confluence", CLOUD_ID, "wiki", "rest", "api")
-    os.makedirs(path, exist_ok=True)
-    with open(os.path.join(path, "space"), "w") as fh:
-        fh.write(SPACE)
+    for path, text in files.items():
+        full = os.path.join(www, path)
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        with open(full, "w") as fh:
+            fh.write(text)
     port = free_port()
     conf = os.path.join(d, "upstream.conf")
     with open(conf, "w") as fh:
@@ -47,7 +50,6 @@ def start_upstream(d):
         except OSError:
             if proc.poll() is not None:
                 raise SystemExit("upstream lighttpd did not start")
-            import time
             time.sleep(0.02)
     raise SystemExit("upstream lighttpd did not start")
 
@@ -62,7 +64,7 @@ def main():
     a = ap.parse_args()
     d = os.path.join(ROOT, "var", "bench-proxy")
     os.makedirs(d, exist_ok=True)
-    up, port = start_upstream(d)
+    up, port = start_static(d, {"ex/confluence/%s/wiki/rest/api/space" % CLOUD_ID: SPACE})
     extra = ('server.modules += ( "mod_proxy", "mod_setenv" )\n'
              '$HTTP["url"] =^ "/plain/" {\n'
              '  proxy.server = ( "" => (( "host" => "127.0.0.1", "port" => %d )) )\n'
