@@ -9,6 +9,8 @@ Standard library only.  Serves on loopback:
              GET  /oauth/token/accessible-resources
              *    /ex/confluence/{cloud_id}/wiki/...   (see route_confluence;
                   with HTTP Basic: Atlassian API tokens, see route_confluence_basic)
+             Confluence's v2 (/wiki/api/v2) and v1 (/wiki/rest/api) routes with a
+             seeded wiki per cloud id, checking Atlassian's scopes: tests/fake_confluence.py
   API tokens and personal access tokens (auth types api_key, api_key_per_user):
              *    /site/{host}/wiki/...           an Atlassian Cloud site (Basic email:api_token)
              GET  /_edge/{host}/tenant_info       {"cloudId": ...} of a known site, else 404
@@ -38,6 +40,8 @@ import threading
 import time
 import urllib.parse
 
+import fake_confluence
+
 DEFAULT_SITES = [
     {
         "id": "11111111-1111-4111-8111-111111111111",
@@ -58,11 +62,8 @@ DEFAULT_CONFIG = {
 }
 
 AVATAR_URL = "https://site-admin-avatar-cdn.prod.public.atl-paas.net/avatars/240/site.png"
-SPACES = [
-    {"key": "ENG", "name": "Engineering", "type": "global"},
-    {"key": "OPS", "name": "Operations", "type": "global"},
-    {"key": "DOC", "name": "Documentation", "type": "global"},
-]
+DC_BASE = "https://confluence.example.com"   # _links.base of the Data Center wiki
+DC_WIKI = "dc"                               # its key among the wikis
 HOLD_TIMEOUT = 120.0          # real seconds before a held request auto-releases
 MAX_BODY = 16 * 1024 * 1024   # non-streaming request bodies
 PATTERN = bytes(i % 251 for i in range(251)) * 262  # 65762 bytes, aligned to 251
@@ -108,6 +109,9 @@ def _fresh_counters():
         # GET /_edge/{host}/tenant_info
         "tenant_info": 0,
         "tenant_info_unknown": 0,
+        # Confluence's v1/v2 routes (tests/fake_confluence.py)
+        "confluence_calls": 0,
+        "confluence_scope_rejected": 0,     # 401 "scope does not match"
     }
 
 
@@ -210,8 +214,7 @@ class Provider:
             self.families = {}
             self.refresh_tokens = {}
             self.access_tokens = {}
-            self.content = {}
-            self.content_seq = 1000
+            self.wikis = {}  # cloud id (or DC_WIKI) -> fake_confluence.Wiki, seeded when first used
             self.last_token_request = None
             self.last_authorize_request = None
             # API tokens: (site host, email, token) -> user; PATs: token -> user;
@@ -277,6 +280,13 @@ class Provider:
             if ev in self.held:
                 self.held.remove(ev)
                 self.cond.notify_all()
+
+    def wiki(self, key, base, dc=False):
+        """The seeded wiki of a cloud id (or DC_WIKI), made when first used."""
+        with self.lock:
+            if key not in self.wikis:
+                self.wikis[key] = fake_confluence.Wiki(base, dc)
+            return self.wikis[key]
 
     def site_by_id(self, cid):
         for s in self.sites:
@@ -991,22 +1001,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return json_resp(404, {"code": 404, "message": "Site not found"})
             if cloud_id not in fam["sites"]:
                 return self.unauthorized()
-        q = first_values(urllib.parse.parse_qs(self._url.query, keep_blank_values=True))
-
-        if sub == "/wiki/rest/api/space" and method == "GET":
-            try:
-                limit = int(q.get("limit", "25"))
-            except ValueError:
-                limit = 25
-            res = [dict(s) for s in SPACES[:max(0, limit)]]
-            return json_resp(200, {"results": res, "start": 0, "limit": limit, "size": len(res),
-                                   "_links": {"base": "https://acme.atlassian.net/wiki"}})
+        with P.lock:
+            site_url = (P.site_by_id(cloud_id) or {}).get("url") or "https://%s.atlassian.net" % cloud_id
+        wiki = self.confluence_api(method, sub, cloud_id, site_url + "/wiki", set(fam["scope"].split()))
+        if wiki is not None:
+            return wiki
         if sub == "/wiki/rest/api/user/current" and method == "GET":
             return json_resp(200, {"type": "known", "accountId": "5b10a2844c20165700ede21g",
                                    "accountType": "atlassian", "displayName": "Fake User",
                                    "publicName": "Fake User"})
-        if sub == "/wiki/rest/api/content" or sub.startswith("/wiki/rest/api/content/"):
-            return self.content(method, cloud_id, sub[len("/wiki/rest/api/content"):].strip("/"))
         if sub.startswith("/wiki/download/") and method == "GET":
             try:
                 n = int(sub[len("/wiki/download/"):])
@@ -1099,9 +1102,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return json_resp(200, {"type": "known", "accountId": user["accountId"],
                                    "accountType": "atlassian", "displayName": user["displayName"],
                                    "publicName": user["displayName"], "email": user["email"]})
-        if sub == "/wiki/rest/api/space" and method == "GET":
-            return json_resp(200, {"results": [dict(s) for s in SPACES], "start": 0, "limit": 25,
-                                   "size": len(SPACES), "_links": {"base": "https://%s/wiki" % host}})
+        with self.P.lock:
+            key = self.P.cloud_id_of_host(host) or host
+        wiki = self.confluence_api(method, sub, key, "https://%s/wiki" % host, None)
+        if wiki is not None:
+            return wiki
         if sub == "/wiki/echo" or sub.startswith("/wiki/echo/"):
             return self.echo_resp(method, path, {"site": host, "user": user["accountId"]})
         return json_resp(404, {"code": 404, "message": "No route for %s %s" % (method, sub)})
@@ -1176,9 +1181,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return json_resp(401, {"statusCode": 401, "message": "This resource requires authentication."},
                              [("WWW-Authenticate", 'OAuth realm="fake"')])
         P.bump("pat_ok")
-        if sub == "/rest/api/space" and method == "GET":
-            return json_resp(200, {"results": [dict(s) for s in SPACES], "start": 0, "limit": 25,
-                                   "size": len(SPACES)})
+        wiki = self.confluence_api(method, sub, DC_WIKI, DC_BASE, None, dc=True)
+        if wiki is not None:
+            return wiki
         if sub == "/rest/api/echo" or sub.startswith("/rest/api/echo/"):
             return self.echo_resp(method, path, {"user": user["username"]})
         return json_resp(404, {"statusCode": 404, "message": "No route for %s %s" % (method, sub)})
@@ -1190,45 +1195,25 @@ class Handler(http.server.BaseHTTPRequestHandler):
             n -= len(chunk)
             yield chunk
 
-    def content(self, method, cloud_id, cid):
+    def confluence_api(self, method, sub, key, base, scopes, dc=False):
+        """Confluence's v1/v2 routes (fake_confluence.handle) on the wiki of
+        key; scopes None for an unscoped credential.  None: not one of them."""
         P = self.P
-        body = self.read_body()
-        obj = None
-        if method in ("POST", "PUT"):
-            try:
-                obj = json.loads(body.decode("utf-8")) if body else {}
-                if not isinstance(obj, dict):
-                    raise ValueError
-            except ValueError:
-                return json_resp(400, {"statusCode": 400, "message": "Invalid JSON body"})
+        prefixes = ("/rest/api/",) if dc else ("/wiki/api/v2/", "/wiki/rest/api/")
+        if not (sub + "/").startswith(prefixes):
+            return None
+        raw = self.read_body()
         with P.lock:
-            store = P.content.setdefault(cloud_id, {})
-            if not cid:
-                if method == "GET":
-                    res = list(store.values())
-                    return json_resp(200, {"results": res, "start": 0, "limit": 25, "size": len(res)})
-                if method == "POST":
-                    P.content_seq += 1
-                    obj["id"] = str(P.content_seq)
-                    obj.setdefault("version", {"number": 1})
-                    store[obj["id"]] = obj
-                    return json_resp(200, obj)
-                return json_resp(405, {"statusCode": 405, "message": "Method not allowed"})
-            if method == "GET":
-                if cid not in store:
-                    return json_resp(404, {"statusCode": 404, "message": "Content not found"})
-                return json_resp(200, store[cid])
-            if method == "PUT":
-                if cid not in store:
-                    return json_resp(404, {"statusCode": 404, "message": "Content not found"})
-                obj["id"] = cid
-                store[cid] = obj
-                return json_resp(200, obj)
-            if method == "DELETE":
-                if store.pop(cid, None) is None:
-                    return json_resp(404, {"statusCode": 404, "message": "Content not found"})
-                return Response(204)
-            return json_resp(405, {"statusCode": 405, "message": "Method not allowed"})
+            out = fake_confluence.handle(lambda: P.wiki(key, base, dc), method, sub, self._url.query, raw,
+                                         scopes, P.now(), dc)
+            if out is None:
+                return None
+            P.counters["confluence_calls"] += 1
+            status, obj, headers = out
+            if obj == fake_confluence.SCOPE_MISMATCH:
+                P.counters["confluence_scope_rejected"] += 1
+            body = b"" if obj is None else json.dumps(obj).encode()
+        return Response(status, body, headers, None if obj is None else "application/json")
 
     # -- admin -----------------------------------------------------------------
     def route_admin(self, method, path):
@@ -1461,6 +1446,63 @@ def admin_credentials(P, data):
         "last_authorization": P.last_credential_auth})
 
 
+def _admin_wiki(P, data):
+    """The wiki named by data["cloud_id"] (a cloud id, a site host or "dc"),
+    seeded when first used; None when unknown."""
+    key = data.get("cloud_id") or DEFAULT_SITES[0]["id"]
+    if key == DC_WIKI:
+        return P.wiki(key, DC_BASE, True)
+    site = P.site_by_id(key)
+    host = P.host_of_cloud_id(key) or (key if "." in key else None)
+    if key not in P.wikis and site is None and host is None:
+        return None
+    url = (site or {}).get("url") or "https://%s" % host
+    return P.wiki(key, url + "/wiki")
+
+
+def admin_confluence(P, data):
+    """GET /_fake/confluence"""
+    # {"wikis": {cloud id | host | "dc": {"base", "spaces", "content": {id: item}}}}:
+    # every wiki used so far, each item with all its stored versions
+    return json_resp(200, {"wikis": {k: w.view() for k, w in P.wikis.items()}})
+
+
+def admin_confluence_reset(P, data):
+    """POST /_fake/confluence/reset"""
+    # {"cloud_id"?}: that wiki (else every wiki) back to the seeded data
+    if data.get("cloud_id"):
+        P.wikis.pop(data["cloud_id"], None)
+    else:
+        P.wikis = {}
+    return json_resp(200, {"ok": True})
+
+
+def admin_confluence_content(P, data):
+    """POST /_fake/confluence/content"""
+    # {"cloud_id"?, "id" | "title"}: one item as stored (trashed ones too),
+    # {"id", "type", "status", "title", "spaceKey", "parentId", "labels",
+    #  "versions": [{"number", "title", "body", "when", "message"}]}
+    w = _admin_wiki(P, data)
+    items = list(w.items.values()) if w else []
+    hit = [i for i in items if i["id"] == str(data.get("id")) or i["title"] == data.get("title")]
+    if not hit:
+        return json_resp(404, {"error": "no such content"})
+    return json_resp(200, hit[-1])
+
+
+def admin_confluence_page(P, data):
+    """POST /_fake/confluence/page"""
+    # {"cloud_id"?, "space_key", "title", "body", "parent_id"?, "type"?
+    # (page|blogpost|comment)}: stored as version 1, as if made in Confluence
+    w = _admin_wiki(P, data)
+    sp = w.space_by_key(data.get("space_key") or "") if w else None
+    ctype = data.get("type") or "page"
+    if sp is None or ctype not in ("page", "blogpost", "comment") or not isinstance(data.get("title"), str) \
+            or not isinstance(data.get("body"), str):
+        return json_resp(400, {"error": "a known cloud_id and space_key, title and body required"})
+    parent = data.get("parent_id") or (sp["homepageId"] if ctype == "page" else None)
+    return json_resp(200, w.create(ctype, sp, data["title"], data["body"], parent, P.now()))
+
 
 ADMIN_ROUTES = {
     ("GET", "/_fake/state"): admin_state,
@@ -1485,6 +1527,10 @@ ADMIN_ROUTES = {
     ("POST", "/_fake/pats/revoke"): admin_pats_revoke,
     ("POST", "/_fake/tenants"): admin_tenants,
     ("GET", "/_fake/credentials"): admin_credentials,
+    ("GET", "/_fake/confluence"): admin_confluence,
+    ("POST", "/_fake/confluence/reset"): admin_confluence_reset,
+    ("POST", "/_fake/confluence/content"): admin_confluence_content,
+    ("POST", "/_fake/confluence/page"): admin_confluence_page,
 }
 
 

@@ -195,7 +195,7 @@ class Soak:
     # ------------------------------------------------------------ 1. flows
     def flows(self):
         t.restore_fake()
-        self.p = f.make_profile()
+        self.p = f.make_profile(extra=["--scopes", "read:confluence-content.all read:confluence-space.summary write:confluence-content"])
         self.iids = [t.connect(self.p) for _ in range(2)]
         self.count("connect", 2)
         wl, _ = f.add_client(self.p)

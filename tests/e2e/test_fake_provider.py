@@ -27,7 +27,7 @@ CLIENT_ID = "client-one"
 CLIENT_SECRET = "secret-one"
 REDIRECT = "http://127.0.0.1:9999/callback"
 SITE = "11111111-1111-4111-8111-111111111111"
-SCOPE = "read:confluence-content.all write:confluence-content offline_access"
+SCOPE = "read:confluence-content.all read:confluence-space.summary write:confluence-content offline_access"
 
 
 def pkce_pair():
@@ -370,16 +370,19 @@ class FakeProviderTest(unittest.TestCase):
         st, _, body = self.jreq("GET", base + "/rest/api/space?limit=2", headers=self.bearer(at))
         self.assertEqual(st, 200)
         self.assertEqual(body["limit"], 2)
-        self.assertEqual(body["results"][0], {"key": "ENG", "name": "Engineering", "type": "global"})
+        self.assertEqual([(s["key"], s["name"], s["type"]) for s in body["results"]],
+                         [("ENG", "Engineering", "global"), ("OPS", "Operations", "global")])
         st, _, _ = self.jreq("GET", "/ex/confluence/nope/wiki/rest/api/space", headers=self.bearer(at))
         self.assertEqual(st, 404)
         st, _, body = self.jreq("GET", base + "/rest/api/user/current", headers=self.bearer(at))
         self.assertIn("accountId", body)
         # content CRUD
-        st, _, body = self.jreq("POST", base + "/rest/api/content", headers=self.bearer(at), js={"title": "T"})
+        st, _, body = self.jreq("POST", base + "/rest/api/content", headers=self.bearer(at),
+                                js={"type": "page", "title": "T", "space": {"key": "ENG"}})
         cid = body["id"]
-        self.assertEqual(body["title"], "T")
-        st, _, body = self.jreq("PUT", base + "/rest/api/content/" + cid, headers=self.bearer(at), js={"title": "U"})
+        self.assertEqual((st, body["title"]), (200, "T"))
+        st, _, body = self.jreq("PUT", base + "/rest/api/content/" + cid, headers=self.bearer(at),
+                                js={"title": "U", "version": {"number": 2}})
         self.assertEqual((st, body["title"], body["id"]), (200, "U", cid))
         st, _, body = self.jreq("GET", base + "/rest/api/content/" + cid, headers=self.bearer(at))
         self.assertEqual(body["title"], "U")
@@ -558,6 +561,299 @@ class FakeProviderTest(unittest.TestCase):
         self.assertEqual(self.admin("tokens")["families"][0]["rotations"], 1)
         st, body = self.refresh(tok["refresh_token"])  # within leeway -> still OK
         self.assertEqual(st, 200)
+
+    # -- Confluence v2 / v1 (tests/fake_confluence.py) -------------------------
+    WIKI = "/ex/confluence/%s/wiki" % SITE
+    CONSTRUCTS, ENG_HOME, RUNBOOK, BIG, BLOG = "65538", "65537", "65539", "65540", "65543"
+    MISMATCH = {"code": 401, "message": "Unauthorized; scope does not match"}
+
+    def at(self, scope):
+        tok = self.get_tokens(scope=scope)
+        self.assertEqual(tok["scope"], scope)   # the token carries what was consented
+        return tok["access_token"]
+
+    def wiki(self, method, sub, at, js=None):
+        st, r, body = self.jreq(method, self.WIKI + sub, headers=self.bearer(at), js=js)
+        return st, body, r
+
+    def test_confluence_v2_wants_granular_scopes(self):
+        classic = self.at("read:confluence-content.all read:confluence-space.summary write:confluence-content")
+        page = self.at("read:page:confluence")
+        for at, sub, want in [(classic, "/api/v2/pages/65538", 401), (page, "/api/v2/pages/65538", 200),
+                              (page, "/api/v2/spaces", 401), (page, "/api/v2/pages/65538/footer-comments", 401),
+                              (page, "/api/v2/pages/65538/labels", 401), (page, "/api/v2/blogposts/65543", 401)]:
+            st, body, _ = self.wiki("GET", sub, at)
+            self.assertEqual(st, want, (sub, body))
+            if want == 401:
+                self.assertEqual(body, self.MISMATCH)
+        st, body, _ = self.wiki("POST", "/api/v2/pages", page, {"spaceId": "98306", "title": "x",
+                                                                 "body": {"representation": "storage", "value": ""}})
+        self.assertEqual((st, body), (401, self.MISMATCH))
+        st, _, _ = self.wiki("DELETE", "/api/v2/pages/65539", self.at("write:page:confluence"))
+        self.assertEqual(st, 401)
+        st, _, _ = self.wiki("DELETE", "/api/v2/pages/65539", self.at("delete:page:confluence"))
+        self.assertEqual(st, 204)
+        self.assertEqual(self.admin("state")["counters"]["confluence_scope_rejected"], 7)
+        # an expired or unknown token is plain 401, before any scope check
+        self.admin("clock", {"advance": 3601})
+        st, body, _ = self.wiki("GET", "/api/v2/pages/65538", page)
+        self.assertEqual((st, body), (401, {"code": 401, "message": "Unauthorized"}))
+
+    def test_confluence_v1_takes_classic_or_granular(self):
+        get = "/rest/api/content/65538?expand=body.storage,version"
+        for scope, want in [("read:confluence-content.summary", 200), ("read:confluence-content.all", 200),
+                            ("read:content-details:confluence", 200), ("read:page:confluence", 401),
+                            ("write:confluence-content", 401)]:
+            st, body, _ = self.wiki("GET", get, self.at(scope))
+            self.assertEqual(st, want, (scope, body))
+        doc = {"type": "page", "title": "New", "space": {"key": "ENG"},
+               "body": {"storage": {"value": "<p>n</p>", "representation": "storage"}}}
+        for scope, want in [("write:confluence-content", 200), ("write:content:confluence", 401),
+                            ("read:content-details:confluence write:content:confluence", 200),
+                            ("write:page:confluence", 401)]:
+            st, body, _ = self.wiki("POST", "/rest/api/content", self.at(scope), dict(doc, title=scope))
+            self.assertEqual(st, want, (scope, body))
+        for scope, sub, want in [("search:confluence", "/rest/api/content/search?cql=type%3Dpage", 200),
+                                 ("read:content-details:confluence", "/rest/api/search?cql=type%3Dpage", 200),
+                                 ("read:confluence-content.all", "/rest/api/content/search?cql=type%3Dpage", 401),
+                                 ("read:confluence-space.summary", "/rest/api/space/ENG", 200),
+                                 ("read:space:confluence", "/rest/api/space", 401),
+                                 ("read:label:confluence", "/rest/api/content/65538/label", 200),
+                                 ("read:confluence-content.summary", "/rest/api/content/65538/label", 200),
+                                 ("read:label:confluence", "/rest/api/content/65538/child/comment", 401)]:
+            st, body, _ = self.wiki("GET", sub, self.at(scope))
+            self.assertEqual(st, want, (scope, sub, body))
+        st, body, _ = self.wiki("POST", "/rest/api/content/65538/label", self.at("write:label:confluence"),
+                                [{"prefix": "global", "name": "x"}])
+        self.assertEqual((st, body), (401, self.MISMATCH))
+
+    def test_confluence_seeded_shapes(self):
+        at = self.at("read:page:confluence read:space:confluence read:comment:confluence read:label:confluence")
+        st, page, _ = self.wiki("GET", "/api/v2/pages/%s?body-format=storage" % self.CONSTRUCTS, at)
+        self.assertEqual(st, 200, page)
+        self.assertEqual((page["id"], page["title"], page["spaceId"], page["parentId"], page["version"]["number"],
+                          page["status"]), (self.CONSTRUCTS, "Architecture Overview", "98306", self.ENG_HOME, 1,
+                                            "current"))
+        self.assertEqual(page["_links"]["base"], "https://acme.atlassian.net/wiki")
+        self.assertEqual(page["_links"]["webui"], "/spaces/ENG/pages/65538/Architecture+Overview")
+        value = page["body"]["storage"]["value"]
+        self.assertEqual(page["body"]["storage"]["representation"], "storage")
+        for construct in ("<h1>", "<h2>", "<strong>", "<em>", "<a href=", "<ul><li>one<ul>", "<ol>", "<table>",
+                          'ac:name="code"', "<![CDATA[", "<ri:url", "<ri:attachment", 'ac:name="toc"',
+                          'ac:name="info"', "&amp;"):
+            self.assertIn(construct, value)
+        st, page, _ = self.wiki("GET", "/api/v2/pages/%s" % self.CONSTRUCTS, at)
+        self.assertEqual(page["body"], {})
+        st, big, _ = self.wiki("GET", "/api/v2/pages/%s?body-format=storage" % self.BIG, at)
+        self.assertGreaterEqual(len(big["body"]["storage"]["value"].encode()), 50 * 1024)
+        st, body, r = self.wiki("GET", "/api/v2/spaces?keys=ENG,DOCS&limit=1", at)
+        self.assertEqual([s["key"] for s in body["results"]], ["ENG"])
+        self.assertEqual(body["results"][0]["id"], "98306")
+        nxt = body["_links"]["next"]
+        self.assertEqual(r.getheader("Link"), '<%s>; rel="next"' % nxt)
+        st, _, body = self.jreq("GET", "/ex/confluence/%s%s" % (SITE, nxt), headers=self.bearer(at))
+        self.assertEqual(([s["key"] for s in body["results"]], "next" in body["_links"]), (["DOCS"], False))
+        st, body, _ = self.wiki("GET", "/api/v2/spaces/98308", at)
+        self.assertEqual((st, body["key"], body["homepageId"]), (200, "DOCS", "65541"))
+        st, body, _ = self.wiki("GET", "/api/v2/pages?space-id=98308", at)
+        self.assertEqual([p["title"] for p in body["results"]], ["Documentation Home", "Style Guide"])
+        st, body, _ = self.wiki("GET", "/api/v2/pages?title=On-call%20Runbook", at)
+        self.assertEqual([p["id"] for p in body["results"]], [self.RUNBOOK])
+        st, body, _ = self.wiki("GET", "/api/v2/pages/%s/children" % self.ENG_HOME, at)
+        self.assertEqual([p["title"] for p in body["results"]], ["Architecture Overview", "On-call Runbook",
+                                                                 "Big Page"])
+        st, body, _ = self.wiki("GET", "/api/v2/pages/%s/footer-comments?body-format=storage" % self.CONSTRUCTS, at)
+        self.assertEqual([c["body"]["storage"]["value"] for c in body["results"]],
+                         ["<p>Looks good to me.</p>", "<p>What about the cache?</p>"])
+        self.assertEqual(body["results"][0]["pageId"], self.CONSTRUCTS)
+        st, body, _ = self.wiki("GET", "/api/v2/pages/%s/labels" % self.CONSTRUCTS, at)
+        self.assertEqual([lb["name"] for lb in body["results"]], ["architecture", "design"])
+        st, body, _ = self.wiki("GET", "/api/v2/pages/999", at)
+        self.assertEqual((st, body["errors"][0]["status"], body["errors"][0]["code"]), (404, 404, "NOT_FOUND"))
+
+    def test_confluence_v2_writes_and_version_conflict(self):
+        at = self.at("read:page:confluence write:page:confluence delete:page:confluence read:comment:confluence "
+                     "write:comment:confluence write:blogpost:confluence read:blogpost:confluence")
+        st, page, _ = self.wiki("POST", "/api/v2/pages", at, {
+            "spaceId": "98306", "status": "current", "title": "Made", "parentId": self.RUNBOOK,
+            "body": {"representation": "storage", "value": "<p>v1</p>"}})
+        self.assertEqual((st, page["version"]["number"], page["parentId"]), (200, 1, self.RUNBOOK), page)
+        pid = page["id"]
+        upd = {"id": pid, "status": "current", "title": "Made 2",
+               "body": {"representation": "storage", "value": "<p>v2</p>"}, "version": {"number": 1}}
+        st, body, _ = self.wiki("PUT", "/api/v2/pages/" + pid, at, upd)
+        self.assertEqual(st, 409, body)
+        self.assertEqual(body["errors"][0]["status"], 409)
+        self.assertIn("Current version is: 1", body["errors"][0]["title"])
+        upd["version"] = {"number": 2, "message": "second"}
+        st, body, _ = self.wiki("PUT", "/api/v2/pages/" + pid, at, upd)
+        self.assertEqual((st, body["version"]["number"], body["title"]), (200, 2, "Made 2"))
+        st, body, _ = self.wiki("PUT", "/api/v2/pages/" + pid, at, dict(upd, version={"number": 2}))
+        self.assertEqual(st, 409)
+        st, body, _ = self.wiki("PUT", "/api/v2/pages/" + pid, at, {"id": pid, "title": "t"})
+        self.assertEqual((st, body["errors"][0]["status"]), (400, 400))
+        stored = self.admin("confluence/content", {"cloud_id": SITE, "id": pid})
+        self.assertEqual([(v["number"], v["title"], v["body"], v["message"]) for v in stored["versions"]],
+                         [(1, "Made", "<p>v1</p>", ""), (2, "Made 2", "<p>v2</p>", "second")])
+        st, body, _ = self.wiki("GET", "/api/v2/pages/%s/children" % self.RUNBOOK, at)
+        self.assertEqual([p["id"] for p in body["results"]], [pid])
+        st, c, _ = self.wiki("POST", "/api/v2/footer-comments", at,
+                             {"pageId": pid, "body": {"representation": "storage", "value": "<p>hi</p>"}})
+        self.assertEqual((st, c["pageId"]), (201, pid))
+        st, body, _ = self.wiki("GET", "/api/v2/pages/%s/footer-comments" % pid, at)
+        self.assertEqual([x["id"] for x in body["results"]], [c["id"]])
+        st, b, _ = self.wiki("POST", "/api/v2/blogposts", at, {
+            "spaceId": "98308", "status": "current", "title": "News",
+            "body": {"representation": "storage", "value": "<p>n</p>"}})
+        self.assertEqual(st, 200, b)
+        st, body, _ = self.wiki("GET", "/api/v2/blogposts/%s?body-format=storage" % b["id"], at)
+        self.assertEqual((body["title"], body["spaceId"], body["body"]["storage"]["value"]), ("News", "98308", "<p>n</p>"))
+        st, _, _ = self.wiki("GET", "/api/v2/pages/" + b["id"], at)
+        self.assertEqual(st, 404)   # a blog post is not a page
+        st, _, _ = self.wiki("DELETE", "/api/v2/pages/" + pid, at)
+        self.assertEqual(st, 204)
+        st, _, _ = self.wiki("GET", "/api/v2/pages/" + pid, at)
+        self.assertEqual(st, 404)
+        self.assertEqual(self.admin("confluence/content", {"cloud_id": SITE, "id": pid})["status"], "trashed")
+        st, _, _ = self.wiki("POST", "/api/v2/pages", at, {"spaceId": "1", "title": "x",
+                                                           "body": {"representation": "storage", "value": ""}})
+        self.assertEqual(st, 400)
+
+    def test_confluence_v1_content_cql_labels(self):
+        at = self.at("read:confluence-content.all write:confluence-content read:confluence-space.summary "
+                     "search:confluence")
+        st, c, _ = self.wiki("GET", "/rest/api/content/%s?expand=body.storage,version,space,ancestors"
+                             % self.CONSTRUCTS, at)
+        self.assertEqual((c["type"], c["space"]["key"], c["version"]["number"], c["ancestors"][0]["id"]),
+                         ("page", "ENG", 1, self.ENG_HOME))
+        self.assertIn('ac:name="toc"', c["body"]["storage"]["value"])
+        st, body, _ = self.wiki("PUT", "/rest/api/content/" + self.CONSTRUCTS, at, {"type": "page", "title": "A"})
+        self.assertEqual(st, 400, body)
+        st, body, _ = self.wiki("PUT", "/rest/api/content/" + self.CONSTRUCTS, at,
+                                {"type": "page", "title": "A", "version": {"number": 3}})
+        self.assertEqual((st, body["statusCode"]), (409, 409))
+        self.assertIn("Current version is: 1", body["message"])
+        st, body, _ = self.wiki("PUT", "/rest/api/content/" + self.CONSTRUCTS, at, {
+            "type": "page", "title": "Architecture Overview", "version": {"number": 2},
+            "body": {"storage": {"value": "<p>new</p>", "representation": "storage"}}})
+        self.assertEqual((st, body["version"]["number"], body["body"]["storage"]["value"]), (200, 2, "<p>new</p>"))
+        st, child, _ = self.wiki("POST", "/rest/api/content", at, {
+            "type": "page", "title": "Child", "space": {"key": "ENG"}, "ancestors": [{"id": self.RUNBOOK}],
+            "body": {"storage": {"value": "<p>c</p>", "representation": "storage"}}})
+        self.assertEqual((st, child["ancestors"][-1]["id"]), (200, self.RUNBOOK))
+        st, body, _ = self.wiki("GET", "/rest/api/content/%s/child/page" % self.RUNBOOK, at)
+        self.assertEqual([x["id"] for x in body["results"]], [child["id"]])
+        st, cm, _ = self.wiki("POST", "/rest/api/content", at, {
+            "type": "comment", "container": {"id": child["id"], "type": "page"},
+            "body": {"storage": {"value": "<p>nice</p>", "representation": "storage"}}})
+        self.assertEqual((st, cm["container"]["id"]), (200, child["id"]))
+        st, body, _ = self.wiki("GET", "/rest/api/content/%s/child/comment?expand=body.storage" % child["id"], at)
+        self.assertEqual([x["body"]["storage"]["value"] for x in body["results"]], ["<p>nice</p>"])
+        st, body, _ = self.wiki("POST", "/rest/api/content/%s/label" % child["id"], at,
+                                [{"prefix": "global", "name": "alpha"}, {"prefix": "global", "name": "beta"}])
+        self.assertEqual((st, [x["name"] for x in body["results"]]), (200, ["alpha", "beta"]))
+        st, body, _ = self.wiki("GET", "/rest/api/content/%s/label" % child["id"], at)
+        self.assertEqual(body["size"], 2)
+        st, _, _ = self.wiki("POST", "/rest/api/content/%s/label" % child["id"], at, [{"name": "two words"}])
+        self.assertEqual(st, 400)
+        # CQL
+        q = urllib.parse.quote
+        for cql, titles in [('type=page and space=DOCS', ["Documentation Home", "Style Guide"]),
+                            ('type = page AND title ~ "runbook"', ["On-call Runbook"]),
+                            ('text ~ "dashboard"', ["On-call Runbook"]),
+                            ('space = ENG and type = blogpost', ["Release notes 1.0"]),
+                            ('type in (page, blogpost) and space = "DOCS" order by created desc',
+                             ["Documentation Home", "Style Guide"]),
+                            ('title = "Child"', ["Child"])]:
+            st, body, _ = self.wiki("GET", "/rest/api/content/search?cql=" + q(cql), at)
+            self.assertEqual((st, [x["title"] for x in body["results"]]), (200, titles), cql)
+            self.assertEqual(body["cqlQuery"], cql)
+        st, body, _ = self.wiki("GET", "/rest/api/search?cql=" + q('text ~ "cache"'), at)
+        self.assertEqual([x["content"]["type"] for x in body["results"]], ["comment"])
+        st, body, _ = self.wiki("GET", "/rest/api/content/search?limit=1&cql=" + q("type=page and space=DOCS"), at)
+        self.assertEqual((body["size"], body["totalSize"]), (1, 2))
+        self.assertIn("start=1", body["_links"]["next"])
+        for bad in ["creator = currentUser()", "type=page or space=ENG", "", "text = x"]:
+            st, body, _ = self.wiki("GET", "/rest/api/content/search?cql=" + q(bad), at)
+            self.assertEqual(st, 400, bad)
+            self.assertIn("Could not parse cql", body["message"])
+        st, body, _ = self.wiki("GET", "/rest/api/space/DOCS", at)
+        self.assertEqual((st, body["key"], body["name"]), (200, "DOCS", "Documentation"))
+        st, body, _ = self.wiki("GET", "/rest/api/space/NOPE", at)
+        self.assertEqual((st, body["statusCode"]), (404, 404))
+        st, _, _ = self.wiki("DELETE", "/rest/api/content/" + child["id"], at)
+        self.assertEqual(st, 204)
+        st, body, _ = self.wiki("GET", "/rest/api/content/" + child["id"], at)
+        self.assertEqual((st, body["message"]), (404, "Content not found"))
+
+    def test_confluence_admin_reset_and_dump(self):
+        at = self.at("write:page:confluence read:page:confluence")
+        upd = {"id": self.RUNBOOK, "status": "current", "title": "Changed",
+               "body": {"representation": "storage", "value": "<p>x</p>"}, "version": {"number": 2}}
+        self.assertEqual(self.wiki("PUT", "/api/v2/pages/" + self.RUNBOOK, at, upd)[0], 200)
+        dump = self.admin("confluence")["wikis"][SITE]
+        self.assertEqual(dump["content"][self.RUNBOOK]["title"], "Changed")
+        self.assertEqual(len(dump["content"][self.RUNBOOK]["versions"]), 2)
+        made = self.admin("confluence/page", {"cloud_id": SITE, "space_key": "DOCS", "title": "Seeded",
+                                              "body": "<p>s</p>"})
+        st, body, _ = self.wiki("GET", "/api/v2/pages/%s?body-format=storage" % made["id"], at)
+        self.assertEqual((body["title"], body["parentId"], body["body"]["storage"]["value"]),
+                         ("Seeded", "65541", "<p>s</p>"))
+        self.assertEqual(self.admin("confluence/content", {"title": "Seeded"})["id"], made["id"])
+        self.admin("confluence/reset", {"cloud_id": SITE})
+        st, body, _ = self.wiki("GET", "/api/v2/pages/" + self.RUNBOOK, at)
+        self.assertEqual((body["title"], body["version"]["number"]), ("On-call Runbook", 1))
+        self.assertEqual(self.wiki("GET", "/api/v2/pages/" + made["id"], at)[0], 404)
+        self.wiki("PUT", "/api/v2/pages/" + self.RUNBOOK, at, upd)
+        self.admin("reset", {})   # the whole fake's reset resets the wikis too
+        self.assertEqual(self.admin("confluence")["wikis"], {})
+        st, _, _ = self.jreq("POST", "/_fake/confluence/content", js={"cloud_id": "unknown", "id": "1"})
+        self.assertEqual(st, 404)
+
+    def test_confluence_faults(self):
+        at = self.at("read:page:confluence")
+        path = self.WIKI + "/api/v2/pages/" + self.CONSTRUCTS
+        self.admin("fault", {"path": self.WIKI + "/api/v2/pages", "kind": "status", "status": 429,
+                             "retry_after": 7, "count": 1})
+        st, r, _ = self.req("GET", path, headers=self.bearer(at))
+        self.assertEqual((st, r.getheader("Retry-After")), (429, "7"))
+        self.assertEqual(self.req("GET", path, headers=self.bearer(at))[0], 200)
+        self.admin("fault", {"path": self.WIKI + "/rest/api/content", "method": "PUT", "kind": "status",
+                             "status": 503, "count": 1})
+        st, _, _ = self.req("PUT", self.WIKI + "/rest/api/content/1", headers=self.bearer(at), js={})
+        self.assertEqual(st, 503)
+        self.admin("fault", {"path": path, "kind": "drop", "count": 1})
+        with self.assertRaises((http.client.HTTPException, ConnectionError)):
+            self.req("GET", path, headers=self.bearer(at))
+        self.assertEqual(self.admin("state")["counters"]["faults_applied"], 3)
+        # a fault "after" the route ran answers in its place
+        self.admin("fault", {"path": path, "kind": "status", "status": 502, "when": "after", "count": 1})
+        self.assertEqual(self.req("GET", path, headers=self.bearer(at))[0], 502)
+
+    def test_confluence_api_tokens_and_pats(self):
+        self.admin("api_tokens", {"site": "acme.atlassian.net", "email": "ann@example.com", "token": "ATATT-c"})
+        basic = self.basic("ann@example.com", "ATATT-c")
+        for base in ("/site/acme.atlassian.net/wiki", self.WIKI):   # API tokens carry no scopes
+            st, _, body = self.jreq("GET", base + "/api/v2/pages/65538?body-format=storage", headers=basic)
+            self.assertEqual((st, body["title"]), (200, "Architecture Overview"))
+            st, _, body = self.jreq("GET", base + "/rest/api/content/search?cql=type%3Dblogpost", headers=basic)
+            self.assertEqual([x["title"] for x in body["results"]], ["Release notes 1.0"])
+        st, _, _ = self.jreq("GET", "/site/acme.atlassian.net/wiki/api/v2/pages/65538",
+                             headers=self.basic("ann@example.com", "wrong"))
+        self.assertEqual(st, 401)
+        self.admin("pats", {"token": "pat-c", "username": "dana"})
+        st, _, body = self.jreq("GET", "/dc/rest/api/content/65538?expand=body.storage,version",
+                                headers=self.bearer("pat-c"))
+        self.assertEqual((st, body["_links"]["webui"]), (200, "/display/ENG/Architecture+Overview"))
+        self.assertIn('ac:name="code"', body["body"]["storage"]["value"])
+        st, _, body = self.jreq("PUT", "/dc/rest/api/content/65538", headers=self.bearer("pat-c"),
+                                js={"type": "page", "title": "DC", "version": {"number": 2}})
+        self.assertEqual((st, body["title"]), (200, "DC"))
+        self.assertEqual(self.admin("confluence/content", {"cloud_id": "dc", "id": "65538"})["title"], "DC")
+        st, _, _ = self.jreq("GET", "/dc/rest/api/content/65538", headers=self.bearer("nope"))
+        self.assertEqual(st, 401)
+        st, _, _ = self.jreq("GET", "/dc/wiki/api/v2/pages/65538", headers=self.bearer("pat-c"))
+        self.assertEqual(st, 404)   # Data Center has no v2
 
     # -- API tokens (Basic) and personal access tokens (Bearer) --------------
     def basic(self, email, token):

@@ -28,7 +28,7 @@ DOWNLOAD_MB = 10
 def setUpModule():
     global PROFILE, IID
     t.restore_fake()
-    PROFILE = f.make_profile()
+    PROFILE = f.make_profile(extra=["--scopes", "read:confluence-content.all read:confluence-space.summary write:confluence-content"])  # writes content (fake checks scopes)
     IID = t.connect(PROFILE)
 
 
