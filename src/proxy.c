@@ -254,7 +254,8 @@ typedef struct proxied {
     long long body_len; /* -1: unknown, read to the end */
 } proxied;
 
-/* The route, then SPEC §2's gate, X-Instance-Id, the sub-path and X-Site.
+/* The route, then SPEC §2's gate (a read-only key: GET and HEAD only, SPEC
+ * §10), X-Instance-Id, the sub-path and X-Site.
  * Fails through lk_fail. */
 static bool check_request(lk_req *r, proxied *pr)
 {
@@ -269,7 +270,9 @@ static bool check_request(lk_req *r, proxied *pr)
     pr->iid = lk_req_header(r, "HTTP_X_INSTANCE_ID");
     pr->site = lk_req_header(r, "HTTP_X_SITE");
     bool iid_ok = pr->iid && lk_valid_instance_id(pr->iid, strlen(pr->iid));
-    if (lk_bot_gate(r, name, iid_ok ? pr->iid : NULL, &pr->key, &pr->p) != LK_OK)
+    bool reads = !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD");
+    const char *refusal = reads ? NULL : "This API key is read-only: only GET and HEAD go through the proxy.";
+    if (lk_bot_gate_writer(r, name, iid_ok ? pr->iid : NULL, refusal, &pr->key, &pr->p) != LK_OK)
         return false;
     if (!iid_ok) {
         lk_fail_field(r, "header", "x-instance-id",
