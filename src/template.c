@@ -22,11 +22,11 @@ lk_err lk_profile_template(lk_arena *a, const char *tmpl, lk_profile *p)
          * read:content-details) included. Deleting is not asked for up
          * front: confluence_delete_page asks for delete:page:confluence
          * on demand, with a link for it, the first time it is called. */
-        static const char *const conf_scopes[] = {"read:space:confluence",   "read:page:confluence",
-                                                  "write:page:confluence",   "read:comment:confluence",
+        static const char *const conf_scopes[] = {"read:space:confluence",    "read:page:confluence",
+                                                  "write:page:confluence",    "read:comment:confluence",
                                                   "write:comment:confluence", "read:label:confluence",
-                                                  "write:label:confluence",  "read:content-details:confluence",
-                                                  "offline_access",          NULL};
+                                                  "write:label:confluence",   "read:content-details:confluence",
+                                                  "offline_access",           NULL};
         static const char *const jira_scopes[] = {"read:jira-work", "read:jira-user", "write:jira-work",
                                                   "offline_access", NULL};
         static const char *const always[] = {"offline_access", NULL};

@@ -78,10 +78,14 @@ static void test_template_atlassian_confluence(void **state)
 static void test_template_confluence_default_scopes_are_granular(void **state)
 {
     lk_profile p = tmpl(*state, "atlassian-confluence");
-    static const char *const want[] = {"read:space:confluence",   "read:page:confluence",
-                                       "write:page:confluence",   "read:comment:confluence",
-                                       "write:comment:confluence", "read:label:confluence",
-                                       "write:label:confluence",  "read:content-details:confluence",
+    static const char *const want[] = {"read:space:confluence",
+                                       "read:page:confluence",
+                                       "write:page:confluence",
+                                       "read:comment:confluence",
+                                       "write:comment:confluence",
+                                       "read:label:confluence",
+                                       "write:label:confluence",
+                                       "read:content-details:confluence",
                                        "offline_access"};
     assert_int_equal(p.scopes.n, LK_ARRAY_LEN(want));
     for (size_t i = 0; i < LK_ARRAY_LEN(want); i++)
