@@ -31,7 +31,10 @@ static void hard_break(mdr_inl *in)
     in->space = false;
 }
 
-/* A link destination: bare when it can be, else in <>. */
+/* A link destination: bare when it can be, else in <>. Its '~' are
+ * escaped: md4c takes a '~' inside a destination for a strikethrough
+ * delimiter, which pairs with one outside the link and loses the real
+ * one (the fuzz target's "~[](~~)~"). */
 static void destination(mdr_inl *in, const char *u)
 {
     bool pointy = !*u;
@@ -43,7 +46,7 @@ static void destination(mdr_inl *in, const char *u)
     for (size_t i = 0; i < n; i++) {
         if (u[i] == '\n' || u[i] == '\r')
             mdr_puts(in->r, &in->b, u[i] == '\n' ? "%0A" : "%0D");
-        else if (u[i] == '\\' || u[i] == '<' || u[i] == '>' || (u[i] == '&' && mdr_entity_like(u + i, n - i)))
+        else if (strchr("\\<>~", u[i]) || (u[i] == '&' && mdr_entity_like(u + i, n - i)))
             mdr_put(in->r, &in->b, (char[]){'\\', u[i]}, 2);
         else
             mdr_put(in->r, &in->b, u + i, 1);
