@@ -23,8 +23,9 @@ lk_err lk_botkey_check(lk_db *db, lk_arena *a, const char *authorization, lk_bot
 bool lk_botkey_allows_profile(const lk_botkey *k, const char *profile);
 /* True when instance_id starts with k's instance prefix (or it has none). */
 bool lk_botkey_allows_instance(const lk_botkey *k, const char *instance_id);
-/* Makes a key; *key gets the only copy of it in clear. */
+/* Makes a key (read_only: SPEC §10's --read-only); *key gets the only
+ * copy of it in clear. */
 lk_err lk_botkey_create(lk_db *db, lk_arena *a, const char *name, const lk_strv *profiles, const char *instance_prefix,
-                        char **key);
+                        bool read_only, char **key);
 
 #endif

@@ -10,6 +10,13 @@
 #include "text.h"
 #include "usercred.h"
 
+/* SPEC §10: an agent that may only read never holds a token that can
+ * write, nor takes a person's connection away. */
+#define READ_ONLY_TOKEN                                                                                                \
+    "This API key is read-only: it is never handed a token. Read through /proxy (GET, HEAD) or MCP's read-only tools."
+#define READ_ONLY_REFRESH "This API key is read-only: it is never handed a token, so it may not refresh one."
+#define READ_ONLY_DISCONNECT "This API key is read-only: it may not disconnect an account."
+
 static void fail_with(lk_req *r, lk_err rc, const char *detail)
 {
     switch (rc) {
@@ -400,7 +407,8 @@ void lk_token_endpoint(lk_req *r, const char *name)
     r->err = LK_OK;
     lk_botkey key;
     const lk_profile *p;
-    if (lk_bot_gate(r, name, params_ok ? iid : NULL, &key, &p) != LK_OK)
+    if (lk_bot_gate_writer(r, name, params_ok ? iid : NULL, del ? READ_ONLY_DISCONNECT : READ_ONLY_TOKEN, &key, &p) !=
+        LK_OK)
         return;
     if (!params_ok) {
         r->err = params_err;
@@ -431,7 +439,7 @@ void lk_refresh_endpoint(lk_req *r, const char *name)
     lk_botkey key;
     const lk_profile *p;
     json_object *body;
-    if (lk_bot_gate_json(r, name, &key, &p, &body) != LK_OK)
+    if (lk_bot_gate_json_writer(r, name, READ_ONLY_REFRESH, &key, &p, &body) != LK_OK)
         return;
     json_object *iv = lk_json_get(body, "instance_id");
     if (iv && !json_object_is_type(iv, json_type_string)) {

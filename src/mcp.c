@@ -236,7 +236,7 @@ static bool check_request(lk_req *r, const char *name, mcp_call *c)
         lk_fail(r, LK_EFORBIDDEN, "This Origin is not on mcp_allowed_origins.");
         return false;
     }
-    if (lk_bot_gate_header(r, name, &c->key, &c->p, &c->iid) != LK_OK)
+    if (lk_bot_gate_header(r, name, NULL, &c->key, &c->p, &c->iid) != LK_OK)
         return false;
     const char *version = lk_req_header(r, "HTTP_MCP_PROTOCOL_VERSION");
     if (version && !lk_mcp_version_supported(version)) {

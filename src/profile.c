@@ -16,7 +16,7 @@
     "extra_params::text, callback_url, token_style, pkce, api_base_url, resource_discovery, "                          \
     "resources_url, allowed_redirects::text, allow_direct_authorize, proxy_only, issuer, "                             \
     "misconfigured_reason, proxy_path_prefixes::text, credential_kind, credential, site_kind, site, "                  \
-    "site_metadata::text, check_path, tenant_info_url, allow_http_sites, allow_private_sites"
+    "site_metadata::text, check_path, tenant_info_url, allow_http_sites, allow_private_sites, tools::text"
 
 static lk_stmt q_load = LK_STMT("profile_load", "SELECT " PROFILE_COLUMNS " FROM profiles WHERE name = $1", 1);
 static lk_stmt q_client = LK_STMT("profile_client",
@@ -31,10 +31,10 @@ static lk_stmt q_insert =
             "callback_url, token_style, pkce, api_base_url, resource_discovery, resources_url, "
             "allowed_redirects, allow_direct_authorize, proxy_only, issuer, proxy_path_prefixes, credential_kind, "
             "credential, site_kind, site, site_metadata, check_path, tenant_info_url, allow_http_sites, "
-            "allow_private_sites) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12::jsonb, $13, "
-            "$14::jsonb, $15, $16, $17, $18, $19, $20, $21::jsonb, $22, $23, $24, $25::jsonb, $26, $27, $28, $29, "
-            "$30::jsonb, $31, $32, $33, $34)",
-            34);
+            "allow_private_sites, tools) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12::jsonb, "
+            "$13, $14::jsonb, $15, $16, $17, $18, $19, $20, $21::jsonb, $22, $23, $24, $25::jsonb, $26, $27, $28, "
+            "$29, $30::jsonb, $31, $32, $33, $34, $35::jsonb)",
+            35);
 
 static json_object *parse_col(lk_arena *a, const char *text)
 {
@@ -113,6 +113,7 @@ static lk_profile *profile_of_row(lk_arena *a, PGresult *res)
     p->auth_type = dup_col(a, res, "auth_type");
     read_oauth_columns(a, res, p);
     read_credential_columns(a, res, p);
+    p->tools = strv_col(a, res, "tools");
     /* Profiles stored before credential-auth profiles had names of their own: a
      * non-OAuth profile never calls itself an OAuth 2.0 provider. */
     if (lk_profile_is_credential_auth(p) && p->display_name && !strcmp(p->display_name, LK_GENERIC_OAUTH_NAME))
@@ -300,6 +301,31 @@ static const char *check_scopes(lk_arena *a, const lk_profile *p)
     return NULL;
 }
 
+bool lk_tool_name_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > LK_TOOL_NAME_MAX || !(*s >= 'a' && *s <= 'z'))
+        return false;
+    for (const char *c = s; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_'))
+            return false;
+    return true;
+}
+
+static const char *check_tools(lk_arena *a, const lk_profile *p)
+{
+    if (p->tools.n > LK_PROFILE_TOOLS_MAX)
+        return lk_printf(a, "a profile offers at most %d tools", LK_PROFILE_TOOLS_MAX);
+    for (size_t i = 0; i < p->tools.n; i++) {
+        if (!lk_tool_name_valid(p->tools.v[i]))
+            return "tool names are a lower-case letter, then up to 63 lower-case letters, digits or _";
+        for (size_t k = 0; k < i; k++)
+            if (!strcmp(p->tools.v[k], p->tools.v[i]))
+                return lk_printf(a, "the tool %s is named twice", p->tools.v[i]);
+    }
+    return NULL;
+}
+
 static const char *check_extra_params(lk_arena *a, const lk_profile *p)
 {
     (void)a;
@@ -318,12 +344,27 @@ lk_err lk_profile_validate(lk_arena *a, const lk_profile *p, const char **why)
     /* In this order: the first failed check is the one reported. */
     static profile_check *const checks[] = {
         check_names,  check_auth_fields,  check_api_base_url, check_allowed_redirects, check_proxy_path_prefixes,
-        check_scopes, check_extra_params,
+        check_scopes, check_extra_params, check_tools,
     };
     *why = NULL;
     for (size_t i = 0; !*why && i < LK_ARRAY_LEN(checks); i++)
         *why = checks[i](a, p);
     return *why ? LK_EINVAL : LK_OK;
+}
+
+/* p's client secret and credential given in clear, sealed under its id
+ * (NULL stays NULL). */
+static lk_err seal_secrets(lk_arena *a, const lk_config *cfg, const lk_profile *p, const char *secret,
+                           const char *credential, char **sealed, char **sealed_credential)
+{
+    *sealed = *sealed_credential = NULL;
+    lk_err rc = LK_OK;
+    if (secret)
+        rc = lk_seal(a, &cfg->keys, "profiles", "client_secret", p->id_text, secret, strlen(secret), sealed);
+    if (rc == LK_OK && credential)
+        rc = lk_seal(a, &cfg->keys, "profiles", "credential", p->id_text, credential, strlen(credential),
+                     sealed_credential);
+    return rc;
 }
 
 lk_err lk_profile_insert(lk_db *db, lk_arena *a, const lk_config *cfg, lk_profile *p, const char *secret,
@@ -336,18 +377,10 @@ lk_err lk_profile_insert(lk_db *db, lk_arena *a, const lk_config *cfg, lk_profil
     p->id_text = lk_strdup(a, lk_db_val(res, 0, 0));
     if (!lk_parse_int(p->id_text, 1, LLONG_MAX, &p->id))
         return LK_EINTERNAL;
-    char *sealed = NULL, *sealed_credential = NULL;
-    if (secret) {
-        rc = lk_seal(a, &cfg->keys, "profiles", "client_secret", p->id_text, secret, strlen(secret), &sealed);
-        if (rc != LK_OK)
-            return rc;
-    }
-    if (credential) {
-        rc = lk_seal(a, &cfg->keys, "profiles", "credential", p->id_text, credential, strlen(credential),
-                     &sealed_credential);
-        if (rc != LK_OK)
-            return rc;
-    }
+    char *sealed, *sealed_credential;
+    rc = seal_secrets(a, cfg, p, secret, credential, &sealed, &sealed_credential);
+    if (rc != LK_OK)
+        return rc;
     const char *params[] = {
         p->id_text,
         p->name,
@@ -383,6 +416,7 @@ lk_err lk_profile_insert(lk_db *db, lk_arena *a, const lk_config *cfg, lk_profil
         p->tenant_info_url,
         p->allow_http_sites ? "true" : "false",
         p->allow_private_sites ? "true" : "false",
+        p->tools.n ? lk_json_text(a, lk_strv_to_json(a, &p->tools)) : NULL, /* NULL: all of the template's */
     };
     return lk_db_exec(db, a, &q_insert, params, NULL);
 }

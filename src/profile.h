@@ -22,6 +22,11 @@
 #define LK_SCOPE_MAX 256
 #define LK_SCOPES_JOINED_MAX ((size_t)64 * 1024)
 
+/* The tools a profile may name (--tools), and one tool name's length
+ * (^[a-z][a-z0-9_]{0,63}$). */
+#define LK_PROFILE_TOOLS_MAX 64
+#define LK_TOOL_NAME_MAX 64
+
 typedef struct lk_profile {
     long long id;
     char *id_text;
@@ -71,6 +76,8 @@ bool lk_profile_is_atlassian(const lk_profile *p);
  * {cloud_id}): a credential then needs one; otherwise the base URL alone
  * names the provider. */
 bool lk_profile_needs_site(const lk_profile *p);
+/* True when s is a tool name: ^[a-z][a-z0-9_]{0,63}$. */
+bool lk_tool_name_valid(const char *s);
 /* Checks a profile before it is stored; a sentence in *why on failure. */
 lk_err lk_profile_validate(lk_arena *a, const lk_profile *p, const char **why);
 /* Inserts p (its client secret and, for api_key, its credential given in

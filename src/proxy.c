@@ -254,7 +254,8 @@ typedef struct proxied {
     long long body_len; /* -1: unknown, read to the end */
 } proxied;
 
-/* The route, then SPEC §2's gate, X-Instance-Id, the sub-path and X-Site.
+/* The route, then SPEC §2's gate (a read-only key: GET and HEAD only, SPEC
+ * §10), X-Instance-Id, the sub-path and X-Site.
  * Fails through lk_fail. */
 static bool check_request(lk_req *r, proxied *pr)
 {
@@ -267,7 +268,9 @@ static bool check_request(lk_req *r, proxied *pr)
     const char *name = slash ? lk_strndup(r->a, rest, (size_t)(slash - rest)) : rest;
     pr->sub = slash ? slash : "/";
     pr->site = lk_req_header(r, "HTTP_X_SITE");
-    if (lk_bot_gate_header(r, name, &pr->key, &pr->p, &pr->iid) != LK_OK)
+    bool reads = !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD");
+    const char *refusal = reads ? NULL : "This API key is read-only: only GET and HEAD go through the proxy.";
+    if (lk_bot_gate_header(r, name, refusal, &pr->key, &pr->p, &pr->iid) != LK_OK)
         return false;
     if (!pr->iid) {
         lk_fail_field(r, "header", "x-instance-id", "Field required", "missing");

@@ -17,12 +17,16 @@ lk_err lk_profile_template(lk_arena *a, const char *tmpl, lk_profile *p)
     p->scope_separator = " ";
     p->resource_discovery = "none";
     if (confluence || jira) {
-        static const char *const conf_scopes[] = {"read:confluence-content.all",
-                                                  "read:confluence-space.summary",
-                                                  "read:confluence-user",
-                                                  "search:confluence",
-                                                  "offline_access",
-                                                  NULL};
+        /* Granular scopes (the v2 API needs them; SPEC §10): what the
+         * Confluence tools read and write, CQL search (v1's granular
+         * read:content-details) included. Deleting is not asked for up
+         * front: confluence_delete_page asks for delete:page:confluence
+         * on demand, with a link for it, the first time it is called. */
+        static const char *const conf_scopes[] = {"read:space:confluence",    "read:page:confluence",
+                                                  "write:page:confluence",    "read:comment:confluence",
+                                                  "write:comment:confluence", "read:label:confluence",
+                                                  "write:label:confluence",   "read:content-details:confluence",
+                                                  "offline_access",           NULL};
         static const char *const jira_scopes[] = {"read:jira-work", "read:jira-user", "write:jira-work",
                                                   "offline_access", NULL};
         static const char *const always[] = {"offline_access", NULL};

@@ -7,30 +7,70 @@
 #include "text.h"
 
 static const char USAGE[] = "usage: latchkey key create --name NAME --profiles a,b|'*' [--instances PREFIX]\n"
-                            "           prints the bot key once; only its SHA-256 is stored\n"
+                            "           [--read-only]\n"
+                            "           prints the bot key once; only its SHA-256 is stored. A read-only key\n"
+                            "           calls only read-only MCP tools, only GET and HEAD through /proxy,\n"
+                            "           and never /token or /refresh (403)\n"
                             "       latchkey key list\n"
                             "       latchkey key revoke NAME\n";
 
 static lk_stmt q_list = LK_STMT("cli_key_list",
                                 "SELECT name, key_prefix, profiles::text, instance_prefix, created_at, "
-                                "revoked_at, last_used_at FROM api_keys ORDER BY name",
+                                "revoked_at, last_used_at, read_only FROM api_keys ORDER BY name",
                                 0);
 static lk_stmt q_revoke =
     LK_STMT("cli_key_revoke", "UPDATE api_keys SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL", 1);
+
+/* The --profiles list: profile names or '*'; 0, or 1 with a message. */
+static int read_profiles(lk_arena *a, const char *profiles, lk_strv *pv)
+{
+    pv->v = lk_alloc(a, (strlen(profiles) + 2) * sizeof(char *));
+    pv->n = 0;
+    const char *s = profiles;
+    for (;;) {
+        size_t n = strcspn(s, ",");
+        char *item = lk_strndup(a, s, n);
+        if (strcmp(item, "*") != 0 && !lk_valid_profile_name(item, n))
+            return cli_fail("key create: %s is not a profile name (or '*')", item);
+        pv->v[pv->n++] = item;
+        if (!s[n])
+            return 0;
+        s += n + 1;
+    }
+}
+
+/* Prints the new key once (stdout), or its JSON. */
+static void print_created(cli *c, const char *name, const char *key, bool read_only)
+{
+    if (c->json) {
+        json_object *o = lk_json_object(c->a);
+        lk_json_set_str(o, "name", name);
+        lk_json_set_str(o, "key", key);
+        json_object_object_add(o, "read_only", json_object_new_boolean(read_only));
+        cli_print_json(o);
+    } else {
+        puts(key);
+        fprintf(stderr, "latchkey: %skey %s created; it is shown only this once\n", read_only ? "read-only " : "",
+                name);
+    }
+}
 
 static int key_create(cli *c, int argc, char **argv)
 {
     static const struct option opts[] = {{"name", required_argument, 0, 'n'},
                                          {"profiles", required_argument, 0, 'p'},
                                          {"instances", required_argument, 0, 'i'},
+                                         {"read-only", no_argument, 0, 'r'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *name = NULL, *profiles = NULL, *prefix = NULL;
+    bool read_only = false;
     for (int o = cli_first_option(argc, argv, opts); o != -1; o = cli_next_option(argc, argv, opts)) {
         switch (o) {
         case 'n': name = optarg; break;
         case 'p': profiles = optarg; break;
         case 'i': prefix = optarg; break;
+        case 'r': read_only = true; break;
         case 'h': fputs(USAGE, stdout); return 0;
         default: return cli_usage(USAGE);
         }
@@ -39,37 +79,60 @@ static int key_create(cli *c, int argc, char **argv)
         return cli_usage(USAGE);
     if (!*name || strlen(name) > 128)
         return cli_fail("key create: the name must be 1 to 128 bytes");
-    lk_strv pv = {lk_alloc(c->a, (strlen(profiles) + 2) * sizeof(char *)), 0};
-    const char *s = profiles;
-    for (;;) {
-        size_t n = strcspn(s, ",");
-        char *item = lk_strndup(c->a, s, n);
-        if (strcmp(item, "*") != 0 && !lk_valid_profile_name(item, n))
-            return cli_fail("key create: %s is not a profile name (or '*')", item);
-        pv.v[pv.n++] = item;
-        if (!s[n])
-            break;
-        s += n + 1;
-    }
+    lk_strv pv;
+    if (read_profiles(c->a, profiles, &pv))
+        return 1;
     if (prefix && (!*prefix || !lk_valid_instance_id(prefix, strlen(prefix))))
         return cli_fail("key create: --instances must be a non-empty printable prefix");
     if (cli_db(c))
         return 1;
     char *key;
-    lk_err rc = lk_botkey_create(c->db, c->a, name, &pv, prefix, &key);
+    lk_err rc = lk_botkey_create(c->db, c->a, name, &pv, prefix, read_only, &key);
     if (rc == LK_ECONFLICT)
         return cli_fail("key create: a key called %s exists already", name);
     if (rc != LK_OK)
         return cli_fail("key create: %s", cli_reason(rc));
-    if (c->json) {
-        json_object *o2 = lk_json_object(c->a);
-        lk_json_set_str(o2, "name", name);
-        lk_json_set_str(o2, "key", key);
-        cli_print_json(o2);
-    } else {
-        puts(key);
-        fprintf(stderr, "latchkey: key %s created; it is shown only this once\n", name);
+    print_created(c, name, key, read_only);
+    return 0;
+}
+
+/* One row of key list as JSON. */
+static json_object *key_json(lk_arena *a, PGresult *res, int i)
+{
+    json_object *it = json_object_new_object();
+    lk_json_set_str(it, "name", lk_db_val(res, i, 0));
+    lk_json_set_str(it, "prefix", lk_db_val(res, i, 1));
+    json_object *pj = NULL;
+    lk_json_parse(a, lk_db_val(res, i, 2), strlen(lk_db_val(res, i, 2)), &pj);
+    json_object_object_add(it, "profiles", json_object_get(pj));
+    lk_json_set_str(it, "instances", lk_db_val(res, i, 3));
+    json_object_object_add(it, "read_only", json_object_new_boolean(lk_db_bool(res, i, "read_only")));
+    lk_json_set_str(it, "created_at", lk_db_val(res, i, 4));
+    lk_json_set_str(it, "revoked_at", lk_db_val(res, i, 5));
+    lk_json_set_str(it, "last_used_at", lk_db_val(res, i, 6));
+    return it;
+}
+
+static int key_list(cli *c)
+{
+    if (cli_db(c))
+        return 1;
+    PGresult *res;
+    lk_err rc = lk_db_exec(c->db, c->a, &q_list, NULL, &res);
+    if (rc != LK_OK)
+        return cli_fail("key list: %s", cli_reason(rc));
+    json_object *arr = lk_json_array(c->a);
+    for (int i = 0; i < PQntuples(res); i++) {
+        if (c->json)
+            json_object_array_add(arr, key_json(c->a, res, i));
+        else
+            printf("%-24s %s…  %-24s %-12s %-10s %s\n", lk_db_val(res, i, 0), lk_db_val(res, i, 1),
+                   lk_db_val(res, i, 2), lk_db_val(res, i, 3) ? lk_db_val(res, i, 3) : "*",
+                   lk_db_bool(res, i, "read_only") ? "read-only" : "read-write",
+                   lk_db_val(res, i, 5) ? "revoked" : "active");
     }
+    if (c->json)
+        cli_print_json(arr);
     return 0;
 }
 
@@ -84,36 +147,8 @@ int cli_key(cli *c, int argc, char **argv)
     }
     if (!strcmp(sub, "create"))
         return key_create(c, argc - 1, argv + 1);
-    if (!strcmp(sub, "list") && argc == 2) {
-        if (cli_db(c))
-            return 1;
-        PGresult *res;
-        lk_err rc = lk_db_exec(c->db, c->a, &q_list, NULL, &res);
-        if (rc != LK_OK)
-            return cli_fail("key list: %s", cli_reason(rc));
-        json_object *arr = lk_json_array(c->a);
-        for (int i = 0; i < PQntuples(res); i++) {
-            if (c->json) {
-                json_object *it = json_object_new_object();
-                lk_json_set_str(it, "name", lk_db_val(res, i, 0));
-                lk_json_set_str(it, "prefix", lk_db_val(res, i, 1));
-                json_object *pj = NULL;
-                lk_json_parse(c->a, lk_db_val(res, i, 2), strlen(lk_db_val(res, i, 2)), &pj);
-                json_object_object_add(it, "profiles", json_object_get(pj));
-                lk_json_set_str(it, "instances", lk_db_val(res, i, 3));
-                lk_json_set_str(it, "created_at", lk_db_val(res, i, 4));
-                lk_json_set_str(it, "revoked_at", lk_db_val(res, i, 5));
-                lk_json_set_str(it, "last_used_at", lk_db_val(res, i, 6));
-                json_object_array_add(arr, it);
-            } else {
-                printf("%-24s %s…  %-24s %-12s %s\n", lk_db_val(res, i, 0), lk_db_val(res, i, 1), lk_db_val(res, i, 2),
-                       lk_db_val(res, i, 3) ? lk_db_val(res, i, 3) : "*", lk_db_val(res, i, 5) ? "revoked" : "active");
-            }
-        }
-        if (c->json)
-            cli_print_json(arr);
-        return 0;
-    }
+    if (!strcmp(sub, "list") && argc == 2)
+        return key_list(c);
     if (!strcmp(sub, "revoke") && argc == 3) {
         if (cli_db(c))
             return 1;

@@ -18,14 +18,15 @@ static const char PROFILE_USAGE[] =
     "           [--display-name TEXT --authorization-url U --token-url U --refresh-url U\n"
     "            --scopes \"a b\" --scope-separator S --api-base-url U --token-style json|form|basic\n"
     "            --no-pkce --param key=value ... --allow-redirect URL ... --allow-direct-authorize\n"
-    "            --issuer URL --resources-url U --proxy-only --proxy-path-prefix /wiki/rest/api/ ...]\n"
+    "            --issuer URL --resources-url U --proxy-only --proxy-path-prefix /wiki/rest/api/ ...\n"
+    "            --tools a,b (the MCP tools offered; default: all of the template's)]\n"
     "       latchkey profile add NAME --template T --auth-type api_key|api_key_per_user\n"
     "           [--credential-type basic|bearer --credential-file F (api_key: the user credential\n"
     "            all bots share)\n"
     "            --site S (api_key, when the API base URL names {site_url}, {site_host} or {cloud_id})\n"
     "            --callback-url URL (api_key_per_user) --api-base-url U --check-path P\n"
     "            --display-name TEXT --tenant-info-url U --allow-http-sites --allow-private-sites\n"
-    "            --no-check]\n"
+    "            --no-check --tools a,b]\n"
     "  generic profiles with a user credential (an API token or PAT; auth types api_key,\n"
     "  api_key_per_user): --api-base-url alone names the provider (no site, no check\n"
     "  unless --check-path; shown under NAME unless --display-name); without it the\n"
@@ -103,6 +104,7 @@ enum {
     A_ALLOW_HTTP,
     A_ALLOW_PRIVATE,
     A_NO_CHECK,
+    A_TOOLS,
     A_HELP,
     A_COUNT
 };
@@ -184,6 +186,7 @@ static const add_option ADD_OPTIONS[A_COUNT] = {
     [A_ALLOW_HTTP] = FLAG("allow-http-sites", TO_FLAG, allow_http_sites),
     [A_ALLOW_PRIVATE] = FLAG("allow-private-sites", TO_FLAG, allow_private_sites),
     [A_NO_CHECK] = HAND("no-check", no_argument),
+    [A_TOOLS] = HAND("tools", required_argument),
     [A_HELP] = HAND("help", no_argument),
 };
 
@@ -262,6 +265,20 @@ static void apply_scopes(lk_arena *a, lk_profile *p, const char *scopes)
     }
 }
 
+/* --tools a,b: every comma ends a name, so that an empty one is seen
+ * (lk_profile_validate checks the names and their number). */
+static lk_strv split_commas(lk_arena *a, const char *s)
+{
+    lk_strv v = {NULL, 0};
+    for (;;) {
+        size_t n = strcspn(s, ",");
+        push(a, &v, lk_strndup(a, s, n));
+        if (!s[n] || v.n > LK_PROFILE_TOOLS_MAX)
+            return v;
+        s += n + 1;
+    }
+}
+
 /* Each --param key=value joins the extra authorization parameters. */
 static int apply_params(lk_arena *a, lk_profile *p, const lk_strv *params)
 {
@@ -291,6 +308,8 @@ static int apply_add_args(lk_arena *a, lk_profile *p, const add_args *in)
         return 1;
     if (in->value[A_SCOPES])
         apply_scopes(a, p, in->value[A_SCOPES]);
+    if (in->value[A_TOOLS])
+        p->tools = split_commas(a, in->value[A_TOOLS]);
     /* A profile without a name of its own (generic ones with a user
      * credential) is shown under its profile name. */
     if (!p->display_name)
@@ -432,6 +451,8 @@ static json_object *profile_json(lk_arena *a, const lk_profile *p)
         json_object_object_add(o, "allow_private_sites", json_object_new_boolean(p->allow_private_sites));
     }
     json_object_object_add(o, "proxy_path_prefixes", json_object_get(lk_strv_to_json(a, &p->proxy_path_prefixes)));
+    /* null: every tool of the template */
+    json_object_object_add(o, "tools", p->tools.n ? json_object_get(lk_strv_to_json(a, &p->tools)) : NULL);
     lk_json_set_str(o, "issuer", p->issuer);
     lk_json_set_str(o, "misconfigured", p->misconfigured_reason);
     return o;

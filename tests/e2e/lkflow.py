@@ -23,8 +23,9 @@ import lkstack as lk
 # Every secret value seen by the tests of this process.
 SECRETS = set()
 
-ATLASSIAN_SCOPES = ["read:confluence-content.all", "read:confluence-space.summary",
-                    "read:confluence-user", "search:confluence", "offline_access"]
+ATLASSIAN_SCOPES = ["read:space:confluence", "read:page:confluence", "write:page:confluence",
+                    "read:comment:confluence", "write:comment:confluence", "read:label:confluence",
+                    "write:label:confluence", "read:content-details:confluence", "offline_access"]
 
 SITE_A = {"id": "aaaaaaaa-1111-4111-8111-aaaaaaaaaaaa", "url": "https://alpha.atlassian.net",
           "name": "alpha"}

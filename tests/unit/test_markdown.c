@@ -226,6 +226,17 @@ static void test_unclosed_span_is_closed(void **state)
     writes(*state, "a ~~de~[l](http://x?~a=2) b", "<p>a ~~de<s><a href=\"http://x?~a=2\">l</a> b</s></p>");
 }
 
+/* A '~' in a link's destination is escaped: md4c would take it for a
+ * strikethrough delimiter and lose the real one (found by fuzz_md_write:
+ * "~[](~~)~" did not come back to a fixed point). */
+static void test_tilde_in_link_destination_is_escaped(void **state)
+{
+    lk_arena *a = *state;
+    both(a, "<p><s><a href=\"~~\"></a>~~</s></p>", "~~[](\\~\\~)\\~\\~~~\n");
+    both(a, "<p>a <a href=\"http://x/~u?~a=2\">x</a> b <s>c</s></p>", "a [x](http://x/\\~u?\\~a=2) b ~~c~~\n");
+    both(a, "<p><a href=\"a b~\">x</a></p>", "[x](<a b\\~>)\n");
+}
+
 static void test_raw_html_is_text(void **state)
 {
     writes(*state, "<div onclick=\"x()\">hi</div>\n\na <b>b</b>",
@@ -479,6 +490,7 @@ int main(void)
         T(test_metacharacters_stay_text),
         T(test_entities),
         T(test_unclosed_span_is_closed),
+        T(test_tilde_in_link_destination_is_escaped),
         T(test_raw_html_is_text),
         T(test_unknown_block_kept_verbatim),
         T(test_task_lists_mentions_emoticons_verbatim),

@@ -70,8 +70,31 @@ static void test_template_atlassian_confluence(void **state)
     assert_string_equal(p.template_name, "atlassian-confluence");
     assert_string_equal(p.display_name, "Atlassian Confluence");
     assert_string_equal(p.api_base_url, "https://api.atlassian.com/ex/confluence/{cloud_id}");
-    assert_true(has(&p.scopes, "read:confluence-content.all"));
     assert_false(has(&p.scopes, "read:jira-work"));
+}
+
+/* SPEC §10: the default is a granular read/write set plus offline_access,
+ * exactly what the Confluence tools use; deleting is asked for on demand. */
+static void test_template_confluence_default_scopes_are_granular(void **state)
+{
+    lk_profile p = tmpl(*state, "atlassian-confluence");
+    static const char *const want[] = {"read:space:confluence",
+                                       "read:page:confluence",
+                                       "write:page:confluence",
+                                       "read:comment:confluence",
+                                       "write:comment:confluence",
+                                       "read:label:confluence",
+                                       "write:label:confluence",
+                                       "read:content-details:confluence",
+                                       "offline_access"};
+    assert_int_equal(p.scopes.n, LK_ARRAY_LEN(want));
+    for (size_t i = 0; i < LK_ARRAY_LEN(want); i++)
+        assert_string_equal(p.scopes.v[i], want[i]);
+    assert_false(has(&p.scopes, "delete:page:confluence"));
+    assert_false(has(&p.scopes, "read:confluence-content.all"));
+    lk_strv asked;
+    assert_int_equal(lk_profile_scopes(*state, &p, NULL, &asked), LK_OK);
+    assert_int_equal(asked.n, LK_ARRAY_LEN(want));
 }
 
 static void test_template_atlassian_jira(void **state)
@@ -410,6 +433,41 @@ static void test_validate_refuses_proxy_prefixes_with_dot_segments(void **state)
     }
 }
 
+/* SPEC §10's --tools: names of the tool grammar, each once, at most
+ * LK_PROFILE_TOOLS_MAX of them; none stored means all. */
+static void test_validate_tools(void **state)
+{
+    lk_profile p = valid(*state);
+    const char *why;
+    char *good[] = {"confluence_get_page", "a", "x9_"};
+    p.tools = (lk_strv){good, 3};
+    assert_int_equal(lk_profile_validate(*state, &p, &why), LK_OK);
+    static const char *const bad[] = {"", "Confluence_get_page", "9page", "_x", "get-page", "get page", NULL};
+    for (const char *const *b = bad; *b; b++) {
+        char *one[] = {(char *)*b};
+        p.tools = (lk_strv){one, 1};
+        expect_invalid(*state, &p, "tool names");
+    }
+    char long_name[LK_TOOL_NAME_MAX + 2];
+    memset(long_name, 'a', sizeof(long_name) - 1);
+    long_name[sizeof(long_name) - 1] = '\0';
+    char *too_long[] = {long_name};
+    p.tools = (lk_strv){too_long, 1};
+    expect_invalid(*state, &p, "tool names");
+    long_name[LK_TOOL_NAME_MAX] = '\0';
+    assert_true(lk_tool_name_valid(long_name));
+    char *twice[] = {"a", "b", "a"};
+    p.tools = (lk_strv){twice, 3};
+    expect_invalid(*state, &p, "named twice");
+    char *many[LK_PROFILE_TOOLS_MAX + 1];
+    for (size_t i = 0; i < LK_ARRAY_LEN(many); i++)
+        many[i] = lk_printf(*state, "t%zu", i);
+    p.tools = (lk_strv){many, LK_PROFILE_TOOLS_MAX};
+    assert_int_equal(lk_profile_validate(*state, &p, &why), LK_OK);
+    p.tools = (lk_strv){many, LK_PROFILE_TOOLS_MAX + 1};
+    expect_invalid(*state, &p, "at most");
+}
+
 static void test_validate_refuses_empty_display_name(void **state)
 {
     lk_profile p = valid(*state);
@@ -423,6 +481,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_template_atlassian_confluence),
+        T(test_template_confluence_default_scopes_are_granular),
         T(test_template_atlassian_jira),
         T(test_template_generic),
         T(test_template_unknown_is_not_found),
@@ -445,6 +504,7 @@ int main(void)
         T(test_validate_refuses_bad_issuer),
         T(test_validate_refuses_bad_scopes_and_params),
         T(test_validate_refuses_proxy_prefixes_with_dot_segments),
+        T(test_validate_tools),
         T(test_validate_refuses_empty_display_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,144 @@
+/* Inline Markdown being built from storage text: white space folded,
+ * Markdown's metacharacters escaped so that text stays text (SPEC §10:
+ * "*x*", "1. x" or "# x" read back as written), code spans. */
+#include <ctype.h>
+#include <string.h>
+
+#include "md_read_int.h"
+
+void mdr_inl_init(mdr_inl *in, mdr_rd *r, unsigned flags, bool bol)
+{
+    memset(in, 0, sizeof *in);
+    in->r = r;
+    lk_buf_init(&in->b, r->a, LK_MD_MAX);
+    in->flags = flags;
+    in->bol = bol;
+    in->start = true;
+}
+
+void mdr_set_space(mdr_inl *in)
+{
+    if (in->start)
+        in->lead = true;
+    else
+        in->space = true;
+}
+
+/* Writes markup (or escaped text) after any pending whitespace. */
+void mdr_emit(mdr_inl *in, const char *s, size_t n)
+{
+    if (in->space && !in->bol)
+        mdr_put(in->r, &in->b, " ", 1);
+    in->space = false;
+    in->start = false;
+    in->bol = false;
+    mdr_put(in->r, &in->b, s, n);
+}
+
+/* "&name;" or "&#...;": text that CommonMark would read as an entity. */
+bool mdr_entity_like(const char *s, size_t n)
+{
+    size_t i = 1;
+    while (i < n && i < 40 && (isalnum((unsigned char)s[i]) || (i == 1 && s[i] == '#')))
+        i++;
+    return i > 1 && i < n && s[i] == ';';
+}
+
+/* At a line's start: "# x", "> x", "- x", "+ x", "=", "1. x" stay text. */
+static size_t line_start_escape(mdr_inl *in, const char *s, size_t n)
+{
+    if (strchr("#>-+=", s[0])) {
+        char e[2] = {'\\', s[0]};
+        mdr_emit(in, e, 2);
+        return 1;
+    }
+    size_t d = 0;
+    while (d < n && d < 10 && isdigit((unsigned char)s[d]))
+        d++;
+    if (d > 0 && d < n && (s[d] == '.' || s[d] == ')')) {
+        mdr_emit(in, s, d);
+        char e[2] = {'\\', s[d]};
+        mdr_put(in->r, &in->b, e, 2);
+        return d + 1;
+    }
+    return 0;
+}
+
+static bool needs_escape(const mdr_inl *in, const char *s, size_t i, size_t n)
+{
+    char c = s[i];
+    if (strchr("\\`*_[]<~|", c))
+        return true;
+    if (c == '&')
+        return mdr_entity_like(s + i, n - i);
+    if (c == '{')
+        return i + 1 < n && s[i + 1] == '=';
+    return c == '#' && (in->flags & MDR_IN_HEADING);
+}
+
+/* Text from storage: whitespace runs become one space; Markdown's
+ * metacharacters are escaped so that the text stays text. */
+void mdr_text(mdr_inl *in, const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n && in->r->err == LK_OK) {
+        if (mdr_is_ws(s[i])) {
+            if (!in->bol || in->start)
+                mdr_set_space(in);
+            i++;
+            continue;
+        }
+        if (in->bol) {
+            size_t used = line_start_escape(in, s + i, n - i);
+            i += used;
+            if (used)
+                continue;
+        }
+        if (needs_escape(in, s, i, n)) {
+            char e[2] = {'\\', s[i]};
+            mdr_emit(in, e, 2);
+            i++;
+            continue;
+        }
+        size_t j = i + 1;
+        while (j < n && !mdr_is_ws(s[j]) && !needs_escape(in, s, j, n))
+            j++;
+        mdr_emit(in, s + i, j - i);
+        i = j;
+    }
+}
+
+/* md4c reads code spans fenced by at most this many backticks. */
+#define CODE_TICKS_MAX 32
+
+/* A code span: backticks around, more than any run inside; a space
+ * inside each end when the content starts or ends with one or a backtick.
+ * False (nothing written) when no fence is long enough. */
+bool mdr_code_span(mdr_inl *in, const char *s, size_t n, const char *suffix)
+{
+    if (n == 0)
+        return true;
+    char *c = lk_memdup(in->r->a, s, n);
+    bool all_spaces = true;
+    for (size_t i = 0; i < n; i++) {
+        if (c[i] == '\n' || c[i] == '\r')
+            c[i] = ' ';
+        all_spaces = all_spaces && c[i] == ' ';
+    }
+    size_t nticks = mdr_longest_run(c, n, '`') + 1;
+    if (nticks > CODE_TICKS_MAX)
+        return false;
+    if ((in->flags & MDR_IN_CELL) && memchr(c, '|', n))
+        in->fail = true;
+    char *ticks = mdr_repeat(in->r->a, '`', nticks);
+    bool pad = !all_spaces && (c[0] == ' ' || c[0] == '`' || c[n - 1] == ' ' || c[n - 1] == '`');
+    mdr_emit(in, ticks, nticks);
+    if (pad)
+        mdr_put(in->r, &in->b, " ", 1);
+    mdr_put(in->r, &in->b, c, n);
+    if (pad)
+        mdr_put(in->r, &in->b, " ", 1);
+    mdr_puts(in->r, &in->b, ticks);
+    mdr_puts(in->r, &in->b, suffix);
+    return true;
+}

@@ -1,0 +1,126 @@
+/* Markdown being written from storage: lines inside the open containers
+ * (quotes, list items), blocks set apart, fenced blocks, and the verbatim
+ * confluence-storage blocks that carry an element's bytes unchanged. */
+#include <string.h>
+
+#include "md_read_int.h"
+
+/* Appends fail closed: the first failure sticks and ends the conversion. */
+void mdr_put(mdr_rd *r, lk_buf *b, const char *s, size_t n)
+{
+    if (r->err == LK_OK && lk_buf_add(b, s, n) != LK_OK)
+        r->err = LK_ETOOBIG;
+}
+
+void mdr_puts(mdr_rd *r, lk_buf *b, const char *s)
+{
+    mdr_put(r, b, s, strlen(s));
+}
+
+void mdr_line_start(mdr_rd *r)
+{
+    for (int i = 0; i < r->nlv; i++) {
+        mdr_puts(r, &r->out, r->lv[i].used ? r->lv[i].rest : r->lv[i].first);
+        r->lv[i].used = true;
+    }
+}
+
+/* An empty line inside the open containers ("" or ">"). */
+static void blank_line(mdr_rd *r)
+{
+    size_t start = r->out.len;
+    for (int i = 0; i < r->nlv && r->lv[i].used; i++)
+        mdr_puts(r, &r->out, r->lv[i].rest);
+    while (r->err == LK_OK && r->out.len > start && r->out.p[r->out.len - 1] == ' ')
+        r->out.len--;
+    if (r->out.p)
+        r->out.p[r->out.len] = '\0';
+    mdr_put(r, &r->out, "\n", 1);
+}
+
+void mdr_begin_block(mdr_rd *r)
+{
+    bool tight = r->nlv > 0 && r->lv[r->nlv - 1].tight;
+    if (r->sep && !tight)
+        blank_line(r);
+    r->sep = false;
+}
+
+void mdr_end_block(mdr_rd *r)
+{
+    r->sep = true;
+}
+
+/* s[0..n) line by line, each after the containers' prefixes. */
+void mdr_write_lines(mdr_rd *r, const char *s, size_t n)
+{
+    size_t i = 0;
+    for (;;) {
+        const char *nl = memchr(s + i, '\n', n - i);
+        size_t end = nl ? (size_t)(nl - s) : n;
+        mdr_line_start(r);
+        mdr_put(r, &r->out, s + i, end - i);
+        mdr_put(r, &r->out, "\n", 1);
+        if (!nl)
+            break;
+        i = end + 1;
+    }
+}
+
+size_t mdr_longest_run(const char *s, size_t n, char c)
+{
+    size_t best = 0, run = 0;
+    for (size_t i = 0; i < n; i++) {
+        run = s[i] == c ? run + 1 : 0;
+        if (run > best)
+            best = run;
+    }
+    return best;
+}
+
+char *mdr_repeat(lk_arena *a, char c, size_t n)
+{
+    char *s = lk_alloc(a, n + 1);
+    memset(s, c, n);
+    return s;
+}
+
+/* A fenced code block: longer than any run of backticks inside. */
+void mdr_fence_block(mdr_rd *r, const char *info, const char *s, size_t n)
+{
+    size_t ticks = mdr_longest_run(s, n, '`') + 1;
+    char *fence = mdr_repeat(r->a, '`', ticks < 3 ? 3 : ticks);
+    mdr_begin_block(r);
+    mdr_line_start(r);
+    mdr_puts(r, &r->out, fence);
+    mdr_puts(r, &r->out, info);
+    mdr_put(r, &r->out, "\n", 1);
+    if (n)
+        mdr_write_lines(r, s, n);
+    mdr_line_start(r);
+    mdr_puts(r, &r->out, fence);
+    mdr_put(r, &r->out, "\n", 1);
+    mdr_end_block(r);
+}
+
+/* The element's bytes as they were in the input. */
+bool mdr_element_bytes(const mdr_rd *r, const xmlNode *n, const char **s, size_t *len)
+{
+    const mdr_span *sp = n->_private;
+    if (!sp || sp->end <= sp->start)
+        return false;
+    *s = r->src + sp->start;
+    *len = sp->end - sp->start;
+    return true;
+}
+
+void mdr_verbatim_block(mdr_rd *r, const xmlNode *n)
+{
+    const char *s;
+    size_t len;
+    if (!mdr_element_bytes(r, n, &s, &len)) {
+        r->err = LK_EINTERNAL;
+        return;
+    }
+    mdr_fence_block(r, "confluence-storage", s, len);
+}
