@@ -184,13 +184,14 @@ lk_err lk_upstream_call(lk_upstream *u, lk_arena *a, lk_reach reach, const char 
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &s);
-    if (!strcmp(method, "POST")) {
+    /* A body goes with any method that has one (POST, PUT, PATCH). */
+    if (body || !strcmp(method, "POST")) {
         curl_easy_setopt(h, CURLOPT_POST, 1L);
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
-    } else if (strcmp(method, "GET") != 0) {
-        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     }
+    if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0)
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     CURLcode cc = curl_easy_perform(h);
     curl_slist_free_all(hl);
     lk_err rc = LK_OK;
