@@ -311,6 +311,81 @@ class ReadOnlyKeyTest(Base):
         self.assertEqual(len(lk.fake("GET", "/_fake/confluence")["wikis"][SITE]["content"]), before)
 
 
+class DataCenterTest(Base):
+    """A Data Center profile (generic, api_key_per_user, a PAT): the same
+    tools over /rest/api."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.name = lk.unique("dc")
+        lk.cli("profile", "add", cls.name, "--template", "generic", "--auth-type", "api_key_per_user",
+               "--allow-http-sites", "--allow-private-sites", "--callback-url",
+               lk.LATCHKEY_URL + "/callback/" + cls.name)
+        _n, cls.key = f.make_key(cls.name)
+        pat = "dc-pat-" + lk.unique("t")
+        f.remember(pat)
+        lk.fake("POST", "/_fake/pats", {"token": pat, "username": "jdoe"})
+        cls.iid = lk.unique("dc-user")
+        lk.cli("connection", "set-credential", cls.name, cls.iid, "--credential-file", f.secret_file(pat),
+               "--site", lk.PROVIDER_URL + "/dc")
+
+    def dc(self, tool, args=None):
+        r = lkmcp.call(lk.LATCHKEY_URL + "/mcp/" + self.name, self.key, self.iid, tool, args or {})
+        self.assertTrue(r["ok"], r)
+        self.assertFalse(r["result"].get("isError"), r)
+        return r["result"]["structuredContent"]
+
+    def test_read_and_write_over_rest_api(self):
+        r = lkmcp.list_tools(lk.LATCHKEY_URL + "/mcp/" + self.name, self.key, self.iid)
+        self.assertEqual({x["name"] for x in r["result"]}, TOOLS)
+        page = self.dc("confluence_get_page", {"page_id": CONSTRUCTS})
+        self.assertIn("# Architecture", page["body"])
+        made = self.dc("confluence_create_page", {"space_key": "ENG", "title": lk.unique("DC page"),
+                                                  "body": "Hello *DC*\n"})
+        item = lk.fake("POST", "/_fake/confluence/content", {"cloud_id": "dc", "id": made["id"]})
+        self.assertIn("<em>DC</em>", item["versions"][-1]["body"])
+        self.dc("confluence_update_page", {"page_id": made["id"], "body": "v2\n"})
+        item = lk.fake("POST", "/_fake/confluence/content", {"cloud_id": "dc", "id": made["id"]})
+        self.assertEqual(len(item["versions"]), 2)
+
+
+class ToolListNarrowedTest(lka.Asserts, unittest.TestCase):
+    """profile add --tools: only those tools are offered and callable."""
+
+    def test_narrowed_profile(self):
+        p = f.make_profile(extra=["--tools", "confluence_get_page,confluence_list_spaces"])
+        iid, _ = f.connect(p, scope=GRANULAR.replace(" ", ","))
+        u = lk.LATCHKEY_URL + "/mcp/" + p.name
+        r = lkmcp.list_tools(u, p.key, iid)
+        self.assertEqual({x["name"] for x in r["result"]}, {"confluence_get_page", "confluence_list_spaces"})
+        r = lkmcp.call(u, p.key, iid, "confluence_create_page", {"space_key": "ENG", "title": "x", "body": "y"})
+        self.assertFalse(r["ok"], r)
+        self.assertEqual(r["error"]["code"], -32602)
+        r = lkmcp.call(u, p.key, iid, "confluence_list_spaces", {})
+        self.assertTrue(r["ok"] and not r["result"].get("isError"), r)
+
+
+class SdkRefusalTest(Base):
+    """What the SDK's client meets when the request is not allowed."""
+
+    def test_no_key_bad_origin_wrong_profile(self):
+        r = lkmcp.list_tools(url(), None, self.iid)
+        self.assertFalse(r["ok"], r)
+        self.assertEqual(r["error"]["http_status"], 401, r)
+        r = lkmcp.list_tools(url(), P.key, self.iid, headers={"Origin": "https://evil.example"})
+        self.assertFalse(r["ok"], r)
+        self.assertEqual(r["error"]["http_status"], 403, r)
+        other = f.make_profile()
+        r = lkmcp.list_tools(url(other), P.key, self.iid)
+        self.assertFalse(r["ok"], r)
+        self.assertEqual(r["error"]["http_status"], 403, r)
+
+    def test_negotiates_2025_06_18(self):
+        r = lkmcp.call(url(), P.key, self.iid, "confluence_list_spaces", {}, protocol_version="2025-06-18")
+        self.assertTrue(r["ok"], r)
+        self.assertEqual(r["protocolVersion"], "2025-06-18")
+
+
 class NoLeakTest(Base):
 
     def test_no_token_in_answers(self):
