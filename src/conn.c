@@ -16,13 +16,13 @@
 #define CONN_COLUMNS                                                                              \
     "c.id, p.name AS profile, c.instance_id, c.client_id, c.access_token, c.refresh_token, "      \
     "c.token_type, c.scope, " ISO("c.expires_at") " AS expires_at, "                              \
-    "floor(extract(epoch FROM c.expires_at))::bigint AS expires_epoch, "                          \
+    "(extract(epoch FROM c.expires_at) * 1000)::bigint AS expires_at_ms, "                        \
     "c.metadata::text AS metadata, c.status, c.generation, c.refresh_count, c.failure_count, "    \
     ISO("c.created_at") " AS created_at, " ISO("c.updated_at") " AS updated_at, "                 \
     ISO("c.last_used_at") " AS last_used_at, " ISO("c.last_refreshed_at") " AS last_refreshed_at, " \
     ISO("c.grant_issued_at") " AS grant_issued_at, c.last_error, "                              \
-    "floor(extract(epoch FROM GREATEST(c.last_refreshed_at, c.grant_issued_at)))::bigint "         \
-    "AS refreshed_epoch, (extract(epoch FROM c.refresh_retry_at) * 1000)::bigint AS retry_at_ms, "  \
+    "(extract(epoch FROM GREATEST(c.last_refreshed_at, c.grant_issued_at)) * 1000)::bigint "       \
+    "AS refreshed_at_ms, (extract(epoch FROM c.refresh_retry_at) * 1000)::bigint AS retry_at_ms, "  \
     "c.refresh_retry_error"
 /* clang-format on */
 
@@ -130,17 +130,40 @@ static char *col(lk_arena *a, PGresult *res, int r, const char *name)
     return lk_strdup(a, lk_db_get(res, r, name));
 }
 
-/* Whole seconds until the hold-off ends, rounded up, measured with the
- * precise clock (time() may lag the database's clock by a tick, and the
- * answer must never exceed the hold it was given); 0 when none. */
+/* Now in milliseconds, from the precise clock: the times of a row are the
+ * database's, and time() may lag them by a tick at a second's edge (a
+ * token of 3600 s would read 3601, a hold of 10 s 12). */
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Whole seconds from a to b (ms), rounded toward minus infinity: never
+ * more than has really passed or is really left. */
+static long long secs_between(long long a_ms, long long b_ms)
+{
+    long long d = b_ms - a_ms;
+    return d >= 0 ? d / 1000 : -((-d + 999) / 1000);
+}
+
+/* Whole seconds until the hold-off ends, rounded up (a caller told to wait
+ * that long finds it over), never more than the hold given; 0 when none. */
 static long long retry_in(long long retry_at_ms)
 {
     if (!retry_at_ms)
         return 0;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    long long left_ms = retry_at_ms - ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-    return left_ms > 0 ? (left_ms + 999) / 1000 : left_ms / 1000;
+    return -secs_between(retry_at_ms, now_ms());
+}
+
+/* The relative times of c, of now. */
+static void times_of_now(lk_conn *c)
+{
+    long long now = now_ms();
+    c->expires_in = secs_between(now, c->expires_at_ms);
+    c->refreshed_ago = secs_between(c->refreshed_at_ms, now);
+    c->retry_in = retry_in(c->retry_at_ms);
 }
 static void fill(lk_arena *a, PGresult *res, int r, lk_conn *c)
 {
@@ -155,8 +178,7 @@ static void fill(lk_arena *a, PGresult *res, int r, lk_conn *c)
     c->scope = col(a, res, r, "scope");
     c->expires_at = col(a, res, r, "expires_at");
     /* From the absolute time, so a cached row stays right as time passes. */
-    c->expires_epoch = lk_db_ll(res, r, "expires_epoch");
-    c->expires_in = c->expires_epoch - (long long)time(NULL);
+    c->expires_at_ms = lk_db_ll(res, r, "expires_at_ms");
     const char *m = lk_db_get(res, r, "metadata");
     c->metadata = NULL;
     if (m)
@@ -173,10 +195,9 @@ static void fill(lk_arena *a, PGresult *res, int r, lk_conn *c)
     c->last_refreshed_at = col(a, res, r, "last_refreshed_at");
     c->grant_issued_at = col(a, res, r, "grant_issued_at");
     c->last_error = col(a, res, r, "last_error");
-    c->refreshed_epoch = lk_db_ll(res, r, "refreshed_epoch");
-    c->refreshed_ago = (long long)time(NULL) - c->refreshed_epoch;
+    c->refreshed_at_ms = lk_db_ll(res, r, "refreshed_at_ms");
     c->retry_at_ms = lk_db_ll(res, r, "retry_at_ms");
-    c->retry_in = retry_in(c->retry_at_ms);
+    times_of_now(c);
     c->retry_error = col(a, res, r, "refresh_retry_error");
 }
 
@@ -199,9 +220,7 @@ lk_err lk_conn_load(lk_db *db, lk_arena *a, const char *profile, const char *ins
     /* A copy whose relative times are of now (the row may be cached). */
     lk_conn *c = lk_alloc(a, sizeof(lk_conn));
     *c = *(const lk_conn *)cached;
-    c->expires_in = c->expires_epoch - (long long)time(NULL);
-    c->refreshed_ago = (long long)time(NULL) - c->refreshed_epoch;
-    c->retry_in = retry_in(c->retry_at_ms);
+    times_of_now(c);
     *out = c;
     return LK_OK;
 }

@@ -348,6 +348,17 @@ class DataCenterTest(Base):
         item = lk.fake("POST", "/_fake/confluence/content", {"cloud_id": "dc", "id": made["id"]})
         self.assertEqual(len(item["versions"]), 2)
 
+    def test_not_connected_link_opens_the_credential_form(self):
+        r = lkmcp.call(lk.LATCHKEY_URL + "/mcp/" + self.name, self.key, lk.unique("dc-new"),
+                       "confluence_get_page", {"page_id": CONSTRUCTS})
+        self.assertFalse(r["ok"], r)
+        self.assertEqual(r["error"]["code"], -32042, r)
+        link = r["error"]["data"]["elicitations"][0]["url"]
+        self.assertTrue(link.startswith(lk.LATCHKEY_URL + "/authorize/" + self.name + "?link="), link)
+        page = lk.Browser().get(link)
+        self.assertEqual(page.status, 200, page)
+        self.assertIn("<form", page.text)
+
 
 class ToolListNarrowedTest(lka.Asserts, unittest.TestCase):
     """profile add --tools: only those tools are offered and callable."""
