@@ -31,10 +31,11 @@ static void hard_break(mdr_inl *in)
     in->space = false;
 }
 
-/* A link destination: bare when it can be, else in <>. Its '~' are
- * escaped: md4c takes a '~' inside a destination for a strikethrough
- * delimiter, which pairs with one outside the link and loses the real
- * one (the fuzz target's "~[](~~)~"). */
+/* A link destination: bare when it can be, else in <>. Its emphasis and
+ * link delimiters ('*', '_', '~', '`', '[', ']') are escaped: md4c takes
+ * one inside a destination for a delimiter that pairs with one outside
+ * the link and loses the real one (the fuzz targets' "~[](~~)~" and
+ * "*[](*)*"); a backslash escape reads back as the character. */
 static void destination(mdr_inl *in, const char *u)
 {
     bool pointy = !*u;
@@ -46,7 +47,7 @@ static void destination(mdr_inl *in, const char *u)
     for (size_t i = 0; i < n; i++) {
         if (u[i] == '\n' || u[i] == '\r')
             mdr_puts(in->r, &in->b, u[i] == '\n' ? "%0A" : "%0D");
-        else if (strchr("\\<>~", u[i]) || (u[i] == '&' && mdr_entity_like(u + i, n - i)))
+        else if (strchr("\\<>~*_`[]", u[i]) || (u[i] == '&' && mdr_entity_like(u + i, n - i)))
             mdr_put(in->r, &in->b, (char[]){'\\', u[i]}, 2);
         else
             mdr_put(in->r, &in->b, u + i, 1);
