@@ -51,19 +51,24 @@ void mdr_end_block(mdr_rd *r)
     r->sep = true;
 }
 
-/* s[0..n) line by line, each after the containers' prefixes. */
+/* s[0..n) line by line, each after the containers' prefixes. A lone
+ * "\r" ends a line as "\n" and "\r\n" do (CommonMark §2.1): written as
+ * it came, the rest of its line would lack the prefixes and fall out of
+ * the list item or quote (a verbatim element cut in two). XML reads the
+ * three alike (XML 1.0 §2.11), so "\n" stands for each. */
 void mdr_write_lines(mdr_rd *r, const char *s, size_t n)
 {
     size_t i = 0;
     for (;;) {
-        const char *nl = memchr(s + i, '\n', n - i);
-        size_t end = nl ? (size_t)(nl - s) : n;
+        size_t end = i;
+        while (end < n && s[end] != '\n' && s[end] != '\r')
+            end++;
         mdr_line_start(r);
         mdr_put(r, &r->out, s + i, end - i);
         mdr_put(r, &r->out, "\n", 1);
-        if (!nl)
+        if (end == n)
             break;
-        i = end + 1;
+        i = end + (s[end] == '\r' && end + 1 < n && s[end + 1] == '\n' ? 2 : 1);
     }
 }
 

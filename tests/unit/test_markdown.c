@@ -237,6 +237,21 @@ static void test_tilde_in_link_destination_is_escaped(void **state)
     both(a, "<p><a href=\"a b~\">x</a></p>", "[x](<a b\\~>)\n");
 }
 
+/* A lone CR in a verbatim element or a code body ends a line as LF does
+ * (CommonMark §2.1): every line of the fence carries the list item's
+ * indent, or the rest fell out of the item, cutting the element in two
+ * (found by fuzz_md_read: "own Markdown unwritable"). */
+static void test_carriage_return_in_list_item_fence(void **state)
+{
+    lk_arena *a = *state;
+    reads(a, "<ul><li><ac:x>b\rc</ac:x></li></ul>", "- ```confluence-storage\n  <ac:x>b\n  c</ac:x>\n  ```\n");
+    writes(a, "- ```confluence-storage\n  <ac:x>b\n  c</ac:x>\n  ```\n", "<ul><li><ac:x>b\nc</ac:x></li></ul>");
+    reads(a,
+          "<ol><li><ac:structured-macro ac:name=\"code\"><ac:plain-text-body>a&#13;&#13;b&#13;\nc"
+          "</ac:plain-text-body></ac:structured-macro></li></ol>",
+          "1. ```\n   a\n   \n   b\n   c\n   ```\n");
+}
+
 static void test_raw_html_is_text(void **state)
 {
     writes(*state, "<div onclick=\"x()\">hi</div>\n\na <b>b</b>",
@@ -491,6 +506,7 @@ int main(void)
         T(test_entities),
         T(test_unclosed_span_is_closed),
         T(test_tilde_in_link_destination_is_escaped),
+        T(test_carriage_return_in_list_item_fence),
         T(test_raw_html_is_text),
         T(test_unknown_block_kept_verbatim),
         T(test_task_lists_mentions_emoticons_verbatim),
