@@ -14,6 +14,7 @@ void mdr_inl_init(mdr_inl *in, mdr_rd *r, unsigned flags, bool bol)
     in->flags = flags;
     in->bol = bol;
     in->start = true;
+    in->before = ' ';
 }
 
 void mdr_set_space(mdr_inl *in)
@@ -27,11 +28,14 @@ void mdr_set_space(mdr_inl *in)
 /* Writes markup (or escaped text) after any pending whitespace. */
 void mdr_emit(mdr_inl *in, const char *s, size_t n)
 {
-    if (in->space && !in->bol)
+    bool space = in->space && !in->bol;
+    mdr_settle(in, space ? ' ' : mdr_char_at(s, n));
+    if (space)
         mdr_put(in->r, &in->b, " ", 1);
     in->space = false;
     in->start = false;
     in->bol = false;
+    in->last_at = in->b.len;
     mdr_put(in->r, &in->b, s, n);
 }
 

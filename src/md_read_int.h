@@ -51,6 +51,16 @@ typedef struct mdr_rd {
 
 enum { MDR_IN_HEADING = 1, MDR_IN_ONE_LINE = 2, MDR_IN_CELL = 4 };
 
+/* A span written in inline Markdown, until what follows it is known: its
+ * closing delimiter ("*", "**", "~~", or a code span's "`") may not hold
+ * there, and then it is written raw from at instead. */
+typedef struct mdr_tail {
+    const xmlNode *n; /* NULL: none */
+    const char *delim;
+    size_t at, end; /* where it lies in the buffer */
+    int last;       /* the class of the character before its closing delimiter */
+} mdr_tail;
+
 /* Inline Markdown being built for one block (or one span's content). */
 typedef struct mdr_inl {
     mdr_rd *r;
@@ -61,6 +71,12 @@ typedef struct mdr_inl {
     bool lead;      /* whitespace came before the content */
     bool space;     /* a whitespace run waits for the next content */
     bool fail;      /* Markdown cannot carry it here (a '|' in a cell's code) */
+    int before;     /* the class (md_delim.c) of the character before b */
+    unsigned open;  /* the delimiters open around b (mdr_delim_bit) */
+    size_t last_at; /* where the last mdr_emit wrote its text in b */
+    /* The span that ends b, and the one just before it: their closing
+     * delimiters may not hold before what follows. */
+    mdr_tail tail, prev;
 } mdr_inl;
 
 /* ---- md_storage.c ---- */
@@ -139,7 +155,28 @@ void mdr_text(mdr_inl *in, const char *s, size_t n);
  * no fence is long enough. */
 bool mdr_code_span(mdr_inl *in, const char *s, size_t n, const char *suffix);
 
+/* ---- md_delim.c ---- */
+
+/* A character neither known as whitespace nor as a letter: maybe
+ * punctuation (md_delim.c has the classes). */
+#define MDR_CH_OTHER (-1)
+/* The class of the first character of s[0..n) (' ' when empty). */
+int mdr_char_at(const char *s, size_t n);
+/* The class of the last character of s[0..n) (' ' when empty). */
+int mdr_char_before(const char *s, size_t n);
+/* A bit per delimiter: "*", "**", "~~". */
+unsigned mdr_delim_bit(const char *delim);
+/* delim opens a span between two characters, inside the open ones. */
+bool mdr_opens(const char *delim, int before, int after, unsigned open);
+/* delim closes a span between two characters (after ' ': not known yet). */
+bool mdr_closes(const char *delim, int before, int after);
+
 /* ---- md_inline.c ---- */
+
+/* What comes next in in->b starts with a character of class next: the
+ * span that ends b is written raw when its closing delimiter would not
+ * close there. */
+void mdr_settle(mdr_inl *in, int next);
 
 /* Renders the nodes from n up to stop (NULL: the end) as inline Markdown. */
 void mdr_inline_nodes(mdr_inl *in, const xmlNode *n, const xmlNode *stop, int depth);

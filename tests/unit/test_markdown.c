@@ -79,7 +79,7 @@ static void test_emphasis_both_ways(void **state)
 {
     both(*state, "<p><strong>bold</strong> <em>it</em> <code>x = 1</code> <s>gone</s></p>",
          "**bold** *it* `x = 1` ~~gone~~\n");
-    reads(*state, "<p><b>b</b><i>i</i><del>d</del><strike>s</strike></p>", "**b***i*~~d~~~~s~~\n");
+    reads(*state, "<p><b>b</b> <i>i</i> <del>d</del> <strike>s</strike></p>", "**b** *i* ~~d~~ ~~s~~\n");
     /* White space inside the tags moves outside the delimiters. */
     reads(*state, "<p>a<strong> b </strong>c</p>", "a **b** c\n");
     /* Code holding backticks takes a longer fence. */
@@ -250,6 +250,44 @@ static void test_carriage_return_in_list_item_fence(void **state)
           "<ol><li><ac:structured-macro ac:name=\"code\"><ac:plain-text-body>a&#13;&#13;b&#13;\nc"
           "</ac:plain-text-body></ac:structured-macro></li></ol>",
           "1. ```\n   a\n   \n   b\n   c\n   ```\n");
+}
+
+/* A delimiter run that would not read back as the span it stands for
+ * leaves its element raw: a run touching another of the same character
+ * (md4c reads "~~d~~~~s~~" as one strikethrough), a closer after
+ * punctuation before a letter or an opener after a letter before
+ * punctuation (CommonMark §6.2 flanking), "~~" inside "~~" (md4c pairs a
+ * closer with the oldest opener), an opener before a no-break space
+ * (found by fuzz_md_write: runs of nested strong and em delimiters were
+ * not a fixed point). */
+static void test_ambiguous_delimiters_leave_spans_raw(void **state)
+{
+    lk_arena *a = *state;
+    both(a, "<p><em><strong><strong><strong>a</strong></strong>z</strong>b</em></p>",
+         "*`<strong><strong><strong>a</strong></strong>z</strong>`{=confluence-storage}b*\n");
+    both(a, "<p><s>d</s><s>s</s></p>", "`<s>d</s>`{=confluence-storage}~~s~~\n");
+    both(a, "<p><em>a.</em>b x<em>.y</em> <em>a <em>b</em> c</em></p>",
+         "`<em>a.</em>`{=confluence-storage}b x`<em>.y</em>`{=confluence-storage} *a *b* c*\n");
+    both(a, "<p><s>a <s>b</s></s> a<em>b</em>c <em>&#160;x</em></p>",
+         "~~a `<s>b</s>`{=confluence-storage}~~ a*b*c `<em>&#160;x</em>`{=confluence-storage}\n");
+    char *s1 = to_storage(a, "*******a****z**b*");
+    assert_string_equal(s1, "<p>**<em><strong><strong>a</strong></strong>z**b</em></p>");
+    assert_string_equal(to_md(a, s1), "\\*\\**`<strong><strong>a</strong></strong>`{=confluence-storage}z\\*\\*b*\n");
+    assert_string_equal(to_storage(a, to_md(a, s1)), s1);
+}
+
+/* A code span's closing backticks would run on into a backtick right
+ * after it ("`a``b`" is one code span): the code span is then raw. */
+static void test_adjacent_code_spans_stay_apart(void **state)
+{
+    lk_arena *a = *state;
+    both(a, "<p><code>a</code><code>b</code> <code>c</code><u>d</u></p>",
+         "`<code>a</code>`{=confluence-storage}`b` `<code>c</code>`{=confluence-storage}"
+         "`<u>d</u>`{=confluence-storage}\n");
+    both(a, "<p><code>a</code><em>b</em>c<em>*</em></p>", "`a`*b*c`<em>*</em>`{=confluence-storage}\n");
+    /* A span made raw after the code span that it touches makes that raw too. */
+    both(a, "<p><code>a</code><strong>x</strong><em>y</em></p>",
+         "`<code>a</code>`{=confluence-storage}`<strong>x</strong>`{=confluence-storage}*y*\n");
 }
 
 static void test_raw_html_is_text(void **state)
@@ -507,6 +545,8 @@ int main(void)
         T(test_unclosed_span_is_closed),
         T(test_tilde_in_link_destination_is_escaped),
         T(test_carriage_return_in_list_item_fence),
+        T(test_ambiguous_delimiters_leave_spans_raw),
+        T(test_adjacent_code_spans_stay_apart),
         T(test_raw_html_is_text),
         T(test_unknown_block_kept_verbatim),
         T(test_task_lists_mentions_emoticons_verbatim),
