@@ -48,6 +48,21 @@ bool mdr_entity_like(const char *s, size_t n)
     return i > 1 && i < n && s[i] == ';';
 }
 
+/* A code block's language as a fence's info string: backslashes and
+ * entity-like '&' escaped, as CommonMark §4.5 reads both there. */
+char *mdr_info_string(lk_arena *a, const char *lang)
+{
+    size_t n = strlen(lang), j = 0;
+    char *s = lk_alloc(a, 2 * n + 1);
+    for (size_t i = 0; i < n; i++) {
+        if (lang[i] == '\\' || (lang[i] == '&' && mdr_entity_like(lang + i, n - i)))
+            s[j++] = '\\';
+        s[j++] = lang[i];
+    }
+    s[j] = '\0';
+    return s;
+}
+
 /* At a line's start: "# x", "> x", "- x", "+ x", "=", "1. x" stay text. */
 static size_t line_start_escape(mdr_inl *in, const char *s, size_t n)
 {

@@ -135,7 +135,7 @@ static bool known_block(mdr_rd *r, const xmlNode *n, int depth, char prev)
         const char *c = mdr_content(r->a, n);
         mdr_fence_block(r, "", c, strlen(c));
     } else if (mdr_code_macro(r, n, &lang, &body)) {
-        mdr_fence_block(r, lang ? lang : "", body, strlen(body));
+        mdr_fence_block(r, lang ? mdr_info_string(r->a, lang) : "", body, strlen(body));
     } else {
         return mdr_is_el(n, NULL, "table") && mdr_table(r, n, depth);
     }

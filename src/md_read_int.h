@@ -148,6 +148,8 @@ void mdr_set_space(mdr_inl *in);
 void mdr_emit(mdr_inl *in, const char *s, size_t n);
 /* "&name;" or "&#...;" at s: text that CommonMark would read as an entity. */
 bool mdr_entity_like(const char *s, size_t n);
+/* A code block's language as a fence's info string (arena). */
+char *mdr_info_string(lk_arena *a, const char *lang);
 /* Text from storage: whitespace runs become one space; Markdown's
  * metacharacters are escaped so that the text stays text. */
 void mdr_text(mdr_inl *in, const char *s, size_t n);

@@ -290,6 +290,17 @@ static void test_adjacent_code_spans_stay_apart(void **state)
          "`<code>a</code>`{=confluence-storage}`<strong>x</strong>`{=confluence-storage}*y*\n");
 }
 
+/* A code block's language keeps its backslashes and entity-like '&':
+ * CommonMark §4.5 reads escapes and entities in an info string (found by
+ * fuzz_md_write: "```\\\\\\" lost a backslash each round). */
+static void test_code_language_is_escaped(void **state)
+{
+    both(*state,
+         "<ac:structured-macro ac:name=\"code\"><ac:parameter ac:name=\"language\">\\\\&amp;amp;</ac:parameter>"
+         "<ac:plain-text-body><![CDATA[x]]></ac:plain-text-body></ac:structured-macro>",
+         "```\\\\\\\\\\&amp;\nx\n```\n");
+}
+
 static void test_raw_html_is_text(void **state)
 {
     writes(*state, "<div onclick=\"x()\">hi</div>\n\na <b>b</b>",
@@ -547,6 +558,7 @@ int main(void)
         T(test_carriage_return_in_list_item_fence),
         T(test_ambiguous_delimiters_leave_spans_raw),
         T(test_adjacent_code_spans_stay_apart),
+        T(test_code_language_is_escaped),
         T(test_raw_html_is_text),
         T(test_unknown_block_kept_verbatim),
         T(test_task_lists_mentions_emoticons_verbatim),
