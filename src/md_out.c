@@ -25,6 +25,24 @@ void mdr_line_start(mdr_rd *r)
     }
 }
 
+mdr_mark mdr_mark_now(const mdr_rd *r)
+{
+    mdr_mark m = {r->out.len, r->sep, 0};
+    for (int i = 0; i < r->nlv; i++)
+        m.used |= (unsigned long long)r->lv[i].used << i;
+    return m;
+}
+
+void mdr_rewind(mdr_rd *r, const mdr_mark *m)
+{
+    r->out.len = m->len;
+    if (r->out.p)
+        r->out.p[r->out.len] = '\0';
+    r->sep = m->sep;
+    for (int i = 0; i < r->nlv; i++)
+        r->lv[i].used = (m->used >> i) & 1;
+}
+
 /* An empty line inside the open containers ("" or ">"). */
 static void blank_line(mdr_rd *r)
 {

@@ -28,6 +28,18 @@ static bool paragraph(mdr_rd *r, const xmlNode *first, const xmlNode *stop, int 
     return true;
 }
 
+/* A page that starts "- # a" ends that item at its first blank line in
+ * md4c 0.4.8 (as no other position or marker width does): the item's
+ * marker takes a second space there. */
+static void widen_first_item(mdr_rd *r)
+{
+    mdr_level *lv = &r->lv[0];
+    if (r->out.len != 0 || r->nlv != 1 || !lv->item || lv->used || strlen(lv->first) != 2 || lv->first[0] > '9')
+        return;
+    lv->first = lk_printf(r->a, "%c  ", lv->first[0]);
+    lv->rest = "   ";
+}
+
 static void heading(mdr_rd *r, const xmlNode *n, int hlevel, int depth)
 {
     mdr_inl in;
@@ -36,6 +48,7 @@ static void heading(mdr_rd *r, const xmlNode *n, int hlevel, int depth)
     size_t len;
     const char *s = mdr_inline_done(&in, &len);
     mdr_begin_block(r);
+    widen_first_item(r);
     mdr_line_start(r);
     mdr_put(r, &r->out, "######", (size_t)hlevel);
     if (len)
@@ -45,18 +58,18 @@ static void heading(mdr_rd *r, const xmlNode *n, int hlevel, int depth)
     mdr_end_block(r);
 }
 
-static bool push(mdr_rd *r, const char *first, const char *rest, bool tight)
+static bool push(mdr_rd *r, const char *first, const char *rest, bool tight, bool item)
 {
     if (r->nlv >= LK_STORAGE_DEPTH_MAX)
         return false;
-    r->lv[r->nlv++] = (mdr_level){first, rest, false, tight};
+    r->lv[r->nlv++] = (mdr_level){first, rest, false, tight, item};
     return true;
 }
 
 static void quote(mdr_rd *r, const xmlNode *n, int depth)
 {
     mdr_begin_block(r);
-    if (!push(r, "> ", "> ", false)) {
+    if (!push(r, "> ", "> ", false, false)) {
         r->err = LK_EINTERNAL; /* depth bounds the levels: never */
         return;
     }
@@ -85,7 +98,11 @@ static bool list_shape(mdr_rd *r, const xmlNode *n, bool *tight)
 }
 
 /* *alt: this list follows one of the same kind, so it takes the other
- * marker ('*' for '-', ')' for '.'), or Markdown would join the two. */
+ * marker ('*' for '-', ')' for '.'), or Markdown would join the two.
+ * False (nothing written) where Markdown would not read the list back
+ * after the blocks before it in a list item (CommonMark §5.2, §5.3): an
+ * ordered list from a number other than 1 after a tight item's text, or
+ * a first item left empty ("-" under text is a setext underline). */
 static bool list(mdr_rd *r, const xmlNode *n, bool ordered, bool alt, int depth)
 {
     bool tight;
@@ -95,16 +112,27 @@ static bool list(mdr_rd *r, const xmlNode *n, bool ordered, bool alt, int depth)
     const char *start = ordered ? mdr_attr(r->a, n, NULL, "start") : NULL;
     if (start && !lk_parse_int(start, 0, 999999000, &num))
         num = 1;
+    const mdr_level *in = r->nlv ? &r->lv[r->nlv - 1] : NULL;
+    bool after = in && in->item && in->used;
+    if (after && in->tight && num != 1)
+        return false;
+    mdr_mark m = mdr_mark_now(r);
     mdr_begin_block(r);
     for (const xmlNode *li = mdr_skip_blank(n->children); li && r->err == LK_OK; li = mdr_skip_blank(li->next)) {
         char *first = ordered ? lk_printf(r->a, "%lld%c ", num++, alt ? ')' : '.') : (alt ? "* " : "- ");
-        if (!push(r, first, mdr_repeat(r->a, ' ', strlen(first)), tight)) {
+        if (!push(r, first, mdr_repeat(r->a, ' ', strlen(first)), tight, true)) {
             r->err = LK_EINTERNAL; /* depth bounds the levels: never */
             return true;
         }
         flow(r, li->children, depth + 1);
-        if (!r->lv[r->nlv - 1].used)
+        if (!r->lv[r->nlv - 1].used) {
+            if (li == mdr_skip_blank(n->children) && after) {
+                r->nlv--;
+                mdr_rewind(r, &m);
+                return false;
+            }
             mdr_write_lines(r, "", 0);
+        }
         r->nlv--;
         r->sep = true;
     }
@@ -128,8 +156,10 @@ static bool known_block(mdr_rd *r, const xmlNode *n, int depth, char prev)
     } else if (mdr_is_el(n, NULL, "blockquote")) {
         quote(r, n, depth);
     } else if (mdr_is_el(n, NULL, "hr")) {
+        /* After a "-" marker "---" would make the line one rule. */
+        bool marker = r->nlv > 0 && !r->lv[r->nlv - 1].used;
         mdr_begin_block(r);
-        mdr_write_lines(r, "---", 3);
+        mdr_write_lines(r, marker ? "___" : "---", 3);
         mdr_end_block(r);
     } else if (mdr_is_el(n, NULL, "pre")) {
         const char *c = mdr_content(r->a, n);

@@ -36,7 +36,15 @@ typedef struct mdr_level {
     const char *first, *rest;
     bool used;  /* the first line was written */
     bool tight; /* a tight list's item: its blocks are not set apart */
+    bool item;  /* a list item (else a block quote) */
 } mdr_level;
+
+/* Where the output stood, to take back a block written in part. */
+typedef struct mdr_mark {
+    size_t len;
+    bool sep;
+    unsigned long long used; /* lv[i].used, bit i */
+} mdr_mark;
 
 /* The Markdown being written for one page. */
 typedef struct mdr_rd {
@@ -95,6 +103,10 @@ void mdr_put(mdr_rd *r, lk_buf *b, const char *s, size_t n);
 void mdr_puts(mdr_rd *r, lk_buf *b, const char *s);
 /* Starts a line: the open containers' prefixes. */
 void mdr_line_start(mdr_rd *r);
+/* Where the output stands now. */
+mdr_mark mdr_mark_now(const mdr_rd *r);
+/* Takes the output back to m (the levels open then are open now). */
+void mdr_rewind(mdr_rd *r, const mdr_mark *m);
 /* Before a block: a blank line after the previous one (not in a tight item). */
 void mdr_begin_block(mdr_rd *r);
 /* After a block: the next one is set apart. */

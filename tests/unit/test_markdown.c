@@ -301,6 +301,27 @@ static void test_code_language_is_escaped(void **state)
          "```\\\\\\\\\\&amp;\nx\n```\n");
 }
 
+/* Where Markdown would not read a nested list back after what comes
+ * before it in the item, the list stays verbatim: a first item left empty
+ * ("-" under the item's text is a setext underline: found by
+ * fuzz_md_write), an ordered list from 3 after the item's text (it cannot
+ * interrupt a paragraph, CommonMark §5.3). A rule first in an item is
+ * "___" ("- ---" is one rule); a page that starts with a heading in an
+ * item gets a wider marker (md4c 0.4.8 ends "- # a" at its blank line). */
+static void test_list_items_read_back_as_written(void **state)
+{
+    lk_arena *a = *state;
+    both(a, "<ul><li>a<ul><li></li><li>b</li></ul></li></ul>",
+         "- a\n  ```confluence-storage\n  <ul><li></li><li>b</li></ul>\n  ```\n");
+    both(a, "<ul><li>a<ol start=\"3\"><li>x</li></ol></li></ul>",
+         "- a\n  ```confluence-storage\n  <ol start=\"3\"><li>x</li></ol>\n  ```\n");
+    both(a, "<ul><li><hr /><ul><li>x</li></ul></li></ul>", "- ___\n\n  - x\n");
+    both(a, "<ul><li><h1>a</h1><ul><li>x</li></ul></li></ul>", "-  # a\n\n   - x\n");
+    /* An empty item after another, or first on its line, stays an item. */
+    both(a, "<ul><li>a</li><li></li></ul>", "- a\n- \n");
+    both(a, "<ul><li><ul><li></li></ul></li></ul>", "- - \n");
+}
+
 static void test_raw_html_is_text(void **state)
 {
     writes(*state, "<div onclick=\"x()\">hi</div>\n\na <b>b</b>",
@@ -559,6 +580,7 @@ int main(void)
         T(test_ambiguous_delimiters_leave_spans_raw),
         T(test_adjacent_code_spans_stay_apart),
         T(test_code_language_is_escaped),
+        T(test_list_items_read_back_as_written),
         T(test_raw_html_is_text),
         T(test_unknown_block_kept_verbatim),
         T(test_task_lists_mentions_emoticons_verbatim),
