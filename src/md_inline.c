@@ -92,7 +92,7 @@ static void sub_render(mdr_inl *sub, mdr_inl *in, const xmlNode *n, int depth, c
 {
     size_t len = strlen(open);
     mdr_inl_init(sub, in->r, in->flags, false);
-    sub->before = open[len - 1];
+    sub->before = (unsigned char)open[len - 1];
     sub->open = open[0] == '[' ? 0 : in->open | mdr_delim_bit(open);
     mdr_inline_nodes(sub, n->children, NULL, depth + 1);
     mdr_settle(sub, open[0] == '[' ? ']' : open[0]);

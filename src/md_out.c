@@ -108,18 +108,41 @@ char *mdr_repeat(lk_arena *a, char c, size_t n)
     return s;
 }
 
-/* A fenced code block: longer than any run of backticks inside. */
+/* md4c (0.4.8 and since) ends a list item at a line that follows two
+ * blank lines or a blank line after a block that closed itself (a fence,
+ * an ATX heading) when the last 8 bytes of its block store read as an
+ * empty item (the hack for its issue #6): they are the last line of that
+ * block, whose first field (a fenced line's end, a heading's start)
+ * becomes the block type, and MD_BLOCK_LI is 4. Inside a list item, such
+ * an offset is moved by a byte. */
+bool mdr_looks_like_item(const mdr_rd *r, size_t offset)
+{
+    bool item = false;
+    for (int i = 0; i < r->nlv; i++)
+        item = item || r->lv[i].item;
+    return item && (offset & 0xFF) == 4;
+}
+
+/* A fenced code block: longer than any run of backticks inside (and one
+ * longer where the end of its last line would look like an item). */
 void mdr_fence_block(mdr_rd *r, const char *info, const char *s, size_t n)
 {
     size_t ticks = mdr_longest_run(s, n, '`') + 1;
     char *fence = mdr_repeat(r->a, '`', ticks < 3 ? 3 : ticks);
     mdr_begin_block(r);
-    mdr_line_start(r);
-    mdr_puts(r, &r->out, fence);
-    mdr_puts(r, &r->out, info);
-    mdr_put(r, &r->out, "\n", 1);
-    if (n)
-        mdr_write_lines(r, s, n);
+    mdr_mark m = mdr_mark_now(r);
+    for (int tries = 0; tries < 2; tries++) {
+        mdr_line_start(r);
+        mdr_puts(r, &r->out, fence);
+        mdr_puts(r, &r->out, info);
+        mdr_put(r, &r->out, "\n", 1);
+        if (n)
+            mdr_write_lines(r, s, n);
+        if (!n || !mdr_looks_like_item(r, r->out.len - 1))
+            break;
+        mdr_rewind(r, &m);
+        fence = lk_printf(r->a, "%s`", fence);
+    }
     mdr_line_start(r);
     mdr_puts(r, &r->out, fence);
     mdr_put(r, &r->out, "\n", 1);

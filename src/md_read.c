@@ -28,18 +28,6 @@ static bool paragraph(mdr_rd *r, const xmlNode *first, const xmlNode *stop, int 
     return true;
 }
 
-/* A page that starts "- # a" ends that item at its first blank line in
- * md4c 0.4.8 (as no other position or marker width does): the item's
- * marker takes a second space there. */
-static void widen_first_item(mdr_rd *r)
-{
-    mdr_level *lv = &r->lv[0];
-    if (r->out.len != 0 || r->nlv != 1 || !lv->item || lv->used || strlen(lv->first) != 2 || lv->first[0] > '9')
-        return;
-    lv->first = lk_printf(r->a, "%c  ", lv->first[0]);
-    lv->rest = "   ";
-}
-
 static void heading(mdr_rd *r, const xmlNode *n, int hlevel, int depth)
 {
     mdr_inl in;
@@ -48,11 +36,12 @@ static void heading(mdr_rd *r, const xmlNode *n, int hlevel, int depth)
     size_t len;
     const char *s = mdr_inline_done(&in, &len);
     mdr_begin_block(r);
-    widen_first_item(r);
     mdr_line_start(r);
     mdr_put(r, &r->out, "######", (size_t)hlevel);
     if (len)
         mdr_put(r, &r->out, " ", 1);
+    if (mdr_looks_like_item(r, r->out.len))
+        mdr_put(r, &r->out, " ", 1); /* md4c reads the heading's text from after the spaces */
     mdr_put(r, &r->out, s, len);
     mdr_put(r, &r->out, "\n", 1);
     mdr_end_block(r);
@@ -66,16 +55,23 @@ static bool push(mdr_rd *r, const char *first, const char *rest, bool tight, boo
     return true;
 }
 
+/* A quote with nothing in it is left out: its blank line and the next
+ * block's would stand two in a row (see mdr_looks_like_item). */
 static void quote(mdr_rd *r, const xmlNode *n, int depth)
 {
+    mdr_mark m = mdr_mark_now(r);
     mdr_begin_block(r);
     if (!push(r, "> ", "> ", false, false)) {
         r->err = LK_EINTERNAL; /* depth bounds the levels: never */
         return;
     }
     flow(r, n->children, depth + 1);
+    bool empty = !r->lv[r->nlv - 1].used;
     r->nlv--;
-    mdr_end_block(r);
+    if (empty)
+        mdr_rewind(r, &m);
+    else
+        mdr_end_block(r);
 }
 
 /* A list's items are its element children, all <li>; a list is tight

@@ -117,6 +117,9 @@ void mdr_write_lines(mdr_rd *r, const char *s, size_t n);
 size_t mdr_longest_run(const char *s, size_t n, char c);
 /* n times c, NUL-terminated (arena). */
 char *mdr_repeat(lk_arena *a, char c, size_t n);
+/* True inside a list item when md4c would take a line record at this
+ * offset of the output for an empty list item (md_out.c has why). */
+bool mdr_looks_like_item(const mdr_rd *r, size_t offset);
 /* A fenced code block with info string info around s[0..n): the fence is
  * longer than any run of backticks inside. */
 void mdr_fence_block(mdr_rd *r, const char *info, const char *s, size_t n);
