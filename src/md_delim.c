@@ -1,14 +1,15 @@
 /* Emphasis and strikethrough delimiters written from storage: whether a
- * run of '*' or '~' between two characters reads back, in md4c 0.4, as
- * the opener or closer it stands for. CommonMark §6.2 for '*': a run
- * opens when left-flanking, closes when right-flanking, and one that can
- * do both may pair with the wrong partner; md4c for '~': a run of one or
+ * run of '*' or '~' between two characters reads back, in md4c, as the
+ * opener or closer it stands for. CommonMark §6.2 for '*': a run opens
+ * when left-flanking, closes when right-flanking, and one that can do
+ * both may pair with the wrong partner. md4c 0.4 for '~': a run of one or
  * two opens before non-whitespace, closes after it, and a closer pairs
- * with the oldest open opener. Runs that touch another delimiter of the
- * same character merge into one. A character is known by class: the
- * ASCII byte, ' ' for Unicode whitespace, 'a' for a letter known here,
- * MDR_CH_OTHER for the rest (maybe punctuation, so both ways are
- * checked). */
+ * with the oldest open opener; md4c 0.5 holds '~' to the rules of '*':
+ * both are asked here. Runs that touch another delimiter of the same
+ * character merge into one. A character is known by class: the ASCII
+ * byte, ' ' for Unicode whitespace, 'a' for a letter known here,
+ * MDR_CH_OTHER for the rest (maybe punctuation, so both readings must
+ * hold). */
 #include <string.h>
 
 #include "md_read_int.h"
@@ -95,8 +96,6 @@ bool mdr_opens(const char *delim, int before, int after, unsigned open)
         return false;
     if (open & mdr_delim_bit(delim))
         return delim[0] == '*' && (ws(before) || (punct(before) && !ws(after) && !maybe_punct(after)));
-    if (delim[0] == '~')
-        return true;
     return !maybe_punct(after) || ws(before) || punct(before);
 }
 
@@ -105,5 +104,5 @@ bool mdr_closes(const char *delim, int before, int after)
 {
     if (ws(before) || after == delim[0] || before == delim[0])
         return false;
-    return delim[0] == '~' || !maybe_punct(before) || ws(after) || punct(after);
+    return !maybe_punct(before) || ws(after) || punct(after);
 }
