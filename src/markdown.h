@@ -26,8 +26,13 @@
  * An element is verbatim when it is unknown, carries attributes that
  * matter (colspan, ac:width, a code macro's title...) or holds what its
  * Markdown form cannot (a table cell with a list, a table without one
- * header row...). Known elements lose presentation attributes (style,
- * class, data-layout, local ids, column widths); comments are dropped.
+ * header row...), or where its Markdown would read back as something
+ * else: a span whose delimiters would not open or close there (CommonMark
+ * §6.2 flanking, a run touching one of the same character: "*a.*b",
+ * "`a``b`"), a nested list that cannot follow its item's text (an empty
+ * first item, an ordered list not from 1). Known elements lose
+ * presentation attributes (style, class, data-layout, local ids, column
+ * widths); comments are dropped; an empty quote is left out.
  * A table without a header row reads with an empty one, which writes back
  * as no header row.
  *
