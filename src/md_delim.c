@@ -89,12 +89,14 @@ unsigned mdr_delim_bit(const char *delim)
 }
 
 /* delim opens between before and after; open: the delimiters already open
- * around it, one of which a run that can also close might end. */
+ * around it, one of which a run that can also close might end (any of
+ * the same character: md4c 0.4.8 let "*" close a "**" run, which the
+ * rule of 3 of CommonMark §6.2 forbids). */
 bool mdr_opens(const char *delim, int before, int after, unsigned open)
 {
     if (ws(after) || after == delim[0] || before == delim[0])
         return false;
-    if (open & mdr_delim_bit(delim))
+    if (open & (delim[0] == '*' ? mdr_delim_bit("*") | mdr_delim_bit("**") : mdr_delim_bit("~~")))
         return delim[0] == '*' && (ws(before) || (punct(before) && !ws(after) && !maybe_punct(after)));
     return !maybe_punct(after) || ws(before) || punct(before);
 }

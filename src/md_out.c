@@ -138,8 +138,8 @@ void mdr_fence_block(mdr_rd *r, const char *info, const char *s, size_t n)
         mdr_put(r, &r->out, "\n", 1);
         if (n)
             mdr_write_lines(r, s, n);
-        if (!n || !mdr_looks_like_item(r, r->out.len - 1))
-            break;
+        if (!mdr_looks_like_item(r, r->out.len - 1))
+            break; /* md4c keeps the opening line: the last of an empty block */
         mdr_rewind(r, &m);
         fence = lk_printf(r->a, "%s`", fence);
     }

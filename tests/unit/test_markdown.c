@@ -270,6 +270,8 @@ static void test_ambiguous_delimiters_leave_spans_raw(void **state)
          "`<em>a.</em>`{=confluence-storage}b x`<em>.y</em>`{=confluence-storage} *a *b* c*\n");
     both(a, "<p><s>a <s>b</s></s> a<em>b</em>c <em>&#160;x</em></p>",
          "~~a `<s>b</s>`{=confluence-storage}~~ a*b*c `<em>&#160;x</em>`{=confluence-storage}\n");
+    /* md4c 0.4.8 lets a "*" that can also close end a "**" around it. */
+    both(a, "<p><strong>.<em>.a</em> b</strong></p>", "**.`<em>.a</em>`{=confluence-storage} b**\n");
     char *s1 = to_storage(a, "*******a****z**b*");
     assert_string_equal(s1, "<p>**<em><strong><strong>a</strong></strong>z**b</em></p>");
     assert_string_equal(to_md(a, s1), "\\*\\**`<strong><strong>a</strong></strong>`{=confluence-storage}z\\*\\*b*\n");
@@ -337,6 +339,15 @@ static void test_block_after_fence_or_heading_stays_in_item(void **state)
                    "</ac:plain-text-body></ac:structured-macro><p>b</p></li></ul>",
                    x),
          lk_printf(a, "- ````\n  %s\n  ````\n\n  b\n", x));
+    /* An empty block's last line is its opening fence. */
+    char *p = lk_alloc(a, 254);
+    memset(p, 'p', 253); /* the fence after "\n\n- ```" ends at 260 */
+    both(a,
+         lk_printf(a,
+                   "<p>%s</p><ul><li><ac:structured-macro ac:name=\"code\"><ac:plain-text-body><![CDATA[]]>"
+                   "</ac:plain-text-body></ac:structured-macro><p>b</p></li></ul>",
+                   p),
+         lk_printf(a, "%s\n\n- ````\n  ````\n\n  b\n", p));
     both(a, "<ul><li><h1>a</h1><ul><li>x</li></ul></li></ul>", "- #  a\n\n  - x\n");
     /* Elsewhere nothing moves. */
     both(a, "<ul><li><h2>a</h2><ul><li>x</li></ul></li></ul>", "- ## a\n\n  - x\n");
