@@ -237,125 +237,6 @@ static void test_tilde_in_link_destination_is_escaped(void **state)
     both(a, "<p><a href=\"a b~\">x</a></p>", "[x](<a b\\~>)\n");
 }
 
-/* A lone CR in a verbatim element or a code body ends a line as LF does
- * (CommonMark §2.1): every line of the fence carries the list item's
- * indent, or the rest fell out of the item, cutting the element in two
- * (found by fuzz_md_read: "own Markdown unwritable"). */
-static void test_carriage_return_in_list_item_fence(void **state)
-{
-    lk_arena *a = *state;
-    reads(a, "<ul><li><ac:x>b\rc</ac:x></li></ul>", "- ```confluence-storage\n  <ac:x>b\n  c</ac:x>\n  ```\n");
-    writes(a, "- ```confluence-storage\n  <ac:x>b\n  c</ac:x>\n  ```\n", "<ul><li><ac:x>b\nc</ac:x></li></ul>");
-    reads(a,
-          "<ol><li><ac:structured-macro ac:name=\"code\"><ac:plain-text-body>a&#13;&#13;b&#13;\nc"
-          "</ac:plain-text-body></ac:structured-macro></li></ol>",
-          "1. ```\n   a\n   \n   b\n   c\n   ```\n");
-}
-
-/* A delimiter run that would not read back as the span it stands for
- * leaves its element raw: a run touching another of the same character
- * (md4c reads "~~d~~~~s~~" as one strikethrough), a closer after
- * punctuation before a letter or an opener after a letter before
- * punctuation (CommonMark §6.2 flanking), "~~" inside "~~" (md4c pairs a
- * closer with the oldest opener), an opener before a no-break space
- * (found by fuzz_md_write: runs of nested strong and em delimiters were
- * not a fixed point). */
-static void test_ambiguous_delimiters_leave_spans_raw(void **state)
-{
-    lk_arena *a = *state;
-    both(a, "<p><em><strong><strong><strong>a</strong></strong>z</strong>b</em></p>",
-         "*`<strong><strong><strong>a</strong></strong>z</strong>`{=confluence-storage}b*\n");
-    both(a, "<p><s>d</s><s>s</s></p>", "`<s>d</s>`{=confluence-storage}~~s~~\n");
-    both(a, "<p><em>a.</em>b x<em>.y</em> <em>a <em>b</em> c</em></p>",
-         "`<em>a.</em>`{=confluence-storage}b x`<em>.y</em>`{=confluence-storage} *a *b* c*\n");
-    both(a, "<p><s>a <s>b</s></s> a<em>b</em>c <em>&#160;x</em></p>",
-         "~~a `<s>b</s>`{=confluence-storage}~~ a*b*c `<em>&#160;x</em>`{=confluence-storage}\n");
-    /* md4c 0.4.8 lets a "*" that can also close end a "**" around it. */
-    both(a, "<p><strong>.<em>.a</em> b</strong></p>", "**.`<em>.a</em>`{=confluence-storage} b**\n");
-    char *s1 = to_storage(a, "*******a****z**b*");
-    assert_string_equal(s1, "<p>**<em><strong><strong>a</strong></strong>z**b</em></p>");
-    assert_string_equal(to_md(a, s1), "\\*\\**`<strong><strong>a</strong></strong>`{=confluence-storage}z\\*\\*b*\n");
-    assert_string_equal(to_storage(a, to_md(a, s1)), s1);
-}
-
-/* A code span's closing backticks would run on into a backtick right
- * after it ("`a``b`" is one code span): the code span is then raw. */
-static void test_adjacent_code_spans_stay_apart(void **state)
-{
-    lk_arena *a = *state;
-    both(a, "<p><code>a</code><code>b</code> <code>c</code><u>d</u></p>",
-         "`<code>a</code>`{=confluence-storage}`b` `<code>c</code>`{=confluence-storage}"
-         "`<u>d</u>`{=confluence-storage}\n");
-    both(a, "<p><code>a</code><em>b</em>c<em>*</em></p>", "`a`*b*c`<em>*</em>`{=confluence-storage}\n");
-    /* A span made raw after the code span that it touches makes that raw too. */
-    both(a, "<p><code>a</code><strong>x</strong><em>y</em></p>",
-         "`<code>a</code>`{=confluence-storage}`<strong>x</strong>`{=confluence-storage}*y*\n");
-}
-
-/* A code block's language keeps its backslashes and entity-like '&':
- * CommonMark §4.5 reads escapes and entities in an info string (found by
- * fuzz_md_write: "```\\\\\\" lost a backslash each round). */
-static void test_code_language_is_escaped(void **state)
-{
-    both(*state,
-         "<ac:structured-macro ac:name=\"code\"><ac:parameter ac:name=\"language\">\\\\&amp;amp;</ac:parameter>"
-         "<ac:plain-text-body><![CDATA[x]]></ac:plain-text-body></ac:structured-macro>",
-         "```\\\\\\\\\\&amp;\nx\n```\n");
-}
-
-/* Where Markdown would not read a nested list back after what comes
- * before it in the item, the list stays verbatim: a first item left empty
- * ("-" under the item's text is a setext underline: found by
- * fuzz_md_write), an ordered list from 3 after the item's text (it cannot
- * interrupt a paragraph, CommonMark §5.3). A rule first in an item is
- * "___" ("- ---" is one rule). */
-static void test_list_items_read_back_as_written(void **state)
-{
-    lk_arena *a = *state;
-    both(a, "<ul><li>a<ul><li></li><li>b</li></ul></li></ul>",
-         "- a\n  ```confluence-storage\n  <ul><li></li><li>b</li></ul>\n  ```\n");
-    both(a, "<ul><li>a<ol start=\"3\"><li>x</li></ol></li></ul>",
-         "- a\n  ```confluence-storage\n  <ol start=\"3\"><li>x</li></ol>\n  ```\n");
-    both(a, "<ul><li><hr /><ul><li>x</li></ul></li></ul>", "- ___\n\n  - x\n");
-    /* An empty item after another, or first on its line, stays an item. */
-    both(a, "<ul><li>a</li><li></li></ul>", "- a\n- \n");
-    both(a, "<ul><li><ul><li></li></ul></li></ul>", "- - \n");
-}
-
-/* md4c ends a list item at a line after a blank line that follows a
- * fence or a heading when the last line record of that block reads as an
- * empty item (its issue #6 hack: a fenced line's end or a heading's
- * start at an offset of 4 mod 256 is MD_BLOCK_LI). Inside an item such a
- * fence takes one more backtick, such a heading one more space (found by
- * fuzz_md_write: a paragraph after a code block left its item). */
-static void test_block_after_fence_or_heading_stays_in_item(void **state)
-{
-    lk_arena *a = *state;
-    char *x = lk_alloc(a, 253);
-    memset(x, 'x', 252); /* "- ```\n  " is 8 bytes: the line ends at 260 */
-    both(a,
-         lk_printf(a,
-                   "<ul><li><ac:structured-macro ac:name=\"code\"><ac:plain-text-body><![CDATA[%s]]>"
-                   "</ac:plain-text-body></ac:structured-macro><p>b</p></li></ul>",
-                   x),
-         lk_printf(a, "- ````\n  %s\n  ````\n\n  b\n", x));
-    /* An empty block's last line is its opening fence. */
-    char *p = lk_alloc(a, 254);
-    memset(p, 'p', 253); /* the fence after "\n\n- ```" ends at 260 */
-    both(a,
-         lk_printf(a,
-                   "<p>%s</p><ul><li><ac:structured-macro ac:name=\"code\"><ac:plain-text-body><![CDATA[]]>"
-                   "</ac:plain-text-body></ac:structured-macro><p>b</p></li></ul>",
-                   p),
-         lk_printf(a, "%s\n\n- ````\n  ````\n\n  b\n", p));
-    both(a, "<ul><li><h1>a</h1><ul><li>x</li></ul></li></ul>", "- #  a\n\n  - x\n");
-    /* Elsewhere nothing moves. */
-    both(a, "<ul><li><h2>a</h2><ul><li>x</li></ul></li></ul>", "- ## a\n\n  - x\n");
-    both(a, lk_printf(a, "<h1>%s</h1><h1>a</h1>", x), lk_printf(a, "# %s\n\n# a\n", x));
-    /* An empty quote is left out: with it two blank lines stood in a row. */
-    reads(a, "<ul><li><p>a</p><blockquote></blockquote><p>b</p></li></ul>", "- a\n\n  b\n");
-}
-
 static void test_raw_html_is_text(void **state)
 {
     writes(*state, "<div onclick=\"x()\">hi</div>\n\na <b>b</b>",
@@ -610,12 +491,6 @@ int main(void)
         T(test_entities),
         T(test_unclosed_span_is_closed),
         T(test_tilde_in_link_destination_is_escaped),
-        T(test_carriage_return_in_list_item_fence),
-        T(test_ambiguous_delimiters_leave_spans_raw),
-        T(test_adjacent_code_spans_stay_apart),
-        T(test_code_language_is_escaped),
-        T(test_list_items_read_back_as_written),
-        T(test_block_after_fence_or_heading_stays_in_item),
         T(test_raw_html_is_text),
         T(test_unknown_block_kept_verbatim),
         T(test_task_lists_mentions_emoticons_verbatim),
