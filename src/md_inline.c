@@ -91,7 +91,7 @@ static void destination(mdr_inl *in, const char *u)
 static void sub_render(mdr_inl *sub, mdr_inl *in, const xmlNode *n, int depth, const char *open)
 {
     size_t len = strlen(open);
-    mdr_inl_init(sub, in->r, in->flags, false);
+    mdr_inl_init(sub, in->r, in->flags | (open[0] == '[' ? MDR_IN_LINK : 0u), false);
     sub->before = (unsigned char)open[len - 1];
     sub->open = open[0] == '[' ? 0 : in->open | mdr_delim_bit(open);
     mdr_inline_nodes(sub, n->children, NULL, depth + 1);
@@ -182,8 +182,8 @@ static void inline_element(mdr_inl *in, const xmlNode *n, int depth)
         }
     } else if (mdr_is_el(n, NULL, "br"))
         hard_break(in);
-    else if (href)
-        link(in, n, href, depth);
+    else if (href && !(in->flags & MDR_IN_LINK))
+        link(in, n, href, depth); /* in a link's text, a link stays raw */
     else if (mdr_image_link(in->r, n, &alt, &url))
         image(in, alt, url);
     else

@@ -57,7 +57,8 @@ typedef struct mdr_rd {
     lk_err err;
 } mdr_rd;
 
-enum { MDR_IN_HEADING = 1, MDR_IN_ONE_LINE = 2, MDR_IN_CELL = 4 };
+/* MDR_IN_LINK: a link's text, which holds no link (CommonMark §6.3). */
+enum { MDR_IN_HEADING = 1, MDR_IN_ONE_LINE = 2, MDR_IN_CELL = 4, MDR_IN_LINK = 8 };
 
 /* A span written in inline Markdown, until what follows it is known: its
  * closing delimiter ("*", "**", "~~", or a code span's "`") may not hold
