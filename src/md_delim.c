@@ -44,28 +44,6 @@ static int classify(const unsigned char *s, size_t n)
     return zs(c) ? ' ' : letter(c) ? 'a' : MDR_CH_OTHER;
 }
 
-int mdr_char_at(const char *s, size_t n)
-{
-    return classify((const unsigned char *)s, n);
-}
-
-/* An escaped character ("\*") is punctuation but no delimiter: '!'. */
-int mdr_char_before(const char *s, size_t n)
-{
-    size_t i = n;
-    while (i > 0 && n - i < 4 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
-        i--;
-    if (i == 0)
-        return ' ';
-    i--;
-    size_t slashes = 0;
-    while (slashes < i && s[i - 1 - slashes] == '\\')
-        slashes++;
-    if (slashes % 2 == 1)
-        return '!';
-    return classify((const unsigned char *)s + i, n - i);
-}
-
 static bool ws(int c)
 {
     return c == ' ';
@@ -81,6 +59,28 @@ static bool punct(int c)
 static bool maybe_punct(int c)
 {
     return c == MDR_CH_OTHER || punct(c);
+}
+
+int mdr_char_at(const char *s, size_t n)
+{
+    return classify((const unsigned char *)s, n);
+}
+
+/* An escaped character ("\*") is punctuation but no delimiter: '!'. A
+ * backslash escapes only ASCII punctuation ("\\\n" is a hard break). */
+int mdr_char_before(const char *s, size_t n)
+{
+    size_t i = n;
+    while (i > 0 && n - i < 4 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
+        i--;
+    if (i == 0)
+        return ' ';
+    i--;
+    int c = classify((const unsigned char *)s + i, n - i);
+    size_t slashes = 0;
+    while (slashes < i && s[i - 1 - slashes] == '\\')
+        slashes++;
+    return slashes % 2 == 1 && punct(c) ? '!' : c;
 }
 
 unsigned mdr_delim_bit(const char *delim)

@@ -10,15 +10,16 @@
 
 static void flow(mdr_rd *r, const xmlNode *n, int depth);
 
-/* False (nothing written) when Markdown cannot carry the content. */
-static bool paragraph(mdr_rd *r, const xmlNode *first, const xmlNode *stop, int depth)
+/* False (nothing written) when Markdown cannot carry the content, unless
+ * lossy: then what cannot be a code span is written as text. */
+static bool paragraph(mdr_rd *r, const xmlNode *first, const xmlNode *stop, int depth, bool lossy)
 {
     mdr_inl in;
     mdr_inl_init(&in, r, 0, true);
     mdr_inline_nodes(&in, first, stop, depth);
     size_t len;
     const char *s = mdr_inline_done(&in, &len);
-    if (in.fail)
+    if (in.fail && !lossy)
         return false;
     if (len == 0)
         return true; /* an empty paragraph: Markdown has none */
@@ -114,6 +115,7 @@ static bool list(mdr_rd *r, const xmlNode *n, bool ordered, bool alt, int depth)
         return false;
     mdr_mark m = mdr_mark_now(r);
     mdr_begin_block(r);
+    bool empty = false;
     for (const xmlNode *li = mdr_skip_blank(n->children); li && r->err == LK_OK; li = mdr_skip_blank(li->next)) {
         char *first = ordered ? lk_printf(r->a, "%lld%c ", num++, alt ? ')' : '.') : (alt ? "* " : "- ");
         if (!push(r, first, mdr_repeat(r->a, ' ', strlen(first)), tight, true)) {
@@ -121,18 +123,23 @@ static bool list(mdr_rd *r, const xmlNode *n, bool ordered, bool alt, int depth)
             return true;
         }
         flow(r, li->children, depth + 1);
-        if (!r->lv[r->nlv - 1].used) {
-            if (li == mdr_skip_blank(n->children) && after) {
-                r->nlv--;
-                mdr_rewind(r, &m);
-                return false;
-            }
+        empty = !r->lv[r->nlv - 1].used;
+        if (empty && after && li == mdr_skip_blank(n->children)) {
+            r->nlv--;
+            mdr_rewind(r, &m);
+            return false;
+        }
+        if (empty) {
+            mdr_begin_block(r); /* a loose list's blank line comes before it */
             mdr_write_lines(r, "", 0);
         }
         r->nlv--;
-        r->sep = true;
+        /* No blank line after an empty item in an item: md4c 0.4.8 takes
+         * the line after the blank one out of this list, indent and all. */
+        r->sep = !empty || !in || !in->item;
     }
     mdr_end_block(r);
+    r->sep = !empty || !in || !in->item;
     return true;
 }
 
@@ -143,7 +150,7 @@ static bool known_block(mdr_rd *r, const xmlNode *n, int depth, char prev)
     char *lang, *body;
     int h = mdr_heading_level(n);
     if (mdr_is_el(n, NULL, "p"))
-        return paragraph(r, n->children, NULL, depth + 1);
+        return paragraph(r, n->children, NULL, depth + 1, false);
     if (h) {
         heading(r, n, h, depth);
     } else if (mdr_is_el(n, NULL, "ul") || mdr_is_el(n, NULL, "ol")) {
@@ -202,7 +209,7 @@ static void flow(mdr_rd *r, const xmlNode *n, int depth)
         for (; n && !(n->type == XML_ELEMENT_NODE && mdr_is_block(r, n)); n = n->next)
             text_beside = text_beside || (n->type == XML_ELEMENT_NODE ? mdr_known_inline(r, n) : !mdr_blank_text(n));
         if (text_beside) {
-            (void)paragraph(r, run, n, depth); /* a run's text is kept, even when not all of it fits */
+            (void)paragraph(r, run, n, depth, true); /* a run has no bytes of its own to keep */
             prev = 0;
             continue;
         }
