@@ -20,7 +20,9 @@
  *    a page link) as a code span with Pandoc's raw attribute:
  *        `<ac:emoticon ac:name="smile"/>`{=confluence-storage}
  *    Markdown code spans hold no line breaks: a line break inside such an
- *    element reads as a space.
+ *    element reads as a space. An element holding a run of 32 backticks
+ *    fits no code span (md4c's limit): its paragraph stays verbatim, and
+ *    text beside blocks (in a list item) keeps it as text.
  * Writing turns either form back into those bytes, after checking that
  * they are well-formed storage (else LK_EINVAL: nothing unchecked is sent).
  * An element is verbatim when it is unknown, carries attributes that
