@@ -113,11 +113,18 @@ static bool list(mdr_rd *r, const xmlNode *n, bool ordered, bool alt, int depth)
     bool after = in && in->item && in->used;
     if (after && in->tight && num != 1)
         return false;
+    /* Three bullets of one kind alone on a line are a rule: a list that
+     * starts on a line holding two of its kind takes '+'. */
+    char bullet = alt ? '*' : '-';
+    int same = 0;
+    for (int i = r->nlv - 1; i >= 0 && !r->lv[i].used; i--)
+        same += r->lv[i].first[0] == bullet;
+    char *mark = lk_printf(r->a, "%c ", same >= 2 ? '+' : bullet);
     mdr_mark m = mdr_mark_now(r);
     mdr_begin_block(r);
     bool empty = false;
     for (const xmlNode *li = mdr_skip_blank(n->children); li && r->err == LK_OK; li = mdr_skip_blank(li->next)) {
-        char *first = ordered ? lk_printf(r->a, "%lld%c ", num++, alt ? ')' : '.') : (alt ? "* " : "- ");
+        char *first = ordered ? lk_printf(r->a, "%lld%c ", num++, alt ? ')' : '.') : mark;
         if (!push(r, first, mdr_repeat(r->a, ' ', strlen(first)), tight, true)) {
             r->err = LK_EINTERNAL; /* depth bounds the levels: never */
             return true;

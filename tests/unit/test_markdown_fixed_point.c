@@ -227,6 +227,27 @@ static void test_empty_item_and_uncarried_text_keep_their_place(void **state)
     assert_string_equal(to_md(a, to_storage(a, md)), md);
 }
 
+/* Three bullets of one kind alone on a line are a thematic break: a
+ * list starting on a line that holds two takes '+' (found by
+ * fuzz_md_write: "- - - " read back as a rule). */
+static void test_bullet_chain_is_no_rule(void **state)
+{
+    lk_arena *a = *state;
+    both(a, "<ul><li><ul><li><ul><li></li></ul></li></ul></li></ul>", "- - + \n");
+    both(a, "<ul><li><ul><li>a</li></ul></li></ul>", "- - a\n");
+}
+
+/* An image's alt text is folded as text is: a tab or a run of spaces
+ * from a code span in it is one space, or the attribute (XML 1.0 §3.3.3)
+ * and the reader's folding changed it on the next round (found by
+ * fuzz_md_read). */
+static void test_image_alt_white_space_is_folded(void **state)
+{
+    lk_arena *a = *state;
+    writes(a, "![`a\t\tb`  c ](u)", "<p><ac:image ac:alt=\"a b c\"><ri:url ri:value=\"u\" /></ac:image></p>");
+    writes(a, "[x](<a\tb>)", "<p><a href=\"a b\">x</a></p>");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -239,6 +260,8 @@ int main(void)
         T(test_link_in_link_is_raw),
         T(test_span_ending_in_break_is_raw),
         T(test_empty_item_and_uncarried_text_keep_their_place),
+        T(test_bullet_chain_is_no_rule),
+        T(test_image_alt_white_space_is_folded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
