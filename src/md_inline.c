@@ -91,7 +91,7 @@ static void destination(mdr_inl *in, const char *u)
 static void sub_render(mdr_inl *sub, mdr_inl *in, const xmlNode *n, int depth, const char *open)
 {
     size_t len = strlen(open);
-    mdr_inl_init(sub, in->r, in->flags | (open[0] == '[' ? MDR_IN_LINK : 0u), false);
+    mdr_inl_init(sub, in->r, in->flags | MDR_IN_SPAN | (open[0] == '[' ? MDR_IN_LINK : 0u), false);
     sub->before = (unsigned char)open[len - 1];
     sub->open = open[0] == '[' ? 0 : in->open | mdr_delim_bit(open);
     mdr_inline_nodes(sub, n->children, NULL, depth + 1);
@@ -166,6 +166,11 @@ static void inline_element(mdr_inl *in, const xmlNode *n, int depth)
         raw_inline(in, n);
         return;
     }
+    /* A block as a raw span right in a paragraph or cell would stand as a
+     * block of the item or cell once written (a tight item's paragraph
+     * has no <p>): the paragraph or table stays verbatim instead. */
+    if (!(in->flags & MDR_IN_SPAN) && mdr_is_block(in->r, n))
+        in->fail = true;
     if (mdr_is_el(n, NULL, "strong") || mdr_is_el(n, NULL, "b"))
         wrap(in, n, "**", depth);
     else if (mdr_is_el(n, NULL, "em") || mdr_is_el(n, NULL, "i"))

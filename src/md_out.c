@@ -56,10 +56,22 @@ static void blank_line(mdr_rd *r)
     mdr_put(r, &r->out, "\n", 1);
 }
 
+static bool in_item(const mdr_rd *r)
+{
+    for (int i = 0; i < r->nlv; i++)
+        if (r->lv[i].item)
+            return true;
+    return false;
+}
+
+/* No blank line follows an empty list item inside an item: md4c 0.4.8
+ * takes the line after that blank one out of the item's list, indent and
+ * all (its hack for "an item begins with at most one blank line"). */
 void mdr_begin_block(mdr_rd *r)
 {
     bool tight = r->nlv > 0 && r->lv[r->nlv - 1].tight;
-    if (r->sep && !tight)
+    bool after_empty = r->out.len > 0 && r->out.len == r->empty_item_end && in_item(r);
+    if (r->sep && !tight && !after_empty)
         blank_line(r);
     r->sep = false;
 }
@@ -117,10 +129,7 @@ char *mdr_repeat(lk_arena *a, char c, size_t n)
  * an offset is moved by a byte. */
 bool mdr_looks_like_item(const mdr_rd *r, size_t offset)
 {
-    bool item = false;
-    for (int i = 0; i < r->nlv; i++)
-        item = item || r->lv[i].item;
-    return item && (offset & 0xFF) == 4;
+    return in_item(r) && (offset & 0xFF) == 4;
 }
 
 /* A fenced code block: longer than any run of backticks inside (and one

@@ -122,7 +122,6 @@ static bool list(mdr_rd *r, const xmlNode *n, bool ordered, bool alt, int depth)
     char *mark = lk_printf(r->a, "%c ", same >= 2 ? '+' : bullet);
     mdr_mark m = mdr_mark_now(r);
     mdr_begin_block(r);
-    bool empty = false;
     for (const xmlNode *li = mdr_skip_blank(n->children); li && r->err == LK_OK; li = mdr_skip_blank(li->next)) {
         char *first = ordered ? lk_printf(r->a, "%lld%c ", num++, alt ? ')' : '.') : mark;
         if (!push(r, first, mdr_repeat(r->a, ' ', strlen(first)), tight, true)) {
@@ -130,7 +129,7 @@ static bool list(mdr_rd *r, const xmlNode *n, bool ordered, bool alt, int depth)
             return true;
         }
         flow(r, li->children, depth + 1);
-        empty = !r->lv[r->nlv - 1].used;
+        bool empty = !r->lv[r->nlv - 1].used;
         if (empty && after && li == mdr_skip_blank(n->children)) {
             r->nlv--;
             mdr_rewind(r, &m);
@@ -139,14 +138,12 @@ static bool list(mdr_rd *r, const xmlNode *n, bool ordered, bool alt, int depth)
         if (empty) {
             mdr_begin_block(r); /* a loose list's blank line comes before it */
             mdr_write_lines(r, "", 0);
+            r->empty_item_end = r->out.len; /* and none after it (mdr_begin_block) */
         }
         r->nlv--;
-        /* No blank line after an empty item in an item: md4c 0.4.8 takes
-         * the line after the blank one out of this list, indent and all. */
-        r->sep = !empty || !in || !in->item;
+        r->sep = true;
     }
     mdr_end_block(r);
-    r->sep = !empty || !in || !in->item;
     return true;
 }
 

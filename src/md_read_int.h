@@ -53,12 +53,14 @@ typedef struct mdr_rd {
     lk_buf out;
     mdr_level lv[LK_STORAGE_DEPTH_MAX + 1];
     int nlv;
-    bool sep; /* a block was written: the next one is set apart */
+    bool sep;              /* a block was written: the next one is set apart */
+    size_t empty_item_end; /* where the last empty list item's line ends */
     lk_err err;
 } mdr_rd;
 
-/* MDR_IN_LINK: a link's text, which holds no link (CommonMark §6.3). */
-enum { MDR_IN_HEADING = 1, MDR_IN_ONE_LINE = 2, MDR_IN_CELL = 4, MDR_IN_LINK = 8 };
+/* MDR_IN_LINK: a link's text, which holds no link (CommonMark §6.3);
+ * MDR_IN_SPAN: a span's content (else a block's). */
+enum { MDR_IN_HEADING = 1, MDR_IN_ONE_LINE = 2, MDR_IN_CELL = 4, MDR_IN_LINK = 8, MDR_IN_SPAN = 16 };
 
 /* A span written in inline Markdown, until what follows it is known: its
  * closing delimiter ("*", "**", "~~", or a code span's "`") may not hold

@@ -248,6 +248,21 @@ static void test_image_alt_white_space_is_folded(void **state)
     writes(a, "[x](<a\tb>)", "<p><a href=\"a b\">x</a></p>");
 }
 
+/* A block right inside a paragraph or a cell (a <p> in a <p>) keeps the
+ * paragraph or table verbatim: as a raw span it came to stand as a block
+ * of a tight item or of the cell, and read back as one (found by
+ * fuzz_md_read). An empty item ending nested lists gets no blank line
+ * after it either (found by fuzz_md_write). */
+static void test_block_in_paragraph_and_empty_item_at_depth(void **state)
+{
+    lk_arena *a = *state;
+    both(a, "<ul><li><p><p/></p></li></ul>", "- ```confluence-storage\n  <p><p/></p>\n  ```\n");
+    both(a, "<table><tbody><tr><th><p><p>a</p></p></th></tr></tbody></table>",
+         "```confluence-storage\n<table><tbody><tr><th><p><p>a</p></p></th></tr></tbody></table>\n```\n");
+    both(a, "<blockquote><ul><li><ul><li><ul><li></li></ul></li></ul><ol><li>x</li></ol></li></ul></blockquote>",
+         "> - - + \n>   1. x\n");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -262,6 +277,7 @@ int main(void)
         T(test_empty_item_and_uncarried_text_keep_their_place),
         T(test_bullet_chain_is_no_rule),
         T(test_image_alt_white_space_is_folded),
+        T(test_block_in_paragraph_and_empty_item_at_depth),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
