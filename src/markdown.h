@@ -42,7 +42,9 @@
  * Text read from storage escapes Markdown metacharacters, so "*x*",
  * "1. x" or "# x" stay text; named HTML entities (&nbsp;, &mdash;) read as
  * their characters; storage written escapes & < > (and " in attributes)
- * and replaces bytes XML cannot hold (invalid UTF-8, controls) with U+FFFD.
+ * and replaces bytes XML cannot hold (invalid UTF-8, controls) with U+FFFD;
+ * in an attribute a tab or line end is a space (as XML reads it), and an
+ * image's alt text is folded like text.
  * Line endings become "\n". */
 #ifndef LK_MARKDOWN_H
 #define LK_MARKDOWN_H
