@@ -70,7 +70,7 @@ static void destination(mdr_inl *in, const char *u)
 {
     bool pointy = !*u;
     for (const char *p = u; *p; p++)
-        pointy = pointy || (unsigned char)*p <= ' ' || strchr("()<>", *p);
+        pointy = pointy || (unsigned char)*p <= ' ' || *p == 0x7F || strchr("()<>", *p); /* §6.3: no controls bare */
     if (pointy)
         mdr_put(in->r, &in->b, "<", 1);
     size_t n = strlen(u);

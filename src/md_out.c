@@ -56,21 +56,27 @@ static void blank_line(mdr_rd *r)
     mdr_put(r, &r->out, "\n", 1);
 }
 
-static bool in_item(const mdr_rd *r)
+/* One of the first n levels is a list item. */
+static bool item_below(const mdr_rd *r, int n)
 {
-    for (int i = 0; i < r->nlv; i++)
+    for (int i = 0; i < n && i < r->nlv; i++)
         if (r->lv[i].item)
             return true;
     return false;
 }
 
-/* No blank line follows an empty list item inside an item: md4c 0.4.8
- * takes the line after that blank one out of the item's list, indent and
- * all (its hack for "an item begins with at most one blank line"). */
+static bool in_item(const mdr_rd *r)
+{
+    return item_below(r, r->nlv);
+}
+
+/* No blank line follows an empty list item of a list inside an item:
+ * md4c 0.4.8 takes the line after that blank one out of that list, indent
+ * and all (its hack for "an item begins with at most one blank line"). */
 void mdr_begin_block(mdr_rd *r)
 {
     bool tight = r->nlv > 0 && r->lv[r->nlv - 1].tight;
-    bool after_empty = r->out.len > 0 && r->out.len == r->empty_item_end && in_item(r);
+    bool after_empty = r->out.len > 0 && r->out.len == r->empty_item_end && item_below(r, r->empty_item_depth - 1);
     if (r->sep && !tight && !after_empty)
         blank_line(r);
     r->sep = false;

@@ -139,6 +139,7 @@ static bool list(mdr_rd *r, const xmlNode *n, bool ordered, bool alt, int depth)
             mdr_begin_block(r); /* a loose list's blank line comes before it */
             mdr_write_lines(r, "", 0);
             r->empty_item_end = r->out.len; /* and none after it (mdr_begin_block) */
+            r->empty_item_depth = r->nlv;
         }
         r->nlv--;
         r->sep = true;
@@ -182,7 +183,10 @@ static bool known_block(mdr_rd *r, const xmlNode *n, int depth, char prev)
 /* A block, verbatim when Markdown cannot carry it or it lies too deep. */
 static void block(mdr_rd *r, const xmlNode *n, int depth, char *prev)
 {
+    size_t len = r->out.len;
     bool done = depth < LK_STORAGE_DEPTH_MAX && known_block(r, n, depth, *prev);
+    if (done && r->out.len == len)
+        return; /* nothing written (an empty quote): the lists around still touch */
     if (!done)
         mdr_verbatim_block(r, n);
     char kind = 0;
@@ -213,8 +217,10 @@ static void flow(mdr_rd *r, const xmlNode *n, int depth)
         for (; n && !(n->type == XML_ELEMENT_NODE && mdr_is_block(r, n)); n = n->next)
             text_beside = text_beside || (n->type == XML_ELEMENT_NODE ? mdr_known_inline(r, n) : !mdr_blank_text(n));
         if (text_beside) {
+            size_t len = r->out.len;
             (void)paragraph(r, run, n, depth, true); /* a run has no bytes of its own to keep */
-            prev = 0;
+            if (r->out.len != len)
+                prev = 0;
             continue;
         }
         for (const xmlNode *m = run; m != n; m = m->next) {

@@ -55,6 +55,7 @@ typedef struct mdr_rd {
     int nlv;
     bool sep;              /* a block was written: the next one is set apart */
     size_t empty_item_end; /* where the last empty list item's line ends */
+    int empty_item_depth;  /* nlv there, its own level counted */
     lk_err err;
 } mdr_rd;
 

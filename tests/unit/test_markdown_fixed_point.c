@@ -263,6 +263,16 @@ static void test_block_in_paragraph_and_empty_item_at_depth(void **state)
          "> - - + \n>   1. x\n");
 }
 
+/* A destination holding a control character (DEL) is pointy (§6.3);
+ * lists on either side of a block that writes nothing (an empty quote)
+ * still take different markers (found by both targets). */
+static void test_control_in_destination_and_lists_around_nothing(void **state)
+{
+    lk_arena *a = *state;
+    both(a, "<p><a href=\"a\x7f\">x</a></p>", "[x](<a\x7f>)\n");
+    reads(a, "<ol start=\"3\"><li></li></ol><blockquote></blockquote><ol start=\"3\"><li>x</li></ol>", "3. \n\n3) x\n");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -278,6 +288,7 @@ int main(void)
         T(test_bullet_chain_is_no_rule),
         T(test_image_alt_white_space_is_folded),
         T(test_block_in_paragraph_and_empty_item_at_depth),
+        T(test_control_in_destination_and_lists_around_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
