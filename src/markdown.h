@@ -20,14 +20,21 @@
  *    a page link) as a code span with Pandoc's raw attribute:
  *        `<ac:emoticon ac:name="smile"/>`{=confluence-storage}
  *    Markdown code spans hold no line breaks: a line break inside such an
- *    element reads as a space.
+ *    element reads as a space. An element holding a run of 32 backticks
+ *    fits no code span (md4c's limit): its paragraph stays verbatim, and
+ *    text beside blocks (in a list item) keeps it as text.
  * Writing turns either form back into those bytes, after checking that
  * they are well-formed storage (else LK_EINVAL: nothing unchecked is sent).
  * An element is verbatim when it is unknown, carries attributes that
  * matter (colspan, ac:width, a code macro's title...) or holds what its
  * Markdown form cannot (a table cell with a list, a table without one
- * header row...). Known elements lose presentation attributes (style,
- * class, data-layout, local ids, column widths); comments are dropped.
+ * header row...), or where its Markdown would read back as something
+ * else: a span whose delimiters would not open or close there (CommonMark
+ * §6.2 flanking, a run touching one of the same character: "*a.*b",
+ * "`a``b`"), a nested list that cannot follow its item's text (an empty
+ * first item, an ordered list not from 1). Known elements lose
+ * presentation attributes (style, class, data-layout, local ids, column
+ * widths); comments are dropped; an empty quote is left out.
  * A table without a header row reads with an empty one, which writes back
  * as no header row.
  *
@@ -35,7 +42,9 @@
  * Text read from storage escapes Markdown metacharacters, so "*x*",
  * "1. x" or "# x" stay text; named HTML entities (&nbsp;, &mdash;) read as
  * their characters; storage written escapes & < > (and " in attributes)
- * and replaces bytes XML cannot hold (invalid UTF-8, controls) with U+FFFD.
+ * and replaces bytes XML cannot hold (invalid UTF-8, controls) with U+FFFD;
+ * in an attribute a tab or line end is a space (as XML reads it), and an
+ * image's alt text is folded like text.
  * Line endings become "\n". */
 #ifndef LK_MARKDOWN_H
 #define LK_MARKDOWN_H

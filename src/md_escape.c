@@ -14,6 +14,7 @@ void mdr_inl_init(mdr_inl *in, mdr_rd *r, unsigned flags, bool bol)
     in->flags = flags;
     in->bol = bol;
     in->start = true;
+    in->before = ' ';
 }
 
 void mdr_set_space(mdr_inl *in)
@@ -27,11 +28,14 @@ void mdr_set_space(mdr_inl *in)
 /* Writes markup (or escaped text) after any pending whitespace. */
 void mdr_emit(mdr_inl *in, const char *s, size_t n)
 {
-    if (in->space && !in->bol)
+    bool space = in->space && !in->bol;
+    mdr_settle(in, space ? ' ' : mdr_char_at(s, n));
+    if (space)
         mdr_put(in->r, &in->b, " ", 1);
     in->space = false;
     in->start = false;
     in->bol = false;
+    in->last_at = in->b.len;
     mdr_put(in->r, &in->b, s, n);
 }
 
@@ -42,6 +46,21 @@ bool mdr_entity_like(const char *s, size_t n)
     while (i < n && i < 40 && (isalnum((unsigned char)s[i]) || (i == 1 && s[i] == '#')))
         i++;
     return i > 1 && i < n && s[i] == ';';
+}
+
+/* A code block's language as a fence's info string: backslashes and
+ * entity-like '&' escaped, as CommonMark §4.5 reads both there. */
+char *mdr_info_string(lk_arena *a, const char *lang)
+{
+    size_t n = strlen(lang), j = 0;
+    char *s = lk_alloc(a, 2 * n + 1);
+    for (size_t i = 0; i < n; i++) {
+        if (lang[i] == '\\' || (lang[i] == '&' && mdr_entity_like(lang + i, n - i)))
+            s[j++] = '\\';
+        s[j++] = lang[i];
+    }
+    s[j] = '\0';
+    return s;
 }
 
 /* At a line's start: "# x", "> x", "- x", "+ x", "=", "1. x" stay text. */

@@ -18,6 +18,35 @@ static void raw_inline(mdr_inl *in, const xmlNode *n)
     }
 }
 
+/* The span that ends in->b is written raw instead when its closing
+ * delimiter would not close before next (CommonMark §6.2 flanking, or a
+ * run that merges with what follows: "*a**b*" reads as one em), or a code
+ * span's backticks would run on into next's. The raw span starts with a
+ * backtick: the span before, when it ends where this one starts, is
+ * settled against that in turn. */
+void mdr_settle(mdr_inl *in, int next)
+{
+    mdr_tail t = in->tail;
+    if (!t.n || in->b.len != t.end) {
+        in->tail.n = NULL;
+        return;
+    }
+    bool code = t.delim[0] == '`';
+    if (code ? next != '`' : mdr_closes(t.delim, t.last, next))
+        return;
+    in->b.len = t.at;
+    in->tail = in->prev;
+    in->prev.n = NULL;
+    raw_inline(in, t.n);
+}
+
+/* The span just written (from at to the end of b) ends with delim. */
+static void set_tail(mdr_inl *in, const xmlNode *n, const char *delim, size_t at, int last)
+{
+    in->prev = in->tail.n && in->tail.end == at ? in->tail : (mdr_tail){0};
+    in->tail = (mdr_tail){n, delim, at, in->b.len, last};
+}
+
 static void hard_break(mdr_inl *in)
 {
     if (in->flags & MDR_IN_ONE_LINE) {
@@ -26,6 +55,7 @@ static void hard_break(mdr_inl *in)
     }
     if (in->start || in->bol)
         return; /* a leading or repeated break: Markdown has none */
+    mdr_settle(in, '\\');
     mdr_put(in->r, &in->b, "\\\n", 2);
     in->bol = true;
     in->space = false;
@@ -40,7 +70,7 @@ static void destination(mdr_inl *in, const char *u)
 {
     bool pointy = !*u;
     for (const char *p = u; *p; p++)
-        pointy = pointy || (unsigned char)*p <= ' ' || strchr("()<>", *p);
+        pointy = pointy || (unsigned char)*p <= ' ' || *p == 0x7F || strchr("()<>", *p); /* §6.3: no controls bare */
     if (pointy)
         mdr_put(in->r, &in->b, "<", 1);
     size_t n = strlen(u);
@@ -56,25 +86,46 @@ static void destination(mdr_inl *in, const char *u)
         mdr_put(in->r, &in->b, ">", 1);
 }
 
-/* Renders n's children as one span's content into a fresh buffer. */
-static void sub_render(mdr_inl *sub, mdr_inl *in, const xmlNode *n, int depth)
+/* Renders n's children as one span's content into a fresh buffer, after
+ * the delimiter open (a link's text: "[", with no emphasis open). */
+static void sub_render(mdr_inl *sub, mdr_inl *in, const xmlNode *n, int depth, const char *open)
 {
-    mdr_inl_init(sub, in->r, in->flags, false);
+    size_t len = strlen(open);
+    mdr_inl_init(sub, in->r, in->flags | MDR_IN_SPAN | (open[0] == '[' ? MDR_IN_LINK : 0u), false);
+    sub->before = (unsigned char)open[len - 1];
+    sub->open = open[0] == '[' ? 0 : in->open | mdr_delim_bit(open);
     mdr_inline_nodes(sub, n->children, NULL, depth + 1);
+    mdr_settle(sub, open[0] == '[' ? ']' : open[0]);
     in->fail = in->fail || sub->fail;
 }
 
-/* Delimiters around the content, whitespace moved outside them. */
+/* The class of the character before what is written next. */
+static int before_next(const mdr_inl *in)
+{
+    return in->b.len ? mdr_char_before(in->b.p, in->b.len) : in->before;
+}
+
+/* Delimiters around the content, whitespace moved outside them; the
+ * element raw where they would not read back as its span. */
 static void wrap(mdr_inl *in, const xmlNode *n, const char *delim, int depth)
 {
     mdr_inl sub;
-    sub_render(&sub, in, n, depth);
+    sub_render(&sub, in, n, depth, delim);
     if (sub.lead)
         mdr_set_space(in);
     if (sub.b.len > 0) {
-        mdr_emit(in, delim, strlen(delim));
-        mdr_put(in->r, &in->b, lk_buf_str(&sub.b), sub.b.len);
-        mdr_puts(in->r, &in->b, delim);
+        mdr_settle(in, in->space && !in->bol ? ' ' : delim[0]);
+        mdr_emit(in, "", 0);
+        int first = mdr_char_at(sub.b.p, sub.b.len), last = mdr_char_before(sub.b.p, sub.b.len);
+        if (!mdr_opens(delim, before_next(in), first, in->open) || !mdr_closes(delim, last, ' ')) {
+            raw_inline(in, n);
+        } else {
+            size_t at = in->b.len;
+            mdr_puts(in->r, &in->b, delim);
+            mdr_put(in->r, &in->b, lk_buf_str(&sub.b), sub.b.len);
+            mdr_puts(in->r, &in->b, delim);
+            set_tail(in, n, delim, at, last);
+        }
     }
     if (sub.space)
         mdr_set_space(in);
@@ -83,7 +134,7 @@ static void wrap(mdr_inl *in, const xmlNode *n, const char *delim, int depth)
 static void link(mdr_inl *in, const xmlNode *n, const char *href, int depth)
 {
     mdr_inl sub;
-    sub_render(&sub, in, n, depth);
+    sub_render(&sub, in, n, depth, "[");
     if (sub.lead)
         mdr_set_space(in);
     mdr_emit(in, "[", 1);
@@ -115,6 +166,11 @@ static void inline_element(mdr_inl *in, const xmlNode *n, int depth)
         raw_inline(in, n);
         return;
     }
+    /* A block as a raw span right in a paragraph or cell would stand as a
+     * block of the item or cell once written (a tight item's paragraph
+     * has no <p>): the paragraph or table stays verbatim instead. */
+    if (!(in->flags & MDR_IN_SPAN) && mdr_is_block(in->r, n))
+        in->fail = true;
     if (mdr_is_el(n, NULL, "strong") || mdr_is_el(n, NULL, "b"))
         wrap(in, n, "**", depth);
     else if (mdr_is_el(n, NULL, "em") || mdr_is_el(n, NULL, "i"))
@@ -126,11 +182,13 @@ static void inline_element(mdr_inl *in, const xmlNode *n, int depth)
         if (!mdr_code_span(in, c, strlen(c), "")) {
             in->fail = true;
             mdr_text(in, c, strlen(c));
+        } else if (*c) {
+            set_tail(in, n, "`", in->last_at, '`');
         }
     } else if (mdr_is_el(n, NULL, "br"))
         hard_break(in);
-    else if (href)
-        link(in, n, href, depth);
+    else if (href && !(in->flags & MDR_IN_LINK))
+        link(in, n, href, depth); /* in a link's text, a link stays raw */
     else if (mdr_image_link(in->r, n, &alt, &url))
         image(in, alt, url);
     else

@@ -10,15 +10,16 @@
 
 static void flow(mdr_rd *r, const xmlNode *n, int depth);
 
-/* False (nothing written) when Markdown cannot carry the content. */
-static bool paragraph(mdr_rd *r, const xmlNode *first, const xmlNode *stop, int depth)
+/* False (nothing written) when Markdown cannot carry the content, unless
+ * lossy: then what cannot be a code span is written as text. */
+static bool paragraph(mdr_rd *r, const xmlNode *first, const xmlNode *stop, int depth, bool lossy)
 {
     mdr_inl in;
     mdr_inl_init(&in, r, 0, true);
     mdr_inline_nodes(&in, first, stop, depth);
     size_t len;
     const char *s = mdr_inline_done(&in, &len);
-    if (in.fail)
+    if (in.fail && !lossy)
         return false;
     if (len == 0)
         return true; /* an empty paragraph: Markdown has none */
@@ -40,29 +41,38 @@ static void heading(mdr_rd *r, const xmlNode *n, int hlevel, int depth)
     mdr_put(r, &r->out, "######", (size_t)hlevel);
     if (len)
         mdr_put(r, &r->out, " ", 1);
+    if (mdr_looks_like_item(r, r->out.len))
+        mdr_put(r, &r->out, " ", 1); /* md4c reads the heading's text from after the spaces */
     mdr_put(r, &r->out, s, len);
     mdr_put(r, &r->out, "\n", 1);
     mdr_end_block(r);
 }
 
-static bool push(mdr_rd *r, const char *first, const char *rest, bool tight)
+static bool push(mdr_rd *r, const char *first, const char *rest, bool tight, bool item)
 {
     if (r->nlv >= LK_STORAGE_DEPTH_MAX)
         return false;
-    r->lv[r->nlv++] = (mdr_level){first, rest, false, tight};
+    r->lv[r->nlv++] = (mdr_level){first, rest, false, tight, item};
     return true;
 }
 
+/* A quote with nothing in it is left out: its blank line and the next
+ * block's would stand two in a row (see mdr_looks_like_item). */
 static void quote(mdr_rd *r, const xmlNode *n, int depth)
 {
+    mdr_mark m = mdr_mark_now(r);
     mdr_begin_block(r);
-    if (!push(r, "> ", "> ", false)) {
+    if (!push(r, "> ", "> ", false, false)) {
         r->err = LK_EINTERNAL; /* depth bounds the levels: never */
         return;
     }
     flow(r, n->children, depth + 1);
+    bool empty = !r->lv[r->nlv - 1].used;
     r->nlv--;
-    mdr_end_block(r);
+    if (empty)
+        mdr_rewind(r, &m);
+    else
+        mdr_end_block(r);
 }
 
 /* A list's items are its element children, all <li>; a list is tight
@@ -85,7 +95,11 @@ static bool list_shape(mdr_rd *r, const xmlNode *n, bool *tight)
 }
 
 /* *alt: this list follows one of the same kind, so it takes the other
- * marker ('*' for '-', ')' for '.'), or Markdown would join the two. */
+ * marker ('*' for '-', ')' for '.'), or Markdown would join the two.
+ * False (nothing written) where Markdown would not read the list back
+ * after the blocks before it in a list item (CommonMark §5.2, §5.3): an
+ * ordered list from a number other than 1 after a tight item's text, or
+ * a first item left empty ("-" under text is a setext underline). */
 static bool list(mdr_rd *r, const xmlNode *n, bool ordered, bool alt, int depth)
 {
     bool tight;
@@ -95,16 +109,38 @@ static bool list(mdr_rd *r, const xmlNode *n, bool ordered, bool alt, int depth)
     const char *start = ordered ? mdr_attr(r->a, n, NULL, "start") : NULL;
     if (start && !lk_parse_int(start, 0, 999999000, &num))
         num = 1;
+    const mdr_level *in = r->nlv ? &r->lv[r->nlv - 1] : NULL;
+    bool after = in && in->item && in->used;
+    if (after && in->tight && num != 1)
+        return false;
+    /* Three bullets of one kind alone on a line are a rule: a list that
+     * starts on a line holding two of its kind takes '+'. */
+    char bullet = alt ? '*' : '-';
+    int same = 0;
+    for (int i = r->nlv - 1; i >= 0 && !r->lv[i].used; i--)
+        same += r->lv[i].first[0] == bullet;
+    char *mark = lk_printf(r->a, "%c ", same >= 2 ? '+' : bullet);
+    mdr_mark m = mdr_mark_now(r);
     mdr_begin_block(r);
     for (const xmlNode *li = mdr_skip_blank(n->children); li && r->err == LK_OK; li = mdr_skip_blank(li->next)) {
-        char *first = ordered ? lk_printf(r->a, "%lld%c ", num++, alt ? ')' : '.') : (alt ? "* " : "- ");
-        if (!push(r, first, mdr_repeat(r->a, ' ', strlen(first)), tight)) {
+        char *first = ordered ? lk_printf(r->a, "%lld%c ", num++, alt ? ')' : '.') : mark;
+        if (!push(r, first, mdr_repeat(r->a, ' ', strlen(first)), tight, true)) {
             r->err = LK_EINTERNAL; /* depth bounds the levels: never */
             return true;
         }
         flow(r, li->children, depth + 1);
-        if (!r->lv[r->nlv - 1].used)
+        bool empty = !r->lv[r->nlv - 1].used;
+        if (empty && after && li == mdr_skip_blank(n->children)) {
+            r->nlv--;
+            mdr_rewind(r, &m);
+            return false;
+        }
+        if (empty) {
+            mdr_begin_block(r); /* a loose list's blank line comes before it */
             mdr_write_lines(r, "", 0);
+            r->empty_item_end = r->out.len; /* and none after it (mdr_begin_block) */
+            r->empty_item_depth = r->nlv;
+        }
         r->nlv--;
         r->sep = true;
     }
@@ -119,7 +155,7 @@ static bool known_block(mdr_rd *r, const xmlNode *n, int depth, char prev)
     char *lang, *body;
     int h = mdr_heading_level(n);
     if (mdr_is_el(n, NULL, "p"))
-        return paragraph(r, n->children, NULL, depth + 1);
+        return paragraph(r, n->children, NULL, depth + 1, false);
     if (h) {
         heading(r, n, h, depth);
     } else if (mdr_is_el(n, NULL, "ul") || mdr_is_el(n, NULL, "ol")) {
@@ -128,14 +164,16 @@ static bool known_block(mdr_rd *r, const xmlNode *n, int depth, char prev)
     } else if (mdr_is_el(n, NULL, "blockquote")) {
         quote(r, n, depth);
     } else if (mdr_is_el(n, NULL, "hr")) {
+        /* After a "-" marker "---" would make the line one rule. */
+        bool marker = r->nlv > 0 && !r->lv[r->nlv - 1].used;
         mdr_begin_block(r);
-        mdr_write_lines(r, "---", 3);
+        mdr_write_lines(r, marker ? "___" : "---", 3);
         mdr_end_block(r);
     } else if (mdr_is_el(n, NULL, "pre")) {
         const char *c = mdr_content(r->a, n);
         mdr_fence_block(r, "", c, strlen(c));
     } else if (mdr_code_macro(r, n, &lang, &body)) {
-        mdr_fence_block(r, lang ? lang : "", body, strlen(body));
+        mdr_fence_block(r, lang ? mdr_info_string(r->a, lang) : "", body, strlen(body));
     } else {
         return mdr_is_el(n, NULL, "table") && mdr_table(r, n, depth);
     }
@@ -145,7 +183,10 @@ static bool known_block(mdr_rd *r, const xmlNode *n, int depth, char prev)
 /* A block, verbatim when Markdown cannot carry it or it lies too deep. */
 static void block(mdr_rd *r, const xmlNode *n, int depth, char *prev)
 {
+    size_t len = r->out.len;
     bool done = depth < LK_STORAGE_DEPTH_MAX && known_block(r, n, depth, *prev);
+    if (done && r->out.len == len)
+        return; /* nothing written (an empty quote): the lists around still touch */
     if (!done)
         mdr_verbatim_block(r, n);
     char kind = 0;
@@ -176,8 +217,10 @@ static void flow(mdr_rd *r, const xmlNode *n, int depth)
         for (; n && !(n->type == XML_ELEMENT_NODE && mdr_is_block(r, n)); n = n->next)
             text_beside = text_beside || (n->type == XML_ELEMENT_NODE ? mdr_known_inline(r, n) : !mdr_blank_text(n));
         if (text_beside) {
-            (void)paragraph(r, run, n, depth); /* a run's text is kept, even when not all of it fits */
-            prev = 0;
+            size_t len = r->out.len;
+            (void)paragraph(r, run, n, depth, true); /* a run has no bytes of its own to keep */
+            if (r->out.len != len)
+                prev = 0;
             continue;
         }
         for (const xmlNode *m = run; m != n; m = m->next) {

@@ -36,7 +36,15 @@ typedef struct mdr_level {
     const char *first, *rest;
     bool used;  /* the first line was written */
     bool tight; /* a tight list's item: its blocks are not set apart */
+    bool item;  /* a list item (else a block quote) */
 } mdr_level;
+
+/* Where the output stood, to take back a block written in part. */
+typedef struct mdr_mark {
+    size_t len;
+    bool sep;
+    unsigned long long used; /* lv[i].used, bit i */
+} mdr_mark;
 
 /* The Markdown being written for one page. */
 typedef struct mdr_rd {
@@ -45,11 +53,25 @@ typedef struct mdr_rd {
     lk_buf out;
     mdr_level lv[LK_STORAGE_DEPTH_MAX + 1];
     int nlv;
-    bool sep; /* a block was written: the next one is set apart */
+    bool sep;              /* a block was written: the next one is set apart */
+    size_t empty_item_end; /* where the last empty list item's line ends */
+    int empty_item_depth;  /* nlv there, its own level counted */
     lk_err err;
 } mdr_rd;
 
-enum { MDR_IN_HEADING = 1, MDR_IN_ONE_LINE = 2, MDR_IN_CELL = 4 };
+/* MDR_IN_LINK: a link's text, which holds no link (CommonMark §6.3);
+ * MDR_IN_SPAN: a span's content (else a block's). */
+enum { MDR_IN_HEADING = 1, MDR_IN_ONE_LINE = 2, MDR_IN_CELL = 4, MDR_IN_LINK = 8, MDR_IN_SPAN = 16 };
+
+/* A span written in inline Markdown, until what follows it is known: its
+ * closing delimiter ("*", "**", "~~", or a code span's "`") may not hold
+ * there, and then it is written raw from at instead. */
+typedef struct mdr_tail {
+    const xmlNode *n; /* NULL: none */
+    const char *delim;
+    size_t at, end; /* where it lies in the buffer */
+    int last;       /* the class of the character before its closing delimiter */
+} mdr_tail;
 
 /* Inline Markdown being built for one block (or one span's content). */
 typedef struct mdr_inl {
@@ -61,6 +83,12 @@ typedef struct mdr_inl {
     bool lead;      /* whitespace came before the content */
     bool space;     /* a whitespace run waits for the next content */
     bool fail;      /* Markdown cannot carry it here (a '|' in a cell's code) */
+    int before;     /* the class (md_delim.c) of the character before b */
+    unsigned open;  /* the delimiters open around b (mdr_delim_bit) */
+    size_t last_at; /* where the last mdr_emit wrote its text in b */
+    /* The span that ends b, and the one just before it: their closing
+     * delimiters may not hold before what follows. */
+    mdr_tail tail, prev;
 } mdr_inl;
 
 /* ---- md_storage.c ---- */
@@ -79,6 +107,10 @@ void mdr_put(mdr_rd *r, lk_buf *b, const char *s, size_t n);
 void mdr_puts(mdr_rd *r, lk_buf *b, const char *s);
 /* Starts a line: the open containers' prefixes. */
 void mdr_line_start(mdr_rd *r);
+/* Where the output stands now. */
+mdr_mark mdr_mark_now(const mdr_rd *r);
+/* Takes the output back to m (the levels open then are open now). */
+void mdr_rewind(mdr_rd *r, const mdr_mark *m);
 /* Before a block: a blank line after the previous one (not in a tight item). */
 void mdr_begin_block(mdr_rd *r);
 /* After a block: the next one is set apart. */
@@ -89,6 +121,9 @@ void mdr_write_lines(mdr_rd *r, const char *s, size_t n);
 size_t mdr_longest_run(const char *s, size_t n, char c);
 /* n times c, NUL-terminated (arena). */
 char *mdr_repeat(lk_arena *a, char c, size_t n);
+/* True inside a list item when md4c would take a line record at this
+ * offset of the output for an empty list item (md_out.c has why). */
+bool mdr_looks_like_item(const mdr_rd *r, size_t offset);
 /* A fenced code block with info string info around s[0..n): the fence is
  * longer than any run of backticks inside. */
 void mdr_fence_block(mdr_rd *r, const char *info, const char *s, size_t n);
@@ -132,6 +167,8 @@ void mdr_set_space(mdr_inl *in);
 void mdr_emit(mdr_inl *in, const char *s, size_t n);
 /* "&name;" or "&#...;" at s: text that CommonMark would read as an entity. */
 bool mdr_entity_like(const char *s, size_t n);
+/* A code block's language as a fence's info string (arena). */
+char *mdr_info_string(lk_arena *a, const char *lang);
 /* Text from storage: whitespace runs become one space; Markdown's
  * metacharacters are escaped so that the text stays text. */
 void mdr_text(mdr_inl *in, const char *s, size_t n);
@@ -139,7 +176,28 @@ void mdr_text(mdr_inl *in, const char *s, size_t n);
  * no fence is long enough. */
 bool mdr_code_span(mdr_inl *in, const char *s, size_t n, const char *suffix);
 
+/* ---- md_delim.c ---- */
+
+/* A character neither known as whitespace nor as a letter: maybe
+ * punctuation (md_delim.c has the classes). */
+#define MDR_CH_OTHER (-1)
+/* The class of the first character of s[0..n) (' ' when empty). */
+int mdr_char_at(const char *s, size_t n);
+/* The class of the last character of s[0..n) (' ' when empty). */
+int mdr_char_before(const char *s, size_t n);
+/* A bit per delimiter: "*", "**", "~~". */
+unsigned mdr_delim_bit(const char *delim);
+/* delim opens a span between two characters, inside the open ones. */
+bool mdr_opens(const char *delim, int before, int after, unsigned open);
+/* delim closes a span between two characters (after ' ': not known yet). */
+bool mdr_closes(const char *delim, int before, int after);
+
 /* ---- md_inline.c ---- */
+
+/* What comes next in in->b starts with a character of class next: the
+ * span that ends b is written raw when its closing delimiter would not
+ * close there. */
+void mdr_settle(mdr_inl *in, int next);
 
 /* Renders the nodes from n up to stop (NULL: the end) as inline Markdown. */
 void mdr_inline_nodes(mdr_inl *in, const xmlNode *n, const xmlNode *stop, int depth);

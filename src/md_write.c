@@ -84,7 +84,9 @@ static bool xml_char(uint32_t c)
 }
 
 /* s[0..n) as XML character data (or, with quot, an attribute value):
- * & < > (and ") escaped, what XML cannot hold replaced with U+FFFD. */
+ * & < > (and ") escaped, what XML cannot hold replaced with U+FFFD. In an
+ * attribute a tab or line end is written as the space XML reads it as
+ * (XML 1.0 §3.3.3), so that the value reads back as written. */
 static void add_xml(wr *w, lk_buf *b, const char *s, size_t n, bool quot)
 {
     size_t i = 0;
@@ -102,6 +104,8 @@ static void add_xml(wr *w, lk_buf *b, const char *s, size_t n, bool quot)
             esc = "&gt;";
         else if (cp == '"' && quot)
             esc = "&quot;";
+        else if ((cp == '\t' || cp == '\n' || cp == '\r') && quot)
+            esc = " ";
         if (esc)
             add(w, b, esc, strlen(esc));
         else
@@ -250,12 +254,33 @@ static void end_code_block(wr *w)
     adds(w, "</ac:plain-text-body></ac:structured-macro>");
 }
 
+/* s[0..n) with its white space runs made one space and its ends trimmed,
+ * as text reads (an image's alt text comes from code spans too). */
+static char *fold_space(wr *w, const char *s, size_t n, size_t *len)
+{
+    char *f = lk_alloc(w->a, n + 1);
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool space = s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r';
+        if (!space)
+            f[j++] = s[i];
+        else if (j > 0 && f[j - 1] != ' ')
+            f[j++] = ' ';
+    }
+    while (j > 0 && f[j - 1] == ' ')
+        j--;
+    *len = j;
+    return f;
+}
+
 static void end_image(wr *w)
 {
+    size_t n;
+    const char *alt = fold_space(w, lk_buf_str(&w->alt), w->alt.len, &n);
     adds(w, "<ac:image");
-    if (w->alt.len) {
+    if (n) {
         adds(w, " ac:alt=\"");
-        add_xml(w, w->to, lk_buf_str(&w->alt), w->alt.len, true);
+        add_xml(w, w->to, alt, n, true);
         adds(w, "\"");
     }
     adds(w, "><ri:url ri:value=\"");

@@ -79,7 +79,7 @@ static void test_emphasis_both_ways(void **state)
 {
     both(*state, "<p><strong>bold</strong> <em>it</em> <code>x = 1</code> <s>gone</s></p>",
          "**bold** *it* `x = 1` ~~gone~~\n");
-    reads(*state, "<p><b>b</b><i>i</i><del>d</del><strike>s</strike></p>", "**b***i*~~d~~~~s~~\n");
+    reads(*state, "<p><b>b</b> <i>i</i> <del>d</del> <strike>s</strike></p>", "**b** *i* ~~d~~ ~~s~~\n");
     /* White space inside the tags moves outside the delimiters. */
     reads(*state, "<p>a<strong> b </strong>c</p>", "a **b** c\n");
     /* Code holding backticks takes a longer fence. */
