@@ -9,6 +9,12 @@
 #   tests/fuzz/run.sh              # CI: 20 s each, two at a time
 #   tests/fuzz/run.sh 600 4        # a longer run
 #   LK_FUZZ_TARGETS="proxy redirect" tests/fuzz/run.sh 60
+#   LK_FUZZ_SEED=0 tests/fuzz/run.sh 600   # a random seed (libFuzzer's 0)
+#
+# The seed is fixed (LK_FUZZ_SEED, default 1) so that CI's short run makes
+# the same mutations every time: a red run is a regression to replay, not a
+# roll of the dice. Longer runs with a random seed look further; whatever
+# they find becomes a seed under corpus/<target>/regress_* and a unit test.
 #
 # Replay a crash input: build-fuzz/fuzz/fuzz_<target> <file>
 set -uo pipefail
@@ -79,7 +85,7 @@ run_one() {
     else
         echo "fuzz: $t has no seed corpus ($corpus/$t/)" >&2
     fi
-    "$bin" -max_total_time="$secs" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
+    "$bin" -max_total_time="$secs" -seed="${LK_FUZZ_SEED:-1}" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
         -artifact_prefix="$art/" "$scratch" >"$log" 2>&1
     rc=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n1)
