@@ -11,6 +11,19 @@ import urllib.parse
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def bench_args(doc):
+    """The options every wrk comparison takes: --build, --seconds,
+    --connections, --procs, --runs."""
+    import argparse
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--procs", type=int, default=2)
+    ap.add_argument("--runs", type=int, default=3)
+    return ap.parse_args()
+
+
 def sh(*args, **kw):
     return subprocess.run(list(args), check=True, capture_output=True, text=True, **kw).stdout
 

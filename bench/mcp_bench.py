@@ -7,12 +7,11 @@ in the same run (target: the MCP path at 85% or more of the proxy's rate).
 
 The upstream is a second lighttpd serving the page's v2 JSON as a static
 file, so Latchkey is what is measured, not the fake provider. Needs wrk."""
-import argparse
 import json
 import os
 import signal
 
-from benchlib import ROOT, Stack, compare, request, wrk
+from benchlib import bench_args, ROOT, Stack, compare, request, wrk
 from proxy_bench import CLOUD_ID, start_static
 
 PAGE_ID = "424242"
@@ -45,13 +44,7 @@ def page_json():
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
-    ap.add_argument("--seconds", type=int, default=10)
-    ap.add_argument("--connections", type=int, default=16)
-    ap.add_argument("--procs", type=int, default=2)
-    ap.add_argument("--runs", type=int, default=3)
-    a = ap.parse_args()
+    a = bench_args(__doc__)
     d = os.path.join(ROOT, "var", "bench-mcp")
     os.makedirs(d, exist_ok=True)
     page_path = "ex/confluence/%s/wiki/api/v2/pages/%s" % (CLOUD_ID, PAGE_ID)

@@ -7,14 +7,13 @@ upstream, in the same run (target: the proxy at 70% or more).
 
 The upstream is a second lighttpd serving a static JSON answer, so the
 proxies are what is measured, not the fake provider. Needs wrk."""
-import argparse
 import os
 import signal
 import socket
 import subprocess
 import time
 
-from benchlib import ROOT, Stack, compare, request, wrk
+from benchlib import bench_args, ROOT, Stack, compare, request, wrk
 
 CLOUD_ID = "11111111-1111-4111-8111-111111111111"
 SPACE = ('{"results":[{"key":"ENG","name":"Engineering","type":"global"},'
@@ -55,13 +54,7 @@ def start_static(d, files):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
-    ap.add_argument("--seconds", type=int, default=10)
-    ap.add_argument("--connections", type=int, default=16)
-    ap.add_argument("--procs", type=int, default=2)
-    ap.add_argument("--runs", type=int, default=3)
-    a = ap.parse_args()
+    a = bench_args(__doc__)
     d = os.path.join(ROOT, "var", "bench-proxy")
     os.makedirs(d, exist_ok=True)
     up, port = start_static(d, {"ex/confluence/%s/wiki/rest/api/space" % CLOUD_ID: SPACE})

@@ -9,20 +9,13 @@ Starts its own throwaway stack (tests/stack.py) in var/bench-token, connects
 one account through the real flow against the fake provider, then runs wrk
 against both routes and prints requests/s, p50 and p99 latency, and the
 ratio. Needs wrk (Debian package wrk)."""
-import argparse
 import os
 
-from benchlib import ROOT, Stack, compare, request, wrk
+from benchlib import bench_args, ROOT, Stack, compare, request, wrk
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
-    ap.add_argument("--seconds", type=int, default=10)
-    ap.add_argument("--connections", type=int, default=16)
-    ap.add_argument("--procs", type=int, default=2)
-    ap.add_argument("--runs", type=int, default=3)
-    a = ap.parse_args()
+    a = bench_args(__doc__)
     hello = os.path.join(a.build, "bench", "bench_hello")
     sockdir = os.path.join(ROOT, "var", "bench-token")
     extra = ('fastcgi.server += ( "/hello" => (( "socket" => "%s/hello.sock", "bin-path" => "%s",'
