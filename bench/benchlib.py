@@ -129,5 +129,12 @@ class Stack:
         status, _, _, body = request(cb, headers={"Cookie": cookie.split(";")[0]})
         assert status == 200, body
 
+    def configure(self, lines):
+        """Appends lines to latchkey.conf and restarts the web server and
+        its programs, which read it when they start."""
+        with open(self.env["LATCHKEY_CONFIG"], "a") as fh:
+            fh.write(lines)
+        sh(*self.stack, "restart-web", "--dir", self.dir)
+
     def down(self):
         sh(*self.stack, "down", "--dir", self.dir)

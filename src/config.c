@@ -50,6 +50,7 @@ static const struct option options[] = {
     OPT("default_token_ttl", LONG, default_token_ttl, 60, 10L * 365 * 86400),
     OPT("refresh_waiters", LONG, refresh_waiters, 0, 64),
     OPT("mcp_allowed_origins", STR, mcp_allowed_origins, 0, 0),
+    OPT("markdown_cache_mb", LONG, markdown_cache_mb, 0, 1024),
 };
 
 static void defaults(lk_config *c)
@@ -76,6 +77,7 @@ static void defaults(lk_config *c)
     c->workers = 1;
     c->default_token_ttl = 3600;
     c->refresh_waiters = 2;
+    c->markdown_cache_mb = 8;
 }
 
 static char *trim(char *s)

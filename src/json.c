@@ -1,6 +1,10 @@
 #include "json.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "buf.h"
 
 static void put(void *p)
 {
@@ -99,7 +103,91 @@ void lk_json_set_int(json_object *o, const char *key, int64_t value)
     json_object_object_add(o, key, json_object_new_int64(value));
 }
 
+#define TEXT_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+
+/* The escape json-c writes for each byte of a string: the short ones,
+ * \u00xx for the other controls; NULL for bytes written as they are ('/'
+ * and bytes past 0x7f included). */
+static const char *const ESCAPES[256] = {
+    "\\u0000", "\\u0001", "\\u0002", "\\u0003", "\\u0004", "\\u0005",      "\\u0006",       "\\u0007", "\\b",
+    "\\t",     "\\n",     "\\u000b", "\\f",     "\\r",     "\\u000e",      "\\u000f",       "\\u0010", "\\u0011",
+    "\\u0012", "\\u0013", "\\u0014", "\\u0015", "\\u0016", "\\u0017",      "\\u0018",       "\\u0019", "\\u001a",
+    "\\u001b", "\\u001c", "\\u001d", "\\u001e", "\\u001f", ['"'] = "\\\"", ['\\'] = "\\\\",
+};
+
+/* s[0..n) as a JSON string, a run of plain bytes at a time (json-c copies
+ * byte by byte, and a page's Markdown is tens of KB). */
+static lk_err put_string(lk_buf *b, const char *s, size_t n)
+{
+    lk_err rc = lk_buf_addc(b, '"');
+    size_t run = 0;
+    for (size_t i = 0; i < n && rc == LK_OK; i++) {
+        const char *e = ESCAPES[(unsigned char)s[i]];
+        if (!e)
+            continue;
+        rc = lk_buf_add(b, s + run, i - run);
+        if (rc == LK_OK)
+            rc = lk_buf_adds(b, e);
+        run = i + 1;
+    }
+    if (rc == LK_OK)
+        rc = lk_buf_add(b, s + run, n - run);
+    return rc == LK_OK ? lk_buf_addc(b, '"') : rc;
+}
+
+static lk_err put_value(lk_buf *b, json_object *o);
+
+static lk_err put_object(lk_buf *b, json_object *o)
+{
+    lk_err rc = lk_buf_addc(b, '{');
+    bool first = true;
+    json_object_object_foreach (o, k, v) {
+        if (rc == LK_OK && !first)
+            rc = lk_buf_addc(b, ',');
+        first = false;
+        if (rc == LK_OK)
+            rc = put_string(b, k, strlen(k));
+        if (rc == LK_OK)
+            rc = lk_buf_addc(b, ':');
+        if (rc == LK_OK)
+            rc = put_value(b, v);
+    }
+    return rc == LK_OK ? lk_buf_addc(b, '}') : rc;
+}
+
+static lk_err put_array(lk_buf *b, json_object *o)
+{
+    lk_err rc = lk_buf_addc(b, '[');
+    size_t n = json_object_array_length(o);
+    for (size_t i = 0; i < n && rc == LK_OK; i++) {
+        if (i > 0)
+            rc = lk_buf_addc(b, ',');
+        if (rc == LK_OK)
+            rc = put_value(b, json_object_array_get_idx(o, i));
+    }
+    return rc == LK_OK ? lk_buf_addc(b, ']') : rc;
+}
+
+/* Objects, arrays and strings written here; numbers, booleans and null
+ * as json-c writes them. */
+static lk_err put_value(lk_buf *b, json_object *o)
+{
+    switch (json_object_get_type(o)) {
+    case json_type_object: return put_object(b, o);
+    case json_type_array: return put_array(b, o);
+    case json_type_string: return put_string(b, json_object_get_string(o), (size_t)json_object_get_string_len(o));
+    case json_type_null: return lk_buf_adds(b, "null");
+    default: return lk_buf_adds(b, json_object_to_json_string_ext(o, TEXT_FLAGS));
+    }
+}
+
 const char *lk_json_text(lk_arena *a, json_object *o)
 {
-    return lk_strdup(a, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    lk_buf b;
+    lk_buf_init(&b, a, LK_JSON_TEXT_MAX);
+    if (put_value(&b, o) != LK_OK) {
+        fputs("latchkey: JSON text past LK_JSON_TEXT_MAX\n", stderr);
+        abort();
+    }
+    return lk_buf_str(&b);
 }

@@ -24,7 +24,10 @@ const char *lk_json_str(json_object *o, const char *key);
 /* Adds key: string (skipped when value is NULL). */
 void lk_json_set_str(json_object *o, const char *key, const char *value);
 void lk_json_set_int(json_object *o, const char *key, int64_t value);
-/* Compact serialisation copied into the arena. */
+/* The largest text lk_json_text writes (answers are capped well below). */
+#define LK_JSON_TEXT_MAX ((size_t)1 << 30)
+/* Compact serialisation into the arena, byte for byte what json-c's
+ * JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE writes. */
 const char *lk_json_text(lk_arena *a, json_object *o);
 
 #endif

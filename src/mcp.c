@@ -5,6 +5,7 @@
 #include "botkey.h"
 #include "gate.h"
 #include "json.h"
+#include "mdcache.h"
 #include "text.h"
 #include "tools.h"
 
@@ -185,6 +186,7 @@ static json_object *tools_call(mcp_call *c)
     if (!c->iid)
         return bad_params(c, "X-Instance-Id header is required for tools/call");
     lk_tool_outcome out;
+    lk_mdcache_budget((size_t)c->r->cfg->markdown_cache_mb << 20);
     lk_tool_call(c->r, c->p, &c->key, c->iid, name, args ? args : lk_json_object(c->r->a), &out);
     return lk_mcp_tool_answer(c->r->a, c->m.id, &out);
 }

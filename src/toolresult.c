@@ -7,7 +7,7 @@
 
 #include "buf.h"
 #include "json.h"
-#include "markdown.h"
+#include "mdcache.h"
 #include "text.h"
 
 /* The provider's message kept in an error, in bytes. */
@@ -51,7 +51,7 @@ static void put_body(lk_arena *a, json_object *o, json_object *v, json_object *v
     const char *storage = json_object_get_string(v);
     char *md = NULL;
     bool as_md = !fmt || strcmp(fmt, "storage") != 0;
-    if (as_md && lk_storage_to_md(a, storage, (size_t)json_object_get_string_len(v), &md) != LK_OK)
+    if (as_md && lk_storage_to_md_cached(a, storage, (size_t)json_object_get_string_len(v), &md) != LK_OK)
         md = NULL;
     lk_json_set_str(o, "body_format", md ? "markdown" : "storage");
     lk_json_set_str(o, "body", md ? md : storage);
@@ -220,10 +220,14 @@ static lk_err render(lk_buf *b, lk_arena *a, json_object *sc, bool with_body)
         }
     }
     const char *body = scalar(a, sc, "body");
-    if (rc == LK_OK && body)
-        rc = with_body ? lk_buf_printf(b, "\n%s\n", body)
-                       : lk_buf_adds(b, "\n(the body is too long for this text: see structuredContent.body)\n");
-    return rc;
+    if (rc != LK_OK || !body)
+        return rc;
+    if (!with_body)
+        return lk_buf_adds(b, "\n(the body is too long for this text: see structuredContent.body)\n");
+    rc = lk_buf_addc(b, '\n');
+    if (rc == LK_OK)
+        rc = lk_buf_adds(b, body);
+    return rc == LK_OK ? lk_buf_addc(b, '\n') : rc;
 }
 
 char *lk_tool_text(lk_arena *a, json_object *structured)

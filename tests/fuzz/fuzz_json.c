@@ -1,7 +1,7 @@
 /* lk_json_parse + lk_json_str on request bodies: accepted text holds no
  * NUL and nothing but white space after the value, nests at most
- * LK_JSON_DEPTH deep, and serialises to text that parses again to the same
- * shape; lk_json_str gives a string member only, never one cut short by
+ * LK_JSON_DEPTH deep, and serialises (lk_json_text, json-c's text byte
+ * for byte) to text that parses again to the same shape; lk_json_str gives a string member only, never one cut short by
  * "\u0000". */
 #include "fuzz.h"
 
@@ -85,6 +85,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FUZZ_CHECK(json_object_get_type(o) == json_object_get_type(o2), "type changed");
             const char *t2 = o2 ? lk_json_text(a, o2) : "null";
             FUZZ_CHECK(!strcmp(t, t2), "text changed: %s / %s", t, t2);
+        }
+        /* lk_json_text writes what json-c writes, byte for byte. */
+        if (o) {
+            const char *ours = lk_json_text(a, o);
+            const char *theirs =
+                json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+            FUZZ_CHECK(!strcmp(ours, theirs), "not json-c's text: %s / %s", ours, theirs);
         }
     }
     lk_arena_free(a);

@@ -201,6 +201,28 @@ static void test_json_round_trip_through_text(void **state)
     assert_true(json_object_get_int64(lk_json_get(back, "big")) == 9007199254740993LL);
 }
 
+/* lk_json_text writes what json-c writes: every escape, controls and a
+ * NUL inside a string, doubles, booleans, null, nesting, UTF-8 as is. */
+static void test_json_text_is_json_c_text(void **state)
+{
+    static const char *docs[] = {
+        "{\"a\":\"\\b\\f\\n\\r\\t\\\"\\\\\\/\\u0001\\u001f\\u007f\\u0000x\"}",
+        "[1.5,-0.0,1e300,true,false,null,{},[],[[{\"k\\n\":[\"\"]}]]]",
+        "{\"\\u00e9t\\u00e9\":\"caf\u00c3\u00a9 \\ud83d\\ude00\",\"n\":-9007199254740993}",
+        "\"<b>&amp;</b>\"",
+        "12",
+    };
+    for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
+        json_object *o = NULL;
+        assert_int_equal(parse(*state, docs[i], &o), LK_OK);
+        assert_string_equal(lk_json_text(*state, o),
+                            json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    }
+    json_object *o = lk_json_object(*state);
+    json_object_object_add(o, "nul", json_object_new_string_len("a\0b", 3));
+    assert_string_equal(lk_json_text(*state, o), "{\"nul\":\"a\\u0000b\"}");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -219,6 +241,7 @@ int main(void)
         T(test_json_str_refuses_escaped_nul),
         T(test_json_text_is_compact_without_slash_escapes),
         T(test_json_round_trip_through_text),
+        T(test_json_text_is_json_c_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
