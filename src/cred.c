@@ -17,64 +17,90 @@
 #define READ_ONLY_REFRESH "This API key is read-only: it is never handed a token, so it may not refresh one."
 #define READ_ONLY_DISCONNECT "This API key is read-only: it may not disconnect an account."
 
-static void fail_with(lk_req *r, lk_err rc, const char *detail)
+/* Fills why with e and a sentence; returns e. */
+static lk_err failed(lk_cred_failure *why, lk_err e, const char *detail)
+{
+    *why = (lk_cred_failure){.err = e, .detail = detail};
+    return e;
+}
+
+/* A step below the lookup that failed (the database, a sealed secret), as
+ * the caller is told of it; returns the code told. */
+static lk_err failed_step(lk_cred_failure *why, lk_err rc, const char *detail)
 {
     switch (rc) {
-    case LK_EDB: lk_fail_db(r, rc); break;
-    case LK_ECRYPTO: lk_fail(r, LK_EINTERNAL, "The stored credential could not be opened."); break;
-    default: lk_fail(r, rc, "%s", detail ? detail : "The request could not be served.");
+    case LK_EDB: return failed(why, rc, lk_db_detail(rc));
+    case LK_ECRYPTO: return failed(why, LK_EINTERNAL, "The stored credential could not be opened.");
+    default: return failed(why, rc, detail ? detail : "The request could not be served.");
     }
 }
 
-lk_err lk_fail_reauth(lk_req *r, const lk_profile *p, const char *detail)
+/* 409 reauthorization_required, saying where to get a new link. */
+static lk_err failed_reauth(const lk_req *r, const lk_profile *p, const char *detail, lk_cred_failure *why)
 {
-    lk_fail(r, LK_EREAUTH, "%s",
-            detail ? detail : "The user must authorize again: ask for a new link with POST /authorize/{profile}.");
-    r->extra = lk_json_object(r->a);
-    lk_json_set_str(r->extra, "authorize_url", lk_printf(r->a, "%s/authorize/%s", r->cfg->public_base_url, p->name));
+    failed(why, LK_EREAUTH,
+           detail ? detail : "The user must authorize again: ask for a new link with POST /authorize/{profile}.");
+    why->authorize_url = lk_printf(r->a, "%s/authorize/%s", r->cfg->public_base_url, p->name);
     return LK_EREAUTH;
 }
 
-/* Answers a failed lk_refresh (SPEC §5, §7): 409 with where to get a new
- * link, or the error with its Retry-After, marked "refresh_in_progress"
- * when the caller was not let wait for another caller's refresh. */
-static lk_err fail_refresh(lk_req *r, const lk_profile *p, lk_err rc, const lk_refresh_out *ro)
+lk_err lk_fail_cred(lk_req *r, const lk_cred_failure *why)
 {
-    if (rc == LK_EREAUTH)
-        return lk_fail_reauth(r, p, ro->detail);
-    if (ro->retry_after)
-        lk_resp_header(r, "Retry-After", ro->retry_after);
-    fail_with(r, rc, ro->detail);
-    if (ro->refresh_in_progress) {
-        r->extra = lk_json_object(r->a);
+    if (why->retry_after)
+        lk_resp_header(r, "Retry-After", why->retry_after);
+    if (why->field)
+        return lk_fail_field(r, why->where, why->field, why->detail, "value_error");
+    lk_fail(r, why->err, "%s", why->detail);
+    if (!why->authorize_url && !why->sites && !why->refresh_in_progress)
+        return why->err;
+    r->extra = lk_json_object(r->a);
+    if (why->authorize_url)
+        lk_json_set_str(r->extra, "authorize_url", why->authorize_url);
+    if (why->sites)
+        json_object_object_add(r->extra, "sites", json_object_get(why->sites));
+    if (why->refresh_in_progress)
         json_object_object_add(r->extra, "refresh_in_progress", json_object_new_boolean(1));
-    }
-    return r->err;
+    return why->err;
 }
 
-lk_err lk_cred_refresh(lk_req *r, const lk_profile *p, const char *actor, const lk_conn *conn, bool force,
-                       long long min_validity, lk_refresh_out *ro)
+/* A failed lk_refresh (SPEC §5, §7): 409 with where to get a new link, or
+ * the error with its Retry-After, marked refresh_in_progress when the
+ * caller was not let wait for another caller's refresh. */
+static lk_err failed_refresh(const lk_req *r, const lk_profile *p, lk_err rc, const lk_refresh_out *ro,
+                             lk_cred_failure *why)
+{
+    if (rc == LK_EREAUTH)
+        return failed_reauth(r, p, ro->detail, why);
+    failed_step(why, rc, ro->detail);
+    why->retry_after = ro->retry_after;
+    why->refresh_in_progress = ro->refresh_in_progress;
+    return why->err;
+}
+
+lk_err lk_cred_refresh(const lk_req *r, const lk_profile *p, const char *actor, const lk_conn *conn, bool force,
+                       long long min_validity, lk_refresh_out *ro, lk_cred_failure *why)
 {
     lk_refresh_ctx cx = {r->db, r->a, r->cfg, r->up, actor, 0};
     lk_err rc = lk_refresh(&cx, p, conn, force, min_validity, ro);
     if (rc != LK_OK)
-        return fail_refresh(r, p, rc, ro);
+        return failed_refresh(r, p, rc, ro, why);
     if (!ro->conn || !ro->access_token)
-        return lk_fail(r, LK_EINTERNAL, "The refreshed credential could not be read.");
+        return failed(why, LK_EINTERNAL, "The refreshed credential could not be read.");
     return LK_OK;
 }
 
 /* The profile's one credential (auth type api_key), as a connection that
  * every instance id shares. */
-static lk_err shared_credential(lk_req *r, const lk_profile *p, const char *instance_id, lk_cred *out)
+static lk_err shared_credential(const lk_req *r, const lk_profile *p, const char *instance_id, lk_cred *out,
+                                lk_cred_failure *why)
 {
     lk_arena *a = r->a;
     if (!p->credential_sealed)
-        return lk_fail(r, LK_ENOTCONN, "This profile has no credential yet: set it with latchkey.");
+        return failed(why, LK_ENOTCONN, "This profile has no credential yet: set it with latchkey.");
     char *credential;
     if (lk_unseal(a, &r->cfg->keys, "profiles", "credential", p->id_text, p->credential_sealed, &credential, NULL) !=
         LK_OK)
-        return lk_fail(r, LK_EINTERNAL, "The stored credential could not be opened.");
+        return failed_step(why, LK_ECRYPTO, NULL);
     lk_conn *c = lk_alloc(a, sizeof(*c));
     c->profile = p->name;
     c->instance_id = lk_strdup(a, instance_id);
@@ -87,47 +113,50 @@ static lk_err shared_credential(lk_req *r, const lk_profile *p, const char *inst
 }
 
 /* The connection behind the credential: the profile's shared one (auth
- * type api_key) or the instance's row; NULL when it failed r through
- * lk_fail. */
-static lk_conn *load_connection(lk_req *r, const lk_profile *p, const char *instance_id, lk_cred *out)
+ * type api_key) or the instance's row; NULL when it failed, why filled
+ * in. */
+static lk_conn *load_connection(const lk_req *r, const lk_profile *p, const char *instance_id, lk_cred *out,
+                                lk_cred_failure *why)
 {
     lk_conn *c = NULL;
     if (!strcmp(p->auth_type, "api_key")) {
-        if (shared_credential(r, p, instance_id, out) != LK_OK)
+        if (shared_credential(r, p, instance_id, out, why) != LK_OK)
             return NULL;
         c = out->conn;
     } else {
         lk_err rc = lk_conn_load(r->db, r->a, p->name, instance_id, &c);
         if (rc == LK_ENOTCONN) {
-            lk_fail(r, rc, "No account is connected for this instance_id; create a link with POST /authorize/%s.",
-                    p->name);
+            failed(why, rc,
+                   lk_printf(r->a,
+                             "No account is connected for this instance_id; create a link with POST /authorize/%s.",
+                             p->name));
             return NULL;
         }
         if (rc != LK_OK) {
-            fail_with(r, rc, NULL);
+            failed_step(why, rc, NULL);
             return NULL;
         }
     }
     if (!c)
-        lk_fail(r, LK_EINTERNAL, "The connection could not be read.");
+        failed(why, LK_EINTERNAL, "The connection could not be read.");
     return c;
 }
 
 /* 422: the site named (in where: "query", "body" or "header") is not
  * among the connection's. */
-static lk_err fail_unknown_site(lk_req *r, const char *where)
+static lk_err failed_unknown_site(const char *where, lk_cred_failure *why)
 {
-    return lk_fail_field(r, where, strcmp(where, "header") ? "site" : "x-site",
-                         "Value error, site is not among this connection's sites", "value_error");
+    failed(why, LK_EVALIDATION, "Value error, site is not among this connection's sites");
+    why->where = where;
+    why->field = strcmp(where, "header") ? "site" : "x-site";
+    return LK_EVALIDATION;
 }
 
 /* 409 site_required, listing the connection's sites. */
-static lk_err fail_several_sites(lk_req *r, const lk_sites *sites)
+static lk_err failed_several_sites(const lk_req *r, const lk_sites *sites, lk_cred_failure *why)
 {
-    lk_fail(r, LK_ESITE, "This connection has several sites: name one with site (a cloud id or host).");
-    r->extra = lk_json_object(r->a);
-    json_object *listed = lk_json_get(lk_sites_metadata(r->a, sites, NULL), "sites");
-    json_object_object_add(r->extra, "sites", json_object_get(listed));
+    failed(why, LK_ESITE, "This connection has several sites: name one with site (a cloud id or host).");
+    why->sites = lk_json_get(lk_sites_metadata(r->a, sites, NULL), "sites");
     return LK_ESITE;
 }
 
@@ -150,7 +179,8 @@ static lk_site *stored_site(lk_arena *a, json_object *metadata)
 
 /* The site of an API token or PAT: its one site, which a named site must
  * be. */
-static lk_err pick_stored_site(lk_req *r, const lk_conn *c, const char *site, const char *where, const lk_site **out)
+static lk_err pick_stored_site(const lk_req *r, const lk_conn *c, const char *site, const char *where,
+                               const lk_site **out, lk_cred_failure *why)
 {
     lk_site *one = stored_site(r->a, c->metadata);
     if (site) {
@@ -159,7 +189,7 @@ static lk_err pick_stored_site(lk_req *r, const lk_conn *c, const char *site, co
             probe.cloud_id = (char *)"";
         lk_sites s1 = {&probe, 1};
         if (!one || !lk_site_pick(&s1, site))
-            return fail_unknown_site(r, where);
+            return failed_unknown_site(where, why);
     }
     *out = one;
     return LK_OK;
@@ -168,36 +198,35 @@ static lk_err pick_stored_site(lk_req *r, const lk_conn *c, const char *site, co
 /* The site, chosen from stored metadata before any refresh: the one named
  * (POST /refresh names it in its body), else the link's, else the only
  * one; none when the connection has none. */
-static lk_err pick_site(lk_req *r, const lk_profile *p, const lk_conn *c, const char *site, const char *where,
-                        const lk_site **out)
+static lk_err pick_site(const lk_req *r, const lk_profile *p, const lk_conn *c, const char *site, const char *where,
+                        const lk_site **out, lk_cred_failure *why)
 {
     if (lk_profile_is_credential_auth(p))
-        return pick_stored_site(r, c, site, where, out);
+        return pick_stored_site(r, c, site, where, out, why);
     lk_sites sites = lk_sites_from_metadata(r->a, c->metadata);
     const char *link_cloud_id = lk_json_str(c->metadata, "cloud_id");
     if (site) {
         *out = lk_site_pick(&sites, site);
-        return *out ? LK_OK : fail_unknown_site(r, where);
+        return *out ? LK_OK : failed_unknown_site(where, why);
     }
     if (link_cloud_id)
         *out = lk_site_pick(&sites, link_cloud_id);
     else if (sites.n == 1)
         *out = sites.v;
     else if (sites.n > 1)
-        return fail_several_sites(r, &sites);
+        return failed_several_sites(r, &sites, why);
     return LK_OK;
 }
 
 /* API tokens and PATs: nothing to refresh (/refresh answers the same
  * credential); the ready header value. */
-static lk_err serve_user_credential(lk_req *r, const lk_profile *p, lk_conn *c, lk_cred *out)
+static lk_err serve_user_credential(const lk_req *r, const lk_profile *p, lk_conn *c, lk_cred *out,
+                                    lk_cred_failure *why)
 {
     lk_arena *a = r->a;
     out->user_credential = true;
-    if (!out->access_token && lk_conn_access_token(a, r->cfg, c, &out->access_token) != LK_OK) {
-        fail_with(r, LK_ECRYPTO, NULL);
-        return r->err;
-    }
+    if (!out->access_token && lk_conn_access_token(a, r->cfg, c, &out->access_token) != LK_OK)
+        return failed_step(why, LK_ECRYPTO, NULL);
     out->conn = c;
     out->authorization = lk_usercred_header(a, p->credential_kind, out->access_token);
     if (strcmp(p->auth_type, "api_key") != 0)
@@ -208,11 +237,11 @@ static lk_err serve_user_credential(lk_req *r, const lk_profile *p, lk_conn *c, 
 
 /* The token after a refresh (ours or another caller's), with the site
  * picked again from the row, which may have changed. */
-static lk_err take_refreshed(lk_req *r, const lk_profile *p, const lk_conn *c, const char *actor, bool force,
-                             long long min_validity, lk_cred *out)
+static lk_err take_refreshed(const lk_req *r, const lk_profile *p, const lk_conn *c, const char *actor, bool force,
+                             long long min_validity, lk_cred *out, lk_cred_failure *why)
 {
     lk_refresh_out ro;
-    lk_err rc = lk_cred_refresh(r, p, actor, c, force, min_validity, &ro);
+    lk_err rc = lk_cred_refresh(r, p, actor, c, force, min_validity, &ro, why);
     if (rc != LK_OK)
         return rc;
     out->conn = ro.conn;
@@ -229,19 +258,17 @@ static lk_err take_refreshed(lk_req *r, const lk_profile *p, const lk_conn *c, c
 /* OAuth: the stored token when it serves, else a refreshed one. The same
  * decision as under the lock (SPEC §5), on the row as loaded: a token that
  * serves needs no lock and no provider call. */
-static lk_err serve_token(lk_req *r, const lk_profile *p, lk_conn *c, const char *actor, bool force,
-                          long long min_validity, lk_cred *out)
+static lk_err serve_token(const lk_req *r, const lk_profile *p, lk_conn *c, const char *actor, bool force,
+                          long long min_validity, lk_cred *out, lk_cred_failure *why)
 {
     lk_arena *a = r->a;
     if (!strcmp(c->status, "active") && lk_refresh_plan(c, force, min_validity) == LK_USE_CURRENT) {
         lk_err rc = lk_conn_access_token(a, r->cfg, c, &out->access_token);
-        if (rc != LK_OK) {
-            fail_with(r, rc, NULL);
-            return r->err;
-        }
+        if (rc != LK_OK)
+            return failed_step(why, rc, NULL);
         out->conn = c;
     } else {
-        lk_err rc = take_refreshed(r, p, c, actor, force, min_validity, out);
+        lk_err rc = take_refreshed(r, p, c, actor, force, min_validity, out, why);
         if (rc != LK_OK)
             return rc;
     }
@@ -251,21 +278,21 @@ static lk_err serve_token(lk_req *r, const lk_profile *p, lk_conn *c, const char
     return LK_OK;
 }
 
-lk_err lk_cred_get(lk_req *r, const lk_profile *p, const char *actor, const char *instance_id, const char *site,
-                   const char *site_where, long long min_validity, bool force, lk_cred *out)
+lk_err lk_cred_get(const lk_req *r, const lk_profile *p, const char *actor, const char *instance_id, const char *site,
+                   const char *site_where, long long min_validity, bool force, lk_cred *out, lk_cred_failure *why)
 {
     memset(out, 0, sizeof(*out));
-    lk_conn *c = load_connection(r, p, instance_id, out);
+    lk_conn *c = load_connection(r, p, instance_id, out, why);
     if (!c)
-        return r->err;
-    lk_err rc = pick_site(r, p, c, site, site_where, &out->site);
+        return why->err;
+    lk_err rc = pick_site(r, p, c, site, site_where, &out->site, why);
     if (rc != LK_OK)
         return rc;
     if (!strcmp(c->status, "reauthorization_required"))
-        return lk_fail_reauth(r, p, NULL);
+        return failed_reauth(r, p, NULL, why);
     if (lk_profile_is_credential_auth(p))
-        return serve_user_credential(r, p, c, out);
-    return serve_token(r, p, c, actor, force, min_validity, out);
+        return serve_user_credential(r, p, c, out, why);
+    return serve_token(r, p, c, actor, force, min_validity, out, why);
 }
 
 json_object *lk_cred_json(lk_req *r, const lk_profile *p, const lk_cred *c)
@@ -371,7 +398,7 @@ static void disconnect(lk_req *r, const lk_profile *p, const char *actor, const 
         return;
     }
     if (rc != LK_OK) {
-        fail_with(r, rc, NULL);
+        lk_fail_db(r, rc);
         return;
     }
     lk_audit(r->db, r->a, actor, "connection.delete", p->name, iid, "ok", NULL);
@@ -389,8 +416,11 @@ static void answer_credential(lk_req *r, const lk_profile *p, const char *actor,
         return;
     }
     lk_cred c;
-    if (lk_cred_get(r, p, actor, iid, site, site_where, min_validity, force, &c) != LK_OK)
+    lk_cred_failure why;
+    if (lk_cred_get(r, p, actor, iid, site, site_where, min_validity, force, &c, &why) != LK_OK) {
+        lk_fail_cred(r, &why);
         return;
+    }
     lk_resp_json(r, 200, lk_cred_json(r, p, &c));
 }
 

@@ -179,9 +179,12 @@ lk_err lk_fail(lk_req *r, lk_err e, const char *fmt, ...)
 
 lk_err lk_fail_db(lk_req *r, lk_err rc)
 {
-    if (rc == LK_EDB)
-        return lk_fail(r, rc, "The database is unavailable; try again shortly.");
-    return lk_fail(r, rc, "The request could not be served.");
+    return lk_fail(r, rc, "%s", lk_db_detail(rc));
+}
+
+const char *lk_db_detail(lk_err rc)
+{
+    return rc == LK_EDB ? "The database is unavailable; try again shortly." : "The request could not be served.";
 }
 
 void lk_errors_add(json_object *errors, const char *where, const char *field, const char *msg, const char *type)

@@ -105,6 +105,8 @@ lk_err lk_fail(lk_req *r, lk_err e, const char *fmt, ...) __attribute__((format(
 /* Records a failed database step: LK_EDB as "the database is unavailable"
  * (503, retry shortly), any other rc with the generic sentence; returns rc. */
 lk_err lk_fail_db(lk_req *r, lk_err rc);
+/* The sentence lk_fail_db gives a failed database step rc. */
+const char *lk_db_detail(lk_err rc);
 /* Appends one validation item (SPEC §7: loc [where, field], msg, type) to
  * the array errors. */
 void lk_errors_add(json_object *errors, const char *where, const char *field, const char *msg, const char *type);

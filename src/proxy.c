@@ -396,8 +396,12 @@ static void forward(lk_req *r, const proxied *pr, lk_cred *cred, const char *bod
         if (!retry_wanted(r, &c, lk_upstream_stream(r->up, a, &s)))
             return;
         lk_refresh_out ro;
-        if (lk_cred_refresh(r, pr->p, pr->key.name, cred->conn, true, LK_MIN_VALIDITY_DEFAULT, &ro) != LK_OK)
+        lk_cred_failure failure;
+        if (lk_cred_refresh(r, pr->p, pr->key.name, cred->conn, true, LK_MIN_VALIDITY_DEFAULT, &ro, &failure) !=
+            LK_OK) {
+            lk_fail_cred(r, &failure);
             return;
+        }
         cred->conn = ro.conn;
         cred->authorization = lk_printf(a, "%s %s", ro.conn->token_type, ro.access_token);
     }
@@ -409,8 +413,12 @@ void lk_proxy_endpoint(lk_req *r)
     if (!check_request(r, &pr) || !body_length(r, &pr.body_len))
         return;
     lk_cred cred;
-    if (lk_cred_get(r, pr.p, pr.key.name, pr.iid, pr.site, "header", LK_MIN_VALIDITY_DEFAULT, false, &cred) != LK_OK)
+    lk_cred_failure failure;
+    if (lk_cred_get(r, pr.p, pr.key.name, pr.iid, pr.site, "header", LK_MIN_VALIDITY_DEFAULT, false, &cred, &failure) !=
+        LK_OK) {
+        lk_fail_cred(r, &failure);
         return;
+    }
     if (!cred.api_base_url) {
         lk_fail(r, LK_EPROVIDER, "This profile has no API base URL for this connection.");
         return;

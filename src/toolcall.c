@@ -12,24 +12,12 @@
 #include "crypto.h"
 #include "json.h"
 #include "link.h"
-#include "text.h"
 #include "usercred.h"
 
 /* As the proxy: a 401 for a token older than this may mean it was revoked
  * (one refresh, one retry); for a fresher one it means a missing scope. */
 #define TOOL_RETRY_AGE 60
 #define ELICITATION_ID_BYTES 16
-
-/* r's error state, kept while lk_cred_get and lk_cred_refresh fail
- * through lk_fail, so that the caller's is left untouched. */
-typedef struct saved_state {
-    lk_err err;
-    const char *detail;
-    json_object *errors, *extra;
-    int status;
-    bool sent;
-    lk_hdr *last; /* the last response header before, or NULL */
-} saved_state;
 
 /* What one call of a tool works with. */
 typedef struct tool_run {
@@ -43,34 +31,6 @@ typedef struct tool_run {
     json_object *vars; /* the arguments, then the values computed and captured */
     lk_tool_outcome *out;
 } tool_run;
-
-static void save_state(lk_req *r, saved_state *s)
-{
-    *s = (saved_state){r->err, r->detail, r->errors, r->extra, r->status, r->sent, r->hdrs};
-    while (s->last && s->last->next)
-        s->last = s->last->next;
-}
-
-/* Puts r's error state back; returns the Retry-After added meanwhile. */
-static const char *restore_state(lk_req *r, const saved_state *s)
-{
-    lk_hdr *added = s->last ? s->last->next : r->hdrs;
-    const char *retry_after = NULL;
-    for (lk_hdr *h = added; h; h = h->next)
-        if (lk_ieq(h->name, "Retry-After"))
-            retry_after = h->value;
-    if (s->last)
-        s->last->next = NULL;
-    else
-        r->hdrs = NULL;
-    r->err = s->err;
-    r->detail = s->detail;
-    r->errors = s->errors;
-    r->extra = s->extra;
-    r->status = s->status;
-    r->sent = s->sent;
-    return retry_after;
-}
 
 static void rpc_error(lk_tool_outcome *out, int code, const char *message)
 {
@@ -211,11 +171,11 @@ static void fail_sites(tool_run *tr, const char *why)
 }
 
 /* Maps a failed lk_cred_get (SPEC §5 failures) onto the outcome. */
-static void credential_failed(tool_run *tr, lk_err rc, const char *retry_after)
+static void credential_failed(tool_run *tr, const lk_cred_failure *why)
 {
     lk_arena *a = tr->r->a;
     const char *site = lk_json_str(tr->vars, "site"), *granted;
-    switch (rc) {
+    switch (why->err) {
     case LK_ENOTCONN:
         if (!strcmp(tr->p->auth_type, "api_key"))
             rpc_error(tr->out, LK_RPC_INTERNAL, "This profile has no credential yet: an administrator sets it.");
@@ -234,7 +194,7 @@ static void credential_failed(tool_run *tr, lk_err rc, const char *retry_after)
     case LK_EUNAVAILABLE:
         tool_error(a, tr->out,
                    lk_printf(a, "Confluence is unavailable: the credential could not be refreshed; retry after %s s.",
-                             retry_after ? retry_after : "10"));
+                             why->retry_after ? why->retry_after : "10"));
         break;
     case LK_EDB: tool_error(a, tr->out, "The database is unavailable: retry after 5 s."); break;
     case LK_EPROVIDER:
@@ -246,21 +206,18 @@ static void credential_failed(tool_run *tr, lk_err rc, const char *retry_after)
     }
 }
 
-/* lk_cred_get as the proxy calls it, r's error state left as it was. */
+/* lk_cred_get as the proxy calls it; a failure becomes the outcome. */
 static bool get_credential(tool_run *tr)
 {
-    lk_req *r = tr->r;
-    saved_state s;
-    save_state(r, &s);
-    lk_err rc = lk_cred_get(r, tr->p, tr->key->name, tr->iid, lk_json_str(tr->vars, "site"), "body",
-                            LK_MIN_VALIDITY_DEFAULT, false, &tr->cred);
-    const char *retry_after = restore_state(r, &s);
+    lk_cred_failure why;
+    lk_err rc = lk_cred_get(tr->r, tr->p, tr->key->name, tr->iid, lk_json_str(tr->vars, "site"), "body",
+                            LK_MIN_VALIDITY_DEFAULT, false, &tr->cred, &why);
     if (rc == LK_OK && !tr->cred.api_base_url) {
         rpc_error(tr->out, LK_RPC_INTERNAL, "This profile has no API base URL for this connection.");
         return false;
     }
     if (rc != LK_OK)
-        credential_failed(tr, rc, retry_after);
+        credential_failed(tr, &why);
     return rc == LK_OK;
 }
 
@@ -332,12 +289,9 @@ static lk_err exchange(tool_run *tr, const char *method, const char *url, const 
                      tr->cred.conn->refreshed_ago > TOOL_RETRY_AGE;
         if (!retry)
             return rc;
-        saved_state s;
-        save_state(r, &s);
         lk_refresh_out ro;
-        lk_err rrc = lk_cred_refresh(r, tr->p, tr->key->name, tr->cred.conn, true, LK_MIN_VALIDITY_DEFAULT, &ro);
-        restore_state(r, &s);
-        if (rrc != LK_OK)
+        lk_cred_failure why;
+        if (lk_cred_refresh(r, tr->p, tr->key->name, tr->cred.conn, true, LK_MIN_VALIDITY_DEFAULT, &ro, &why) != LK_OK)
             return LK_OK; /* the 401 stands */
         tr->cred.conn = ro.conn;
         tr->cred.authorization = lk_printf(r->a, "%s %s", ro.conn->token_type, ro.access_token);
@@ -455,7 +409,7 @@ static void list_sites(tool_run *tr)
     if (strcmp(tr->p->auth_type, "api_key") != 0) {
         lk_err rc = lk_conn_load(r->db, r->a, tr->p->name, tr->iid, &c);
         if (rc != LK_OK || !strcmp(c->status, "reauthorization_required")) {
-            credential_failed(tr, rc == LK_OK ? LK_EREAUTH : rc, NULL);
+            credential_failed(tr, &(lk_cred_failure){.err = rc == LK_OK ? LK_EREAUTH : rc});
             return;
         }
         meta = c->metadata;
