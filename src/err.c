@@ -15,6 +15,7 @@ static const struct {
     [LK_ENOPROFILE] = {404, "unknown_profile"},
     [LK_ENOTCONN] = {404, "not_connected"},
     [LK_EMETHOD] = {405, "method_not_allowed"},
+    [LK_ENOTACCEPT] = {406, "not_acceptable"},
     [LK_EREAUTH] = {409, "reauthorization_required"},
     [LK_ESITE] = {409, "site_required"},
     [LK_ECONNECTED] = {409, "already_connected"},

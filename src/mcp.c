@@ -221,7 +221,7 @@ static bool is_json_type(const char *ct)
 }
 
 /* SPEC §10 and §2, in order: method, Origin, the bot gate with
- * X-Instance-Id, MCP-Protocol-Version, the body's type. Fails through
+ * X-Instance-Id, MCP-Protocol-Version, Accept, the body's type. Fails through
  * lk_fail. */
 static bool check_request(lk_req *r, const char *name, mcp_call *c)
 {
@@ -244,6 +244,12 @@ static bool check_request(lk_req *r, const char *name, mcp_call *c)
     if (version && !lk_mcp_version_supported(version)) {
         lk_fail(r, LK_EINVAL, "Unsupported MCP-Protocol-Version: this server speaks %s, 2025-06-18 and 2025-03-26.",
                 LK_MCP_VERSION_NEWEST);
+        return false;
+    }
+    if (!lk_accept_allows(lk_req_header(r, "HTTP_ACCEPT"), "application/json")) {
+        lk_fail(r, LK_ENOTACCEPT,
+                "Answers here are application/json: Accept must allow it (MCP clients send "
+                "\"Accept: application/json, text/event-stream\").");
         return false;
     }
     if (!is_json_type(lk_req_header(r, "CONTENT_TYPE"))) {

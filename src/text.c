@@ -2,6 +2,7 @@
 
 #include <limits.h>
 #include <string.h>
+#include <strings.h>
 
 static int hexval(unsigned char c)
 {
@@ -243,6 +244,60 @@ bool lk_ieqn(const char *a, size_t an, const char *b)
         if (lower((unsigned char)a[i]) != lower((unsigned char)b[i]))
             return false;
     return true;
+}
+
+/* The range r[0..n) (a type, its main type with a star subtype, or two
+ * stars) matches type. */
+static bool range_matches(const char *r, size_t n, const char *type)
+{
+    const char *slash = strchr(type, '/');
+    size_t main_len = (size_t)(slash - type);
+    if (lk_ieqn(r, n, "*/*") || lk_ieqn(r, n, type))
+        return true;
+    return n == main_len + 2 && !strncasecmp(r, type, main_len + 1) && r[n - 1] == '*';
+}
+
+/* The parameters p[0..n) of one range hold q=0 (q=0, q=0.0, ... q=0.000). */
+static bool q_zero(const char *p, size_t n)
+{
+    while (n > 0) {
+        size_t k = strcspn(p, ";");
+        if (k > n)
+            k = n;
+        size_t i = strspn(p, " \t");
+        if (k - i >= 2 && lower((unsigned char)p[i]) == 'q' && p[i + 1] == '=') {
+            const char *v = p + i + 2;
+            size_t vn = k - i - 2;
+            while (vn > 0 && (v[vn - 1] == ' ' || v[vn - 1] == '\t'))
+                vn--;
+            return vn >= 1 && v[0] == '0' && strspn(v + 1, ".0") >= vn - 1;
+        }
+        p += k < n ? k + 1 : k;
+        n -= k < n ? k + 1 : k;
+    }
+    return false;
+}
+
+bool lk_accept_allows(const char *accept, const char *type)
+{
+    if (!accept || !*accept)
+        return true;
+    const char *p = accept;
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        size_t lead = strspn(p, " \t");
+        const char *r = p + lead;
+        size_t rn = strcspn(r, ";,");
+        while (rn > 0 && (r[rn - 1] == ' ' || r[rn - 1] == '\t'))
+            rn--;
+        const char *params = r + strcspn(r, ";,");
+        size_t pn = *params == ';' ? (size_t)(p + len - params - 1) : 0;
+        if (range_matches(r, rn, type) && !q_zero(params + (pn ? 1 : 0), pn))
+            return true;
+        if (!p[len])
+            return false;
+        p += len + 1;
+    }
 }
 
 bool lk_parse_int_n(const char *s, size_t n, long long lo, long long hi, long long *out)

@@ -40,6 +40,11 @@ bool lk_ct_equal(const void *a, const void *b, size_t n);
 bool lk_ieq(const char *a, const char *b);
 bool lk_ieqn(const char *a, size_t an, const char *b);
 
+/* An Accept header (RFC 9110 §12.5.1) allows the media type type
+ * ("application/json"): absent or empty, or a range that matches it
+ * (type/subtype, type/ *, * / *, any case) without q=0. */
+bool lk_accept_allows(const char *accept, const char *type);
+
 /* The one integer parser: s[0..n) is an optional '-' and decimal digits (no
  * space, no '+', no other byte) whose value fits a long long and lies in
  * [lo, hi]; *out is written only on success. */

@@ -50,13 +50,14 @@ def init_params(version="2025-06-18"):
 def post(body, key=None, profile=None, headers=None, iid=None, auth=True):
     """POST /mcp/{profile}: body a dict or list (sent as JSON), or bytes
     and str as they are; the key of P unless key is given (auth=False:
-    none)."""
+    none); a header given as None is not sent."""
     hdrs = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
     if auth:
         hdrs["Authorization"] = "Bearer " + (key or P.key)
     if iid:
         hdrs["X-Instance-Id"] = iid
     hdrs.update(headers or {})
+    hdrs = {k: v for k, v in hdrs.items() if v is not None}
     if isinstance(body, (dict, list)):
         body = json.dumps(body)
     return lk.http("POST", "/mcp/%s" % (profile or P.name), headers=hdrs, body=body)
@@ -184,6 +185,23 @@ class CheckOrderTest(Base):
         self.assertJsonError(r, 400, "invalid_request")
         r = post(rpc("ping"), headers={"Content-Type": "application/json; charset=utf-8"})
         self.assertEqual(self.assertResult(r), {})
+
+    def test_accept_must_allow_json(self):
+        """Answers are application/json: an Accept that rules it out is
+        406 (nothing is run); one that allows it, or none, is served."""
+        for accept in ("text/event-stream", "text/html, application/xml",
+                       "application/json;q=0, text/event-stream", "application/json; q=0.000",
+                       "application/jsonx", "application/json-seq"):
+            with self.subTest(accept=accept):
+                r = post(rpc("ping"), headers={"Accept": accept})
+                self.assertJsonError(r, 406, "not_acceptable")
+                self.assertIn("application/json", r.json()["detail"])
+        for accept in (None, "", "application/json", "*/*", "application/*", "APPLICATION/JSON",
+                       "text/event-stream, application/json;q=0.5", "text/html;q=0.9 , application/json ; q=1",
+                       "application/json;charset=utf-8"):
+            with self.subTest(accept=accept):
+                r = post(rpc("ping"), headers={"Accept": accept})
+                self.assertEqual(self.assertResult(r), {})
 
     def test_body_over_the_cap_is_413(self):
         r = post(rpc("ping", {"pad": "x" * (1024 * 1024)}))

@@ -428,10 +428,51 @@ static void test_time_iso_is_rfc3339_utc(void **state)
     assert_string_equal(lk_time_iso(*state, 951782399 + 86400 * 0), "2000-02-28T23:59:59Z");
 }
 
+static void test_accept_allows_json(void **state)
+{
+    (void)state;
+    static const char *yes[] = {
+        "application/json",
+        "application/json, text/event-stream",
+        "*/*",
+        "application/*",
+        "Application/JSON",
+        "text/html;q=0.9 , application/json ; q=1",
+        "application/json;q=0.001",
+        "application/json;charset=utf-8",
+        "text/event-stream,*/*;q=0.1",
+        "text/x;q=0, application/json",
+        " application/json ",
+        "",
+    };
+    static const char *no[] = {
+        "text/event-stream",
+        "text/html, application/xml",
+        "application/json;q=0",
+        "application/json; q=0.000",
+        "application/json;charset=utf-8;q=0",
+        "application/jsonx",
+        "application/json-seq",
+        "application",
+        "*/*;q=0",
+        "application/*;Q=0.0",
+        "app/*",
+        "text/*",
+    };
+    assert_true(lk_accept_allows(NULL, "application/json"));
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+        if (!lk_accept_allows(yes[i], "application/json"))
+            fail_msg("refused: %s", yes[i]);
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        if (lk_accept_allows(no[i], "application/json"))
+            fail_msg("allowed: %s", no[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pct_decode_plus_and_escapes),
+        cmocka_unit_test(test_accept_allows_json),
         T(test_pct_decode_hex_either_case),
         T(test_pct_decode_keeps_embedded_nul_in_length),
         T(test_pct_decode_reads_only_n_bytes),
