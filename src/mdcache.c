@@ -40,8 +40,8 @@ static uint64_t word_at(const char *s, size_t i)
  * costs one comparison of the bytes and a miss hardly more than nothing
  * (a hash over every byte of a 50 KB page is a tenth of what the rest of
  * the call costs). A collision only costs that comparison. */
-#define HASH_EDGE 256
-#define HASH_SAMPLES 64
+#define HASH_EDGE ((size_t)256)
+#define HASH_SAMPLES ((size_t)64)
 
 static uint64_t hash_bytes(const char *s, size_t n)
 {
