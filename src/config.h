@@ -28,10 +28,11 @@ typedef struct lk_config {
     long proxy_max_body;   /* proxied request bodies, bytes */
     long proxy_timeout_ms; /* proxy: no byte from upstream for this long */
     int log_level;
-    long workers;           /* FastCGI processes sharing one listening socket */
-    long default_token_ttl; /* s: a token answer without expires_in (SPEC §5) */
-    long refresh_waiters;   /* callers that may wait on one connection's refresh */
-    long markdown_cache_mb; /* the storage -> Markdown cache of each mcp process (mdcache.h) */
+    long workers;             /* FastCGI processes sharing one listening socket */
+    long default_token_ttl;   /* s: a token answer without expires_in (SPEC §5) */
+    long refresh_waiters;     /* callers that may wait on one connection's refresh */
+    long markdown_cache_mb;   /* the storage -> Markdown cache of each mcp process (mdcache.h) */
+    long expiry_warning_days; /* the sweep's connection.expiring: this many days ahead (SPEC §11) */
     /* MCP's Origin allow-list (SPEC §10): exact origins, space or comma
      * separated; empty: every request with an Origin header is refused. */
     char *mcp_allowed_origins;

@@ -21,8 +21,9 @@
     ISO("c.created_at") " AS created_at, " ISO("c.updated_at") " AS updated_at, "                 \
     ISO("c.last_used_at") " AS last_used_at, " ISO("c.last_refreshed_at") " AS last_refreshed_at, " \
     ISO("c.grant_issued_at") " AS grant_issued_at, c.last_error, "                              \
-    "(extract(epoch FROM GREATEST(c.last_refreshed_at, c.grant_issued_at)) * 1000)::bigint "       \
-    "AS refreshed_at_ms, (extract(epoch FROM c.refresh_retry_at) * 1000)::bigint AS retry_at_ms, "  \
+    "floor(extract(epoch FROM GREATEST(c.last_refreshed_at, c.grant_issued_at)) * 1000)::bigint " \
+    "AS refreshed_at_ms, floor(extract(epoch FROM c.grant_issued_at) * 1000)::bigint "          \
+    "AS grant_issued_at_ms, (extract(epoch FROM c.refresh_retry_at) * 1000)::bigint AS retry_at_ms, "  \
     "c.refresh_retry_error"
 /* clang-format on */
 
@@ -196,6 +197,7 @@ static void fill(lk_arena *a, PGresult *res, int r, lk_conn *c)
     c->grant_issued_at = col(a, res, r, "grant_issued_at");
     c->last_error = col(a, res, r, "last_error");
     c->refreshed_at_ms = lk_db_ll(res, r, "refreshed_at_ms");
+    c->grant_issued_at_ms = lk_db_ll(res, r, "grant_issued_at_ms");
     c->retry_at_ms = lk_db_ll(res, r, "retry_at_ms");
     times_of_now(c);
     c->retry_error = col(a, res, r, "refresh_retry_error");

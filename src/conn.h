@@ -26,6 +26,7 @@ typedef struct lk_conn {
     char *last_error;
     long long refreshed_ago;                  /* seconds since the last refresh (or the grant) */
     long long expires_at_ms, refreshed_at_ms; /* the absolute times behind both (ms since 1970) */
+    long long grant_issued_at_ms;             /* consent (ms since 1970) */
     long long retry_in, retry_at_ms;          /* no provider call for retry_in more seconds (if > 0) */
     char *retry_error;                        /* what callers are told meanwhile (SPEC §5), or NULL */
 } lk_conn;

@@ -6,6 +6,7 @@
 
 #include "audit.h"
 #include "gate.h"
+#include "health.h"
 #include "json.h"
 #include "text.h"
 #include "usercred.h"
@@ -330,6 +331,7 @@ json_object *lk_cred_json(lk_req *r, const lk_profile *p, const lk_cred *c)
         lk_json_set_str(o, "api_base_url", c->api_base_url);
     else
         json_object_object_add(o, "api_base_url", NULL);
+    lk_health_json(r->a, o, c->conn, p);
     if (c->refresh_failed)
         json_object_object_add(o, "refresh_failed", json_object_new_boolean(1));
     if (c->refresh_in_progress)

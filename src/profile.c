@@ -16,7 +16,8 @@
     "extra_params::text, callback_url, token_style, pkce, api_base_url, resource_discovery, "                          \
     "resources_url, allowed_redirects::text, allow_direct_authorize, proxy_only, issuer, "                             \
     "misconfigured_reason, proxy_path_prefixes::text, credential_kind, credential, site_kind, site, "                  \
-    "site_metadata::text, check_path, tenant_info_url, allow_http_sites, allow_private_sites, tools::text"
+    "site_metadata::text, check_path, tenant_info_url, allow_http_sites, allow_private_sites, tools::text, "           \
+    "refresh_token_idle_days, grant_lifetime_days"
 
 static lk_stmt q_load = LK_STMT("profile_load", "SELECT " PROFILE_COLUMNS " FROM profiles WHERE name = $1", 1);
 static lk_stmt q_client = LK_STMT("profile_client",
@@ -31,10 +32,23 @@ static lk_stmt q_insert =
             "callback_url, token_style, pkce, api_base_url, resource_discovery, resources_url, "
             "allowed_redirects, allow_direct_authorize, proxy_only, issuer, proxy_path_prefixes, credential_kind, "
             "credential, site_kind, site, site_metadata, check_path, tenant_info_url, allow_http_sites, "
-            "allow_private_sites, tools) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12::jsonb, "
-            "$13, $14::jsonb, $15, $16, $17, $18, $19, $20, $21::jsonb, $22, $23, $24, $25::jsonb, $26, $27, $28, "
-            "$29, $30::jsonb, $31, $32, $33, $34, $35::jsonb)",
-            35);
+            "allow_private_sites, tools, refresh_token_idle_days, grant_lifetime_days) VALUES ($1, $2, $3, $4, $5, "
+            "$6, $7, $8, $9, $10, $11::jsonb, $12::jsonb, $13, $14::jsonb, $15, $16, $17, $18, $19, $20, $21::jsonb, "
+            "$22, $23, $24, $25::jsonb, $26, $27, $28, $29, $30::jsonb, $31, $32, $33, $34, $35::jsonb, $36::int, "
+            "$37::int)",
+            37);
+
+static lk_stmt q_set_days = LK_STMT("profile_set_days",
+                                    "UPDATE profiles SET refresh_token_idle_days = CASE WHEN $2 = 'set' THEN "
+                                    "$3::int ELSE refresh_token_idle_days END, grant_lifetime_days = CASE WHEN "
+                                    "$4 = 'set' THEN $5::int ELSE grant_lifetime_days END WHERE name = $1",
+                                    5);
+
+/* A number of days as a parameter: NULL for 0 (none) or less. */
+static const char *days_text(lk_arena *a, int days)
+{
+    return days > 0 ? lk_printf(a, "%d", days) : NULL;
+}
 
 static json_object *parse_col(lk_arena *a, const char *text)
 {
@@ -114,6 +128,8 @@ static lk_profile *profile_of_row(lk_arena *a, PGresult *res)
     read_oauth_columns(a, res, p);
     read_credential_columns(a, res, p);
     p->tools = strv_col(a, res, "tools");
+    p->refresh_token_idle_days = (int)lk_db_ll(res, 0, "refresh_token_idle_days");
+    p->grant_lifetime_days = (int)lk_db_ll(res, 0, "grant_lifetime_days");
     /* Profiles stored before credential-auth profiles had names of their own: a
      * non-OAuth profile never calls itself an OAuth 2.0 provider. */
     if (lk_profile_is_credential_auth(p) && p->display_name && !strcmp(p->display_name, LK_GENERIC_OAUTH_NAME))
@@ -339,12 +355,27 @@ static const char *check_extra_params(lk_arena *a, const lk_profile *p)
     return NULL;
 }
 
+static const char *check_days(lk_arena *a, const lk_profile *p)
+{
+    if (p->refresh_token_idle_days < 0 || p->refresh_token_idle_days > LK_PROFILE_DAYS_MAX ||
+        p->grant_lifetime_days < 0 || p->grant_lifetime_days > LK_PROFILE_DAYS_MAX)
+        return lk_printf(a, "days of refresh-token idleness and of grant lifetime are 1 to %d", LK_PROFILE_DAYS_MAX);
+    return NULL;
+}
+
 lk_err lk_profile_validate(lk_arena *a, const lk_profile *p, const char **why)
 {
     /* In this order: the first failed check is the one reported. */
     static profile_check *const checks[] = {
-        check_names,  check_auth_fields,  check_api_base_url, check_allowed_redirects, check_proxy_path_prefixes,
-        check_scopes, check_extra_params, check_tools,
+        check_names,
+        check_auth_fields,
+        check_api_base_url,
+        check_allowed_redirects,
+        check_proxy_path_prefixes,
+        check_scopes,
+        check_extra_params,
+        check_tools,
+        check_days,
     };
     *why = NULL;
     for (size_t i = 0; !*why && i < LK_ARRAY_LEN(checks); i++)
@@ -417,8 +448,21 @@ lk_err lk_profile_insert(lk_db *db, lk_arena *a, const lk_config *cfg, lk_profil
         p->allow_http_sites ? "true" : "false",
         p->allow_private_sites ? "true" : "false",
         p->tools.n ? lk_json_text(a, lk_strv_to_json(a, &p->tools)) : NULL, /* NULL: all of the template's */
+        days_text(a, p->refresh_token_idle_days),
+        days_text(a, p->grant_lifetime_days),
     };
     return lk_db_exec(db, a, &q_insert, params, NULL);
+}
+
+lk_err lk_profile_set_days(lk_db *db, lk_arena *a, const char *name, int idle_days, int lifetime_days)
+{
+    const char *params[] = {name, idle_days < 0 ? "keep" : "set", days_text(a, idle_days),
+                            lifetime_days < 0 ? "keep" : "set", days_text(a, lifetime_days)};
+    PGresult *res;
+    lk_err rc = lk_db_exec(db, a, &q_set_days, params, &res);
+    if (rc != LK_OK)
+        return rc;
+    return strcmp(PQcmdTuples(res), "0") ? LK_OK : LK_ENOPROFILE;
 }
 
 static bool scope_ok(const char *s)

@@ -57,7 +57,14 @@ typedef struct lk_profile {
     bool allow_http_sites, allow_private_sites;
     char *misconfigured_reason; /* NULL when fine */
     lk_strv tools;              /* --tools (SPEC §10): the MCP tools offered; empty: all of the template's */
+    /* What the provider declares about its grants (SPEC §11), in days; 0:
+     * no such limit known. */
+    int refresh_token_idle_days; /* a refresh token unused this long lapses */
+    int grant_lifetime_days;     /* a grant ends this long after consent */
 } lk_profile;
+
+/* The bounds of refresh_token_idle_days and grant_lifetime_days. */
+#define LK_PROFILE_DAYS_MAX 36500
 
 /* Loads the profile called name. LK_ENOPROFILE when there is none. The
  * profile may be the cached one, shared with later requests: read only. */
@@ -84,6 +91,9 @@ lk_err lk_profile_validate(lk_arena *a, const lk_profile *p, const char **why);
  * clear, sealed here); sets p->id. */
 lk_err lk_profile_insert(lk_db *db, lk_arena *a, const lk_config *cfg, lk_profile *p, const char *secret,
                          const char *credential);
+/* Sets the declared days of profile name (SPEC §11): each given as a number
+ * of days, 0 for none, or -1 to keep it. LK_ENOPROFILE when there is none. */
+lk_err lk_profile_set_days(lk_db *db, lk_arena *a, const char *name, int idle_days, int lifetime_days);
 
 /* Scopes for a request: the comma-separated list (NULL: the profile's
  * default), plus the profile's always-scopes, without duplicates.

@@ -198,6 +198,8 @@ static lk_err record_failure(const lk_refresh_ctx *cx, lk_conn *c, const char *s
     const char *params[] = {c->id_text, status, why, lk_printf(cx->a, "%lld", hold_secs), answer};
     lk_err rc = lk_db_exec(cx->db, cx->a, &q_failed, params, NULL);
     if (rc == LK_OK) {
+        if (status) /* the answer tells the status the row now has */
+            c->status = (char *)status;
         c->retry_in = hold_secs;
         c->retry_error = (char *)answer;
         c->last_error = (char *)why;

@@ -43,6 +43,10 @@ lk_err lk_profile_template(lk_arena *a, const char *tmpl, lk_profile *p)
                                      : "https://api.atlassian.com/ex/jira/{cloud_id}";
         p->resource_discovery = "atlassian";
         p->resources_url = "https://api.atlassian.com/oauth/token/accessible-resources";
+        /* Atlassian's refresh tokens lapse after 90 days without use, and
+         * a grant ends 365 days after consent (SPEC §5, §11). */
+        p->refresh_token_idle_days = LK_ATLASSIAN_IDLE_DAYS;
+        p->grant_lifetime_days = LK_ATLASSIAN_GRANT_DAYS;
         return LK_OK;
     }
     if (!strcmp(tmpl, "generic")) {
@@ -73,6 +77,8 @@ lk_err lk_profile_set_auth_type(lk_arena *a, lk_profile *p, const char *auth_typ
     p->scopes.n = p->always_scopes.n = 0;
     p->extra_params = lk_json_object(a);
     p->pkce = false;
+    /* A user's credential is no grant: nothing of it lapses on its own. */
+    p->refresh_token_idle_days = p->grant_lifetime_days = 0;
     if (atlassian) {
         /* Atlassian Cloud: email + API token (Basic) against the site;
          * scoped tokens need --api-base-url https://api.atlassian.com/ex/

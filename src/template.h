@@ -6,6 +6,11 @@
 
 #include "profile.h"
 
+/* Atlassian's limits (SPEC §5): a refresh token unused for 90 days lapses;
+ * a grant ends 365 days after consent. */
+#define LK_ATLASSIAN_IDLE_DAYS 90
+#define LK_ATLASSIAN_GRANT_DAYS 365
+
 /* Fills a profile from a template ("atlassian-confluence",
  * "atlassian-jira", "generic"); LK_ENOTFOUND for an unknown one. */
 lk_err lk_profile_template(lk_arena *a, const char *tmpl, lk_profile *p);

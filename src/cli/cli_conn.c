@@ -7,6 +7,7 @@
 #include "audit.h"
 #include "cli.h"
 #include "conn.h"
+#include "health.h"
 #include "link.h"
 #include "text.h"
 #include "usercred.h"
@@ -131,6 +132,17 @@ static const char LINK_USAGE[] =
     "  Prints an authorization link for INSTANCE (pre-authorize): whoever opens it\n"
     "  connects their account as INSTANCE.\n";
 
+/* The public description of conn with its health (SPEC §11), as the
+ * profile declares it; without the forecasts if the profile cannot be read. */
+static json_object *conn_json(cli *c, const lk_conn *conn)
+{
+    json_object *o = lk_conn_json(c->a, conn);
+    const lk_profile *p;
+    if (lk_profile_load(c->db, c->a, conn->profile, &p) == LK_OK)
+        lk_health_json(c->a, o, conn, p);
+    return o;
+}
+
 int cli_connection(cli *c, int argc, char **argv)
 {
     if (argc < 2)
@@ -151,7 +163,7 @@ int cli_connection(cli *c, int argc, char **argv)
         json_object *arr = lk_json_array(c->a);
         for (size_t i = 0; i < n; i++) {
             if (c->json)
-                json_object_array_add(arr, json_object_get(lk_conn_json(c->a, &v[i])));
+                json_object_array_add(arr, json_object_get(conn_json(c, &v[i])));
             else
                 printf("%-20s %-32s %-24s expires %s\n", v[i].profile, v[i].instance_id, v[i].status,
                        v[i].expires_at ? v[i].expires_at : "-");
@@ -167,7 +179,7 @@ int cli_connection(cli *c, int argc, char **argv)
         lk_err rc = lk_conn_load(c->db, c->a, argv[2], argv[3], &conn);
         if (rc != LK_OK)
             return cli_fail("connection show: %s", cli_reason(rc));
-        cli_print_json(lk_conn_json(c->a, conn));
+        cli_print_json(conn_json(c, conn));
         return 0;
     }
     if (!strcmp(sub, "set-credential"))

@@ -31,6 +31,10 @@ static const char PROFILE_USAGE[] =
     "  api_key_per_user): --api-base-url alone names the provider (no site, no check\n"
     "  unless --check-path; shown under NAME unless --display-name); without it the\n"
     "  base URL is the server a user names, checked as Data Center would answer.\n"
+    "       latchkey profile update NAME [--refresh-token-idle-days N|none]\n"
+    "           [--grant-lifetime-days N|none]\n"
+    "  refresh tokens unused for N days lapse, grants end N days after consent: the\n"
+    "  health fields and the sweep's connection.expiring forecast follow them.\n"
     "       latchkey profile list\n"
     "       latchkey profile show NAME\n"
     "       latchkey profile remove NAME\n";
@@ -105,6 +109,8 @@ enum {
     A_ALLOW_PRIVATE,
     A_NO_CHECK,
     A_TOOLS,
+    A_IDLE_DAYS,
+    A_GRANT_DAYS,
     A_HELP,
     A_COUNT
 };
@@ -120,6 +126,7 @@ typedef enum {
     TO_FLAG,     /* the field is true when given, false when not */
     TO_FLAG_OFF, /* the field is false when given */
     TO_LIST,     /* every value given, in order, replaces a list field */
+    TO_DAYS,     /* a number of days (or none) replaces an int field */
 } add_target;
 
 typedef struct add_option {
@@ -149,6 +156,10 @@ static const char *const TOKEN_STYLES[] = {"json", "form", "basic", NULL};
 #define FLAG(n, t, f)                                                                                                  \
     {                                                                                                                  \
         n, no_argument, t, offsetof(lk_profile, f), NULL, NULL                                                         \
+    }
+#define DAYS(n, f)                                                                                                     \
+    {                                                                                                                  \
+        n, required_argument, TO_DAYS, offsetof(lk_profile, f), NULL, NULL                                             \
     }
 #define LIST(n, f)                                                                                                     \
     {                                                                                                                  \
@@ -187,6 +198,8 @@ static const add_option ADD_OPTIONS[A_COUNT] = {
     [A_ALLOW_PRIVATE] = FLAG("allow-private-sites", TO_FLAG, allow_private_sites),
     [A_NO_CHECK] = HAND("no-check", no_argument),
     [A_TOOLS] = HAND("tools", required_argument),
+    [A_IDLE_DAYS] = DAYS("refresh-token-idle-days", refresh_token_idle_days),
+    [A_GRANT_DAYS] = DAYS("grant-lifetime-days", grant_lifetime_days),
     [A_HELP] = HAND("help", no_argument),
 };
 
@@ -223,6 +236,17 @@ static bool is_choice(const char *const *choices, const char *v)
     return false;
 }
 
+/* A number of days of --refresh-token-idle-days or --grant-lifetime-days:
+ * 1 to LK_PROFILE_DAYS_MAX, or "none" (0); false for anything else. */
+static bool parse_days(const char *v, int *out)
+{
+    long long n = 0;
+    if (strcmp(v, "none") != 0 && !lk_parse_int(v, 1, LK_PROFILE_DAYS_MAX, &n))
+        return false;
+    *out = (int)n;
+    return true;
+}
+
 /* Applies the options of the table; 0, or 1 with a message for a value
  * that is not among its choices. */
 static int apply_table(lk_profile *p, const add_args *in)
@@ -247,6 +271,11 @@ static int apply_table(lk_profile *p, const add_args *in)
                 *(bool *)field = false;
             break;
         case TO_LIST: *(lk_strv *)field = in->all[i]; break;
+        case TO_DAYS:
+            if (v && !parse_days(v, (int *)field))
+                return cli_fail("profile add: --%s takes a number of days (1 to %d) or none", opt->name,
+                                LK_PROFILE_DAYS_MAX);
+            break;
         }
     }
     return 0;
@@ -417,6 +446,43 @@ static int profile_add(cli *c, int argc, char **argv)
     return store_profile(c, &p, secret, credential);
 }
 
+/* key: days, or null when none is declared. */
+static void set_days(json_object *o, const char *key, int days)
+{
+    json_object_object_add(o, key, days > 0 ? json_object_new_int(days) : NULL);
+}
+
+/* profile update NAME: the declared days (SPEC §11), the rest as added. */
+static int profile_update(cli *c, int argc, char **argv)
+{
+    static const struct option opts[] = {{"refresh-token-idle-days", required_argument, 0, 'i'},
+                                         {"grant-lifetime-days", required_argument, 0, 'g'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    int idle = -1, lifetime = -1;
+    for (int o = cli_first_option(argc, argv, opts); o != -1; o = cli_next_option(argc, argv, opts)) {
+        int *field = o == 'i' ? &idle : &lifetime;
+        if (o == 'h') {
+            fputs(PROFILE_USAGE, stdout);
+            return 0;
+        }
+        if (o != 'i' && o != 'g')
+            return cli_usage(PROFILE_USAGE);
+        if (!parse_days(optarg, field))
+            return cli_fail("profile update: --%s takes a number of days (1 to %d) or none",
+                            o == 'i' ? "refresh-token-idle-days" : "grant-lifetime-days", LK_PROFILE_DAYS_MAX);
+    }
+    if (optind != argc - 1 || (idle < 0 && lifetime < 0))
+        return cli_usage(PROFILE_USAGE);
+    if (cli_db(c))
+        return 1;
+    lk_err rc = lk_profile_set_days(c->db, c->a, argv[optind], idle, lifetime);
+    if (rc != LK_OK)
+        return cli_fail("profile update: %s", cli_reason(rc));
+    printf("profile %s updated\n", argv[optind]);
+    return 0;
+}
+
 static json_object *profile_json(lk_arena *a, const lk_profile *p)
 {
     json_object *o = lk_json_object(a);
@@ -455,6 +521,8 @@ static json_object *profile_json(lk_arena *a, const lk_profile *p)
     json_object_object_add(o, "tools", p->tools.n ? json_object_get(lk_strv_to_json(a, &p->tools)) : NULL);
     lk_json_set_str(o, "issuer", p->issuer);
     lk_json_set_str(o, "misconfigured", p->misconfigured_reason);
+    set_days(o, "refresh_token_idle_days", p->refresh_token_idle_days);
+    set_days(o, "grant_lifetime_days", p->grant_lifetime_days);
     return o;
 }
 
@@ -527,6 +595,8 @@ int cli_profile(cli *c, int argc, char **argv)
     bool help = argc > 2 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"));
     if (!strcmp(sub, "add"))
         return profile_add(c, argc - 1, argv + 1);
+    if (!strcmp(sub, "update"))
+        return profile_update(c, argc - 1, argv + 1);
     if (help) {
         fputs(PROFILE_USAGE, stdout);
         return 0;

@@ -1,21 +1,24 @@
-/* latchkey sweep: keeps idle refresh tokens alive, lists grants near their
- * absolute lifetime, and purges expired links and flows (SPEC §5). */
+/* latchkey sweep: keeps idle refresh tokens alive, warns of connections
+ * about to expire (connection.expiring, SPEC §11), and purges expired
+ * links and flows (SPEC §5). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "expiry.h"
 #include "flow.h"
 #include "refresh.h"
 #include "text.h"
 #include "upstream.h"
 
-static const char USAGE[] =
-    "usage: latchkey sweep [--idle-days 75] [--lifetime-days 365] [--warn-days 30] [--limit 1000]\n"
-    "  Refreshes connections whose last refresh is older than --idle-days (Atlassian\n"
-    "  drops refresh tokens unused for 90 days; using an access token does not count),\n"
-    "  lists grants within --warn-days of --lifetime-days since consent, and purges\n"
-    "  expired links and flows. Safe to run from several machines at once.\n";
+static const char USAGE[] = "usage: latchkey sweep [--idle-days 75] [--warn-days DAYS] [--limit 1000]\n"
+                            "  Refreshes connections whose last refresh is older than --idle-days (Atlassian\n"
+                            "  drops refresh tokens unused for 90 days; using an access token does not count),\n"
+                            "  raises connection.expiring once per connection and reason when its refresh token\n"
+                            "  would lapse for inactivity or its grant reach its lifetime (as its profile\n"
+                            "  declares them) within --warn-days (default: expiry_warning_days, 14), and purges\n"
+                            "  expired links and flows. Safe to run from several machines at once.\n";
 
 static lk_stmt q_idle = LK_STMT("sweep_idle",
                                 "SELECT p.name, c.instance_id FROM connections c JOIN profiles p ON "
@@ -24,14 +27,6 @@ static lk_stmt q_idle = LK_STMT("sweep_idle",
                                 "c.grant_issued_at) < now() - make_interval(days => $1::int) ORDER BY "
                                 "GREATEST(c.last_refreshed_at, c.grant_issued_at) LIMIT $2::int",
                                 2);
-static lk_stmt q_aging = LK_STMT("sweep_aging",
-                                 "SELECT p.name, c.instance_id, to_char((c.grant_issued_at + make_interval(days "
-                                 "=> $1::int)) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM "
-                                 "connections c JOIN profiles p ON p.id = c.profile_id WHERE c.status <> "
-                                 "'reauthorization_required' AND c.grant_issued_at < now() - make_interval(days "
-                                 "=> $2::int) ORDER BY c.grant_issued_at LIMIT 10000",
-                                 2);
-
 /* A whole number of the option's range, or false. */
 static bool number(const char *s, long lo, long hi, long *out)
 {
@@ -44,7 +39,7 @@ static bool number(const char *s, long lo, long hi, long *out)
 
 /* The limits of one sweep (SPEC §5), as --help tells them. */
 typedef struct sweep_args {
-    long idle, lifetime, warn, limit;
+    long idle, warn, limit;
 } sweep_args;
 
 /* What became of the connections a sweep looked at. */
@@ -57,7 +52,6 @@ typedef struct sweep_report {
 static int read_sweep_args(int argc, char **argv, sweep_args *in, bool *done)
 {
     static const struct option opts[] = {{"idle-days", required_argument, 0, 'i'},
-                                         {"lifetime-days", required_argument, 0, 'l'},
                                          {"warn-days", required_argument, 0, 'w'},
                                          {"limit", required_argument, 0, 'n'},
                                          {"help", no_argument, 0, 'h'},
@@ -67,8 +61,7 @@ static int read_sweep_args(int argc, char **argv, sweep_args *in, bool *done)
         bool ok = true;
         switch (o) {
         case 'i': ok = number(optarg, 0, 3650, &in->idle); break;
-        case 'l': ok = number(optarg, 1, 36500, &in->lifetime); break;
-        case 'w': ok = number(optarg, 0, 36500, &in->warn); break;
+        case 'w': ok = number(optarg, 0, 3650, &in->warn); break;
         case 'n': ok = number(optarg, 1, 1000000, &in->limit); break;
         case 'h': fputs(USAGE, stdout); return 0;
         default: return cli_usage(USAGE);
@@ -136,25 +129,6 @@ static lk_err sweep_idle(cli *c, const sweep_args *in, sweep_report *out)
     return LK_OK;
 }
 
-/* Lists the grants within --warn-days of --lifetime-days since consent. */
-static lk_err list_expiring(cli *c, const sweep_args *in, sweep_report *out)
-{
-    lk_arena *a = c->a;
-    const char *ap[] = {lk_printf(a, "%ld", in->lifetime), lk_printf(a, "%ld", in->lifetime - in->warn)};
-    PGresult *res;
-    lk_err rc = lk_db_exec(c->db, a, &q_aging, ap, &res);
-    if (rc != LK_OK)
-        return rc;
-    for (int i = 0; i < PQntuples(res); i++) {
-        json_object *item = json_object_new_object();
-        lk_json_set_str(item, "profile", lk_db_val(res, i, 0));
-        lk_json_set_str(item, "instance_id", lk_db_val(res, i, 1));
-        lk_json_set_str(item, "grant_expires_at", lk_db_val(res, i, 2));
-        json_object_array_add(out->expiring, item);
-    }
-    return LK_OK;
-}
-
 static void print_report(cli *c, const sweep_report *r)
 {
     if (c->json) {
@@ -175,26 +149,30 @@ static void print_report(cli *c, const sweep_report *r)
     }
     for (size_t i = 0; i < json_object_array_length(r->expiring); i++) {
         json_object *it = json_object_array_get_idx(r->expiring, i);
-        printf("grant ends soon: %s/%s at %s: the user must consent again before then\n", lk_json_str(it, "profile"),
-               lk_json_str(it, "instance_id"), lk_json_str(it, "grant_expires_at"));
+        bool grant = !strcmp(lk_json_str(it, "reason"), LK_EXPIRY_GRANT);
+        printf("%s: %s/%s at %s: %s\n", grant ? "grant ends soon" : "refresh token lapses soon",
+               lk_json_str(it, "profile"), lk_json_str(it, "instance_id"), lk_json_str(it, "expires_at"),
+               grant ? "the user must consent again before then" : "a refresh before then keeps it alive");
     }
 }
 
 int cli_sweep(cli *c, int argc, char **argv)
 {
-    sweep_args in = {.idle = 75, .lifetime = 365, .warn = 30, .limit = 1000};
+    sweep_args in = {.idle = 75, .warn = -1, .limit = 1000};
     bool done;
     int status = read_sweep_args(argc, argv, &in, &done);
     if (done)
         return status;
     if (cli_db(c))
         return 1;
+    if (in.warn < 0)
+        in.warn = c->cfg.expiry_warning_days;
     lk_arena *a = c->a;
     lk_flow_purge(c->db, a, &c->cfg, true);
     sweep_report r = {lk_json_array(a), lk_json_array(a), lk_json_array(a), lk_json_array(a)};
     lk_err rc = sweep_idle(c, &in, &r);
     if (rc == LK_OK)
-        rc = list_expiring(c, &in, &r);
+        rc = lk_expiry_warn(c->db, a, in.warn, r.expiring);
     if (rc != LK_OK)
         return cli_fail("sweep: %s", cli_reason(rc));
     print_report(c, &r);

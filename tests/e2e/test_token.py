@@ -20,7 +20,9 @@ import lkstack as lk
 import lktoken as t
 
 TOKEN_KEYS = {"access_token", "token_type", "expires_at", "expires_in", "scope", "profile",
-              "instance_id", "metadata", "api_base_url"}
+              "instance_id", "metadata", "api_base_url",
+              # health (SPEC §11); the Atlassian template declares both forecasts
+              "status", "last_refreshed_at", "refresh_token_lapses_at", "grant_expires_at"}
 
 
 def tearDownModule():
@@ -53,6 +55,11 @@ class TokenAnswerTest(t.TokenTestCase):
         self.assertEqual(body["metadata"]["cloud_id"], site["id"])
         self.assertEqual(body["metadata"]["site_url"], site["url"])
         self.assertEqual(body["api_base_url"], lk.PROVIDER_URL + "/ex/confluence/" + site["id"])
+        # Health (SPEC §11): never refreshed yet; forecasts from the consent.
+        self.assertEqual(body["status"], "active")
+        self.assertIsNone(body["last_refreshed_at"])
+        self.assertRegex(body["refresh_token_lapses_at"], t.ISO_Z)
+        self.assertRegex(body["grant_expires_at"], t.ISO_Z)
         # The access token is the one the provider issued, and it works.
         fam = t.family_of(body["access_token"])
         self.assertEqual(fam["access_tokens"][-1], body["access_token"])
@@ -581,6 +588,7 @@ class ProviderTroubleTest(t.TokenTestCase):
         self.assertEqual(body["access_token"], self.old)
         self.assertTrue(0 < body["expires_in"] <= 30, body)
         self.assertEqual(set(body), TOKEN_KEYS | {"refresh_failed"})
+        self.assertEqual(body["status"], "refresh_failing")
         now = t.row(self.p, self.iid)
         self.assertEqual(now["status"], "refresh_failing")
         self.assertEqual(now["access_token"], before["access_token"])
