@@ -355,6 +355,24 @@ class HealthAndExpiryTest(EventsTestCase):
             "SELECT latchkey_iso(c.grant_issued_at + interval '30 days') FROM connections c "
             "WHERE c.instance_id = :'p1'", self.iid)[0][0])
 
+    def test_profile_add_declares_the_days(self):
+        p = f.make_profile(extra=["--refresh-token-idle-days", "30", "--grant-lifetime-days", "none"])
+        _rc, out, _err = lk.cli("--json", "profile", "show", p.name)
+        shown = json.loads(out)
+        self.assertEqual((shown["refresh_token_idle_days"], shown["grant_lifetime_days"]), (30, None))
+        for bad in ("0", "36501", "5x", ""):
+            with self.subTest(value=bad):
+                rc, out, err = lk.cli("profile", "add", lk.unique("p"), "--template", "generic",
+                                      "--grant-lifetime-days", bad, check=False)
+                self.assertEqual((rc, out), (1, ""))
+                self.assertIn("--grant-lifetime-days takes a number of days", err)
+                rc, out, err = lk.cli("profile", "update", p.name, "--refresh-token-idle-days", bad,
+                                      check=False)
+                self.assertEqual((rc, out), (1, ""))
+                self.assertIn("--refresh-token-idle-days takes a number of days", err)
+        rc, _out, err = lk.cli("profile", "update", lk.unique("nope"), "--grant-lifetime-days", "9", check=False)
+        self.assertEqual(rc, 1, err)
+
     def test_idle_warning_once_then_again_only_after_the_clock_moved(self):
         self.set_times(80, 80)  # lapses in 10 days, grant ends in 285
         lapses, _ends = self.forecasts()

@@ -66,7 +66,7 @@ class TokenAnswerTest(t.TokenTestCase):
         self.assertIn(body["access_token"], fam["access_tokens_valid"])
         # Never a refresh token or a client secret.
         text = r.text
-        self.assertNotIn("refresh_token", text)
+        self.assertNotIn('"refresh_token"', text)  # the key; refresh_token_lapses_at is health
         for rt in fam["refresh_tokens"]:
             self.assertNotIn(rt["token"], text)
         self.assertNotIn(self.p.client_secret, text)
