@@ -51,6 +51,7 @@ static const struct option options[] = {
     OPT("refresh_waiters", LONG, refresh_waiters, 0, 64),
     OPT("mcp_allowed_origins", STR, mcp_allowed_origins, 0, 0),
     OPT("markdown_cache_mb", LONG, markdown_cache_mb, 0, 1024),
+    OPT("metrics", BOOL, metrics, 0, 0),
 };
 
 static void defaults(lk_config *c)
@@ -78,6 +79,7 @@ static void defaults(lk_config *c)
     c->default_token_ttl = 3600;
     c->refresh_waiters = 2;
     c->markdown_cache_mb = 8;
+    c->metrics = true;
 }
 
 static char *trim(char *s)

@@ -10,6 +10,7 @@
 #include "crypto.h"
 #include "json.h"
 #include "log.h"
+#include "metrics.h"
 #include "oauth.h"
 #include "text.h"
 
@@ -313,6 +314,23 @@ static lk_err judge_failure(const lk_refresh_ctx *cx, const lk_profile *p, lk_co
     return provider_unavailable(cx, c, why, provider_retry, out, recorded);
 }
 
+/* Counts a failed refresh (its outcome) and its provider request, in its
+ * transaction; returns the caller's answer rc. A refusal not recorded (the
+ * token had been rotated meanwhile) counts only the request. A failure to
+ * count fails the transaction, as for its audit row. */
+static lk_err count_refresh(const lk_refresh_ctx *cx, const lk_profile *p, lk_oauth_fail fail, double secs, lk_err rc,
+                            bool *changed)
+{
+    const char *outcome = *changed ? lk_metrics_outcome(fail) : NULL;
+    if (!*changed && rc != LK_EUNAVAILABLE)
+        return rc; /* the transaction failed: nothing is committed */
+    lk_err mrc = lk_metrics_count(cx->db, cx->a, cx->cfg, p->id_text, outcome, secs);
+    if (mrc != LK_OK)
+        return mrc;
+    *changed = true;
+    return rc;
+}
+
 /* Calls the provider with the connection's refresh token and stores or
  * judges the answer. Inside the transaction, under the row lock; *changed
  * says whether there is something to commit. */
@@ -334,15 +352,20 @@ static lk_err call_provider(const lk_refresh_ctx *cx, const lk_profile *p, lk_co
     const char *grant[] = {"grant_type", "refresh_token", "refresh_token", refresh_token, NULL, NULL};
     lk_tokens t;
     const char *why, *provider_retry;
+    double started = lk_metrics_clock();
     lk_oauth_fail fail =
         lk_oauth_token_call(cx->up, a, p->refresh_url, p->token_style, &client, grant, &t, &why, &provider_retry);
+    double secs = lk_metrics_clock() - started;
     out->refreshed = true;
     if (fail != LK_OAUTH_OK) {
         lk_warn("refresh of a %s connection failed: %s", c->profile, why);
-        return judge_failure(cx, p, c, fail, why, provider_retry, out, changed);
+        rc = judge_failure(cx, p, c, fail, why, provider_retry, out, changed);
+        return count_refresh(cx, p, fail, secs, rc, changed);
     }
     lk_conn *now = NULL;
     rc = store_tokens(cx, c, &t, &now);
+    if (rc == LK_OK)
+        rc = lk_metrics_count(cx->db, a, cx->cfg, p->id_text, "success", secs);
     if (rc != LK_OK) {
         lk_error("refresh of %s: the provider rotated but storing failed (%s)", c->profile, lk_err_code(rc));
         out->retry_after = "2";
