@@ -107,14 +107,21 @@ END;
 $$;
 
 -- latchkey_connections: a connection counts under its profile and status.
--- A refresh that changes no status (the hot path) runs no function.
+-- A refresh that changes no status (the hot path) runs no function. A
+-- change of status moves one count between two rows, always in the same
+-- order (profile, status), so that two opposite changes cannot deadlock.
 CREATE FUNCTION latchkey_metric_connection() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        PERFORM latchkey_metric_profile_add(OLD.profile_id, 'connections', OLD.status, -1);
-    END IF;
-    IF TG_OP IN ('UPDATE', 'INSERT') THEN
+    IF TG_OP = 'INSERT' THEN
         PERFORM latchkey_metric_profile_add(NEW.profile_id, 'connections', NEW.status, 1);
+    ELSIF TG_OP = 'DELETE' THEN
+        PERFORM latchkey_metric_profile_add(OLD.profile_id, 'connections', OLD.status, -1);
+    ELSIF (OLD.profile_id, OLD.status) < (NEW.profile_id, NEW.status) THEN
+        PERFORM latchkey_metric_profile_add(OLD.profile_id, 'connections', OLD.status, -1);
+        PERFORM latchkey_metric_profile_add(NEW.profile_id, 'connections', NEW.status, 1);
+    ELSE
+        PERFORM latchkey_metric_profile_add(NEW.profile_id, 'connections', NEW.status, 1);
+        PERFORM latchkey_metric_profile_add(OLD.profile_id, 'connections', OLD.status, -1);
     END IF;
     RETURN NULL;
 END;

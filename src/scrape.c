@@ -2,7 +2,7 @@
 
 #include <string.h>
 
-#include "botkey.h"
+#include "gate.h"
 #include "metrics.h"
 
 /* Prometheus text exposition format 0.0.4. */
@@ -20,22 +20,15 @@ void lk_metrics_endpoint(lk_req *r)
         return;
     }
     lk_botkey key;
-    lk_err rc = lk_botkey_check(r->db, r->a, lk_req_header(r, "HTTP_AUTHORIZATION"), &key);
-    if (rc == LK_EUNAUTHORIZED) {
-        lk_fail(r, rc, "A valid API key is required: Authorization: Bearer lk_...");
+    if (lk_bot_gate_key(r, &key) != LK_OK)
         return;
-    }
-    if (rc != LK_OK) {
-        lk_fail_db(r, rc);
-        return;
-    }
     if (!key.metrics) {
         lk_fail(r, LK_EFORBIDDEN, "This API key may not read metrics (latchkey key create --metrics).");
         return;
     }
     lk_buf text;
     lk_buf_init(&text, r->a, LK_METRICS_TEXT_MAX);
-    rc = lk_metrics_render(r->db, r->a, &text);
+    lk_err rc = lk_metrics_render(r->db, r->a, &text);
     if (rc != LK_OK) {
         lk_fail_db(r, rc);
         return;
