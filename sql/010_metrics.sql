@@ -58,6 +58,25 @@ CREATE TABLE metric_profile_counts (
 INSERT INTO metric_profile_counts (profile_id, metric, label, slot, n)
 SELECT profile_id, 'connections', status, 0, count(*) FROM connections GROUP BY profile_id, status;
 
+-- A profile's refresh counters exist from its start (every slot, every
+-- outcome), so that a refresh only updates a row it finds by its key.
+CREATE FUNCTION latchkey_metric_profile_rows() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO metric_profile_counts (profile_id, metric, label, slot, n)
+    SELECT NEW.id, 'refreshes', o, s, 0
+    FROM unnest(ARRAY['success', 'transient_failure', 'invalid_grant', 'misconfigured']) AS o,
+         generate_series(0, 7) AS s
+    ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER profiles_metric_rows
+    AFTER INSERT ON profiles FOR EACH ROW EXECUTE FUNCTION latchkey_metric_profile_rows();
+INSERT INTO metric_profile_counts (profile_id, metric, label, slot, n)
+SELECT p.id, 'refreshes', o, s, 0
+FROM profiles p, unnest(ARRAY['success', 'transient_failure', 'invalid_grant', 'misconfigured']) AS o,
+     generate_series(0, 7) AS s;
+
 -- latchkey_provider_request_duration_seconds: buckets[i] counts the
 -- requests in bucket i alone (not cumulative) of the bounds that
 -- src/metrics.c declares, the last one +Inf.
@@ -91,7 +110,8 @@ $$;
 
 -- One refresh of a profile's connection (outcome NULL: none to count) and
 -- the provider request it made (bucket 1-based, NULL: none), in the
--- refresh's transaction.
+-- refresh's transaction. (A successful refresh counts itself in the
+-- statement that stores its tokens: LK_METRICS_SUCCESS_WITH, metrics.h.)
 CREATE FUNCTION latchkey_metric_refresh(p_profile bigint, p_outcome text, p_bucket int, p_secs double precision)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN

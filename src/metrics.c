@@ -66,13 +66,20 @@ double lk_metrics_clock(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+void lk_metrics_request(lk_arena *a, double secs, const char **bucket, const char **seconds)
+{
+    *bucket = lk_printf(a, "%d", lk_metrics_bucket(secs));
+    *seconds = lk_printf(a, "%.6f", secs);
+}
+
 lk_err lk_metrics_count(lk_db *db, lk_arena *a, const lk_config *cfg, const char *profile_id, const char *outcome,
                         double secs)
 {
     if (!cfg->metrics)
         return LK_OK;
-    const char *params[] = {profile_id, outcome, secs < 0 ? NULL : lk_printf(a, "%d", lk_metrics_bucket(secs)),
-                            secs < 0 ? NULL : lk_printf(a, "%.6f", secs)};
+    const char *params[] = {profile_id, outcome, NULL, NULL};
+    if (secs >= 0)
+        lk_metrics_request(a, secs, &params[2], &params[3]);
     return lk_db_exec(db, a, &q_count, params, NULL);
 }
 

@@ -28,6 +28,20 @@ const char *lk_metrics_outcome(lk_oauth_fail fail);
 /* A monotonic clock in seconds, to time provider requests. */
 double lk_metrics_clock(void);
 
+/* A WITH clause that counts one successful refresh of the profile whose
+ * id is parameter P and its provider request (bucket B, seconds S: the
+ * texts lk_metrics_request gives), put before the statement that stores
+ * the refresh: the hot path pays no round trip of its own for it. */
+#define LK_METRICS_SUCCESS_WITH(P, B, S)                                                                               \
+    "WITH counted AS (UPDATE metric_profile_counts SET n = n + 1 WHERE profile_id = " P "::bigint "                    \
+    "AND metric = 'refreshes' AND label = 'success' AND slot = latchkey_metric_slot()), "                              \
+    "timed AS (UPDATE metric_durations SET buckets[" B "::int] = buckets[" B "::int] + 1, total = total + 1, "         \
+    "sum = sum + " S "::double precision WHERE slot = latchkey_metric_slot()) "
+
+/* The parameters of a provider request of secs for LK_METRICS_SUCCESS_WITH:
+ * its bucket and its seconds as text. */
+void lk_metrics_request(lk_arena *a, double secs, const char **bucket, const char **seconds);
+
 /* Counts one refresh of profile (its id) with outcome (NULL: none) and the
  * provider request of secs it made (secs < 0: none), in the caller's
  * transaction if one is open. Nothing when cfg->metrics is off. */
