@@ -11,7 +11,7 @@
 #define KEY_BYTES 32
 
 static lk_stmt q_find = LK_STMT("botkey_find",
-                                "SELECT id, name, profiles::text, instance_prefix, read_only FROM api_keys "
+                                "SELECT id, name, profiles::text, instance_prefix, read_only, metrics FROM api_keys "
                                 "WHERE key_hash = $1 AND revoked_at IS NULL",
                                 1);
 static lk_stmt q_touch = LK_STMT("botkey_touch",
@@ -20,8 +20,8 @@ static lk_stmt q_touch = LK_STMT("botkey_touch",
                                  1);
 static lk_stmt q_insert = LK_STMT("botkey_insert",
                                   "INSERT INTO api_keys (name, key_hash, key_prefix, profiles, "
-                                  "instance_prefix, read_only) VALUES ($1, $2, $3, $4::jsonb, $5, $6)",
-                                  6);
+                                  "instance_prefix, read_only, metrics) VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7)",
+                                  7);
 
 static bool well_formed(const char *k)
 {
@@ -69,6 +69,7 @@ lk_err lk_botkey_check(lk_db *db, lk_arena *a, const char *authorization, lk_bot
         k2->profiles = lk_strv_from_json(oa, arr);
         k2->instance_prefix = lk_strdup(oa, lk_db_get(res, 0, "instance_prefix"));
         k2->read_only = lk_db_bool(res, 0, "read_only");
+        k2->metrics = lk_db_bool(res, 0, "metrics");
         *slot = k2;
     }
     *out = *(lk_botkey *)*slot;
@@ -92,16 +93,17 @@ bool lk_botkey_allows_instance(const lk_botkey *k, const char *instance_id)
     return !k->instance_prefix || !strncmp(instance_id, k->instance_prefix, strlen(k->instance_prefix));
 }
 
-lk_err lk_botkey_create(lk_db *db, lk_arena *a, const char *name, const lk_strv *profiles, const char *instance_prefix,
-                        bool read_only, char **key)
+lk_err lk_botkey_create(lk_db *db, lk_arena *a, const char *name, const lk_strv *profiles, const lk_botkey_scope *scope,
+                        char **key)
 {
     char *k = lk_printf(a, KEY_PREFIX "%s", lk_random_token(a, KEY_BYTES));
     const char *params[] = {name,
                             lk_sha256_hex(a, k),
                             lk_strndup(a, k, 7),
                             lk_json_text(a, lk_strv_to_json(a, profiles)),
-                            instance_prefix,
-                            read_only ? "true" : "false"};
+                            scope->instance_prefix,
+                            scope->read_only ? "true" : "false",
+                            scope->metrics ? "true" : "false"};
     lk_err rc = lk_db_exec(db, a, &q_insert, params, NULL);
     if (rc == LK_OK)
         *key = k;

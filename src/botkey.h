@@ -13,7 +13,15 @@ typedef struct lk_botkey {
     lk_strv profiles;
     char *instance_prefix; /* NULL: any */
     bool read_only;        /* --read-only (SPEC §10): read-only tools, GET/HEAD through the proxy, no /token */
+    bool metrics;          /* --metrics (SPEC §11): may scrape GET /metrics */
 } lk_botkey;
+
+/* What a new key may do besides its profiles. */
+typedef struct lk_botkey_scope {
+    const char *instance_prefix; /* NULL: any */
+    bool read_only;
+    bool metrics;
+} lk_botkey_scope;
 
 /* Finds the key of an "Authorization: Bearer lk_…" header value.
  * LK_EUNAUTHORIZED when absent, malformed, unknown or revoked. Notes the
@@ -23,9 +31,9 @@ lk_err lk_botkey_check(lk_db *db, lk_arena *a, const char *authorization, lk_bot
 bool lk_botkey_allows_profile(const lk_botkey *k, const char *profile);
 /* True when instance_id starts with k's instance prefix (or it has none). */
 bool lk_botkey_allows_instance(const lk_botkey *k, const char *instance_id);
-/* Makes a key (read_only: SPEC §10's --read-only); *key gets the only
- * copy of it in clear. */
-lk_err lk_botkey_create(lk_db *db, lk_arena *a, const char *name, const lk_strv *profiles, const char *instance_prefix,
-                        bool read_only, char **key);
+/* Makes a key limited to profiles and scope (SPEC §10's --read-only,
+ * §11's --metrics); *key gets the only copy of it in clear. */
+lk_err lk_botkey_create(lk_db *db, lk_arena *a, const char *name, const lk_strv *profiles, const lk_botkey_scope *scope,
+                        char **key);
 
 #endif

@@ -52,6 +52,7 @@ static const struct option options[] = {
     OPT("mcp_allowed_origins", STR, mcp_allowed_origins, 0, 0),
     OPT("markdown_cache_mb", LONG, markdown_cache_mb, 0, 1024),
     OPT("expiry_warning_days", LONG, expiry_warning_days, 0, 3650),
+    OPT("metrics", BOOL, metrics, 0, 0),
 };
 
 static void defaults(lk_config *c)
@@ -80,6 +81,7 @@ static void defaults(lk_config *c)
     c->refresh_waiters = 2;
     c->markdown_cache_mb = 8;
     c->expiry_warning_days = 14;
+    c->metrics = true;
 }
 
 static char *trim(char *s)

@@ -33,6 +33,7 @@ typedef struct lk_config {
     long refresh_waiters;     /* callers that may wait on one connection's refresh */
     long markdown_cache_mb;   /* the storage -> Markdown cache of each mcp process (mdcache.h) */
     long expiry_warning_days; /* the sweep's connection.expiring: this many days ahead (SPEC §11) */
+    bool metrics;             /* count refreshes and provider requests for GET /metrics (metrics.h) */
     /* MCP's Origin allow-list (SPEC §10): exact origins, space or comma
      * separated; empty: every request with an Origin header is refused. */
     char *mcp_allowed_origins;

@@ -11,6 +11,7 @@
 #include "json.h"
 #include "link.h"
 #include "log.h"
+#include "metrics.h"
 #include "resources.h"
 #include "text.h"
 #include "url.h"
@@ -484,7 +485,10 @@ static lk_err exchange_code(lk_req *r, const lk_profile *p, const lk_flow_row *f
                            NULL,
                            NULL};
     const char *why, *retry_after;
+    double started = lk_metrics_clock();
     lk_oauth_fail fail = lk_oauth_token_call(r->up, a, p->token_url, p->token_style, c, grant, t, &why, &retry_after);
+    if (lk_metrics_count(r->db, a, r->cfg, NULL, NULL, lk_metrics_clock() - started) != LK_OK)
+        lk_warn("the code exchange of profile %s was not counted", p->name); /* the sign-in goes on */
     if (fail == LK_OAUTH_OK)
         return LK_OK;
     lk_warn("code exchange for profile %s failed: %s", p->name, why);

@@ -5,14 +5,22 @@
 #include "json.h"
 #include "text.h"
 
-lk_err lk_bot_gate_writer(lk_req *r, const char *profile_name, const char *instance_id, const char *refusal,
-                          lk_botkey *key, const lk_profile **profile)
+lk_err lk_bot_gate_key(lk_req *r, lk_botkey *key)
 {
     lk_err rc = lk_botkey_check(r->db, r->a, lk_req_header(r, "HTTP_AUTHORIZATION"), key);
     if (rc == LK_EUNAUTHORIZED)
         return lk_fail(r, rc, "A valid API key is required: Authorization: Bearer lk_...");
     if (rc != LK_OK)
         return lk_fail_db(r, rc);
+    return LK_OK;
+}
+
+lk_err lk_bot_gate_writer(lk_req *r, const char *profile_name, const char *instance_id, const char *refusal,
+                          lk_botkey *key, const lk_profile **profile)
+{
+    lk_err rc = lk_bot_gate_key(r, key);
+    if (rc != LK_OK)
+        return rc;
     if (!lk_botkey_allows_profile(key, profile_name))
         return lk_fail(r, LK_EFORBIDDEN, "This API key is not allowed to use this profile.");
     if (instance_id && !lk_botkey_allows_instance(key, instance_id))

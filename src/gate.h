@@ -10,6 +10,10 @@
 #include "http.h"
 #include "profile.h"
 
+/* The first check of every bot route (SPEC §2): a valid bot key in the
+ * Authorization header (401). Fails through lk_fail. */
+lk_err lk_bot_gate_key(lk_req *r, lk_botkey *key);
+
 /* SPEC §2's check order for bot routes, after the method: the key (401),
  * the key's profiles (403, also for profiles that do not exist) and its
  * instance prefix when instance_id is known (403), then the profile (404).

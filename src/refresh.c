@@ -10,6 +10,7 @@
 #include "crypto.h"
 #include "json.h"
 #include "log.h"
+#include "metrics.h"
 #include "oauth.h"
 #include "text.h"
 
@@ -27,15 +28,18 @@ static lk_stmt q_enter = LK_STMT("refresh_enter",
                                  "pg_try_advisory_xact_lock(($3::bigint % 2147483647)::int, $5::int * 128 + s) "
                                  "LIMIT 1) AS slot",
                                  5);
-static lk_stmt q_store =
-    LK_STMT("refresh_store",
-            "UPDATE connections SET access_token = $2, refresh_token = $3, token_type = $4, "
-            "scope = COALESCE($5, scope), expires_at = now() + make_interval(secs => $6::bigint), "
-            "status = 'active', generation = generation + 1, refresh_count = refresh_count + 1, "
-            "failure_count = 0, last_refreshed_at = clock_timestamp(), updated_at = now(), last_error = NULL, "
-            "last_error_at = NULL, refresh_retry_at = NULL, refresh_retry_error = NULL "
-            "WHERE id = $1",
-            6);
+#define STORE_SQL                                                                                                      \
+    "UPDATE connections SET access_token = $2, refresh_token = $3, token_type = $4, "                                  \
+    "scope = COALESCE($5, scope), expires_at = now() + make_interval(secs => $6::bigint), "                            \
+    "status = 'active', generation = generation + 1, refresh_count = refresh_count + 1, "                              \
+    "failure_count = 0, last_refreshed_at = clock_timestamp(), updated_at = now(), last_error = NULL, "                \
+    "last_error_at = NULL, refresh_retry_at = NULL, refresh_retry_error = NULL "                                       \
+    "WHERE id = $1"
+static lk_stmt q_store = LK_STMT("refresh_store", STORE_SQL, 6);
+/* The same, counting the success and its provider request ($7 the
+ * profile, $8 and $9 the request) in the same statement (SPEC §11). */
+static lk_stmt q_store_counted =
+    LK_STMT("refresh_store_counted", LK_METRICS_SUCCESS_WITH("$7", "$8", "$9") STORE_SQL, 9);
 /* A failure: the status ($2, or unchanged when NULL), the reason, and how
  * long every caller holds off before the provider is asked again. */
 static lk_stmt q_failed =
@@ -207,8 +211,10 @@ static lk_err record_failure(const lk_refresh_ctx *cx, lk_conn *c, const char *s
     return rc;
 }
 
-/* Stores what the provider answered (the commit follows in the caller). */
-static lk_err store_tokens(const lk_refresh_ctx *cx, const lk_conn *c, const lk_tokens *t, lk_conn **now)
+/* Stores what the provider answered after secs, counted for profile p
+ * (the commit follows in the caller). */
+static lk_err store_tokens(const lk_refresh_ctx *cx, const lk_profile *p, const lk_conn *c, const lk_tokens *t,
+                           double secs, lk_conn **now)
 {
     lk_arena *a = cx->a;
     char *at = NULL, *rt = NULL;
@@ -222,8 +228,10 @@ static lk_err store_tokens(const lk_refresh_ctx *cx, const lk_conn *c, const lk_
         rt = c->refresh_sealed;
     if (rc == LK_OK) {
         long long ttl = t->expires_in > 0 ? t->expires_in : cx->cfg->default_token_ttl;
-        const char *params[] = {c->id_text, at, rt, t->token_type, t->scope, lk_printf(a, "%lld", ttl)};
-        rc = lk_db_exec(cx->db, a, &q_store, params, NULL);
+        const char *params[] = {c->id_text, at,   rt,  t->token_type, t->scope, lk_printf(a, "%lld", ttl),
+                                p->id_text, NULL, NULL};
+        lk_metrics_request(a, secs, &params[7], &params[8]);
+        rc = lk_db_exec(cx->db, a, cx->cfg->metrics ? &q_store_counted : &q_store, params, NULL);
     }
     if (rc == LK_OK)
         rc = audit(cx, c, "ok", NULL);
@@ -315,6 +323,23 @@ static lk_err judge_failure(const lk_refresh_ctx *cx, const lk_profile *p, lk_co
     return provider_unavailable(cx, c, why, provider_retry, out, recorded);
 }
 
+/* Counts a failed refresh (its outcome) and its provider request, in its
+ * transaction; returns the caller's answer rc. A refusal not recorded (the
+ * token had been rotated meanwhile) counts only the request. A failure to
+ * count fails the transaction, as for its audit row. */
+static lk_err count_refresh(const lk_refresh_ctx *cx, const lk_profile *p, lk_oauth_fail fail, double secs, lk_err rc,
+                            bool *changed)
+{
+    const char *outcome = *changed ? lk_metrics_outcome(fail) : NULL;
+    if (!*changed && rc != LK_EUNAVAILABLE)
+        return rc; /* the transaction failed: nothing is committed */
+    lk_err mrc = lk_metrics_count(cx->db, cx->a, cx->cfg, p->id_text, outcome, secs);
+    if (mrc != LK_OK)
+        return mrc;
+    *changed = true;
+    return rc;
+}
+
 /* Calls the provider with the connection's refresh token and stores or
  * judges the answer. Inside the transaction, under the row lock; *changed
  * says whether there is something to commit. */
@@ -336,15 +361,18 @@ static lk_err call_provider(const lk_refresh_ctx *cx, const lk_profile *p, lk_co
     const char *grant[] = {"grant_type", "refresh_token", "refresh_token", refresh_token, NULL, NULL};
     lk_tokens t;
     const char *why, *provider_retry;
+    double started = lk_metrics_clock();
     lk_oauth_fail fail =
         lk_oauth_token_call(cx->up, a, p->refresh_url, p->token_style, &client, grant, &t, &why, &provider_retry);
+    double secs = lk_metrics_clock() - started;
     out->refreshed = true;
     if (fail != LK_OAUTH_OK) {
         lk_warn("refresh of a %s connection failed: %s", c->profile, why);
-        return judge_failure(cx, p, c, fail, why, provider_retry, out, changed);
+        rc = judge_failure(cx, p, c, fail, why, provider_retry, out, changed);
+        return count_refresh(cx, p, fail, secs, rc, changed);
     }
     lk_conn *now = NULL;
-    rc = store_tokens(cx, c, &t, &now);
+    rc = store_tokens(cx, p, c, &t, secs, &now);
     if (rc != LK_OK) {
         lk_error("refresh of %s: the provider rotated but storing failed (%s)", c->profile, lk_err_code(rc));
         out->retry_after = "2";

@@ -88,7 +88,7 @@ import zlib
 import webservers
 from webservers import APACHE_MODULES, PREFIX, PROXY_MAX_BODY, WEB_USER, StackError, write_file
 
-ROUTES = ("authorize", "callback", "token", "refresh", "proxy", "mcp")
+ROUTES = ("authorize", "callback", "token", "refresh", "proxy", "mcp", "metrics")
 PROGRAMS = ("latchkey",) + ROUTES
 IS_ROOT = os.geteuid() == 0
 SERVERS = ("lighttpd", "apache-fcgid", "apache-proxy-fcgi", "apache-cgi", "nginx")

@@ -16,7 +16,7 @@ if ! command -v systemd-analyze >/dev/null; then
     exit 77
 fi
 case "$bin" in *[[:space:]\|]*) echo "FAIL: build path must not hold blanks or '|': $bin"; exit 1;; esac
-for p in latchkey authorize callback token refresh proxy mcp; do
+for p in latchkey authorize callback token refresh proxy mcp metrics; do
     [ -x "$bin/$p" ] || { echo "FAIL: $bin/$p not built"; exit 1; }
 done
 
@@ -29,7 +29,7 @@ if grep -n '/usr/lib/latchkey\|/usr/bin/latchkey' "$work"/*.service; then
 fi
 
 units=()
-for p in authorize callback token refresh proxy mcp; do
+for p in authorize callback token refresh proxy mcp metrics; do
     units+=("$work/latchkey-fcgi@$p.socket" "$work/latchkey-fcgi@$p.service")
 done
 units+=("$work/latchkey-sweep.service" "$work/latchkey-sweep.timer")

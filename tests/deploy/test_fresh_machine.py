@@ -39,7 +39,7 @@ import lkflow as f  # noqa: E402 - after the path is set
 import lkstack as lk  # noqa: E402
 
 BIN = os.environ.get("LATCHKEY_BIN_DIR") or os.path.join(REPO, "build", "bin")
-PROGRAMS = ("latchkey", "authorize", "callback", "token", "refresh", "proxy", "mcp")
+PROGRAMS = ("latchkey", "authorize", "callback", "token", "refresh", "proxy", "mcp", "metrics")
 RUNTIME = re.compile(r"^/tmp/latchkey-stack-[^/]+$")
 # Not copied: builds, the demo's state, git's, caches, npm's.
 SKIP_COPY = shutil.ignore_patterns("build", "build-*", "var", ".git", "node_modules",

@@ -3,7 +3,8 @@
 The same subset runs against whatever server the stack uses
 (LATCHKEY_SERVER in the stack's env file: lighttpd, apache-fcgid,
 apache-proxy-fcgi, apache-cgi or nginx; tests/stack.py --server): the
-routes of SPEC §2 and the seed-form rewrite, the Authorization header
+routes of SPEC §2 and the seed-form rewrite, GET /metrics (SPEC §11), the
+Authorization header
 reaching the programs, the browser flow, /token and /refresh, a refresh
 storm, the proxy (raw path, 10 MB up and down, byte-exact, a body over the
 cap refused while it arrives), and logs free of query strings and secrets
@@ -171,7 +172,8 @@ class RoutingTest(Base):
                 self.assertJsonError(r, status, code)
 
     def test_paths_beside_the_routes_are_404(self):
-        for path in ("/tokenx/" + P.name, "/nothing/" + P.name, "/oauth/%s/authorizex" % P.name):
+        for path in ("/tokenx/" + P.name, "/nothing/" + P.name, "/oauth/%s/authorizex" % P.name,
+                     "/metricsx", "/metrics/" + P.name):
             with self.subTest(path=path):
                 r = lk.http("GET", path + "?instance_id=u", headers=P.auth)
                 self.assertEqual(r.status, 404, r)
@@ -270,6 +272,42 @@ class McpTest(Base):
     def test_a_foreign_origin_is_403(self):
         r = mcp({"jsonrpc": "2.0", "id": 1, "method": "ping"}, headers={"Origin": "https://evil.example"})
         self.assertJsonError(r, 403, "forbidden")
+
+
+class MetricsTest(Base):
+    """GET /metrics (SPEC §11) through the server: the exposition text for
+    a key made with --metrics, SPEC §7's errors for anyone else."""
+
+    @classmethod
+    def setUpClass(cls):
+        _rc, out, _err = lk.cli("key", "create", "--name", lk.unique("metrics"), "--metrics")
+        cls.key = out.strip()
+        f.remember(cls.key)
+
+    def test_scrape_with_a_metrics_key(self):
+        r = lk.http("GET", "/metrics", headers={"Authorization": "Bearer " + self.key})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.headers["Content-Type"], "text/plain; version=0.0.4; charset=utf-8")
+        self.assertIn("# TYPE latchkey_connections gauge\n", r.text)
+        self.assertRegex(r.text, r'(?m)^latchkey_connections\{profile="%s",status="active"\} [1-9]' % P.name)
+        self.assertIn("# TYPE latchkey_provider_request_duration_seconds histogram\n", r.text)
+
+    def test_no_key_is_401_as_the_program_answers(self):
+        status, hdrs, body = t.cgi("metrics", "GET", "/metrics")
+        r = lk.http("GET", "/metrics")
+        self.assertJsonError(r, 401, "unauthorized")
+        self.assertTrue(r.headers["WWW-Authenticate"].startswith("Bearer"), r)
+        self.assertEqual((r.status, r.body), (status, body))
+        self.assertEqual(hdrs.get("www-authenticate"), r.headers["WWW-Authenticate"])
+
+    def test_a_key_without_metrics_is_403(self):
+        r = lk.http("GET", "/metrics", headers=P.auth)
+        self.assertJsonError(r, 403, "forbidden")
+
+    def test_post_is_405(self):
+        r = lk.http("POST", "/metrics", headers={"Authorization": "Bearer " + self.key}, body={})
+        self.assertJsonError(r, 405, "method_not_allowed")
+        self.assertEqual(r.headers["Allow"], "GET, HEAD")
 
 
 class BrowserFlowTest(Base):
