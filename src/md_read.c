@@ -75,6 +75,34 @@ static void quote(mdr_rd *r, const xmlNode *n, int depth)
         mdr_end_block(r);
 }
 
+/* A thematic break. After a "-" marker "---" would make the line one
+ * rule. md4c reads a rule's line record (from its first character) for
+ * an empty item as it does a heading's (mdr_looks_like_item): then the
+ * rule moves a byte on, after one more space of indent or, on its item's
+ * first line, after a marker one space wider (and the item's lines with it). */
+static void rule(mdr_rd *r)
+{
+    mdr_level *top = r->nlv ? &r->lv[r->nlv - 1] : NULL;
+    bool marker = top && !top->used;
+    const char *indent = "";
+    mdr_begin_block(r);
+    mdr_mark m = mdr_mark_now(r);
+    mdr_line_start(r);
+    if (mdr_looks_like_item(r, r->out.len)) {
+        mdr_rewind(r, &m);
+        if (marker && top->item) {
+            top->first = lk_printf(r->a, "%s ", top->first);
+            top->rest = lk_printf(r->a, "%s ", top->rest);
+        } else {
+            indent = " ";
+        }
+        mdr_line_start(r);
+    }
+    mdr_puts(r, &r->out, indent);
+    mdr_puts(r, &r->out, marker ? "___\n" : "---\n");
+    mdr_end_block(r);
+}
+
 /* A list's items are its element children, all <li>; a list is tight
  * unless an item holds a paragraph or another block that needs a blank
  * line before it. */
@@ -164,11 +192,7 @@ static bool known_block(mdr_rd *r, const xmlNode *n, int depth, char prev)
     } else if (mdr_is_el(n, NULL, "blockquote")) {
         quote(r, n, depth);
     } else if (mdr_is_el(n, NULL, "hr")) {
-        /* After a "-" marker "---" would make the line one rule. */
-        bool marker = r->nlv > 0 && !r->lv[r->nlv - 1].used;
-        mdr_begin_block(r);
-        mdr_write_lines(r, marker ? "___" : "---", 3);
-        mdr_end_block(r);
+        rule(r);
     } else if (mdr_is_el(n, NULL, "pre")) {
         const char *c = mdr_content(r->a, n);
         mdr_fence_block(r, "", c, strlen(c));
