@@ -103,9 +103,25 @@ static void rule(mdr_rd *r)
     mdr_end_block(r);
 }
 
+/* An item's children that need a blank line before them: a block other
+ * than a list, or text after a list (without one it would continue the
+ * paragraph that ends the list, CommonMark §5.2 lazy continuation). */
+static bool item_needs_blank(mdr_rd *r, const xmlNode *li)
+{
+    bool after_list = false;
+    for (const xmlNode *c = li->children; c; c = c->next) {
+        bool is_list = mdr_is_el(c, NULL, "ul") || mdr_is_el(c, NULL, "ol");
+        if (c->type == XML_ELEMENT_NODE && mdr_is_block(r, c) && !is_list)
+            return true;
+        if (after_list && (c->type == XML_ELEMENT_NODE ? mdr_known_inline(r, c) : !mdr_blank_text(c)))
+            return true;
+        after_list = after_list || is_list;
+    }
+    return false;
+}
+
 /* A list's items are its element children, all <li>; a list is tight
- * unless an item holds a paragraph or another block that needs a blank
- * line before it. */
+ * unless an item holds a child that needs a blank line before it. */
 static bool list_shape(mdr_rd *r, const xmlNode *n, bool *tight)
 {
     *tight = true;
@@ -114,10 +130,7 @@ static bool list_shape(mdr_rd *r, const xmlNode *n, bool *tight)
         if (!mdr_is_el(li, NULL, "li"))
             return false;
         any = true;
-        for (const xmlNode *c = li->children; c; c = c->next)
-            if (c->type == XML_ELEMENT_NODE && mdr_is_block(r, c) && !mdr_is_el(c, NULL, "ul") &&
-                !mdr_is_el(c, NULL, "ol"))
-                *tight = false;
+        *tight = *tight && !item_needs_blank(r, li);
     }
     return any;
 }

@@ -290,6 +290,18 @@ static void test_rule_then_blank_line_stays_in_item(void **state)
     both(a, "<ul><li><hr /><p>c</p></li></ul>", "- ___\n\n  c\n");
 }
 
+/* Text after a nested list in a tight item would continue the list's
+ * last paragraph (CommonMark §5.2 lazy continuation: "- a\n  - b\n  d"
+ * read "b d" as one item): the list is loose then, the text set apart. */
+static void test_text_after_nested_list_keeps_its_item(void **state)
+{
+    lk_arena *a = *state;
+    reads(a, "<ul><li>a<ul><li>b</li></ul>d</li></ul>", "- a\n\n  - b\n\n  d\n");
+    both(a, "<ul><li><p>a</p><ul><li>b</li></ul><p>d</p></li></ul>", "- a\n\n  - b\n\n  d\n");
+    /* With no text after it, the list stays tight. */
+    both(a, "<ul><li>a<ul><li>b</li></ul></li><li>c</li></ul>", "- a\n  - b\n- c\n");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -307,6 +319,7 @@ int main(void)
         T(test_block_in_paragraph_and_empty_item_at_depth),
         T(test_control_in_destination_and_lists_around_nothing),
         T(test_rule_then_blank_line_stays_in_item),
+        T(test_text_after_nested_list_keeps_its_item),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
