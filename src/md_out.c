@@ -128,11 +128,11 @@ char *mdr_repeat(lk_arena *a, char c, size_t n)
 
 /* md4c (0.4.8 and since) ends a list item at a line that follows two
  * blank lines or a blank line after a block that closed itself (a fence,
- * an ATX heading) when the last 8 bytes of its block store read as an
- * empty item (the hack for its issue #6): they are the last line of that
- * block, whose first field (a fenced line's end, a heading's start)
- * becomes the block type, and MD_BLOCK_LI is 4. Inside a list item, such
- * an offset is moved by a byte. */
+ * an ATX heading, a thematic break) when the last 8 bytes of its block
+ * store read as an empty item (the hack for its issue #6): they are the
+ * last line of that block, whose first field (a fenced line's end, a
+ * heading's text or a rule's start) becomes the block type, and
+ * MD_BLOCK_LI is 4. Inside a list item, such an offset is moved by a byte. */
 bool mdr_looks_like_item(const mdr_rd *r, size_t offset)
 {
     return in_item(r) && (offset & 0xFF) == 4;

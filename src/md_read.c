@@ -75,9 +75,53 @@ static void quote(mdr_rd *r, const xmlNode *n, int depth)
         mdr_end_block(r);
 }
 
+/* A thematic break. After a "-" marker "---" would make the line one
+ * rule. md4c reads a rule's line record (from its first character) for
+ * an empty item as it does a heading's (mdr_looks_like_item): then the
+ * rule moves a byte on, after one more space of indent or, on its item's
+ * first line, after a marker one space wider (and the item's lines with it). */
+static void rule(mdr_rd *r)
+{
+    mdr_level *top = r->nlv ? &r->lv[r->nlv - 1] : NULL;
+    bool marker = top && !top->used;
+    const char *indent = "";
+    mdr_begin_block(r);
+    mdr_mark m = mdr_mark_now(r);
+    mdr_line_start(r);
+    if (mdr_looks_like_item(r, r->out.len)) {
+        mdr_rewind(r, &m);
+        if (marker && top->item) {
+            top->first = lk_printf(r->a, "%s ", top->first);
+            top->rest = lk_printf(r->a, "%s ", top->rest);
+        } else {
+            indent = " ";
+        }
+        mdr_line_start(r);
+    }
+    mdr_puts(r, &r->out, indent);
+    mdr_puts(r, &r->out, marker ? "___\n" : "---\n");
+    mdr_end_block(r);
+}
+
+/* An item's children that need a blank line before them: a block other
+ * than a list, or text after a list (without one it would continue the
+ * paragraph that ends the list, CommonMark §5.2 lazy continuation). */
+static bool item_needs_blank(mdr_rd *r, const xmlNode *li)
+{
+    bool after_list = false;
+    for (const xmlNode *c = li->children; c; c = c->next) {
+        bool is_list = mdr_is_el(c, NULL, "ul") || mdr_is_el(c, NULL, "ol");
+        if (c->type == XML_ELEMENT_NODE && mdr_is_block(r, c) && !is_list)
+            return true;
+        if (after_list && (c->type == XML_ELEMENT_NODE ? mdr_known_inline(r, c) : !mdr_blank_text(c)))
+            return true;
+        after_list = after_list || is_list;
+    }
+    return false;
+}
+
 /* A list's items are its element children, all <li>; a list is tight
- * unless an item holds a paragraph or another block that needs a blank
- * line before it. */
+ * unless an item holds a child that needs a blank line before it. */
 static bool list_shape(mdr_rd *r, const xmlNode *n, bool *tight)
 {
     *tight = true;
@@ -86,10 +130,7 @@ static bool list_shape(mdr_rd *r, const xmlNode *n, bool *tight)
         if (!mdr_is_el(li, NULL, "li"))
             return false;
         any = true;
-        for (const xmlNode *c = li->children; c; c = c->next)
-            if (c->type == XML_ELEMENT_NODE && mdr_is_block(r, c) && !mdr_is_el(c, NULL, "ul") &&
-                !mdr_is_el(c, NULL, "ol"))
-                *tight = false;
+        *tight = *tight && !item_needs_blank(r, li);
     }
     return any;
 }
@@ -164,11 +205,7 @@ static bool known_block(mdr_rd *r, const xmlNode *n, int depth, char prev)
     } else if (mdr_is_el(n, NULL, "blockquote")) {
         quote(r, n, depth);
     } else if (mdr_is_el(n, NULL, "hr")) {
-        /* After a "-" marker "---" would make the line one rule. */
-        bool marker = r->nlv > 0 && !r->lv[r->nlv - 1].used;
-        mdr_begin_block(r);
-        mdr_write_lines(r, marker ? "___" : "---", 3);
-        mdr_end_block(r);
+        rule(r);
     } else if (mdr_is_el(n, NULL, "pre")) {
         const char *c = mdr_content(r->a, n);
         mdr_fence_block(r, "", c, strlen(c));

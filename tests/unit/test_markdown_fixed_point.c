@@ -273,6 +273,35 @@ static void test_control_in_destination_and_lists_around_nothing(void **state)
     reads(a, "<ol start=\"3\"><li></li></ol><blockquote></blockquote><ol start=\"3\"><li>x</li></ol>", "3. \n\n3) x\n");
 }
 
+/* A rule's line record is read for an empty item too (its first
+ * character at an offset of 4 mod 256, as a heading's text): the block
+ * after the blank line left the item, and a verbatim list came to stand
+ * in the quote (found by fuzz_md_write). The rule moves a byte on: after
+ * one more space, or on its item's first line after a wider marker. */
+static void test_rule_then_blank_line_stays_in_item(void **state)
+{
+    lk_arena *a = *state;
+    both(a, "<blockquote><ul><li><hr /><p>para</p></li></ul></blockquote>", "> -  ___\n>\n>    para\n");
+    both(a, "<ul><li><ul><li><hr /><p>c</p></li></ul></li></ul>", "- -  ___\n\n     c\n");
+    char *x = lk_alloc(a, 255);
+    memset(x, 'x', 254); /* "- x...\n\n  " puts the rule at 260 */
+    both(a, lk_printf(a, "<ul><li><p>%s</p><hr /><p>c</p></li></ul>", x), lk_printf(a, "- %s\n\n   ---\n\n  c\n", x));
+    /* Elsewhere nothing moves. */
+    both(a, "<ul><li><hr /><p>c</p></li></ul>", "- ___\n\n  c\n");
+}
+
+/* Text after a nested list in a tight item would continue the list's
+ * last paragraph (CommonMark §5.2 lazy continuation: "- a\n  - b\n  d"
+ * read "b d" as one item): the list is loose then, the text set apart. */
+static void test_text_after_nested_list_keeps_its_item(void **state)
+{
+    lk_arena *a = *state;
+    reads(a, "<ul><li>a<ul><li>b</li></ul>d</li></ul>", "- a\n\n  - b\n\n  d\n");
+    both(a, "<ul><li><p>a</p><ul><li>b</li></ul><p>d</p></li></ul>", "- a\n\n  - b\n\n  d\n");
+    /* With no text after it, the list stays tight. */
+    both(a, "<ul><li>a<ul><li>b</li></ul></li><li>c</li></ul>", "- a\n  - b\n- c\n");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -289,6 +318,8 @@ int main(void)
         T(test_image_alt_white_space_is_folded),
         T(test_block_in_paragraph_and_empty_item_at_depth),
         T(test_control_in_destination_and_lists_around_nothing),
+        T(test_rule_then_blank_line_stays_in_item),
+        T(test_text_after_nested_list_keeps_its_item),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
