@@ -2,7 +2,7 @@
 """Benchmark: what the outbox and the metrics cost a GET /token that
 refreshes (SPEC §11; target: 5 % or less), in one run on one stack.
 
-    python3 bench/refresh_bench.py [--build build] [--accounts 100] [--rounds 9]
+    python3 bench/refresh_bench.py [--build build] [--accounts 100] [--rounds 9] [--what both]
 
 Starts its own throwaway stack (tests/stack.py) in var/bench-refresh and
 connects --accounts accounts through the real flow against the fake
@@ -18,6 +18,10 @@ between
   without: those triggers disabled (ALTER TABLE ... DISABLE TRIGGER, by
            name: the cache's NOTIFY triggers stay) and metrics = false,
            which is the refresh path as it was before them.
+
+--what outbox toggles the outbox's triggers only (metrics on in both
+modes: the issue's "refresh with the outbox write" next to the same
+refresh before it), --what metrics the metrics only (outbox on in both).
 
 Switching restarts the web server (the programs read metrics at start);
 a pass after each switch warms the new processes up unmeasured. Prints
@@ -35,10 +39,10 @@ import urllib.parse
 from benchlib import ROOT, Stack
 
 # The triggers the outbox (sql/008) and the metrics (sql/010) added.
-TRIGGERS = (("connections", "connections_event_insert"), ("connections", "connections_event_delete"),
-            ("connections", "connections_event_update"), ("profiles", "profiles_event_misconfigured"),
-            ("connections", "connections_metric_insert"), ("connections", "connections_metric_delete"),
-            ("connections", "connections_metric_update"))
+OUTBOX = (("connections", "connections_event_insert"), ("connections", "connections_event_delete"),
+          ("connections", "connections_event_update"), ("profiles", "profiles_event_misconfigured"))
+METRICS = (("connections", "connections_metric_insert"), ("connections", "connections_metric_delete"),
+           ("connections", "connections_metric_update"))
 
 
 def args():
@@ -47,6 +51,7 @@ def args():
     ap.add_argument("--accounts", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--procs", type=int, default=2)
+    ap.add_argument("--what", choices=("both", "outbox", "metrics"), default="both")
     return ap.parse_args()
 
 
@@ -58,11 +63,13 @@ def psql(s, query):
                    env=env, check=True, capture_output=True)
 
 
-def switch(s, on):
-    """Turns the outbox and metrics on or off (restarting the programs)."""
+def switch(s, on, what):
+    """Turns the outbox, the metrics or both on or off (restarting the
+    programs); what is not measured stays on."""
+    triggers = (OUTBOX if what != "metrics" else ()) + (METRICS if what != "outbox" else ())
     verb = "ENABLE" if on else "DISABLE"
-    psql(s, "; ".join("ALTER TABLE %s %s TRIGGER %s" % (t, verb, n) for t, n in TRIGGERS))
-    s.configure("metrics = %s\n" % ("true" if on else "false"))
+    psql(s, "; ".join("ALTER TABLE %s %s TRIGGER %s" % (t, verb, n) for t, n in triggers))
+    s.configure("metrics = %s\n" % ("true" if on or what == "outbox" else "false"))
 
 
 def one_pass(s, accounts):
@@ -94,18 +101,18 @@ def main():
         got = {True: [], False: []}
         ratios = []
         for mode in (True, False):  # warm-up
-            switch(s, mode)
+            switch(s, mode, a.what)
             one_pass(s, accounts)
         for r in range(a.rounds):
             this = {}
             for mode in ((True, False) if r % 2 == 0 else (False, True)):
-                switch(s, mode)
+                switch(s, mode, a.what)
                 one_pass(s, accounts)  # the new processes connect and prepare
                 this[mode] = one_pass(s, accounts)
                 got[mode] += this[mode]
             ratios.append(statistics.median(this[True]) / statistics.median(this[False]))
             print("round %d: with/without median %+.1f %%" % (r + 1, 100 * (ratios[-1] - 1)), flush=True)
-        switch(s, True)
+        switch(s, True, a.what)
         for mode, name in ((False, "without"), (True, "with")):
             ms = [1000 * x for x in got[mode]]
             print("%-8s %5d refreshes  median %.3f ms  mean %.3f ms  p90 %.3f ms" % (
@@ -113,9 +120,10 @@ def main():
                 sorted(ms)[int(0.9 * len(ms))]))
         med = statistics.median(got[True]) / statistics.median(got[False])
         mean = statistics.mean(got[True]) / statistics.mean(got[False])
-        print("outbox + metrics cost a refreshing GET /token: median %+.1f %%, mean %+.1f %%, "
+        what = {"both": "outbox + metrics", "outbox": "the outbox", "metrics": "the metrics"}[a.what]
+        print("%s cost a refreshing GET /token: median %+.1f %%, mean %+.1f %%, "
               "median of the rounds %+.1f %% (target <= 5 %%)" % (
-                  100 * (med - 1), 100 * (mean - 1), 100 * (statistics.median(ratios) - 1)))
+                  what, 100 * (med - 1), 100 * (mean - 1), 100 * (statistics.median(ratios) - 1)))
     finally:
         s.down()
 
