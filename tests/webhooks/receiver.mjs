@@ -12,11 +12,14 @@
 //               redirect 302 to /_redirected (recorded there if followed)
 //   GET  /_log?path=/h/x   what arrived there: [{id, timestamp, signature,
 //               body, verified: [one boolean per secret], mode, at}]
-//   GET  /_conns           TCP connections accepted so far
+//   GET  /_trap            {"port", "conns"}: a second, bare TCP listener that
+//               counts the connections made to it (and closes them): the
+//               tests point refused addresses at it
 // The library is found in LATCHKEY_WEBHOOKS_NODE_MODULES (the build's copy,
 // installed by tests/webhooks/npm-ci.sh), else ../../build/webhooks/node_modules.
 import { createRequire } from 'node:module';
 import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -26,7 +29,11 @@ const require = createRequire(path.join(path.resolve(modules), 'noop.js'));
 const { Webhook } = require('standardwebhooks');
 
 const hooks = new Map(); // path -> {secrets, mode, log}
-let conns = 0;
+let trapped = 0;
+const trap = net.createServer((sock) => {
+  trapped++;
+  sock.destroy();
+});
 
 function hook(p) {
   if (!hooks.has(p)) hooks.set(p, { secrets: [], mode: 'ok', log: [] });
@@ -60,7 +67,7 @@ function control(req, res, url, body) {
     return answer(res, 200, { ok: true });
   }
   if (url.pathname === '/_log') return answer(res, 200, hook(url.searchParams.get('path')).log);
-  if (url.pathname === '/_conns') return answer(res, 200, { conns });
+  if (url.pathname === '/_trap') return answer(res, 200, { port: trap.address().port, conns: trapped });
   if (url.pathname === '/_redirected') {
     hook('/_redirected').log.push({ at: Date.now() });
     return answer(res, 204);
@@ -103,11 +110,14 @@ const server = http.createServer((req, res) => {
   });
 });
 server.keepAliveTimeout = 60000;
-server.on('connection', () => conns++);
 
 function ready() {
   process.stdout.write(JSON.stringify({ port: server.address().port }) + '\n');
 }
-server.once('error', () => server.listen(0, '127.0.0.1', ready));
-server.listen({ port: 0, host: '::', ipv6Only: false }, ready);
+// Dual stack where the machine has IPv6, else IPv4 loopback alone.
+function listen(srv, then) {
+  srv.once('error', () => srv.listen(0, '127.0.0.1', then));
+  srv.listen({ port: 0, host: '::', ipv6Only: false }, then);
+}
+listen(trap, () => listen(server, ready));
 process.on('SIGTERM', () => process.exit(0));
