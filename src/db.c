@@ -1,10 +1,10 @@
 #include "db.h"
 
 #include <limits.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/select.h>
 
 #include "cache.h"
 #include "log.h"
@@ -139,7 +139,7 @@ static bool drain_notifies(PGconn *c)
     return any;
 }
 
-lk_err lk_db_wait(lk_db *db, long timeout_ms)
+lk_err lk_db_wait(lk_db *db, long timeout_ms, const sigset_t *mask)
 {
     lk_err rc = lk_db_ensure(db);
     if (rc != LK_OK)
@@ -148,9 +148,14 @@ lk_err lk_db_wait(lk_db *db, long timeout_ms)
         goto lost;
     if (drain_notifies(db->conn) || timeout_ms <= 0)
         return LK_OK;
-    struct pollfd p = {.fd = PQsocket(db->conn), .events = POLLIN};
-    int n = poll(&p, 1, timeout_ms > INT_MAX ? INT_MAX : (int)timeout_ms);
-    if (n <= 0) /* the time is up, or a signal came (the caller looks) */
+    int fd = PQsocket(db->conn);
+    if (fd < 0 || fd >= FD_SETSIZE)
+        goto lost;
+    fd_set in;
+    FD_ZERO(&in);
+    FD_SET(fd, &in);
+    struct timespec ts = {timeout_ms / 1000, (timeout_ms % 1000) * 1000000L};
+    if (pselect(fd + 1, &in, NULL, NULL, &ts, mask) <= 0) /* the time is up, or a signal came */
         return LK_OK;
     if (PQconsumeInput(db->conn) != 1)
         goto lost;

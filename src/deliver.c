@@ -1,9 +1,9 @@
 #include "deliver.h"
 
-#include <poll.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/select.h>
 #include <time.h>
 
 #include "crypto.h"
@@ -235,7 +235,15 @@ static long sleep_ms(lk_deliverer *d, lk_arena *a)
     return ms < 1 ? 1 : ms > LK_DELIVER_POLL_MS ? LK_DELIVER_POLL_MS : (long)ms;
 }
 
-void lk_deliverer_run(lk_deliverer *d, const volatile sig_atomic_t *stop)
+/* Sleeps ms (0: not at all) with the signal mask mask, so that a pending
+ * stop signal is taken now. */
+static void pause_ms(long ms, const sigset_t *mask)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    pselect(0, NULL, NULL, NULL, &ts, mask);
+}
+
+void lk_deliverer_run(lk_deliverer *d, const volatile sig_atomic_t *stop, const sigset_t *mask)
 {
     lk_info("delivering webhooks");
     while (!*stop) {
@@ -244,9 +252,11 @@ void lk_deliverer_run(lk_deliverer *d, const volatile sig_atomic_t *stop)
         lk_err rc = deliver_one(d, a, &found);
         if (rc != LK_OK) {
             lk_warn("deliveries paused: %s", lk_err_code(rc));
-            poll(NULL, 0, (int)LK_DELIVER_DB_RETRY_MS); /* a signal ends it early */
-        } else if (!found && !*stop && lk_db_wait(d->db, sleep_ms(d, a)) != LK_OK) {
-            poll(NULL, 0, (int)LK_DELIVER_DB_RETRY_MS);
+            pause_ms(LK_DELIVER_DB_RETRY_MS, mask);
+        } else if (found) {
+            pause_ms(0, mask);
+        } else if (lk_db_wait(d->db, sleep_ms(d, a), mask) != LK_OK) {
+            pause_ms(LK_DELIVER_DB_RETRY_MS, mask);
         }
         lk_arena_free(a);
     }

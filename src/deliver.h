@@ -28,8 +28,10 @@ typedef struct lk_deliverer lk_deliverer;
 lk_deliverer *lk_deliverer_new(const lk_config *cfg);
 /* Frees d and closes its connections; NULL is ignored. */
 void lk_deliverer_free(lk_deliverer *d);
-/* Delivers until *stop becomes non-zero (a signal handler sets it): the
- * delivery under way is finished and recorded first. */
-void lk_deliverer_run(lk_deliverer *d, const volatile sig_atomic_t *stop);
+/* Delivers until *stop becomes non-zero: the delivery under way is
+ * finished and recorded first. The caller blocks the signals whose handler
+ * sets *stop; they are let in (mask: the mask then) only while waiting and
+ * between deliveries, so that none falls between a check and a sleep. */
+void lk_deliverer_run(lk_deliverer *d, const volatile sig_atomic_t *stop, const sigset_t *mask);
 
 #endif

@@ -20,8 +20,9 @@ static void on_stop(int sig)
     stop = 1;
 }
 
-/* SIGTERM and SIGINT set stop and interrupt a wait (no SA_RESTART). */
-static void catch_stop(void)
+/* SIGTERM and SIGINT set stop. They are blocked from here on, and let in
+ * (with the mask in *was) only where the deliverer waits. */
+static void catch_stop(sigset_t *was)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
@@ -30,6 +31,11 @@ static void catch_stop(void)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    sigset_t block;
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    sigprocmask(SIG_BLOCK, &block, was);
 }
 
 int cli_events(cli *c, int argc, char **argv)
@@ -40,9 +46,10 @@ int cli_events(cli *c, int argc, char **argv)
     }
     if (argc != 1)
         return cli_usage(USAGE);
-    catch_stop();
+    sigset_t was;
+    catch_stop(&was);
     lk_deliverer *d = lk_deliverer_new(&c->cfg);
-    lk_deliverer_run(d, &stop);
+    lk_deliverer_run(d, &stop, &was);
     lk_deliverer_free(d);
     return 0;
 }

@@ -9,7 +9,7 @@ deliveries go with them), so that no other test's deliverer sees them.
 """
 
 import json
-import re
+import signal
 import time
 import unittest
 
@@ -251,6 +251,16 @@ class FaultTest(HookCase):
         log = RECV.log(self.path)
         self.assertEqual([e["id"] for e in log], [msg, msg])
         self.assertEqual(log[-1]["verified"], [True])
+
+    def test_sigterm_finishes_the_delivery_under_way(self):
+        RECV.ctl(self.path, mode="slow")  # answers after 2 s
+        d = self.deliverer()
+        [msg] = h.emit(self.profile)
+        self.arrivals(1)
+        d.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(d.stop(), 0)
+        self.assertEqual(h.deliveries(self.wid)[0][0], "delivered", "recorded before exiting")
+        self.assertEqual([e["id"] for e in RECV.log(self.path)], [msg])
 
     def test_postgresql_restart_with_events_pending(self):
         RECV.ctl(self.path, mode="fail")

@@ -6,8 +6,9 @@
 //                              when the machine has IPv6, else 127.0.0.1)
 //
 // Any path but /_… is a hook. The tests drive it over HTTP:
-//   POST /_ctl  {"path": "/h/x", "secrets": ["whsec_…"], "mode": "ok"|"fail"|"hang"|"redirect"}
-//               mode for that path from now on: ok answers 204, fail 503,
+//   POST /_ctl  {"path": "/h/x", "secrets": ["whsec_…"], "mode": "ok"|"slow"|"fail"|"hang"|"redirect"}
+//               mode for that path from now on: ok answers 204, slow 204
+//               after 2 s, fail 503,
 //               hang never answers (the socket is dropped after 30 s),
 //               redirect 302 to /_redirected (recorded there if followed)
 //   GET  /_log?path=/h/x   what arrived there: [{id, timestamp, signature,
@@ -89,6 +90,10 @@ function deliver(req, res, url, body) {
   });
   if (h.mode === 'hang') {
     setTimeout(() => res.destroy(), 30000);
+    return;
+  }
+  if (h.mode === 'slow') {
+    setTimeout(() => answer(res, 204), 2000);
     return;
   }
   if (h.mode === 'fail') return answer(res, 503, { error: 'told to fail' });
