@@ -2,7 +2,8 @@
 # Latchkey demo on one machine, against the fake Atlassian provider.
 #
 #   deploy/demo.sh up       install what is missing (root), build, start
-#                           PostgreSQL + fake provider + lighttpd in var/demo,
+#                           PostgreSQL + fake provider + lighttpd in var/demo
+#                           and a webhook deliverer (`latchkey events`),
 #                           create a "confluence" profile, a bot key and an
 #                           authorization link, print how to try them
 #   deploy/demo.sh status   is it running? (and the same instructions again)
@@ -84,8 +85,30 @@ PY
     link="$(printf '%s\n' "$out" | grep -o 'https\?://[^[:space:]]*' | head -n1 || true)"
     [ -n "$link" ] || link="$out"
 
+    start_deliverer "$lk"
     write_info "$link" > "$info"
     cat "$info"
+}
+
+# The webhook deliverer, in the background like the stack (its pid and log
+# in var/); `down` stops it.
+start_deliverer() {
+    local lk="$1"
+    LATCHKEY_CONFIG="$demo_dir/latchkey.conf" nohup "$lk" events \
+        >>"$lk_root/var/demo-events.log" 2>&1 </dev/null &
+    echo $! > "$lk_root/var/demo-events.pid"
+}
+
+stop_deliverer() {
+    local pidfile="$lk_root/var/demo-events.pid" pid
+    [ -f "$pidfile" ] || return 0
+    pid="$(cat "$pidfile")"
+    # Only our deliverer: the pid must still be a `latchkey events`.
+    if [ -n "$pid" ] && grep -qa 'events' "/proc/$pid/cmdline" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    fi
+    rm -f "$pidfile"
 }
 
 write_info() {
@@ -138,6 +161,16 @@ Latchkey demo is running (stack in $demo_dir; logs there too).$where
 
    Admin CLI: LATCHKEY_CONFIG=$demo_dir/latchkey.conf $LATCHKEY_BIN/latchkey --help
 
+4. Webhooks: a deliverer (\`latchkey events\`) is running (log:
+   $lk_root/var/demo-events.log). Add a receiver (https, or http on this
+   machine); the signing secret is printed once:
+
+   LATCHKEY_CONFIG=$demo_dir/latchkey.conf $LATCHKEY_BIN/latchkey \\
+     webhook add http://127.0.0.1:9000/hooks --events 'connection.*,profile.*'
+   # then connect, refresh or disconnect demo-user, or send a test event:
+   LATCHKEY_CONFIG=$demo_dir/latchkey.conf $LATCHKEY_BIN/latchkey webhook test 1
+   LATCHKEY_CONFIG=$demo_dir/latchkey.conf $LATCHKEY_BIN/latchkey webhook list
+
 Stop it with: deploy/demo.sh down
 EOF
 }
@@ -152,6 +185,7 @@ status() {
 }
 
 down() {
+    stop_deliverer
     if [ -f "$demo_dir/stack.json" ]; then
         stack down --dir "$demo_dir"
     else

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/select.h>
 
 #include "cache.h"
 #include "log.h"
@@ -17,6 +18,7 @@ struct lk_db {
     bool in_tx;
     char sqlstate[6];
     lk_cache *cache;         /* NULL: answers are not cached */
+    const char *channel;     /* a worker's LISTEN channel (lk_db_listen), or NULL */
     unsigned long *prepared; /* by statement id: the epoch it was prepared on */
     size_t prepared_len;
 };
@@ -58,11 +60,13 @@ static void disconnect(lk_db *db)
     db->in_tx = false;
 }
 
-/* A caching handle hears of every change to a cached row (sql/002) on
- * each new connection, before it answers from the cache. */
-static lk_err listen_for_changes(lk_db *db)
+/* LISTENs on channel (an identifier of ours, never input); a failure
+ * closes the connection. */
+static lk_err listen_on(lk_db *db, const char *channel)
 {
-    PGresult *res = PQexecParams(db->conn, "LISTEN latchkey", 0, NULL, NULL, NULL, NULL, 0);
+    char sql[96];
+    snprintf(sql, sizeof(sql), "LISTEN %s", channel);
+    PGresult *res = PQexecParams(db->conn, sql, 0, NULL, NULL, NULL, NULL, 0);
     bool ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
     PQclear(res);
     if (ok)
@@ -98,7 +102,12 @@ static lk_err connect_db(lk_db *db)
     db->conn = c;
     db->epoch++;
     db->in_tx = false;
-    return db->cache ? listen_for_changes(db) : LK_OK;
+    /* A caching handle hears of every change to a cached row (sql/002) on
+     * each new connection, before it answers from the cache. */
+    lk_err rc = db->cache ? listen_on(db, "latchkey") : LK_OK;
+    if (rc == LK_OK && db->channel)
+        rc = listen_on(db, db->channel);
+    return rc;
 }
 
 lk_err lk_db_ensure(lk_db *db)
@@ -112,6 +121,50 @@ lk_err lk_db_ensure(lk_db *db)
 PGconn *lk_db_conn(lk_db *db)
 {
     return db->conn;
+}
+
+void lk_db_listen(lk_db *db, const char *channel)
+{
+    db->channel = channel;
+}
+
+/* Drains the notifications read so far; true when there was one. */
+static bool drain_notifies(PGconn *c)
+{
+    bool any = false;
+    for (PGnotify *n = PQnotifies(c); n; n = PQnotifies(c)) {
+        any = true;
+        PQfreemem(n);
+    }
+    return any;
+}
+
+lk_err lk_db_wait(lk_db *db, long timeout_ms, const sigset_t *mask)
+{
+    lk_err rc = lk_db_ensure(db);
+    if (rc != LK_OK)
+        return rc;
+    if (PQconsumeInput(db->conn) != 1)
+        goto lost;
+    if (drain_notifies(db->conn) || timeout_ms <= 0)
+        return LK_OK;
+    int fd = PQsocket(db->conn);
+    if (fd < 0 || fd >= FD_SETSIZE)
+        goto lost;
+    fd_set in;
+    FD_ZERO(&in);
+    FD_SET(fd, &in);
+    struct timespec ts = {timeout_ms / 1000, (timeout_ms % 1000) * 1000000L};
+    if (pselect(fd + 1, &in, NULL, NULL, &ts, mask) <= 0) /* the time is up, or a signal came */
+        return LK_OK;
+    if (PQconsumeInput(db->conn) != 1)
+        goto lost;
+    drain_notifies(db->conn);
+    return LK_OK;
+lost:
+    lk_warn("database connection lost: %s", PQerrorMessage(db->conn));
+    disconnect(db);
+    return LK_EDB;
 }
 
 const char *lk_db_sqlstate(const lk_db *db)

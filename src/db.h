@@ -6,6 +6,7 @@
 #define LK_DB_H
 
 #include <libpq-fe.h>
+#include <signal.h>
 
 #include "arena.h"
 #include "lk.h"
@@ -40,6 +41,14 @@ void lk_db_free(lk_db *db);
 lk_err lk_db_ensure(lk_db *db);
 /* The live connection (for LISTEN and the CLI), or NULL. */
 PGconn *lk_db_conn(lk_db *db);
+/* Makes every connection db opens from now on LISTEN on channel (a
+ * NOTIFY-woken worker; channel: a static identifier, borrowed). */
+void lk_db_listen(lk_db *db, const char *channel);
+/* Waits until a notification arrives (all read are dropped), timeout_ms
+ * passes or a signal comes, with the signal mask mask meanwhile (NULL: the
+ * current one; see pselect); LK_EDB when the connection is lost or cannot
+ * be made (it is made again on the next call). */
+lk_err lk_db_wait(lk_db *db, long timeout_ms, const sigset_t *mask);
 
 /* Runs a prepared statement with text parameters (NULL = SQL NULL). The
  * result belongs to the arena. A lost connection outside a transaction is

@@ -30,6 +30,8 @@ int cli_connection(cli *c, int argc, char **argv);
 int cli_link(cli *c, int argc, char **argv);
 int cli_sweep(cli *c, int argc, char **argv);
 int cli_rotate_key(cli *c, int argc, char **argv);
+int cli_webhook(cli *c, int argc, char **argv);
+int cli_events(cli *c, int argc, char **argv);
 
 /* A command's options, read with getopt_long (long options only):
  * cli_first_option starts over at argv[1], cli_next_option goes on; -1
@@ -44,6 +46,12 @@ int cli_usage(const char *usage);
 char *cli_read_secret(cli *c, const char *path);
 /* Prints a JSON value on stdout (pretty). */
 void cli_print_json(json_object *o);
+/* One row of a listing: as JSON (owned by the caller), or printed. */
+typedef json_object *cli_row_json(lk_arena *a, PGresult *res, int i);
+typedef void cli_row_print(PGresult *res, int i);
+/* Runs q (no parameters) and prints its rows, a JSON array with --json;
+ * the exit status (what names the command in a failure). */
+int cli_list(cli *c, lk_stmt *q, const char *what, cli_row_json *as_json, cli_row_print *print);
 /* Opens the database; 0 or a printed failure. */
 int cli_db(cli *c);
 /* A reason for a library error in the CLI. */

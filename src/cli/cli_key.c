@@ -119,27 +119,13 @@ static json_object *key_json(lk_arena *a, PGresult *res, int i)
     return it;
 }
 
-static int key_list(cli *c)
+/* One row of key list as text. */
+static void key_print(PGresult *res, int i)
 {
-    if (cli_db(c))
-        return 1;
-    PGresult *res;
-    lk_err rc = lk_db_exec(c->db, c->a, &q_list, NULL, &res);
-    if (rc != LK_OK)
-        return cli_fail("key list: %s", cli_reason(rc));
-    json_object *arr = lk_json_array(c->a);
-    for (int i = 0; i < PQntuples(res); i++) {
-        if (c->json)
-            json_object_array_add(arr, key_json(c->a, res, i));
-        else
-            printf("%-24s %s…  %-24s %-12s %-10s %-7s %s\n", lk_db_val(res, i, 0), lk_db_val(res, i, 1),
-                   lk_db_val(res, i, 2), lk_db_val(res, i, 3) ? lk_db_val(res, i, 3) : "*",
-                   lk_db_bool(res, i, "read_only") ? "read-only" : "read-write",
-                   lk_db_bool(res, i, "metrics") ? "metrics" : "-", lk_db_val(res, i, 5) ? "revoked" : "active");
-    }
-    if (c->json)
-        cli_print_json(arr);
-    return 0;
+    printf("%-24s %s…  %-24s %-12s %-10s %-7s %s\n", lk_db_val(res, i, 0), lk_db_val(res, i, 1), lk_db_val(res, i, 2),
+           lk_db_val(res, i, 3) ? lk_db_val(res, i, 3) : "*",
+           lk_db_bool(res, i, "read_only") ? "read-only" : "read-write",
+           lk_db_bool(res, i, "metrics") ? "metrics" : "-", lk_db_val(res, i, 5) ? "revoked" : "active");
 }
 
 int cli_key(cli *c, int argc, char **argv)
@@ -154,7 +140,7 @@ int cli_key(cli *c, int argc, char **argv)
     if (!strcmp(sub, "create"))
         return key_create(c, argc - 1, argv + 1);
     if (!strcmp(sub, "list") && argc == 2)
-        return key_list(c);
+        return cli_list(c, &q_list, "key list", key_json, key_print);
     if (!strcmp(sub, "revoke") && argc == 3) {
         if (cli_db(c))
             return 1;

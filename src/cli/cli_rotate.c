@@ -39,9 +39,14 @@ typedef struct column {
     }
 
 static column columns[] = {
-    COLUMN("profiles", "client_secret"),        COLUMN("profiles", "credential"),
-    COLUMN("profile_clients", "client_secret"), COLUMN("connections", "access_token"),
-    COLUMN("connections", "refresh_token"),     COLUMN("flows", "pkce_verifier"),
+    COLUMN("profiles", "client_secret"),
+    COLUMN("profiles", "credential"),
+    COLUMN("profile_clients", "client_secret"),
+    COLUMN("connections", "access_token"),
+    COLUMN("connections", "refresh_token"),
+    COLUMN("flows", "pkce_verifier"),
+    COLUMN("webhooks", "secret"),
+    COLUMN("webhooks", "previous_secret"),
 };
 
 /* Writes the key as <next id>.key in the ring's directory, owned like the

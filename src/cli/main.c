@@ -20,6 +20,8 @@ static const char USAGE[] =
     "  link PROFILE INSTANCE [...]             print an authorization link\n"
     "  sweep [--idle-days 75]                  keep idle refresh tokens alive, purge expired flows\n"
     "  rotate-key NEW_KEY_FILE                 add a key to the ring, re-seal every secret under it\n"
+    "  webhook add|list|remove|test|rotate ... event receivers (signed, Standard Webhooks)\n"
+    "  events                                  deliver webhooks (long-running)\n"
     "\n"
     "Every command takes --help. Configuration: LATCHKEY_CONFIG (default " LK_CONFIG_DEFAULT ").\n";
 
@@ -101,6 +103,26 @@ int cli_db(cli *c)
     return 0;
 }
 
+int cli_list(cli *c, lk_stmt *q, const char *what, cli_row_json *as_json, cli_row_print *print)
+{
+    if (cli_db(c))
+        return 1;
+    PGresult *res;
+    lk_err rc = lk_db_exec(c->db, c->a, q, NULL, &res);
+    if (rc != LK_OK)
+        return cli_fail("%s: %s", what, cli_reason(rc));
+    json_object *arr = lk_json_array(c->a);
+    for (int i = 0; i < PQntuples(res); i++) {
+        if (c->json)
+            json_object_array_add(arr, as_json(c->a, res, i));
+        else
+            print(res, i);
+    }
+    if (c->json)
+        cli_print_json(arr);
+    return 0;
+}
+
 int cli_migrate(cli *c, int argc, char **argv)
 {
     if (argc > 1)
@@ -128,6 +150,7 @@ static const struct {
 } commands[] = {
     {"migrate", cli_migrate},       {"profile", cli_profile}, {"client", cli_client}, {"key", cli_key},
     {"connection", cli_connection}, {"link", cli_link},       {"sweep", cli_sweep},   {"rotate-key", cli_rotate_key},
+    {"webhook", cli_webhook},       {"events", cli_events},
 };
 
 int main(int argc, char **argv)

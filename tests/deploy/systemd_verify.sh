@@ -32,7 +32,7 @@ units=()
 for p in authorize callback token refresh proxy mcp metrics; do
     units+=("$work/latchkey-fcgi@$p.socket" "$work/latchkey-fcgi@$p.service")
 done
-units+=("$work/latchkey-sweep.service" "$work/latchkey-sweep.timer")
+units+=("$work/latchkey-sweep.service" "$work/latchkey-sweep.timer" "$work/latchkey-events.service")
 rc=0
 systemd-analyze --version | head -1
 out=$(cd "$work" && SYSTEMD_LOG_LEVEL=info systemd-analyze verify --man=no "${units[@]}" 2>&1) || rc=$?
