@@ -166,9 +166,12 @@ static void post(lk_deliverer *d, lk_arena *a, const delivery *dl, outcome *o)
     lk_http_resp resp;
     rc = lk_upstream_call(d->up, a, lk_webhook_reach(dl->url), "POST", dl->url, headers, dl->body, strlen(dl->body),
                           LK_DELIVER_ANSWER_MAX, &resp);
-    o->status = rc == LK_OK ? resp.status : 0;
-    if (rc != LK_OK || resp.status < 200 || resp.status > 299)
-        o->error = failure(a, rc, resp.status);
+    /* A 2xx is taken, whatever the length of the answer after it (only
+     * its first LK_DELIVER_ANSWER_MAX bytes are read). */
+    bool answered = rc == LK_OK || (rc == LK_ETOOBIG && resp.status > 0);
+    o->status = answered ? resp.status : 0;
+    if (!answered || resp.status < 200 || resp.status > 299)
+        o->error = failure(a, answered ? LK_OK : rc, resp.status);
 }
 
 /* A uniform draw in [0, 1). */

@@ -196,6 +196,8 @@ lk_err lk_upstream_call(lk_upstream *u, lk_arena *a, lk_reach reach, const char 
     curl_slist_free_all(hl);
     lk_err rc = LK_OK;
     if (s.toobig) {
+        /* The status line came before the body that outgrew the cap. */
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
         rc = LK_ETOOBIG;
     } else if (cc == CURLE_OPERATION_TIMEDOUT) {
         rc = LK_ETIMEOUT;

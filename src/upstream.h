@@ -37,7 +37,7 @@ void lk_upstream_free(lk_upstream *u);
 /* One request. headers: NULL-terminated "Name: value" lines (borrowed).
  * The answer body is kept up to cap bytes. Errors: LK_ETIMEOUT (too slow),
  * LK_EUPSTREAM (could not connect, a refused address included, or the
- * connection broke), LK_ETOOBIG (answer over cap). Any HTTP status is
+ * connection broke), LK_ETOOBIG (answer over cap; out->status is set). Any HTTP status is
  * LK_OK: callers judge it. */
 lk_err lk_upstream_call(lk_upstream *u, lk_arena *a, lk_reach reach, const char *method, const char *url,
                         const char *const *headers, const char *body, size_t blen, size_t cap, lk_http_resp *out);

@@ -34,6 +34,17 @@ static lk_stmt q_test = LK_STMT("wh_test",
                                 "SELECT msg_id, pg_notify('latchkey_events', '') FROM ev",
                                 1);
 static lk_stmt q_remove = LK_STMT("wh_remove", "DELETE FROM webhooks WHERE id = $1::bigint", 1);
+/* Events done with, their deliveries with them (ON DELETE CASCADE), a
+ * batch a sweep: every delivery delivered (or none made) after
+ * LK_EVENT_KEEP_DAYS, none pending any more (dead ones shown by webhook
+ * list until then) after LK_EVENT_KEEP_DEAD_DAYS. */
+static lk_stmt q_purge = LK_STMT(
+    "wh_purge",
+    "DELETE FROM events WHERE id IN (SELECT e.id FROM events e WHERE e.created_at < now() - make_interval(days => "
+    "$1::int) AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND (d.status = 'pending' OR "
+    "(d.status = 'dead' AND e.created_at >= now() - make_interval(days => $2::int)))) ORDER BY e.created_at "
+    "LIMIT 10000)",
+    2);
 
 char *lk_webhook_secret_new(lk_arena *a)
 {
@@ -194,5 +205,14 @@ lk_err lk_webhook_remove(lk_db *db, lk_arena *a, const char *id)
     lk_err rc = lk_db_exec(db, a, &q_remove, params, &res);
     if (rc == LK_OK && !strcmp(PQcmdTuples(res), "0"))
         rc = LK_ENOTFOUND;
+    return rc;
+}
+
+lk_err lk_webhook_purge(lk_db *db, lk_arena *a, long long *purged)
+{
+    const char *params[] = {lk_printf(a, "%d", LK_EVENT_KEEP_DAYS), lk_printf(a, "%d", LK_EVENT_KEEP_DEAD_DAYS)};
+    PGresult *res;
+    lk_err rc = lk_db_exec(db, a, &q_purge, params, &res);
+    *purged = rc == LK_OK ? atoll(PQcmdTuples(res)) : 0;
     return rc;
 }

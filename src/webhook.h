@@ -57,4 +57,13 @@ lk_err lk_webhook_test(lk_db *db, lk_arena *a, const char *id, char **msg_id);
 /* Removes webhook id and its deliveries. LK_ENOTFOUND. */
 lk_err lk_webhook_remove(lk_db *db, lk_arena *a, const char *id);
 
+/* How long delivered events stay (and their deliveries), and events with
+ * dead deliveries (shown by webhook list meanwhile). */
+#define LK_EVENT_KEEP_DAYS 7
+#define LK_EVENT_KEEP_DEAD_DAYS 30
+/* Deletes up to 10,000 events done with (nothing pending; every delivery
+ * delivered after LK_EVENT_KEEP_DAYS, dead ones after
+ * LK_EVENT_KEEP_DEAD_DAYS); *purged says how many. */
+lk_err lk_webhook_purge(lk_db *db, lk_arena *a, long long *purged);
+
 #endif

@@ -8,9 +8,11 @@
 #include "cli.h"
 #include "expiry.h"
 #include "flow.h"
+#include "log.h"
 #include "refresh.h"
 #include "text.h"
 #include "upstream.h"
+#include "webhook.h"
 
 static const char USAGE[] = "usage: latchkey sweep [--idle-days 75] [--warn-days DAYS] [--limit 1000]\n"
                             "  Refreshes connections whose last refresh is older than --idle-days (Atlassian\n"
@@ -169,6 +171,9 @@ int cli_sweep(cli *c, int argc, char **argv)
         in.warn = c->cfg.expiry_warning_days;
     lk_arena *a = c->a;
     lk_flow_purge(c->db, a, &c->cfg, true);
+    long long purged;
+    if (lk_webhook_purge(c->db, a, &purged) != LK_OK)
+        lk_warn("purge of delivered events failed");
     sweep_report r = {lk_json_array(a), lk_json_array(a), lk_json_array(a), lk_json_array(a)};
     lk_err rc = sweep_idle(c, &in, &r);
     if (rc == LK_OK)

@@ -146,6 +146,33 @@ class DeliveryTest(HookCase):
         self.assertEqual(set(ids), {msg})
         self.assertGreaterEqual(len(ids), 2)
 
+    def test_a_2xx_with_a_long_answer_is_delivered(self):
+        """The receiver took the event: what it says after its status line
+        (100 KB, past what is read) changes nothing."""
+        RECV.ctl(self.path, mode="big")
+        self.deliverer()
+        [msg] = h.emit(self.profile)
+        h.wait_status(self.wid, "delivered")
+        status, attempts, last_status, last_error = h.deliveries(self.wid)[0]
+        self.assertEqual((status, attempts, last_status, last_error), ("delivered", "1", "200", None))
+        self.assertEqual([e["id"] for e in RECV.log(self.path)], [msg])
+
+    def test_sweep_purges_events_done_with(self):
+        """Delivered events go after 7 days, events with a dead delivery
+        after 30, events still pending never; deliveries go with them."""
+        ids = h.emit(self.profile, n=5, streams=5)
+        lk.sql("UPDATE deliveries d SET status = x.status FROM (VALUES (:'p1', 'delivered'), (:'p2', 'delivered'), "
+               "(:'p3', 'dead'), (:'p4', 'dead'), (:'p5', 'pending')) AS x(msg, status), events e "
+               "WHERE e.msg_id = x.msg AND d.event_id = e.id", *ids)
+        lk.sql("UPDATE events SET created_at = now() - make_interval(days => x.days) FROM (VALUES (:'p1', 8), "
+               "(:'p2', 6), (:'p3', 31), (:'p4', 8), (:'p5', 40)) AS x(msg, days) WHERE msg_id = x.msg", *ids)
+        rc, _out, err = lk.cli("sweep", "--idle-days", "3650", timeout=90)
+        self.assertEqual(rc, 0, err)
+        left = {r[0] for r in lk.sql("SELECT msg_id FROM events WHERE msg_id IN (:'p1', :'p2', :'p3', :'p4', :'p5')",
+                                     *ids)}
+        self.assertEqual(left, {ids[1], ids[3], ids[4]})
+        self.assertEqual(len(h.deliveries(self.wid)), 3)
+
     def test_redirects_are_not_followed(self):
         RECV.ctl(self.path, mode="redirect")
         self.deliverer()

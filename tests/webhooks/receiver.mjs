@@ -6,11 +6,12 @@
 //                              when the machine has IPv6, else 127.0.0.1)
 //
 // Any path but /_… is a hook. The tests drive it over HTTP:
-//   POST /_ctl  {"path": "/h/x", "secrets": ["whsec_…"], "mode": "ok"|"slow"|"fail"|"hang"|"redirect"}
+//   POST /_ctl  {"path": "/h/x", "secrets": ["whsec_…"], "mode": "ok"|"slow"|"fail"|"hang"|"redirect"|"big"}
 //               mode for that path from now on: ok answers 204, slow 204
 //               after 2 s, fail 503,
 //               hang never answers (the socket is dropped after 30 s),
-//               redirect 302 to /_redirected (recorded there if followed)
+//               redirect 302 to /_redirected (recorded there if followed),
+//               big 200 with a 100 KB body
 //   GET  /_log?path=/h/x   what arrived there: [{id, timestamp, signature,
 //               body, verified: [one boolean per secret], mode, at}]
 //   GET  /_trap            {"port", "conns"}: a second, bare TCP listener that
@@ -97,6 +98,10 @@ function deliver(req, res, url, body) {
     return;
   }
   if (h.mode === 'fail') return answer(res, 503, { error: 'told to fail' });
+  if (h.mode === 'big') {
+    res.writeHead(200, { 'Content-Type': 'text/plain' });
+    return res.end('x'.repeat(100 * 1024));
+  }
   if (h.mode === 'redirect') {
     res.writeHead(302, { Location: '/_redirected' });
     return res.end();
