@@ -213,6 +213,8 @@ lk_err lk_webhook_purge(lk_db *db, lk_arena *a, long long *purged)
     const char *params[] = {lk_printf(a, "%d", LK_EVENT_KEEP_DAYS), lk_printf(a, "%d", LK_EVENT_KEEP_DEAD_DAYS)};
     PGresult *res;
     lk_err rc = lk_db_exec(db, a, &q_purge, params, &res);
-    *purged = rc == LK_OK ? atoll(PQcmdTuples(res)) : 0;
+    *purged = 0;
+    if (rc == LK_OK && !lk_parse_int(PQcmdTuples(res), 0, LLONG_MAX, purged))
+        *purged = 0;
     return rc;
 }
