@@ -73,7 +73,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-ROUTES = ("authorize", "callback", "token", "refresh", "proxy", "mcp")
+ROUTES = ("authorize", "callback", "token", "refresh", "proxy", "mcp", "metrics")
+# Workers per route: --procs each, but metrics runs one (deploy/lighttpd).
+ONE_WORKER = ("metrics",)
 SAN_PATTERNS = (b"ERROR: AddressSanitizer", b"ERROR: LeakSanitizer", b"runtime error:",
                 b"Sanitizer:DEADLYSIGNAL", b"SUMMARY: ", b"has encountered a fatal error",
                 b"WARNING: ")
@@ -401,6 +403,13 @@ class Soak:
                     403, 404)
         self.expect("revoked key", t.get_token(self.p2, self.iid2), 401)
         self.expect("DELETE token", t.delete_token(self.p, self.iids[2]), 200, 204)
+        _rc, out, _ = self.cli("key", "create", "--name", lk.unique("scraper"), "--metrics")
+        scraper = out.strip()
+        for _ in range(3):
+            self.expect("metrics scrape", lk.http("GET", "/metrics", headers={"Authorization": "Bearer " + scraper}),
+                        200)
+        self.expect("error: metrics with a profile key",
+                    lk.http("GET", "/metrics", headers={"Authorization": "Bearer " + self.p.key}), 403)
 
     # ------------------------------------------------------------ 5. stop
     def workers_now(self):
@@ -483,9 +492,9 @@ class Soak:
         for pid, route in sorted(ready.items()):
             if pid not in leaving and pid != self.canary:
                 self.problem("%s worker %d never logged 'leaving'" % (route, pid))
-        if len(ready) != len(ROUTES) * self.a.procs:
-            self.problem("%d workers started, not %d (did some die and get restarted?)" % (
-                len(ready), len(ROUTES) * self.a.procs))
+        want = sum(1 if r in ONE_WORKER else self.a.procs for r in ROUTES)
+        if len(ready) != want:
+            self.problem("%d workers started, not %d (did some die and get restarted?)" % (len(ready), want))
         # LeakSanitizer ran at the exit of every worker (log_threads=1)
         lsan_ran = 0
         for pid, route in sorted(self.workers.items()):
