@@ -33,7 +33,9 @@ exits.  Then:
      and instances, bad JSON, a body too large, wrong methods, upstream
      faults on the token endpoint and the API;
   4. the CLI: profile/key/connection list and show, link, sweep,
-     connection delete, key revoke;
+     connection delete, key revoke; a --metrics key scraping GET /metrics;
+     `latchkey events` delivering a webhook.test to a local receiver that
+     answers 503 then 204 (the retry woken), stopped with SIGTERM (exit 0);
   5. SIGTERM to lighttpd, which passes it on to its FastCGI programs; this
      script is their subreaper (prctl PR_SET_CHILD_SUBREAPER), so when
      lighttpd is gone it collects each program's exit status.
@@ -70,6 +72,7 @@ import subprocess
 import sys
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -411,6 +414,48 @@ class Soak:
         self.expect("error: metrics with a profile key",
                     lk.http("GET", "/metrics", headers={"Authorization": "Bearer " + self.p.key}), 403)
 
+    def deliverer(self):
+        """latchkey events under ASan: a webhook to a local receiver that
+        answers 503 once, then 204; the retry is woken, then SIGTERM."""
+        got = []
+
+        class Receiver(BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                got.append(self.headers.get("webhook-id"))
+                self.send_response(503 if len(got) == 1 else 204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        srv = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        try:
+            self.cli("webhook", "add", "http://127.0.0.1:%d/hook" % srv.server_address[1])
+            wid = lk.sql("SELECT max(id) FROM webhooks")[0][0]
+            self.cli("webhook", "test", wid)
+            e = lk.env()
+            d = subprocess.Popen([os.path.join(e["LATCHKEY_BIN"], "latchkey"), "events"],
+                                 env=dict(os.environ, LATCHKEY_CONFIG=e["LATCHKEY_CONFIG"]),
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 20
+            while len(got) < 2 and time.monotonic() < deadline:
+                if got:  # the 503: wake the retry now
+                    lk.sql("UPDATE deliveries SET next_attempt_at = now() WHERE webhook_id = :'p1'::bigint; "
+                           "SELECT pg_notify('latchkey_events', '')", wid)
+                time.sleep(0.1)
+            d.send_signal(signal.SIGTERM)
+            rc = d.wait(timeout=20)
+            self.count("webhook deliveries", len(got))
+            if len(got) < 2 or got[0] != got[1]:
+                self.problem("deliverer: %d deliveries, ids %s (want the same id twice)" % (len(got), got))
+            if rc != 0:
+                self.problem("latchkey events exited %d after SIGTERM" % rc)
+        finally:
+            srv.shutdown()
+
     # ------------------------------------------------------------ 5. stop
     def workers_now(self):
         return {pid: route for route in ROUTES for pid in t.programs(route)}
@@ -572,7 +617,7 @@ class Soak:
         stopped = False
         try:
             steps = (("flows", self.flows), ("load", self.load), ("errors", self.errors),
-                     ("cli", self.cli_commands))
+                     ("cli", self.cli_commands), ("deliverer", self.deliverer))
             for name, fn in steps:
                 t1 = time.monotonic()
                 try:
