@@ -28,6 +28,10 @@ int cli_client(cli *c, int argc, char **argv);
 int cli_key(cli *c, int argc, char **argv);
 int cli_connection(cli *c, int argc, char **argv);
 int cli_link(cli *c, int argc, char **argv);
+/* connection import and connection export (cli_bulk.c); argv[0] is the
+ * subcommand's name. */
+int cli_connection_import(cli *c, int argc, char **argv);
+int cli_connection_export(cli *c, int argc, char **argv);
 int cli_sweep(cli *c, int argc, char **argv);
 int cli_rotate_key(cli *c, int argc, char **argv);
 int cli_webhook(cli *c, int argc, char **argv);

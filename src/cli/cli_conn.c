@@ -15,6 +15,8 @@
 static const char USAGE[] = "usage: latchkey connection list [PROFILE]\n"
                             "       latchkey connection show PROFILE INSTANCE\n"
                             "       latchkey connection delete PROFILE INSTANCE\n"
+                            "       latchkey connection import FILE|- [--dry-run]\n"
+                            "       latchkey connection export [PROFILE] [--decrypt]\n"
                             "       latchkey connection set-credential PROFILE INSTANCE --credential-file F\n"
                             "                                          [--site S] [--no-check]\n"
                             "           (api_key_per_user profiles: store a user credential, an API token or\n"
@@ -148,6 +150,10 @@ int cli_connection(cli *c, int argc, char **argv)
     if (argc < 2)
         return cli_usage(USAGE);
     const char *sub = argv[1];
+    if (!strcmp(sub, "import"))
+        return cli_connection_import(c, argc - 1, argv + 1);
+    if (!strcmp(sub, "export"))
+        return cli_connection_export(c, argc - 1, argv + 1);
     if (!strcmp(sub, "--help") || !strcmp(sub, "-h") || (argc > 2 && !strcmp(argv[2], "--help"))) {
         fputs(USAGE, stdout);
         return 0;

@@ -16,7 +16,7 @@ static const char USAGE[] =
     "  profile add|list|show|remove ...        authorization profiles\n"
     "  client add PROFILE ...                  white-label clients\n"
     "  key create|list|revoke ...              bot keys\n"
-    "  connection list|show|delete ...         stored connections\n"
+    "  connection list|show|delete|import|export ... stored connections\n"
     "  link PROFILE INSTANCE [...]             print an authorization link\n"
     "  sweep [--idle-days 75]                  keep idle refresh tokens alive, purge expired flows\n"
     "  rotate-key NEW_KEY_FILE                 add a key to the ring, re-seal every secret under it\n"
