@@ -44,10 +44,9 @@ static lk_stmt q_existing = LK_STMT(
     "jsonb_to_recordset($1::jsonb) AS k(n int, p bigint, i text, e bigint) JOIN connections c ON c.profile_id = k.p "
     "AND c.instance_id = k.i ORDER BY c.id FOR UPDATE OF c",
     1);
-static lk_stmt q_ids =
-    LK_STMT("bulk_ids", "SELECT nextval('connections_id_seq') FROM generate_series(1, $1::int)", 1);
-#define ROWS                                                                                                   \
-    "jsonb_to_recordset($1::jsonb) AS r(id bigint, p bigint, i text, c text, at text, rt text, tt text, sc text, " \
+static lk_stmt q_ids = LK_STMT("bulk_ids", "SELECT nextval('connections_id_seq') FROM generate_series(1, $1::int)", 1);
+#define ROWS                                                                                                           \
+    "jsonb_to_recordset($1::jsonb) AS r(id bigint, p bigint, i text, c text, at text, rt text, tt text, sc text, "     \
     "e bigint, m jsonb)"
 static lk_stmt q_insert =
     LK_STMT("bulk_insert",
@@ -61,8 +60,7 @@ static lk_stmt q_update =
             "UPDATE connections c SET client_id = r.c, access_token = r.at, refresh_token = r.rt, token_type = "
             "r.tt, scope = r.sc, expires_at = to_timestamp(r.e), metadata = r.m, status = 'active', generation = "
             "c.generation + 1, grant_issued_at = now(), updated_at = now(), failure_count = 0, last_error = NULL, "
-            "last_error_at = NULL, refresh_retry_at = NULL, refresh_retry_error = NULL FROM " ROWS
-            " WHERE c.id = r.id",
+            "last_error_at = NULL, refresh_retry_at = NULL, refresh_retry_error = NULL FROM " ROWS " WHERE c.id = r.id",
             1);
 
 lk_bulk *lk_bulk_new(lk_db *db, const lk_config *cfg, bool dry_run)
@@ -132,7 +130,7 @@ static bool queued_already(const lk_bulk *b, const lk_profile *p, const char *in
 
 lk_err lk_bulk_add(lk_bulk *b, const char *s, size_t n, const char **why)
 {
-        *why = NULL;
+    *why = NULL;
     lk_err rc = b->n == LK_BULK_BATCH ? lk_bulk_flush(b) : LK_OK;
     if (rc != LK_OK)
         return rc;
