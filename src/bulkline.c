@@ -8,8 +8,9 @@
 
 /* The fields a line may carry; anything else is refused (a typo would
  * otherwise lose data quietly). */
-static const char *const FIELDS[] = {"profile", "instance_id", "access_token", "refresh_token", "expires_at",
-                                     "expires_in", "scope", "metadata", "client_id", "token_type", NULL};
+static const char *const FIELDS[] = {"profile",    "instance_id", "access_token", "refresh_token", "expires_at",
+                                     "expires_in", "scope",       "metadata",     "client_id",     "token_type",
+                                     NULL};
 
 /* Sets *why to msg; false. */
 static bool refuse(const char **why, const char *msg)
@@ -66,8 +67,7 @@ static bool zone_offset(const char *s, long long *off)
 
 bool lk_rfc3339_parse(const char *s, long long *out)
 {
-    if (strlen(s) < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') || s[13] != ':' ||
-        s[16] != ':')
+    if (strlen(s) < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') || s[13] != ':' || s[16] != ':')
         return false;
     int y = digits(s, 4), mo = digits(s + 5, 2), d = digits(s + 8, 2);
     int h = digits(s + 11, 2), mi = digits(s + 14, 2), se = digits(s + 17, 2);
@@ -123,8 +123,7 @@ static bool str_member(json_object *o, const char *key, const char **out)
 /* The fields are known ones; false with *why. */
 static bool known_fields(lk_arena *a, json_object *o, const char **why)
 {
-    json_object_object_foreach(o, key, val)
-    {
+    json_object_object_foreach (o, key, val) {
         (void)val;
         bool known = false;
         for (size_t i = 0; FIELDS[i] && !known; i++)
@@ -146,7 +145,8 @@ static bool read_expiry(json_object *o, long long now, lk_bulk_line *l, const ch
     l->has_expiry = at || in;
     if (at && in)
         return refuse(why, "expires_at and expires_in are both given");
-    if (at && (!json_object_is_type(at, json_type_string) || !lk_rfc3339_parse(json_object_get_string(at), &l->expires_at)))
+    if (at &&
+        (!json_object_is_type(at, json_type_string) || !lk_rfc3339_parse(json_object_get_string(at), &l->expires_at)))
         return refuse(why, "expires_at is not an RFC 3339 date-time");
     if (in) {
         long long v = json_object_get_int64(in);
@@ -170,8 +170,8 @@ static bool read_strings(json_object *o, lk_bulk_line *l, const char **why)
     if (!str_member(o, "refresh_token", &l->refresh_token) || (l->refresh_token && !token_ok(l->refresh_token)))
         return refuse(why, "refresh_token must be printable ASCII without spaces (1 to 16384 bytes)");
     if (!str_member(o, "token_type", &l->token_type) ||
-        (l->token_type && (strlen(l->token_type) > LK_BULK_TOKEN_TYPE_MAX ||
-                           !lk_http_token(l->token_type, strlen(l->token_type)))))
+        (l->token_type &&
+         (strlen(l->token_type) > LK_BULK_TOKEN_TYPE_MAX || !lk_http_token(l->token_type, strlen(l->token_type)))))
         return refuse(why, "token_type is not an RFC 9110 token");
     if (!str_member(o, "scope", &l->scope) || (l->scope && !scope_ok(l->scope)))
         return refuse(why, "scope must be a string of scope tokens");

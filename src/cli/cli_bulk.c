@@ -14,10 +14,9 @@ static const char IMPORT_USAGE[] =
     "  expires_at (RFC 3339) or expires_in, scope, metadata, client_id, token_type.\n"
     "  A bad line is reported (line N: reason) and nothing of it stored; a stored\n"
     "  connection that expires as late or later is left alone (skipped).\n";
-static const char EXPORT_USAGE[] =
-    "usage: latchkey connection export [PROFILE] [--decrypt]\n"
-    "  JSON lines in the import format; tokens stay sealed (access_token_sealed,\n"
-    "  refresh_token_sealed) unless --decrypt: the output is then live credentials.\n";
+static const char EXPORT_USAGE[] = "usage: latchkey connection export [PROFILE] [--decrypt]\n"
+                                   "  JSON lines in the import format; tokens stay sealed (access_token_sealed,\n"
+                                   "  refresh_token_sealed) unless --decrypt: the output is then live credentials.\n";
 
 /* Reads every line of in into b, reporting refused ones on stderr; the
  * library error that stopped it, if any. */
@@ -105,8 +104,7 @@ int cli_connection_import(cli *c, int argc, char **argv)
 
 int cli_connection_export(cli *c, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"decrypt", no_argument, 0, 'd'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    static const struct option opts[] = {{"decrypt", no_argument, 0, 'd'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     bool decrypt = false;
     for (int o = cli_first_option(argc, argv, opts); o != -1; o = cli_next_option(argc, argv, opts)) {
         switch (o) {
