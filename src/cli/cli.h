@@ -46,6 +46,10 @@ int cli_next_option(int argc, char **argv, const struct option *opts);
 /* Prints "latchkey: <reason>" and returns 1 (or 2 for usage errors). */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_usage(const char *usage);
+/* The start of a command family (argv[1] the subcommand): usage on
+ * stderr without one, usage on stdout for --help or -h (as the
+ * subcommand or after it). True when answered, *status the exit status. */
+bool cli_family_help(int argc, char **argv, const char *usage, int *status);
 /* Reads a secret file (trailing newline dropped); NULL with a message. */
 char *cli_read_secret(cli *c, const char *path);
 /* Prints a JSON value on stdout (pretty). */

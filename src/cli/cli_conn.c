@@ -147,17 +147,15 @@ static json_object *conn_json(cli *c, const lk_conn *conn)
 
 int cli_connection(cli *c, int argc, char **argv)
 {
-    if (argc < 2)
-        return cli_usage(USAGE);
-    const char *sub = argv[1];
-    if (!strcmp(sub, "import"))
+    /* import and export read their own options (and --help). */
+    if (argc >= 2 && !strcmp(argv[1], "import"))
         return cli_connection_import(c, argc - 1, argv + 1);
-    if (!strcmp(sub, "export"))
+    if (argc >= 2 && !strcmp(argv[1], "export"))
         return cli_connection_export(c, argc - 1, argv + 1);
-    if (!strcmp(sub, "--help") || !strcmp(sub, "-h") || (argc > 2 && !strcmp(argv[2], "--help"))) {
-        fputs(USAGE, stdout);
-        return 0;
-    }
+    int status;
+    if (cli_family_help(argc, argv, USAGE, &status))
+        return status;
+    const char *sub = argv[1];
     if (!strcmp(sub, "list") && argc <= 3) {
         if (cli_db(c))
             return 1;

@@ -130,13 +130,10 @@ static void key_print(PGresult *res, int i)
 
 int cli_key(cli *c, int argc, char **argv)
 {
-    if (argc < 2)
-        return cli_usage(USAGE);
+    int status;
+    if (cli_family_help(argc, argv, USAGE, &status))
+        return status;
     const char *sub = argv[1];
-    if (!strcmp(sub, "--help") || !strcmp(sub, "-h") || (argc > 2 && !strcmp(argv[2], "--help"))) {
-        fputs(USAGE, stdout);
-        return 0;
-    }
     if (!strcmp(sub, "create"))
         return key_create(c, argc - 1, argv + 1);
     if (!strcmp(sub, "list") && argc == 2)

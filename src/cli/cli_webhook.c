@@ -163,13 +163,10 @@ static int webhook_on_id(cli *c, const char *sub, const char *id)
 
 int cli_webhook(cli *c, int argc, char **argv)
 {
-    if (argc < 2)
-        return cli_usage(USAGE);
+    int status;
+    if (cli_family_help(argc, argv, USAGE, &status))
+        return status;
     const char *sub = argv[1];
-    if (!strcmp(sub, "--help") || !strcmp(sub, "-h") || (argc > 2 && !strcmp(argv[2], "--help"))) {
-        fputs(USAGE, stdout);
-        return 0;
-    }
     if (!strcmp(sub, "add"))
         return webhook_add(c, argc - 1, argv + 1);
     if (!strcmp(sub, "list") && argc == 2)

@@ -53,6 +53,21 @@ int cli_usage(const char *usage)
     return 2;
 }
 
+bool cli_family_help(int argc, char **argv, const char *usage, int *status)
+{
+    if (argc < 2) {
+        *status = cli_usage(usage);
+        return true;
+    }
+    const char *sub = argv[1];
+    if (!strcmp(sub, "--help") || !strcmp(sub, "-h") || (argc > 2 && !strcmp(argv[2], "--help"))) {
+        fputs(usage, stdout);
+        *status = 0;
+        return true;
+    }
+    return false;
+}
+
 const char *cli_reason(lk_err rc)
 {
     switch (rc) {
