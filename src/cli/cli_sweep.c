@@ -121,7 +121,9 @@ static void file_row(PGresult *res, int i, sweep_bucket b, const char *error, sw
     lk_json_set_str(item, "instance_id", lk_db_val(res, i, 1));
     if (b == SWEEP_FAILED)
         lk_json_set_str(item, "error", error);
-    json_object_array_add(b == SWEEP_REFRESHED ? out->refreshed : b == SWEEP_SKIPPED ? out->skipped : out->failed,
+    json_object_array_add(b == SWEEP_REFRESHED ? out->refreshed
+                          : b == SWEEP_SKIPPED ? out->skipped
+                                               : out->failed,
                           item);
 }
 

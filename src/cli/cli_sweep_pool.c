@@ -11,6 +11,7 @@
 #include "lk.h"
 #include "log.h"
 #include "sweep.h"
+#include "text.h"
 
 /* Writes all of line to fd; false when the pipe is gone. */
 static bool write_line(int fd, const char *line, size_t len)
@@ -51,15 +52,21 @@ static void worker(const lk_config *cfg, const sweep_list *list, int k, int work
     _exit(status); /* never the parent's atexit handlers nor its database connection */
 }
 
-/* Files one worker's line; false when it is not one. */
-static bool file_line(const char *line, int rows, lk_arena *a, sweep_bucket *bucket, const char **error)
+/* Files one worker's line ("row bucket error", changed in place); false
+ * when it is not one. */
+static bool file_line(char *line, int rows, lk_arena *a, sweep_bucket *bucket, const char **error)
 {
-    char err[64];
-    int i, b;
-    if (sscanf(line, "%d %d %63s", &i, &b, err) != 3 || i < 0 || i >= rows || b < SWEEP_REFRESHED ||
-        b > SWEEP_FAILED)
+    line[strcspn(line, "\n")] = '\0';
+    char *b = strchr(line, ' ');
+    char *err = b ? strchr(b + 1, ' ') : NULL;
+    if (!err || !err[1])
         return false;
-    bucket[i] = (sweep_bucket)b;
+    *b++ = '\0';
+    *err++ = '\0';
+    long long i, k;
+    if (!lk_parse_int(line, 0, rows - 1, &i) || !lk_parse_int(b, SWEEP_REFRESHED, SWEEP_FAILED, &k))
+        return false;
+    bucket[i] = (sweep_bucket)k;
     error[i] = strcmp(err, "-") ? lk_strdup(a, err) : NULL;
     return true;
 }
