@@ -13,6 +13,7 @@ Starts its own throwaway stack (tests/stack.py) in var/bench-sweep, then
      refreshed 100 days ago), has the fake provider take --delay seconds
      per token request, and times `latchkey sweep --parallel N` for each
      N (each sweep refreshes all of them; every one must be refreshed).
+     --idle 0 measures the first part only.
 
 Each figure is run --runs times: median and spread (min..max) printed."""
 import argparse
@@ -87,6 +88,8 @@ def main():
             assert not rep["refreshed"] and not rep["failed"], rep
             times.append(took)
         summary("sweep, nothing to refresh", times, 5)
+        if a.idle == 0:
+            return
         t0 = time.perf_counter()
         for i in range(a.idle):
             s.connect("idle_%d" % i)
