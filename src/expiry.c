@@ -23,9 +23,18 @@ static lk_stmt q_due =
             "c.expiry_warnings ->> r.reason IS NOT DISTINCT FROM latchkey_iso(x.f) AS warned FROM connections c "
             "JOIN profiles p ON p.id = c.profile_id CROSS JOIN (VALUES ('refresh_token_idle'), ('grant_lifetime')) "
             "AS r(reason) CROSS JOIN LATERAL (SELECT latchkey_expiry_forecast(c, p, r.reason) AS f) AS x "
-            "WHERE c.status <> 'reauthorization_required' AND x.f IS NOT NULL AND x.f <= now() + "
-            "make_interval(hours => 24 * $1::int) ORDER BY x.f, c.id, r.reason LIMIT $2::int",
-            2);
+            "WHERE c.status <> 'reauthorization_required' AND ((c.refresh_token IS NOT NULL AND c.status <> "
+            "'reauthorization_required' AND "
+            "GREATEST(c.last_refreshed_at, c.grant_issued_at) <= now() + make_interval(hours => 24 * ($1::int - "
+            "$3::int))) OR c.grant_issued_at <= now() + make_interval(hours => 24 * ($1::int - $4::int))) AND "
+            "x.f IS NOT NULL AND x.f <= now() + make_interval(hours => 24 * $1::int) "
+            "ORDER BY x.f, c.id, r.reason LIMIT $2::int",
+            4);
+/* The shortest idle and grant lifetimes any profile declares: with them
+ * q_due's first test, implied by its forecast test, reads the indexes of
+ * sql/011_sweep.sql instead of every connection. */
+static lk_stmt q_shortest =
+    LK_STMT("expiry_shortest", "SELECT min(refresh_token_idle_days), min(grant_lifetime_days) FROM profiles", 0);
 /* Records one warning, if the forecast still holds under the row's lock
  * and no one warned of it yet: the row's profile, instance and status. */
 static lk_stmt q_mark =
@@ -73,8 +82,12 @@ lk_err lk_expiry_warn(lk_db *db, lk_arena *a, long warn_days, json_object *repor
     lk_err rc = lk_db_exec(db, a, &q_forget, NULL, NULL);
     if (rc != LK_OK)
         return rc;
-    const char *params[] = {lk_printf(a, "%ld", warn_days), lk_printf(a, "%d", LK_EXPIRY_SCAN_MAX)};
     PGresult *res;
+    rc = lk_db_exec(db, a, &q_shortest, NULL, &res);
+    if (rc != LK_OK)
+        return rc;
+    const char *params[] = {lk_printf(a, "%ld", warn_days), lk_printf(a, "%d", LK_EXPIRY_SCAN_MAX),
+                            lk_db_val(res, 0, 0), lk_db_val(res, 0, 1)};
     rc = lk_db_exec(db, a, &q_due, params, &res);
     if (rc != LK_OK)
         return rc;

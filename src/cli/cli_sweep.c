@@ -10,17 +10,20 @@
 #include "flow.h"
 #include "log.h"
 #include "refresh.h"
+#include "sweep.h"
 #include "text.h"
 #include "upstream.h"
 #include "webhook.h"
 
-static const char USAGE[] = "usage: latchkey sweep [--idle-days 75] [--warn-days DAYS] [--limit 1000]\n"
+static const char USAGE[] = "usage: latchkey sweep [--idle-days 75] [--warn-days DAYS] [--limit 1000] [--parallel 1]\n"
                             "  Refreshes connections whose last refresh is older than --idle-days (Atlassian\n"
                             "  drops refresh tokens unused for 90 days; using an access token does not count),\n"
                             "  raises connection.expiring once per connection and reason when its refresh token\n"
                             "  would lapse for inactivity or its grant reach its lifetime (as its profile\n"
                             "  declares them) within --warn-days (default: expiry_warning_days, 14), and purges\n"
-                            "  expired links and flows. Safe to run from several machines at once.\n";
+                            "  expired links and flows. Safe to run from several machines at once.\n"
+                            "  --parallel N (1 to 64) runs N refreshes at a time, each in a worker process\n"
+                            "  with its own database connection.\n";
 
 static lk_stmt q_idle = LK_STMT("sweep_idle",
                                 "SELECT p.name, c.instance_id FROM connections c JOIN profiles p ON "
@@ -41,7 +44,7 @@ static bool number(const char *s, long lo, long hi, long *out)
 
 /* The limits of one sweep (SPEC §5), as --help tells them. */
 typedef struct sweep_args {
-    long idle, warn, limit;
+    long idle, warn, limit, parallel;
 } sweep_args;
 
 /* What became of the connections a sweep looked at. */
@@ -56,6 +59,7 @@ static int read_sweep_args(int argc, char **argv, sweep_args *in, bool *done)
     static const struct option opts[] = {{"idle-days", required_argument, 0, 'i'},
                                          {"warn-days", required_argument, 0, 'w'},
                                          {"limit", required_argument, 0, 'n'},
+                                         {"parallel", required_argument, 0, 'p'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     *done = true;
@@ -65,6 +69,7 @@ static int read_sweep_args(int argc, char **argv, sweep_args *in, bool *done)
         case 'i': ok = number(optarg, 0, 3650, &in->idle); break;
         case 'w': ok = number(optarg, 0, 3650, &in->warn); break;
         case 'n': ok = number(optarg, 1, 1000000, &in->limit); break;
+        case 'p': ok = number(optarg, 1, SWEEP_PARALLEL_MAX, &in->parallel); break;
         case 'h': fputs(USAGE, stdout); return 0;
         default: return cli_usage(USAGE);
         }
@@ -77,24 +82,19 @@ static int read_sweep_args(int argc, char **argv, sweep_args *in, bool *done)
     return 0;
 }
 
-/* Refreshes one idle connection and files it under refreshed, skipped or
- * failed. */
-static void sweep_one(cli *c, lk_upstream *up, long idle, const char *profile, const char *instance, sweep_report *out)
+sweep_bucket sweep_one(lk_db *db, lk_arena *a, const lk_config *cfg, lk_upstream *up, long idle_days,
+                       const char *profile, const char *instance, const char **error)
 {
-    lk_arena *a = c->a;
-    json_object *item = json_object_new_object();
-    lk_json_set_str(item, "profile", profile);
-    lk_json_set_str(item, "instance_id", instance);
     const lk_profile *p;
     lk_conn *conn;
-    lk_err rc = lk_profile_load(c->db, a, profile, &p);
+    lk_err rc = lk_profile_load(db, a, profile, &p);
     if (rc == LK_OK)
-        rc = lk_conn_load(c->db, a, profile, instance, &conn);
+        rc = lk_conn_load(db, a, profile, instance, &conn);
     lk_refresh_out ro = {0};
     if (rc == LK_OK) {
         /* Under the row lock the idle check is made again, so a sweep on
          * another machine or a bot's refresh in between wins. */
-        lk_refresh_ctx cx = {c->db, a, &c->cfg, up, "sweep", idle * 86400};
+        lk_refresh_ctx cx = {db, a, cfg, up, "sweep", idle_days * 86400};
         rc = lk_refresh(&cx, p, conn, true, 0, &ro);
     }
     /* Others refreshing it right now: their refresh counts. The provider
@@ -103,18 +103,32 @@ static void sweep_one(cli *c, lk_upstream *up, long idle, const char *profile, c
      * that is a failure, never a refresh. */
     if (rc == LK_OK && ro.refresh_failed && !ro.refresh_in_progress)
         rc = LK_EUNAVAILABLE;
-    if (rc == LK_OK && ro.refreshed && !ro.refresh_in_progress) {
-        json_object_array_add(out->refreshed, item);
-    } else if (rc == LK_OK || rc == LK_ENOTCONN || ro.refresh_in_progress) {
-        json_object_array_add(out->skipped, item);
-    } else {
-        lk_json_set_str(item, "error", lk_err_code(rc));
-        json_object_array_add(out->failed, item);
-    }
+    *error = NULL;
+    if (rc == LK_OK && ro.refreshed && !ro.refresh_in_progress)
+        return SWEEP_REFRESHED;
+    if (rc == LK_OK || rc == LK_ENOTCONN || ro.refresh_in_progress)
+        return SWEEP_SKIPPED;
+    *error = lk_err_code(rc);
+    return SWEEP_FAILED;
+}
+
+/* Files row i of the idle list under its bucket of the report, in the
+ * order of the list (the oldest first) whatever the order of the work. */
+static void file_row(PGresult *res, int i, sweep_bucket b, const char *error, sweep_report *out)
+{
+    json_object *item = json_object_new_object();
+    lk_json_set_str(item, "profile", lk_db_val(res, i, 0));
+    lk_json_set_str(item, "instance_id", lk_db_val(res, i, 1));
+    if (b == SWEEP_FAILED)
+        lk_json_set_str(item, "error", error);
+    json_object_array_add(b == SWEEP_REFRESHED ? out->refreshed
+                          : b == SWEEP_SKIPPED ? out->skipped
+                                               : out->failed,
+                          item);
 }
 
 /* Refreshes the connections idle for longer than --idle-days, the oldest
- * first, at most --limit of them. */
+ * first, at most --limit of them, --parallel at a time. */
 static lk_err sweep_idle(cli *c, const sweep_args *in, sweep_report *out)
 {
     lk_arena *a = c->a;
@@ -123,10 +137,22 @@ static lk_err sweep_idle(cli *c, const sweep_args *in, sweep_report *out)
     lk_err rc = lk_db_exec(c->db, a, &q_idle, params, &res);
     if (rc != LK_OK)
         return rc;
-    lk_upstream *up = lk_upstream_new(&c->cfg);
     int n = PQntuples(res);
-    for (int i = 0; i < n; i++)
-        sweep_one(c, up, in->idle, lk_db_val(res, i, 0), lk_db_val(res, i, 1), out);
+    if (in->parallel > 1 && n > 1) {
+        sweep_list list = {res, in->idle};
+        sweep_bucket *bucket = lk_alloc(a, sizeof(*bucket) * (size_t)n);
+        const char **error = lk_alloc(a, sizeof(*error) * (size_t)n);
+        sweep_parallel(&c->cfg, &list, (int)in->parallel, a, bucket, error);
+        for (int i = 0; i < n; i++)
+            file_row(res, i, bucket[i], error[i], out);
+        return LK_OK;
+    }
+    lk_upstream *up = lk_upstream_new(&c->cfg);
+    for (int i = 0; i < n; i++) {
+        const char *error;
+        sweep_bucket b = sweep_one(c->db, a, &c->cfg, up, in->idle, lk_db_val(res, i, 0), lk_db_val(res, i, 1), &error);
+        file_row(res, i, b, error, out);
+    }
     lk_upstream_free(up);
     return LK_OK;
 }
@@ -160,7 +186,7 @@ static void print_report(cli *c, const sweep_report *r)
 
 int cli_sweep(cli *c, int argc, char **argv)
 {
-    sweep_args in = {.idle = 75, .warn = -1, .limit = 1000};
+    sweep_args in = {.idle = 75, .warn = -1, .limit = 1000, .parallel = 1};
     bool done;
     int status = read_sweep_args(argc, argv, &in, &done);
     if (done)

@@ -12,6 +12,8 @@ puts it back to fresh afterwards.
 """
 
 import json
+import os
+import subprocess
 import unittest
 
 import lkflow as f
@@ -110,6 +112,73 @@ class SweepTest(t.TokenTestCase):
         after = t.row(self.p, iid)
         self.assertEqual(after["generation"], before["generation"] + 1)
         self.assertEqual(after["status"], "active")
+
+    def idle_set(self, n, base):
+        """n connections idle base, base - 1, ... days (the oldest of all,
+        in that order), each access token still valid for an hour."""
+        return [self.idle_connection(base - i) for i in range(n)]
+
+    def make_idle_again(self, iids, base):
+        for i, iid in enumerate(iids):
+            lk.sql("UPDATE connections c SET last_refreshed_at = now() - make_interval(days => :'p3'::int), "
+                   "grant_issued_at = now() - make_interval(days => :'p3'::int) FROM profiles p "
+                   "WHERE p.id = c.profile_id AND p.name = :'p1' AND c.instance_id = :'p2'",
+                   self.p.name, iid, str(base - i))
+
+    def sweep_n(self, limit, parallel):
+        rc, out, err = lk.cli("--json", "sweep", "--idle-days", str(IDLE_DAYS), "--limit", str(limit),
+                              "--parallel", str(parallel), check=False, timeout=90)
+        self.assertEqual(rc, 0, (out, err))
+        return json.loads(out)
+
+    def test_parallel_refreshes_each_once_and_reports_as_serial(self):
+        iids = self.idle_set(8, 9400)
+        gens = {iid: t.row(self.p, iid)["generation"] for iid in iids}
+        expected = [{"profile": self.p.name, "instance_id": iid} for iid in iids]
+        calls = t.token_calls()
+        serial = self.sweep_n(8, 1)
+        self.assertEqual(t.token_calls() - calls, 8)
+        self.assertEqual(serial["refreshed"], expected, serial)
+        self.make_idle_again(iids, 9400)
+        calls = t.token_calls()
+        parallel = self.sweep_n(8, 4)
+        self.assertEqual(t.token_calls() - calls, 8)
+        self.assertEqual({k: parallel[k] for k in ("refreshed", "skipped", "failed")},
+                         {k: serial[k] for k in ("refreshed", "skipped", "failed")})
+        for iid in iids:
+            self.assertEqual(t.row(self.p, iid)["generation"], gens[iid] + 2)
+
+    def test_two_parallel_sweeps_at_once_refresh_each_once(self):
+        iids = self.idle_set(8, 9500)
+        gens = {iid: t.row(self.p, iid)["generation"] for iid in iids}
+        t.fault(kind="delay", delay=0.2, count=8)  # the two sweeps overlap
+        e = lk.env()
+        cmd = [os.path.join(e["LATCHKEY_BIN"], "latchkey"), "--json", "sweep", "--idle-days", str(IDLE_DAYS),
+               "--limit", "8", "--parallel", "4"]
+        cenv = dict(os.environ, LATCHKEY_CONFIG=e["LATCHKEY_CONFIG"])
+        calls = t.token_calls()
+        procs = [subprocess.Popen(cmd, env=cenv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(2)]
+        outs = [p.communicate(timeout=90) for p in procs]
+        for p, (out, err) in zip(procs, outs):
+            self.assertEqual(p.returncode, 0, (out, err))
+        reports = [json.loads(out) for out, _ in outs]
+        self.assertEqual(t.token_calls() - calls, 8)
+        refreshed = [r["instance_id"] for rep in reports for r in rep["refreshed"]]
+        self.assertEqual(sorted(refreshed), sorted(iids))
+        for rep in reports:
+            self.assertEqual(rep["failed"], [], rep)
+            self.assertEqual(len(rep["refreshed"]) + len(rep["skipped"]), 8, rep)
+        for iid in iids:
+            self.assertEqual(t.row(self.p, iid)["generation"], gens[iid] + 1)
+
+    def test_refuses_parallel_out_of_range(self):
+        for bad in ("0", "65", "x"):
+            with self.subTest(value=bad):
+                rc, out, err = lk.cli("sweep", "--parallel", bad, check=False, timeout=30)
+                self.assertEqual(rc, 1)
+                self.assertEqual(out, "")
+                self.assertIn("out of range", err)
 
 
 if __name__ == "__main__":
