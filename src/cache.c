@@ -19,6 +19,10 @@ struct entry {
     void *obj;
 };
 
+/* The blocks of an entry's arena: a decoded row is a few hundred bytes,
+ * and 10,000 entries must not cost 16 KB each. */
+#define LK_CACHE_ARENA_BLOCK 1024
+
 struct lk_cache {
     struct entry **keys, **tags; /* nbuckets each */
     size_t nbuckets;             /* a power of two, at least max */
@@ -228,7 +232,7 @@ void lk_cache_store(lk_cache *c, char *key, const char *prefix, const char *tag_
     e->thash = hash(tag);
     e->res = copy;
     e->epoch = conn_epoch;
-    e->arena = lk_arena_new();
+    e->arena = lk_arena_new_sized(LK_CACHE_ARENA_BLOCK);
     struct entry **kb = &c->keys[e->khash & (c->nbuckets - 1)];
     e->knext = *kb;
     *kb = e;
