@@ -11,9 +11,9 @@ import urllib.parse
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def bench_args(doc):
+def bench_args(doc, more=None):
     """The options every wrk comparison takes: --build, --seconds,
-    --connections, --procs, --runs."""
+    --connections, --procs, --runs; more(parser) may add its own."""
     import argparse
     ap = argparse.ArgumentParser(description=doc.split("\n")[0])
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
@@ -21,6 +21,8 @@ def bench_args(doc):
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--procs", type=int, default=2)
     ap.add_argument("--runs", type=int, default=3)
+    if more:
+        more(ap)
     return ap.parse_args()
 
 

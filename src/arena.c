@@ -7,6 +7,7 @@
 
 #define BLOCK_SIZE 16384
 #define ALIGN 16
+#define MIN_BLOCK ((size_t)4 * ALIGN)
 
 struct block {
     struct block *next;
@@ -23,6 +24,7 @@ struct defer {
 struct lk_arena {
     struct block *head;
     struct defer *defers;
+    size_t block; /* the size of its ordinary blocks */
 };
 
 static void *xmalloc(size_t n)
@@ -37,9 +39,15 @@ static void *xmalloc(size_t n)
 
 lk_arena *lk_arena_new(void)
 {
+    return lk_arena_new_sized(BLOCK_SIZE);
+}
+
+lk_arena *lk_arena_new_sized(size_t block)
+{
     lk_arena *a = xmalloc(sizeof(*a));
     a->head = NULL;
     a->defers = NULL;
+    a->block = block < MIN_BLOCK ? MIN_BLOCK : block;
     return a;
 }
 
@@ -60,7 +68,7 @@ void lk_arena_reset(lk_arena *a)
     struct block *keep = NULL;
     while (b) {
         struct block *next = b->next;
-        if (!keep && b->size == BLOCK_SIZE)
+        if (!keep && b->size == a->block)
             keep = b;
         else
             free(b);
@@ -91,7 +99,7 @@ void *lk_alloc(lk_arena *a, size_t n)
     }
     struct block *b = a->head;
     if (!b || b->size - b->used < need) {
-        size_t size = need > BLOCK_SIZE / 4 ? need : BLOCK_SIZE;
+        size_t size = need > a->block / 4 ? need : a->block;
         struct block *nb = xmalloc(sizeof(*nb) + size);
         nb->size = size;
         nb->used = 0;

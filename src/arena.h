@@ -11,6 +11,9 @@ typedef struct lk_arena lk_arena;
 
 /* A new, empty arena; never NULL. */
 lk_arena *lk_arena_new(void);
+/* lk_arena_new with blocks of block bytes (at least 64): for arenas that
+ * live long and hold little (a cached answer's decoded object). */
+lk_arena *lk_arena_new_sized(size_t block);
 /* Runs the deferred cleanups, then releases all memory and the arena. */
 void lk_arena_free(lk_arena *a);
 /* Runs the deferred cleanups and forgets all allocations; keeps one block. */

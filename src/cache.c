@@ -5,28 +5,45 @@
 #include <string.h>
 #include <time.h>
 
-/* One cached answer: statement + parameters → result, and its tag. */
+/* One cached answer: statement + parameters → result, and its tag. It is
+ * on three lists: its key's bucket, its tag's bucket and the recency list
+ * (most recent first); once dropped, on the graveyard (by knext) only. */
 struct entry {
-    struct entry *next;
+    struct entry *knext, *tnext; /* bucket chains: by key, by tag */
+    struct entry *newer, *older; /* recency */
     char *key, *tag;
+    unsigned long khash, thash;
     PGresult *res;
     unsigned long epoch; /* of the connection it was read on */
     lk_arena *arena;     /* for the object decoded from res */
     void *obj;
-    long long stored_ms; /* monotonic */
 };
 
+/* The blocks of an entry's arena: a decoded row is a few hundred bytes,
+ * and 10,000 entries must not cost 16 KB each. */
+#define LK_CACHE_ARENA_BLOCK 1024
+
 struct lk_cache {
-    struct entry *slots[LK_CACHE_SLOTS];
-    size_t entries;
+    struct entry **keys, **tags; /* nbuckets each */
+    size_t nbuckets;             /* a power of two, at least max */
+    size_t entries, max;
+    struct entry *newest, *oldest;
     struct entry *graveyard;  /* dropped, maybe still borrowed this request */
     unsigned long seen_epoch; /* the connection announcements were last heard on */
 };
 
-lk_cache *lk_cache_new(void)
+lk_cache *lk_cache_new(size_t max_entries)
 {
     lk_cache *c = calloc(1, sizeof(*c));
     if (!c)
+        abort();
+    c->max = max_entries ? max_entries : 1;
+    c->nbuckets = 16;
+    while (c->nbuckets < c->max)
+        c->nbuckets *= 2;
+    c->keys = calloc(c->nbuckets, sizeof(struct entry *));
+    c->tags = calloc(c->nbuckets, sizeof(struct entry *));
+    if (!c->keys || !c->tags)
         abort();
     return c;
 }
@@ -37,7 +54,14 @@ void lk_cache_free(lk_cache *c)
         return;
     lk_cache_drop_all(c);
     lk_cache_sweep(c);
+    free(c->keys);
+    free(c->tags);
     free(c);
+}
+
+size_t lk_cache_count(const lk_cache *c)
+{
+    return c->entries;
 }
 
 long long lk_cache_now_ms(void)
@@ -55,11 +79,47 @@ static unsigned long hash(const char *s)
     return h;
 }
 
-/* Moves e to the graveyard (the caller has unlinked it). */
-static void bury(lk_cache *c, struct entry *e)
+/* Takes e off its key and tag chains (a chain is short: as many buckets
+ * as entries) and off the recency list. */
+static void unlink_entry(lk_cache *c, struct entry *e)
 {
-    e->next = c->graveyard;
+    struct entry **pp = &c->keys[e->khash & (c->nbuckets - 1)];
+    while (*pp != e)
+        pp = &(*pp)->knext;
+    *pp = e->knext;
+    pp = &c->tags[e->thash & (c->nbuckets - 1)];
+    while (*pp != e)
+        pp = &(*pp)->tnext;
+    *pp = e->tnext;
+    if (e->newer)
+        e->newer->older = e->older;
+    else
+        c->newest = e->older;
+    if (e->older)
+        e->older->newer = e->newer;
+    else
+        c->oldest = e->newer;
+    c->entries--;
+}
+
+/* Unlinks e and moves it to the graveyard. */
+static void drop(lk_cache *c, struct entry *e)
+{
+    unlink_entry(c, e);
+    e->knext = c->graveyard;
     c->graveyard = e;
+}
+
+/* Puts e (on no recency list) first on it. */
+static void make_newest(lk_cache *c, struct entry *e)
+{
+    e->newer = NULL;
+    e->older = c->newest;
+    if (c->newest)
+        c->newest->newer = e;
+    else
+        c->oldest = e;
+    c->newest = e;
 }
 
 void lk_cache_sweep(lk_cache *c)
@@ -67,7 +127,7 @@ void lk_cache_sweep(lk_cache *c)
     struct entry *e = c->graveyard;
     c->graveyard = NULL;
     while (e) {
-        struct entry *next = e->next;
+        struct entry *next = e->knext;
         PQclear(e->res);
         lk_arena_free(e->arena);
         free(e->key);
@@ -79,16 +139,8 @@ void lk_cache_sweep(lk_cache *c)
 
 void lk_cache_drop_all(lk_cache *c)
 {
-    for (size_t i = 0; i < LK_CACHE_SLOTS; i++) {
-        struct entry *e = c->slots[i];
-        c->slots[i] = NULL;
-        while (e) {
-            struct entry *next = e->next;
-            bury(c, e);
-            e = next;
-        }
-    }
-    c->entries = 0;
+    while (c->oldest)
+        drop(c, c->oldest);
 }
 
 void lk_cache_drop_tag(lk_cache *c, const char *tag)
@@ -97,18 +149,12 @@ void lk_cache_drop_tag(lk_cache *c, const char *tag)
         lk_cache_drop_all(c);
         return;
     }
-    for (size_t i = 0; i < LK_CACHE_SLOTS; i++) {
-        struct entry **pp = &c->slots[i];
-        while (*pp) {
-            struct entry *e = *pp;
-            if (!strcmp(e->tag, tag)) {
-                *pp = e->next;
-                bury(c, e);
-                c->entries--;
-            } else {
-                pp = &e->next;
-            }
-        }
+    struct entry *e = c->tags[hash(tag) & (c->nbuckets - 1)];
+    while (e) {
+        struct entry *next = e->tnext;
+        if (!strcmp(e->tag, tag))
+            drop(c, e);
+        e = next;
     }
 }
 
@@ -144,17 +190,23 @@ static void lend(struct entry *e, lk_cache_hit *hit)
     hit->obj_arena = e->arena;
 }
 
-bool lk_cache_find(lk_cache *c, const char *key, unsigned long conn_epoch, long long now, lk_cache_hit *hit)
+bool lk_cache_find(lk_cache *c, const char *key, unsigned long conn_epoch, lk_cache_hit *hit)
 {
-    for (struct entry **pp = &c->slots[hash(key) % LK_CACHE_SLOTS]; *pp; pp = &(*pp)->next) {
-        struct entry *e = *pp;
-        if (strcmp(e->key, key) != 0)
+    unsigned long h = hash(key);
+    for (struct entry *e = c->keys[h & (c->nbuckets - 1)]; e; e = e->knext) {
+        if (e->khash != h || strcmp(e->key, key) != 0)
             continue;
-        if (e->epoch != conn_epoch || now - e->stored_ms > LK_CACHE_TTL_MS) {
-            *pp = e->next; /* too old: ask again */
-            bury(c, e);
-            c->entries--;
+        if (e->epoch != conn_epoch) {
+            drop(c, e); /* read on another connection: ask again */
             return false;
+        }
+        if (c->newest != e) { /* most recently used now */
+            e->newer->older = e->older;
+            if (e->older)
+                e->older->newer = e->newer;
+            else
+                c->oldest = e->newer;
+            make_newest(c, e);
         }
         lend(e, hit);
         return true;
@@ -163,10 +215,10 @@ bool lk_cache_find(lk_cache *c, const char *key, unsigned long conn_epoch, long 
 }
 
 void lk_cache_store(lk_cache *c, char *key, const char *prefix, const char *tag_value, const PGresult *res,
-                    unsigned long conn_epoch, long long now, lk_cache_hit *hit)
+                    unsigned long conn_epoch, lk_cache_hit *hit)
 {
-    if (c->entries >= LK_CACHE_MAX)
-        lk_cache_drop_all(c);
+    if (c->entries >= c->max)
+        drop(c, c->oldest);
     struct entry *e = calloc(1, sizeof(*e));
     PGresult *copy = PQcopyResult(res, PG_COPYRES_ATTRS | PG_COPYRES_TUPLES);
     size_t tl = strlen(prefix) + strlen(tag_value) + 1;
@@ -176,13 +228,18 @@ void lk_cache_store(lk_cache *c, char *key, const char *prefix, const char *tag_
     snprintf(tag, tl, "%s%s", prefix, tag_value);
     e->key = key;
     e->tag = tag;
+    e->khash = hash(key);
+    e->thash = hash(tag);
     e->res = copy;
     e->epoch = conn_epoch;
-    e->stored_ms = now;
-    e->arena = lk_arena_new();
-    unsigned long slot = hash(key) % LK_CACHE_SLOTS;
-    e->next = c->slots[slot];
-    c->slots[slot] = e;
+    e->arena = lk_arena_new_sized(LK_CACHE_ARENA_BLOCK);
+    struct entry **kb = &c->keys[e->khash & (c->nbuckets - 1)];
+    e->knext = *kb;
+    *kb = e;
+    struct entry **tb = &c->tags[e->thash & (c->nbuckets - 1)];
+    e->tnext = *tb;
+    *tb = e;
+    make_newest(c, e);
     c->entries++;
     lend(e, hit);
 }

@@ -1,9 +1,12 @@
 /* The answer store behind lk_db_cached (db.h): results of one-row lookups
  * kept by statement and parameters, each under a tag ("p:<id>") that a
- * NOTIFY names when the row changes (sql/002). An entry made on an older
- * connection, or older than LK_CACHE_TTL_MS, is never answered from.
- * Dropped entries live on until lk_cache_sweep: the request that found
- * them may still be reading them. */
+ * NOTIFY names when the row changes (sql/002, sql/011). An answer stays
+ * until its tag is announced, everything is dropped (a new connection) or
+ * it is the least recently used of a full cache; an entry made on another
+ * connection is never answered from. Dropped entries live on until
+ * lk_cache_sweep: the request that found them may still be reading them.
+ * Lookup, store, eviction and a tag's drop are O(1) (hash tables and a
+ * doubly linked recency list). */
 #ifndef LK_CACHE_H
 #define LK_CACHE_H
 
@@ -12,12 +15,8 @@
 #include "arena.h"
 #include "lk.h"
 
-/* Hash buckets, and the entries kept before everything is dropped. */
-#define LK_CACHE_SLOTS 1024
-#define LK_CACHE_MAX 8192
-/* However announcements fare (a stalled session, a lost connection not yet
- * noticed), no cached answer is older than this. */
-#define LK_CACHE_TTL_MS 1000
+/* The entries a cache keeps when none is configured (cache_entries). */
+#define LK_CACHE_ENTRIES_DEFAULT 10000
 
 typedef struct lk_cache lk_cache;
 
@@ -30,25 +29,28 @@ typedef struct lk_cache_hit {
     lk_arena *obj_arena;
 } lk_cache_hit;
 
-/* An empty cache (aborts when out of memory). */
-lk_cache *lk_cache_new(void);
+/* An empty cache keeping at most max_entries answers (at least 1; aborts
+ * when out of memory). */
+lk_cache *lk_cache_new(size_t max_entries);
 /* Frees c and everything it holds, lent or not (NULL: nothing). */
 void lk_cache_free(lk_cache *c);
+/* How many answers c holds now (dropped ones not counted). */
+size_t lk_cache_count(const lk_cache *c);
 
-/* The monotonic clock entries are aged by, in milliseconds. */
+/* The monotonic clock, in milliseconds. */
 long long lk_cache_now_ms(void);
 /* The key of statement stmt_name run with params[0..nparams) (NULL = SQL
  * NULL), malloc'd: the caller frees it or hands it to lk_cache_store. */
 char *lk_cache_key(const char *stmt_name, int nparams, const char *const *params);
-/* Looks key up at time now (lk_cache_now_ms) for connection conn_epoch:
- * true and *hit filled on a hit; an entry of another connection or too
- * old is dropped and false returned. */
-bool lk_cache_find(lk_cache *c, const char *key, unsigned long conn_epoch, long long now, lk_cache_hit *hit);
-/* Stores a copy of res under key (taken over) with tag prefix + tag_value,
- * aged from now; drops everything first when LK_CACHE_MAX is reached.
+/* Looks key up for connection conn_epoch: true, *hit filled and the entry
+ * made the most recently used on a hit; an entry of another connection is
+ * dropped and false returned. */
+bool lk_cache_find(lk_cache *c, const char *key, unsigned long conn_epoch, lk_cache_hit *hit);
+/* Stores a copy of res under key (taken over, not already held) with tag
+ * prefix + tag_value; evicts the least recently used entry when full.
  * *hit lends the stored copy. */
 void lk_cache_store(lk_cache *c, char *key, const char *prefix, const char *tag_value, const PGresult *res,
-                    unsigned long conn_epoch, long long now, lk_cache_hit *hit);
+                    unsigned long conn_epoch, lk_cache_hit *hit);
 
 /* Drops the entries tagged tag ("*": all), as a NOTIFY names them. */
 void lk_cache_drop_tag(lk_cache *c, const char *tag);

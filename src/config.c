@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache.h"
 #include "log.h"
 #include "text.h"
 
@@ -51,6 +52,7 @@ static const struct option options[] = {
     OPT("refresh_waiters", LONG, refresh_waiters, 0, 64),
     OPT("mcp_allowed_origins", STR, mcp_allowed_origins, 0, 0),
     OPT("markdown_cache_mb", LONG, markdown_cache_mb, 0, 1024),
+    OPT("cache_entries", LONG, cache_entries, 0, 10000000),
     OPT("expiry_warning_days", LONG, expiry_warning_days, 0, 3650),
     OPT("metrics", BOOL, metrics, 0, 0),
 };
@@ -80,6 +82,7 @@ static void defaults(lk_config *c)
     c->default_token_ttl = 3600;
     c->refresh_waiters = 2;
     c->markdown_cache_mb = 8;
+    c->cache_entries = LK_CACHE_ENTRIES_DEFAULT;
     c->expiry_warning_days = 14;
     c->metrics = true;
 }

@@ -32,6 +32,7 @@ typedef struct lk_config {
     long default_token_ttl;   /* s: a token answer without expires_in (SPEC §5) */
     long refresh_waiters;     /* callers that may wait on one connection's refresh */
     long markdown_cache_mb;   /* the storage -> Markdown cache of each mcp process (mdcache.h) */
+    long cache_entries;       /* answers (keys, profiles, connections) each serving process keeps (cache.h) */
     long expiry_warning_days; /* the sweep's connection.expiring: this many days ahead (SPEC §11) */
     bool metrics;             /* count refreshes and provider requests for GET /metrics (metrics.h) */
     /* MCP's Origin allow-list (SPEC §10): exact origins, space or comma

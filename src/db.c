@@ -18,6 +18,7 @@ struct lk_db {
     bool in_tx;
     char sqlstate[6];
     lk_cache *cache;         /* NULL: answers are not cached */
+    long long heard_ms;      /* when the server last answered (monotonic) */
     const char *channel;     /* a worker's LISTEN channel (lk_db_listen), or NULL */
     unsigned long *prepared; /* by statement id: the epoch it was prepared on */
     size_t prepared_len;
@@ -102,6 +103,7 @@ static lk_err connect_db(lk_db *db)
     db->conn = c;
     db->epoch++;
     db->in_tx = false;
+    db->heard_ms = lk_cache_now_ms();
     /* A caching handle hears of every change to a cached row (sql/002) on
      * each new connection, before it answers from the cache. */
     lk_err rc = db->cache ? listen_on(db, "latchkey") : LK_OK;
@@ -247,6 +249,7 @@ lk_err lk_db_exec(lk_db *db, lk_arena *a, lk_stmt *st, const char *const *params
             PGresult *res = PQexecPrepared(db->conn, st->name, st->nparams, params, NULL, NULL, 0);
             ExecStatusType s = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
             if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) {
+                db->heard_ms = lk_cache_now_ms();
                 if (out) {
                     lk_arena_defer(a, clear_result, res);
                     *out = res;
@@ -271,10 +274,50 @@ lk_err lk_db_exec(lk_db *db, lk_arena *a, lk_stmt *st, const char *const *params
     return LK_EDB;
 }
 
-void lk_db_enable_cache(lk_db *db)
+void lk_db_enable_cache(lk_db *db, size_t entries)
 {
-    if (!db->cache)
-        db->cache = lk_cache_new();
+    if (!db->cache && entries > 0)
+        db->cache = lk_cache_new(entries);
+}
+
+/* Drops what the announcements libpq has already read name (no read, no
+ * sweep: what this request borrowed stays readable). A profile's
+ * announcement drops everything: connection rows carry its name. */
+static void apply_notifies(lk_db *db)
+{
+    for (PGnotify *n = PQnotifies(db->conn); n; n = PQnotifies(db->conn)) {
+        if (!strncmp(n->extra, "p:", 2))
+            lk_cache_drop_all(db->cache);
+        else
+            lk_cache_drop_tag(db->cache, n->extra);
+        PQfreemem(n);
+    }
+}
+
+/* Makes sure every change committed more than LK_DB_HEARD_MS ago has been
+ * heard of: without an answer from the server since, one empty round trip
+ * (the server sends pending announcements before it). A failure drops
+ * everything; false then. */
+static bool confirm_heard(lk_db *db, long long now)
+{
+    if (!db->conn || PQstatus(db->conn) != CONNECTION_OK) {
+        lk_cache_drop_all(db->cache);
+        return false;
+    }
+    if (now - db->heard_ms > LK_DB_HEARD_MS) {
+        PGresult *res = PQexec(db->conn, "");
+        bool ok = res && PQresultStatus(res) == PGRES_EMPTY_QUERY;
+        PQclear(res);
+        if (!ok) {
+            lk_cache_drop_all(db->cache);
+            if (PQstatus(db->conn) != CONNECTION_OK)
+                disconnect(db);
+            return false;
+        }
+        db->heard_ms = lk_cache_now_ms();
+    }
+    apply_notifies(db);
+    return true;
 }
 
 void lk_db_poll(lk_db *db)
@@ -283,7 +326,10 @@ void lk_db_poll(lk_db *db)
     if (!c)
         return;
     lk_cache_sweep(c);
-    if (!db->conn || PQstatus(db->conn) != CONNECTION_OK || PQconsumeInput(db->conn) == 0) {
+    /* Read twice: one read stops after the bytes it found, and a server
+     * that went away sends a last message before its end of file. */
+    if (!db->conn || PQstatus(db->conn) != CONNECTION_OK || PQconsumeInput(db->conn) == 0 ||
+        PQconsumeInput(db->conn) == 0) {
         /* Announcements can no longer be heard: trust nothing cached. */
         lk_cache_drop_all(c);
         lk_cache_follow_conn(c, 0);
@@ -291,10 +337,7 @@ void lk_db_poll(lk_db *db)
         return;
     }
     lk_cache_follow_conn(c, db->epoch);
-    for (PGnotify *n = PQnotifies(db->conn); n; n = PQnotifies(db->conn)) {
-        lk_cache_drop_tag(c, n->extra);
-        PQfreemem(n);
-    }
+    apply_notifies(db);
     lk_cache_sweep(c);
 }
 
@@ -322,10 +365,9 @@ lk_err lk_db_cached_obj(lk_db *db, lk_arena *a, lk_stmt *st, const char *const *
     if (!db->cache || db->in_tx)
         return lk_db_exec(db, a, st, params, out);
     char *key = lk_cache_key(st->name, st->nparams, params);
-    long long now = lk_cache_now_ms();
     lk_cache_hit hit;
-    /* Without a connection, nothing cached is trusted (epoch 0 is none's). */
-    if (lk_cache_find(db->cache, key, db->conn ? db->epoch : 0, now, &hit)) {
+    /* Without a connection heard from lately, nothing cached is trusted. */
+    if (confirm_heard(db, lk_cache_now_ms()) && lk_cache_find(db->cache, key, db->epoch, &hit)) {
         free(key);
         lend(&hit, out, slot, obj_arena);
         return LK_OK;
@@ -339,7 +381,7 @@ lk_err lk_db_cached_obj(lk_db *db, lk_arena *a, lk_stmt *st, const char *const *
             *out = res;
         return rc;
     }
-    lk_cache_store(db->cache, key, prefix, tag_value, res, db->epoch, now, &hit);
+    lk_cache_store(db->cache, key, prefix, tag_value, res, db->epoch, &hit);
     lend(&hit, out, slot, obj_arena);
     return LK_OK;
 }

@@ -30,6 +30,9 @@ typedef struct lk_stmt {
 
 /* Statements a handle has room to note at first (the table grows). */
 #define LK_DB_STMTS_INITIAL 64
+/* A cached answer is given only when the server answered less than this
+ * long ago (SPEC §5: a change anywhere is seen within 1 s). */
+#define LK_DB_HEARD_MS 1000
 
 /* A handle that connects lazily with conninfo (a libpq string; "" uses the
  * PG* variables). statement_ms bounds every statement; idle_ms ends a
@@ -59,11 +62,16 @@ lk_err lk_db_exec(lk_db *db, lk_arena *a, lk_stmt *st, const char *const *params
  * without a database round trip). Every change to a cached row is
  * announced by a trigger with NOTIFY latchkey '<tag>' (sql/002); the
  * process LISTENs on its one connection and drains the announcements
- * before every request (lk_db_poll). A new connection drops everything,
- * since announcements may have been missed meanwhile, and no answer is
- * kept longer than LK_CACHE_TTL_MS whatever happens to the announcements.
- * Turns the cache on for db (the connections it makes from now on LISTEN). */
-void lk_db_enable_cache(lk_db *db);
+ * before every request (lk_db_poll) and before every lookup. A new
+ * connection drops everything, since announcements may have been missed
+ * meanwhile; an answer stays until announced or evicted (an LRU of the
+ * configured size), but is only given when the server answered less than
+ * LK_DB_HEARD_MS ago (else an empty round trip first, which brings what
+ * was announced before it), so a change anywhere is seen within 1 s
+ * whatever happens to the connection (SPEC §5).
+ * Turns the cache on for db, keeping at most entries answers (0: off);
+ * the connections it makes from now on LISTEN. */
+void lk_db_enable_cache(lk_db *db, size_t entries);
 /* Reads pending announcements and drops what they name; frees what
  * earlier requests left behind. No round trip. */
 void lk_db_poll(lk_db *db);

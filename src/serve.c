@@ -334,7 +334,7 @@ static bool process_open(process *ps)
     snprintf(app, sizeof(app), "latchkey-%s", ps->prog);
     ps->db = lk_db_new(ps->cfg.database, app, ps->cfg.connect_timeout_ms, ps->cfg.db_timeout_ms,
                        lk_config_tx_idle_ms(&ps->cfg));
-    lk_db_enable_cache(ps->db);
+    lk_db_enable_cache(ps->db, (size_t)ps->cfg.cache_entries);
     ps->up = lk_upstream_new(&ps->cfg);
     ps->a = lk_arena_new();
     return true;
