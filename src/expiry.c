@@ -31,8 +31,8 @@ static lk_stmt q_due =
             "ORDER BY x.f, c.id, r.reason LIMIT $2::int",
             4);
 /* The shortest idle and grant lifetimes any profile declares: with them
- * q_due's first test, implied by its forecast test, reads the indexes of
- * sql/011_sweep.sql instead of every connection. */
+ * q_due's first test, implied by its forecast test, reads the index of
+ * sql/012_sweep.sql on grant_issued_at where it can. */
 static lk_stmt q_shortest =
     LK_STMT("expiry_shortest", "SELECT min(refresh_token_idle_days), min(grant_lifetime_days) FROM profiles", 0);
 /* Records one warning, if the forecast still holds under the row's lock
