@@ -1,6 +1,7 @@
-/* latchkey sweep --parallel: the idle refreshes run in worker processes,
- * each reporting "row bucket error" lines on one pipe (each line one
- * write, shorter than PIPE_BUF, so lines never interleave). */
+/* latchkey sweep's idle refreshes (sweep.h): one connection through
+ * lk_refresh, and --parallel's worker processes, each reporting "row
+ * bucket error" lines on one pipe (each line one write, shorter than
+ * PIPE_BUF, so lines never interleave). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,10 +9,43 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "conn.h"
 #include "lk.h"
 #include "log.h"
+#include "profile.h"
+#include "refresh.h"
 #include "sweep.h"
 #include "text.h"
+
+sweep_bucket sweep_one(lk_db *db, lk_arena *a, const lk_config *cfg, lk_upstream *up, long idle_days,
+                       const char *profile, const char *instance, const char **error)
+{
+    const lk_profile *p;
+    lk_conn *conn;
+    lk_err rc = lk_profile_load(db, a, profile, &p);
+    if (rc == LK_OK)
+        rc = lk_conn_load(db, a, profile, instance, &conn);
+    lk_refresh_out ro = {0};
+    if (rc == LK_OK) {
+        /* Under the row lock the idle check is made again, so a sweep on
+         * another machine or a bot's refresh in between wins. */
+        lk_refresh_ctx cx = {db, a, cfg, up, "sweep", idle_days * 86400};
+        rc = lk_refresh(&cx, p, conn, true, 0, &ro);
+    }
+    /* Others refreshing it right now: their refresh counts. The provider
+     * failing while the old token was still valid (the stored token
+     * served, refresh_failed): the refresh token was not kept alive, so
+     * that is a failure, never a refresh. */
+    if (rc == LK_OK && ro.refresh_failed && !ro.refresh_in_progress)
+        rc = LK_EUNAVAILABLE;
+    *error = NULL;
+    if (rc == LK_OK && ro.refreshed && !ro.refresh_in_progress)
+        return SWEEP_REFRESHED;
+    if (rc == LK_OK || rc == LK_ENOTCONN || ro.refresh_in_progress)
+        return SWEEP_SKIPPED;
+    *error = lk_err_code(rc);
+    return SWEEP_FAILED;
+}
 
 /* Writes all of line to fd; false when the pipe is gone. */
 static bool write_line(int fd, const char *line, size_t len)
