@@ -1,6 +1,7 @@
 /* Inline Markdown being built from storage text: white space folded,
  * Markdown's metacharacters escaped so that text stays text (SPEC §10:
- * "*x*", "1. x" or "# x" read back as written), code spans. */
+ * "*x*", "1. x" or "# x" read back as written), code spans, and a span
+ * settled against what follows it (written raw when it would not close). */
 #include <ctype.h>
 #include <string.h>
 
@@ -23,6 +24,42 @@ void mdr_set_space(mdr_inl *in)
         in->lead = true;
     else
         in->space = true;
+}
+
+void mdr_raw_inline(mdr_inl *in, const xmlNode *n)
+{
+    const char *s;
+    size_t len;
+    if (!mdr_element_bytes(in->r, n, &s, &len)) {
+        in->r->err = LK_EINTERNAL;
+        return;
+    }
+    if (!mdr_code_span(in, s, len, "{=confluence-storage}")) {
+        in->fail = true; /* no code span holds it: the block stays verbatim */
+        mdr_text(in, s, len);
+    }
+}
+
+/* The span that ends in->b is written raw instead when its closing
+ * delimiter would not close before next (CommonMark §6.2 flanking, or a
+ * run that merges with what follows: "*a**b*" reads as one em), or a code
+ * span's backticks would run on into next's. The raw span starts with a
+ * backtick: the span before, when it ends where this one starts, is
+ * settled against that in turn. */
+void mdr_settle(mdr_inl *in, int next)
+{
+    mdr_tail t = in->tail;
+    if (!t.n || in->b.len != t.end) {
+        in->tail.n = NULL;
+        return;
+    }
+    bool code = t.delim[0] == '`';
+    if (code ? next != '`' : mdr_closes(t.delim, t.last, next))
+        return;
+    in->b.len = t.at;
+    in->tail = in->prev;
+    in->prev.n = NULL;
+    mdr_raw_inline(in, t.n);
 }
 
 /* Writes markup (or escaped text) after any pending whitespace. */

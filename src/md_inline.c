@@ -4,42 +4,6 @@
 
 #include "md_read_int.h"
 
-static void raw_inline(mdr_inl *in, const xmlNode *n)
-{
-    const char *s;
-    size_t len;
-    if (!mdr_element_bytes(in->r, n, &s, &len)) {
-        in->r->err = LK_EINTERNAL;
-        return;
-    }
-    if (!mdr_code_span(in, s, len, "{=confluence-storage}")) {
-        in->fail = true; /* no code span holds it: the block stays verbatim */
-        mdr_text(in, s, len);
-    }
-}
-
-/* The span that ends in->b is written raw instead when its closing
- * delimiter would not close before next (CommonMark §6.2 flanking, or a
- * run that merges with what follows: "*a**b*" reads as one em), or a code
- * span's backticks would run on into next's. The raw span starts with a
- * backtick: the span before, when it ends where this one starts, is
- * settled against that in turn. */
-void mdr_settle(mdr_inl *in, int next)
-{
-    mdr_tail t = in->tail;
-    if (!t.n || in->b.len != t.end) {
-        in->tail.n = NULL;
-        return;
-    }
-    bool code = t.delim[0] == '`';
-    if (code ? next != '`' : mdr_closes(t.delim, t.last, next))
-        return;
-    in->b.len = t.at;
-    in->tail = in->prev;
-    in->prev.n = NULL;
-    raw_inline(in, t.n);
-}
-
 /* The span just written (from at to the end of b) ends with delim. */
 static void set_tail(mdr_inl *in, const xmlNode *n, const char *delim, size_t at, int last)
 {
@@ -118,7 +82,7 @@ static void wrap(mdr_inl *in, const xmlNode *n, const char *delim, int depth)
         mdr_emit(in, "", 0);
         int first = mdr_char_at(sub.b.p, sub.b.len), last = mdr_char_before(sub.b.p, sub.b.len);
         if (!mdr_opens(delim, before_next(in), first, in->open) || !mdr_closes(delim, last, ' ')) {
-            raw_inline(in, n);
+            mdr_raw_inline(in, n);
         } else {
             size_t at = in->b.len;
             mdr_puts(in->r, &in->b, delim);
@@ -163,7 +127,7 @@ static void inline_element(mdr_inl *in, const xmlNode *n, int depth)
     char *alt, *url;
     const char *href = mdr_is_el(n, NULL, "a") ? mdr_attr(in->r->a, n, NULL, "href") : NULL;
     if (depth >= LK_STORAGE_DEPTH_MAX) {
-        raw_inline(in, n);
+        mdr_raw_inline(in, n);
         return;
     }
     /* A block as a raw span right in a paragraph or cell would stand as a
@@ -192,7 +156,7 @@ static void inline_element(mdr_inl *in, const xmlNode *n, int depth)
     else if (mdr_image_link(in->r, n, &alt, &url))
         image(in, alt, url);
     else
-        raw_inline(in, n);
+        mdr_raw_inline(in, n);
 }
 
 void mdr_inline_nodes(mdr_inl *in, const xmlNode *n, const xmlNode *stop, int depth)

@@ -165,6 +165,13 @@ void mdr_inl_init(mdr_inl *in, mdr_rd *r, unsigned flags, bool bol);
 void mdr_set_space(mdr_inl *in);
 /* Writes markup (or escaped text) after any pending whitespace. */
 void mdr_emit(mdr_inl *in, const char *s, size_t n);
+/* What comes next in in->b starts with a character of class next: the
+ * span that ends b is written raw when its closing delimiter would not
+ * close there. */
+void mdr_settle(mdr_inl *in, int next);
+/* Element n written as a raw confluence-storage code span (or, when no
+ * code span holds it, as text with in->fail set: the block stays verbatim). */
+void mdr_raw_inline(mdr_inl *in, const xmlNode *n);
 /* "&name;" or "&#...;" at s: text that CommonMark would read as an entity. */
 bool mdr_entity_like(const char *s, size_t n);
 /* A code block's language as a fence's info string (arena). */
@@ -193,11 +200,6 @@ bool mdr_opens(const char *delim, int before, int after, unsigned open);
 bool mdr_closes(const char *delim, int before, int after);
 
 /* ---- md_inline.c ---- */
-
-/* What comes next in in->b starts with a character of class next: the
- * span that ends b is written raw when its closing delimiter would not
- * close there. */
-void mdr_settle(mdr_inl *in, int next);
 
 /* Renders the nodes from n up to stop (NULL: the end) as inline Markdown. */
 void mdr_inline_nodes(mdr_inl *in, const xmlNode *n, const xmlNode *stop, int depth);

@@ -24,6 +24,8 @@ typedef enum cli_args { CLI_ARGS_READ, CLI_ARGS_HELP, CLI_ARGS_BAD } cli_args;
 /* Each command: returns the exit status; argv[0] is the command's name. */
 int cli_migrate(cli *c, int argc, char **argv);
 int cli_profile(cli *c, int argc, char **argv);
+/* profile show NAME (cli_profile_show.c). */
+int cli_profile_show(cli *c, const char *name);
 int cli_client(cli *c, int argc, char **argv);
 int cli_key(cli *c, int argc, char **argv);
 int cli_connection(cli *c, int argc, char **argv);

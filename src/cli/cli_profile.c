@@ -44,10 +44,6 @@ static lk_stmt q_list = LK_STMT("cli_profile_list",
                                 "misconfigured_reason, (SELECT count(*) FROM connections c WHERE "
                                 "c.profile_id = p.id) AS connections FROM profiles p ORDER BY name",
                                 0);
-static lk_stmt q_clients = LK_STMT("cli_profile_clients",
-                                   "SELECT client_id, callback_url FROM profile_clients WHERE profile_id = $1 "
-                                   "ORDER BY client_id",
-                                   1);
 static lk_stmt q_remove = LK_STMT("cli_profile_remove", "DELETE FROM profiles WHERE name = $1", 1);
 static void push(lk_arena *a, lk_strv *v, const char *s)
 {
@@ -446,12 +442,6 @@ static int profile_add(cli *c, int argc, char **argv)
     return store_profile(c, &p, secret, credential);
 }
 
-/* key: days, or null when none is declared. */
-static void set_days(json_object *o, const char *key, int days)
-{
-    json_object_object_add(o, key, days > 0 ? json_object_new_int(days) : NULL);
-}
-
 /* profile update NAME: the declared days (SPEC §11), the rest as added. */
 static int profile_update(cli *c, int argc, char **argv)
 {
@@ -483,140 +473,60 @@ static int profile_update(cli *c, int argc, char **argv)
     return 0;
 }
 
-static json_object *profile_json(lk_arena *a, const lk_profile *p)
+static json_object *profile_row_json(lk_arena *a, PGresult *res, int i)
 {
-    json_object *o = lk_json_object(a);
-    lk_json_set_str(o, "name", p->name);
-    lk_json_set_str(o, "display_name", p->display_name);
-    lk_json_set_str(o, "template", p->template_name);
-    lk_json_set_str(o, "auth_type", p->auth_type);
-    lk_json_set_str(o, "client_id", p->client_id);
-    json_object_object_add(o, "has_client_secret", json_object_new_boolean(p->client_secret_sealed != NULL));
-    lk_json_set_str(o, "authorization_url", p->authorization_url);
-    lk_json_set_str(o, "token_url", p->token_url);
-    lk_json_set_str(o, "refresh_url", p->refresh_url);
-    json_object_object_add(o, "scopes", json_object_get(lk_strv_to_json(a, &p->scopes)));
-    lk_json_set_str(o, "scope_separator", p->scope_separator);
-    json_object_object_add(o, "extra_params", json_object_get(p->extra_params));
-    lk_json_set_str(o, "callback_url", p->callback_url);
-    lk_json_set_str(o, "token_style", p->token_style);
-    json_object_object_add(o, "pkce", json_object_new_boolean(p->pkce));
-    lk_json_set_str(o, "api_base_url", p->api_base_url);
-    lk_json_set_str(o, "resource_discovery", p->resource_discovery);
-    lk_json_set_str(o, "resources_url", p->resources_url);
-    json_object_object_add(o, "allowed_redirects", json_object_get(lk_strv_to_json(a, &p->allowed_redirects)));
-    json_object_object_add(o, "allow_direct_authorize", json_object_new_boolean(p->allow_direct_authorize));
-    json_object_object_add(o, "proxy_only", json_object_new_boolean(p->proxy_only));
-    if (lk_profile_is_credential_auth(p)) {
-        lk_json_set_str(o, "credential_type", p->credential_kind);
-        json_object_object_add(o, "has_credential", json_object_new_boolean(p->credential_sealed != NULL));
-        lk_json_set_str(o, "site_kind", p->site_kind);
-        lk_json_set_str(o, "site", p->site);
-        lk_json_set_str(o, "check_path", p->check_path);
-        json_object_object_add(o, "allow_http_sites", json_object_new_boolean(p->allow_http_sites));
-        json_object_object_add(o, "allow_private_sites", json_object_new_boolean(p->allow_private_sites));
-    }
-    json_object_object_add(o, "proxy_path_prefixes", json_object_get(lk_strv_to_json(a, &p->proxy_path_prefixes)));
-    /* null: every tool of the template */
-    json_object_object_add(o, "tools", p->tools.n ? json_object_get(lk_strv_to_json(a, &p->tools)) : NULL);
-    lk_json_set_str(o, "issuer", p->issuer);
-    lk_json_set_str(o, "misconfigured", p->misconfigured_reason);
-    set_days(o, "refresh_token_idle_days", p->refresh_token_idle_days);
-    set_days(o, "grant_lifetime_days", p->grant_lifetime_days);
-    return o;
+    (void)a;
+    json_object *it = json_object_new_object();
+    lk_json_set_str(it, "name", lk_db_val(res, i, 0));
+    lk_json_set_str(it, "display_name", lk_db_val(res, i, 1));
+    lk_json_set_str(it, "template", lk_db_val(res, i, 2));
+    lk_json_set_str(it, "auth_type", lk_db_val(res, i, 3));
+    lk_json_set_str(it, "client_id", lk_db_val(res, i, 4));
+    lk_json_set_str(it, "misconfigured", lk_db_val(res, i, 5));
+    long long connections = 0;
+    /* count(*): PostgreSQL's digits, never more than 18 of them */
+    (void)lk_parse_int(lk_db_val(res, i, 6), 0, LLONG_MAX, &connections);
+    lk_json_set_int(it, "connections", connections);
+    return it;
 }
 
-static int profile_show(cli *c, const char *name)
+static void profile_row_print(PGresult *res, int i)
+{
+    printf("%-24s %-22s %-8s %s connections%s\n", lk_db_val(res, i, 0), lk_db_val(res, i, 2), lk_db_val(res, i, 3),
+           lk_db_val(res, i, 6), lk_db_val(res, i, 5) ? "  MISCONFIGURED" : "");
+}
+
+/* profile remove NAME: with its connections, links and clients. */
+static int profile_remove(cli *c, const char *name)
 {
     if (cli_db(c))
         return 1;
-    const lk_profile *p;
-    lk_err rc = lk_profile_load(c->db, c->a, name, &p);
-    if (rc != LK_OK)
-        return cli_fail("profile show: %s", cli_reason(rc));
-    json_object *o = profile_json(c->a, p);
-    const char *params[] = {p->id_text};
+    const char *params[] = {name};
     PGresult *res;
-    rc = lk_db_exec(c->db, c->a, &q_clients, params, &res);
+    lk_err rc = lk_db_exec(c->db, c->a, &q_remove, params, &res);
     if (rc != LK_OK)
-        return cli_fail("profile show: %s", cli_reason(rc));
-    json_object *clients = json_object_new_array();
-    for (int i = 0; i < PQntuples(res); i++) {
-        json_object *it = json_object_new_object();
-        lk_json_set_str(it, "client_id", lk_db_val(res, i, 0));
-        lk_json_set_str(it, "callback_url", lk_db_val(res, i, 1) ? lk_db_val(res, i, 1) : p->callback_url);
-        json_object_array_add(clients, it);
-    }
-    json_object_object_add(o, "white_label_clients", clients);
-    cli_print_json(o);
-    return 0;
-}
-
-static int profile_list(cli *c)
-{
-    if (cli_db(c))
-        return 1;
-    PGresult *res;
-    lk_err rc = lk_db_exec(c->db, c->a, &q_list, NULL, &res);
-    if (rc != LK_OK)
-        return cli_fail("profile list: %s", cli_reason(rc));
-    json_object *arr = lk_json_array(c->a);
-    for (int i = 0; i < PQntuples(res); i++) {
-        if (c->json) {
-            json_object *it = json_object_new_object();
-            lk_json_set_str(it, "name", lk_db_val(res, i, 0));
-            lk_json_set_str(it, "display_name", lk_db_val(res, i, 1));
-            lk_json_set_str(it, "template", lk_db_val(res, i, 2));
-            lk_json_set_str(it, "auth_type", lk_db_val(res, i, 3));
-            lk_json_set_str(it, "client_id", lk_db_val(res, i, 4));
-            lk_json_set_str(it, "misconfigured", lk_db_val(res, i, 5));
-            long long connections = 0;
-            /* count(*): PostgreSQL's digits, never more than 18 of them */
-            (void)lk_parse_int(lk_db_val(res, i, 6), 0, LLONG_MAX, &connections);
-            lk_json_set_int(it, "connections", connections);
-            json_object_array_add(arr, it);
-        } else {
-            printf("%-24s %-22s %-8s %s connections%s\n", lk_db_val(res, i, 0), lk_db_val(res, i, 2),
-                   lk_db_val(res, i, 3), lk_db_val(res, i, 6), lk_db_val(res, i, 5) ? "  MISCONFIGURED" : "");
-        }
-    }
-    if (c->json)
-        cli_print_json(arr);
+        return cli_fail("profile remove: %s", cli_reason(rc));
+    if (!strcmp(PQcmdTuples(res), "0"))
+        return cli_fail("profile remove: no profile called %s", name);
+    printf("profile %s removed, with its connections, links and clients\n", name);
     return 0;
 }
 
 int cli_profile(cli *c, int argc, char **argv)
 {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        fputs(PROFILE_USAGE, argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
-    }
+    int status;
+    if (cli_family_help(argc, argv, PROFILE_USAGE, &status))
+        return status;
     const char *sub = argv[1];
-    bool help = argc > 2 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"));
     if (!strcmp(sub, "add"))
         return profile_add(c, argc - 1, argv + 1);
     if (!strcmp(sub, "update"))
         return profile_update(c, argc - 1, argv + 1);
-    if (help) {
-        fputs(PROFILE_USAGE, stdout);
-        return 0;
-    }
     if (!strcmp(sub, "list") && argc == 2)
-        return profile_list(c);
+        return cli_list(c, &q_list, "profile list", profile_row_json, profile_row_print);
     if (!strcmp(sub, "show") && argc == 3)
-        return profile_show(c, argv[2]);
-    if (!strcmp(sub, "remove") && argc == 3) {
-        if (cli_db(c))
-            return 1;
-        const char *params[] = {argv[2]};
-        PGresult *res;
-        lk_err rc = lk_db_exec(c->db, c->a, &q_remove, params, &res);
-        if (rc != LK_OK)
-            return cli_fail("profile remove: %s", cli_reason(rc));
-        if (!strcmp(PQcmdTuples(res), "0"))
-            return cli_fail("profile remove: no profile called %s", argv[2]);
-        printf("profile %s removed, with its connections, links and clients\n", argv[2]);
-        return 0;
-    }
+        return cli_profile_show(c, argv[2]);
+    if (!strcmp(sub, "remove") && argc == 3)
+        return profile_remove(c, argv[2]);
     return cli_usage(PROFILE_USAGE);
 }

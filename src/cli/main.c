@@ -60,7 +60,8 @@ bool cli_family_help(int argc, char **argv, const char *usage, int *status)
         return true;
     }
     const char *sub = argv[1];
-    if (!strcmp(sub, "--help") || !strcmp(sub, "-h") || (argc > 2 && !strcmp(argv[2], "--help"))) {
+    bool after = argc > 2 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"));
+    if (!strcmp(sub, "--help") || !strcmp(sub, "-h") || after) {
         fputs(usage, stdout);
         *status = 0;
         return true;
