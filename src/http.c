@@ -297,9 +297,13 @@ int lk_resp_write(lk_req *r, const void *p, size_t n, bool flush)
 
 void lk_resp_json(lk_req *r, int status, json_object *o)
 {
-    const char *s = lk_json_text(r->a, o);
+    lk_resp_json_text(r, status, lk_json_text(r->a, o));
+}
+
+void lk_resp_json_text(lk_req *r, int status, const char *text)
+{
     lk_resp_header(r, "Cache-Control", "no-store");
-    lk_resp_send(r, status, "application/json", s, strlen(s));
+    lk_resp_send(r, status, "application/json", text, strlen(text));
 }
 
 void lk_resp_error(lk_req *r)

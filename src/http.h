@@ -134,6 +134,8 @@ int lk_resp_begin(lk_req *r, int status, bool flush);
 int lk_resp_write(lk_req *r, const void *p, size_t n, bool flush);
 /* Sends a JSON value with Cache-Control: no-store. */
 void lk_resp_json(lk_req *r, int status, json_object *o);
+/* The same with the JSON text already written. */
+void lk_resp_json_text(lk_req *r, int status, const char *text);
 /* Sends r->err as SPEC §7's JSON error (with WWW-Authenticate, Allow and
  * Retry-After where they belong). */
 void lk_resp_error(lk_req *r);

@@ -159,12 +159,31 @@ static json_object *tools_list(mcp_call *c)
     return lk_rpc_result(c->r->a, c->m.id, res);
 }
 
-json_object *lk_mcp_tool_answer(lk_arena *a, json_object *id, const lk_tool_outcome *out)
+/* The envelope as lk_rpc_result writes it, around a result already
+ * written (copied, not formatted: it is tens of KB). */
+static const char *wrap_result(lk_arena *a, json_object *id, const char *result)
 {
+    const char *parts[] = {"{\"jsonrpc\":\"2.0\",\"id\":", lk_json_text(a, id), ",\"result\":", result, "}"};
+    size_t lens[5], n = 0;
+    for (size_t i = 0; i < 5; i++)
+        n += lens[i] = strlen(parts[i]);
+    char *text = lk_alloc(a, n + 1), *p = text;
+    for (size_t i = 0; i < 5; i++) {
+        memcpy(p, parts[i], lens[i]);
+        p += lens[i];
+    }
+    *p = '\0';
+    return text;
+}
+
+const char *lk_mcp_tool_answer(lk_arena *a, json_object *id, const lk_tool_outcome *out)
+{
+    if (out->rpc_error == 0 && out->result_text)
+        return wrap_result(a, id, out->result_text);
     if (out->rpc_error == 0 && out->result)
-        return lk_rpc_result(a, id, out->result);
+        return lk_json_text(a, lk_rpc_result(a, id, out->result));
     if (out->rpc_error == 0)
-        return lk_rpc_error(a, id, LK_RPC_INTERNAL_ERROR, "The tool gave no result.", NULL);
+        return lk_json_text(a, lk_rpc_error(a, id, LK_RPC_INTERNAL_ERROR, "The tool gave no result.", NULL));
     json_object *data = NULL;
     if (out->rpc_error == LK_RPC_URL_ELICITATION && out->elicitation) {
         data = lk_json_object(a);
@@ -172,41 +191,50 @@ json_object *lk_mcp_tool_answer(lk_arena *a, json_object *id, const lk_tool_outc
         json_object_array_add(list, json_object_get(out->elicitation));
         json_object_object_add(data, "elicitations", list);
     }
-    return lk_rpc_error(a, id, out->rpc_error, out->message ? out->message : "The tool call failed.", data);
+    return lk_json_text(
+        a, lk_rpc_error(a, id, out->rpc_error, out->message ? out->message : "The tool call failed.", data));
 }
 
-static json_object *tools_call(mcp_call *c)
+static const char *tools_call(mcp_call *c)
 {
+    lk_arena *a = c->r->a;
     const char *name = lk_json_str(c->m.params, "name");
     json_object *args = lk_json_get(c->m.params, "arguments");
     if (!name)
-        return bad_params(c, "tools/call needs params.name (a string).");
+        return lk_json_text(a, bad_params(c, "tools/call needs params.name (a string)."));
     if (args && !json_object_is_type(args, json_type_object))
-        return bad_params(c, "tools/call: params.arguments must be an object.");
+        return lk_json_text(a, bad_params(c, "tools/call: params.arguments must be an object."));
     if (!c->iid)
-        return bad_params(c, "X-Instance-Id header is required for tools/call");
+        return lk_json_text(a, bad_params(c, "X-Instance-Id header is required for tools/call"));
     lk_tool_outcome out;
     lk_mdcache_budget((size_t)c->r->cfg->markdown_cache_mb << 20);
     lk_tool_call(c->r, c->p, &c->key, c->iid, name, args ? args : lk_json_object(c->r->a), &out);
     return lk_mcp_tool_answer(c->r->a, c->m.id, &out);
 }
 
-/* The answer to one request. */
+/* The answer to one request other than tools/call. */
 static json_object *dispatch(mcp_call *c)
 {
     const char *m = c->m.method;
-    if (c->m.params && !json_object_is_type(c->m.params, json_type_object))
-        return bad_params(c, "params must be an object.");
     if (!strcmp(m, "initialize"))
         return c->m.params ? initialize(c) : bad_params(c, "initialize needs params.");
     if (!strcmp(m, "ping"))
         return lk_rpc_result(c->r->a, c->m.id, lk_json_object(c->r->a));
     if (!strcmp(m, "tools/list"))
         return tools_list(c);
-    if (!strcmp(m, "tools/call"))
-        return c->m.params ? tools_call(c) : bad_params(c, "tools/call needs params.");
     return lk_rpc_error(c->r->a, c->m.id, LK_RPC_METHOD_NOT_FOUND, lk_printf(c->r->a, "Method not found: %.64s", m),
                         NULL);
+}
+
+/* The answer to one request as JSON text (a tool's result is written
+ * once, and may come from the memo as text). */
+static const char *answer(mcp_call *c)
+{
+    if (c->m.params && !json_object_is_type(c->m.params, json_type_object))
+        return lk_json_text(c->r->a, bad_params(c, "params must be an object."));
+    if (!strcmp(c->m.method, "tools/call"))
+        return c->m.params ? tools_call(c) : lk_json_text(c->r->a, bad_params(c, "tools/call needs params."));
+    return lk_json_text(c->r->a, dispatch(c));
 }
 
 /* ------------------------------------------------------------ transport */
@@ -287,6 +315,6 @@ void lk_mcp_endpoint(lk_req *r, const char *name)
     case LK_RPC_INVALID:
         lk_resp_json(r, 200, lk_rpc_error(r->a, c.m.id, LK_RPC_INVALID_REQUEST, c.m.why, NULL));
         return;
-    case LK_RPC_REQUEST: lk_resp_json(r, 200, dispatch(&c)); return;
+    case LK_RPC_REQUEST: lk_resp_json_text(r, 200, answer(&c)); return;
     }
 }

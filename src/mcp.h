@@ -57,10 +57,11 @@ json_object *lk_rpc_result(lk_arena *a, json_object *id, json_object *result);
  * [,"data"]}}, owned by a (id and data borrowed, as above). */
 json_object *lk_rpc_error(lk_arena *a, json_object *id, int code, const char *message, json_object *data);
 
-/* The answer to a tools/call request id from its outcome (tools.h): the
- * CallToolResult, or the JSON-RPC error, whose data for -32042 is
- * {"elicitations": [elicitation]}; a success without a result is -32603. */
-json_object *lk_mcp_tool_answer(lk_arena *a, json_object *id, const lk_tool_outcome *out);
+/* The answer to a tools/call request id from its outcome (tools.h), as
+ * JSON text: the CallToolResult, or the JSON-RPC error, whose data for
+ * -32042 is {"elicitations": [elicitation]}; a success without a result
+ * is -32603. */
+const char *lk_mcp_tool_answer(lk_arena *a, json_object *id, const lk_tool_outcome *out);
 
 /* POST /mcp/{profile}: method (405), Origin (403), the bot gate with
  * X-Instance-Id (401, 403, 404), MCP-Protocol-Version (400), the body

@@ -1,6 +1,6 @@
-/* The storage -> Markdown cache (mdcache.h): a small table scanned by
- * hash (LK_MDCACHE_ENTRIES of them, one process's worth), each entry
- * holding copies of its storage and Markdown on the heap. */
+/* The conversion cache (mdcache.h): a small table scanned by hash
+ * (LK_MDCACHE_ENTRIES of them, one process's worth), each entry holding
+ * copies of its key and value on the heap. */
 #include "mdcache.h"
 
 #include <stdint.h>
@@ -10,9 +10,10 @@
 #include "markdown.h"
 
 typedef struct entry {
+    lk_memo_kind kind;
     uint64_t hash;
-    size_t n, md_len;
-    char *storage; /* n bytes, then the Markdown and its NUL */
+    size_t n, len;
+    char *key; /* n bytes, then the value and its NUL */
     unsigned long long used;
 } entry;
 
@@ -61,8 +62,8 @@ static uint64_t hash_bytes(const char *s, size_t n)
 
 static void drop(size_t i)
 {
-    held -= slots[i].n + slots[i].md_len + 1;
-    free(slots[i].storage);
+    held -= slots[i].n + slots[i].len + 1;
+    free(slots[i].key);
     slots[i] = slots[--nslots];
 }
 
@@ -75,29 +76,49 @@ static void drop_oldest(void)
     drop(old);
 }
 
-static entry *find(uint64_t h, const char *s, size_t n)
+static entry *find(lk_memo_kind k, uint64_t h, const char *s, size_t n)
 {
     for (size_t i = 0; i < nslots; i++)
-        if (slots[i].hash == h && slots[i].n == n && !memcmp(slots[i].storage, s, n))
+        if (slots[i].kind == k && slots[i].hash == h && slots[i].n == n && !memcmp(slots[i].key, s, n))
             return &slots[i];
     return NULL;
 }
 
-/* Keeps a copy of s and md, making room by age; nothing when one entry
- * would take more than half of the budget or memory runs out. */
-static void keep(uint64_t h, const char *s, size_t n, const char *md)
+bool lk_memo_get(lk_arena *a, lk_memo_kind k, const char *key, size_t n, char **val, size_t *len)
 {
-    size_t md_len = strlen(md), size = n + md_len + 1;
-    if (size > budget / 2)
+    if (budget == 0)
+        return false;
+    entry *e = find(k, hash_bytes(key, n), key, n);
+    if (!e) {
+        misses++;
+        return false;
+    }
+    hits++;
+    e->used = ++clock_;
+    *val = lk_memdup(a, e->key + e->n, e->len);
+    *len = e->len;
+    return true;
+}
+
+/* Makes room by age; nothing when one entry would take more than half of
+ * the budget or memory runs out. */
+void lk_memo_put(lk_memo_kind k, const char *key, size_t n, const char *val, size_t len)
+{
+    size_t size = n + len + 1;
+    if (budget == 0 || size > budget / 2)
+        return;
+    uint64_t h = hash_bytes(key, n);
+    if (find(k, h, key, n))
         return;
     char *p = malloc(size);
     if (!p)
         return;
-    memcpy(p, s, n);
-    memcpy(p + n, md, md_len + 1);
+    memcpy(p, key, n);
+    memcpy(p + n, val, len);
+    p[n + len] = '\0';
     while (nslots > 0 && (nslots == LK_MDCACHE_ENTRIES || held + size > budget))
         drop_oldest();
-    slots[nslots++] = (entry){h, n, md_len, p, ++clock_};
+    slots[nslots++] = (entry){k, h, n, len, p, ++clock_};
     held += size;
 }
 
@@ -110,20 +131,12 @@ void lk_mdcache_budget(size_t bytes)
 
 lk_err lk_storage_to_md_cached(lk_arena *a, const char *xhtml, size_t n, char **out)
 {
-    if (budget == 0)
-        return lk_storage_to_md(a, xhtml, n, out);
-    uint64_t h = hash_bytes(xhtml, n);
-    entry *e = find(h, xhtml, n);
-    if (e) {
-        hits++;
-        e->used = ++clock_;
-        *out = lk_memdup(a, e->storage + e->n, e->md_len);
+    size_t len;
+    if (lk_memo_get(a, LK_MEMO_MARKDOWN, xhtml, n, out, &len))
         return LK_OK;
-    }
-    misses++;
     lk_err rc = lk_storage_to_md(a, xhtml, n, out);
     if (rc == LK_OK)
-        keep(h, xhtml, n, *out);
+        lk_memo_put(LK_MEMO_MARKDOWN, xhtml, n, *out, strlen(*out));
     return rc;
 }
 

@@ -12,6 +12,7 @@
 #include "crypto.h"
 #include "json.h"
 #include "link.h"
+#include "mdcache.h"
 #include "usercred.h"
 
 /* As the proxy: a 401 for a token older than this may mean it was revoked
@@ -335,9 +336,22 @@ static bool capture(tool_run *tr, json_object *call, json_object *answer)
     return !strcmp(lk_json_str(call, "method"), "GET") && lk_json_get(cap, "current_version") ? version_step(tr) : true;
 }
 
-/* One call of the table: its request filled in, sent, judged; *answer
- * gets its JSON (an empty object for an empty body). */
-static bool run_call(tool_run *tr, json_object *call, json_object **answer)
+/* An answer's JSON (an empty object for an empty body); false (a tool
+ * error) when it is not JSON. */
+static bool parse_answer(tool_run *tr, const lk_http_resp *resp, json_object **answer)
+{
+    lk_arena *a = tr->r->a;
+    *answer = lk_json_object(a);
+    if (resp->len && (lk_json_parse(a, resp->body, resp->len, answer) != LK_OK || !*answer)) {
+        tool_error(a, tr->out, "Confluence answered with something that is not JSON.");
+        return false;
+    }
+    return true;
+}
+
+/* One call of the table: its request filled in, sent, judged, its
+ * captures taken; *resp gets the 2xx answer. */
+static bool run_call(tool_run *tr, json_object *call, lk_http_resp *resp)
 {
     lk_arena *a = tr->r->a;
     const char *why = NULL, *method = lk_json_str(call, "method");
@@ -348,9 +362,8 @@ static bool run_call(tool_run *tr, json_object *call, json_object **answer)
         return false;
     }
     json_object *body = lk_tool_body(a, lk_json_get(call, "body"), tr->vars);
-    lk_http_resp resp;
     lk_err rc = exchange(tr, method, lk_printf(a, "%s%s%s", tr->cred.api_base_url, path, query),
-                         body ? lk_json_text(a, body) : NULL, &resp);
+                         body ? lk_json_text(a, body) : NULL, resp);
     if (rc != LK_OK) {
         tool_error(a, tr->out,
                    rc == LK_ETIMEOUT  ? "Confluence did not answer in time; try again."
@@ -358,16 +371,14 @@ static bool run_call(tool_run *tr, json_object *call, json_object **answer)
                                       : "Confluence could not be reached; try again later.");
         return false;
     }
-    if (resp.status < 200 || resp.status > 299) {
-        provider_failed(tr, method, &resp);
+    if (resp->status < 200 || resp->status > 299) {
+        provider_failed(tr, method, resp);
         return false;
     }
-    *answer = lk_json_object(a);
-    if (resp.len && (lk_json_parse(a, resp.body, resp.len, answer) != LK_OK || !*answer)) {
-        tool_error(a, tr->out, "Confluence answered with something that is not JSON.");
-        return false;
-    }
-    return capture(tr, call, *answer);
+    json_object *answer;
+    if (!lk_json_get(call, "capture"))
+        return true;
+    return parse_answer(tr, resp, &answer) && capture(tr, call, answer);
 }
 
 /* The site's web UI base, for links the answer gives relative. */
@@ -378,26 +389,65 @@ static const char *web_base(tool_run *tr)
     return lk_printf(tr->r->a, "%s/wiki", tr->cred.site->url);
 }
 
+/* The result's memo key: what lk_tool_trim reads besides the tables (the
+ * tool, the family, the web base, the variables), each with its NUL so
+ * that none runs into the next, then the answer's bytes. */
+static char *result_key(tool_run *tr, const char *base, const lk_http_resp *resp, size_t *n)
+{
+    const char *parts[] = {tr->t->name, lk_family_name(tr->fam), base ? base : "", lk_json_text(tr->r->a, tr->vars)};
+    size_t lens[4];
+    *n = resp->len;
+    for (size_t i = 0; i < 4; i++)
+        *n += lens[i] = strlen(parts[i]) + 1;
+    char *key = lk_alloc(tr->r->a, *n), *p = key;
+    for (size_t i = 0; i < 4; i++) {
+        memcpy(p, parts[i], lens[i]);
+        p += lens[i];
+    }
+    memcpy(p, resp->body, resp->len);
+    return key;
+}
+
+/* The last answer trimmed into the result's JSON text: from the memo when
+ * this answer to these variables was trimmed before. */
+static void trim_answer(tool_run *tr, const lk_http_resp *resp)
+{
+    lk_arena *a = tr->r->a;
+    const char *base = web_base(tr);
+    size_t n, len;
+    char *key = resp->len >= LK_TOOL_MEMO_MIN ? result_key(tr, base, resp, &n) : NULL, *text;
+    if (key && lk_memo_get(a, LK_MEMO_TOOL_RESULT, key, n, &text, &len)) {
+        tr->out->result_text = text;
+        return;
+    }
+    json_object *answer, *sc;
+    const char *why = NULL;
+    if (!parse_answer(tr, resp, &answer))
+        return;
+    sc = lk_tool_trim(a, tr->t, tr->fam, answer, tr->vars, base, &why);
+    if (!sc) {
+        tool_error(a, tr->out, why);
+        return;
+    }
+    tr->out->result_text = lk_json_text(a, lk_tool_result(a, sc, lk_tool_text(a, sc), false));
+    if (key)
+        lk_memo_put(LK_MEMO_TOOL_RESULT, key, n, tr->out->result_text, strlen(tr->out->result_text));
+}
+
 /* The family's calls in order, then the last answer trimmed. */
 static void run_calls(tool_run *tr)
 {
-    lk_arena *a = tr->r->a;
-    json_object *calls = tr->t->calls[tr->fam], *answer = NULL;
+    json_object *calls = tr->t->calls[tr->fam];
+    lk_http_resp resp = {0};
     for (size_t i = 0; i < json_object_array_length(calls); i++) {
         json_object *c = json_object_array_get_idx(calls, i);
         const char *when = lk_json_str(c, "when");
         if (when && !lk_json_get(tr->vars, when))
             continue;
-        if (!run_call(tr, c, &answer))
+        if (!run_call(tr, c, &resp))
             return;
     }
-    const char *why = NULL;
-    json_object *sc = lk_tool_trim(a, tr->t, tr->fam, answer, tr->vars, web_base(tr), &why);
-    if (!sc) {
-        tool_error(a, tr->out, why);
-        return;
-    }
-    tr->out->result = lk_tool_result(a, sc, lk_tool_text(a, sc), false);
+    trim_answer(tr, &resp);
 }
 
 /* atlassian_list_sites: the connection's sites, from what it stored. */

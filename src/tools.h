@@ -10,9 +10,10 @@
 #include "http.h"
 #include "profile.h"
 
-/* One tools/call's outcome. rpc_error 0: result is a CallToolResult
+/* One tools/call's outcome. rpc_error 0: a CallToolResult
  * ({"content":[{"type":"text","text":…}], "structuredContent":{…},
- * "isError":bool}); otherwise a JSON-RPC error: -32602 (unknown tool,
+ * "isError":bool}), as result_text (its JSON text) when the provider's
+ * answer was trimmed, else as result; otherwise a JSON-RPC error: -32602 (unknown tool,
  * bad arguments: message says which), -32042 (consent needed:
  * elicitation is {"mode":"url","elicitationId","url","message"} and
  * message names the url too), -32603 (internal, database: message
@@ -21,6 +22,7 @@ typedef struct lk_tool_outcome {
     int rpc_error;
     const char *message;
     json_object *result;
+    const char *result_text;
     json_object *elicitation;
 } lk_tool_outcome;
 

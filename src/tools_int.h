@@ -15,6 +15,9 @@
 #define LK_TOOL_FIELD_MAX 2048
 #define LK_TOOL_TEXT_MAX ((size_t)256 * 1024)
 #define LK_TOOL_ANSWER_MAX (8u << 20)
+/* Answers at least this long have their result kept (mdcache.h): below
+ * it, trimming costs less than keeping. */
+#define LK_TOOL_MEMO_MIN ((size_t)4096)
 #define LK_TOOL_MESSAGE_MAX 512
 /* An argument used in a URL path: at most this long. */
 #define LK_TOOL_SEGMENT_MAX 255

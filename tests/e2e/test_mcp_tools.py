@@ -225,6 +225,37 @@ class GranularToolsTest(Base):
                 self.assertEqual(self.rpc_error(tool, args)["code"], -32602)
 
 
+class ResultMemoTest(Base):
+    """Each mcp process keeps the results of long answers (markdown_cache_mb),
+    keyed by the answer's bytes and the call's variables: a page read again
+    gives the same result, and never a stale or another call's one."""
+
+    def test_a_page_read_again_edited_or_asked_as_storage(self):
+        body = "".join("<h2>Part %d</h2><p>Some <strong>text</strong> of part %d.</p>" % (i, i) for i in range(120))
+        pid = seed_page(lk.unique("Memo"), body)
+        first = self.call("confluence_get_page", {"page_id": pid})
+        for _ in range(3):  # each worker of the stack, at least once
+            self.assertEqual(self.call("confluence_get_page", {"page_id": pid}), first)
+        self.assertIn("## Part 119", first["structuredContent"]["body"])
+        self.assertIn("## Part 119", first["content"][0]["text"])
+        # The same answer asked as storage: the variables are part of the key.
+        raw = self.ok("confluence_get_page", {"page_id": pid, "body_format": "storage"})
+        self.assertEqual(raw["body"], body)
+        self.assertEqual(raw["body_format"], "storage")
+        # An edit changes the answer's bytes: the next read shows it.
+        self.ok("confluence_update_page", {"page_id": pid, "body": first["structuredContent"]["body"].replace(
+            "Part 7\n", "Part seven\n")})
+        for _ in range(3):
+            page = self.ok("confluence_get_page", {"page_id": pid})
+            self.assertIn("## Part seven", page["body"])
+            self.assertEqual(page["version"], first["structuredContent"]["version"] + 1)
+        # Another page with the same body is its own answer (id, title).
+        twin = seed_page(lk.unique("Memo twin"), body)
+        other = self.ok("confluence_get_page", {"page_id": twin})
+        self.assertEqual(other["id"], twin)
+        self.assertEqual(other["body"], first["structuredContent"]["body"])
+
+
 class ClassicToolsTest(Base):
     """A grant of classic scopes: the v1 API."""
     scope = CLASSIC

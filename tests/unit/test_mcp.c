@@ -119,22 +119,31 @@ static void test_tool_outcomes_become_answers(void **state)
     json_object *res = lk_json_object(a);
     json_object_object_add(res, "isError", json_object_new_boolean(0));
     lk_tool_outcome ok = {.result = res};
-    assert_string_equal(lk_json_text(a, lk_mcp_tool_answer(a, id, &ok)),
+    assert_string_equal(lk_mcp_tool_answer(a, id, &ok),
                         "{\"jsonrpc\":\"2.0\",\"id\":4,\"result\":{\"isError\":false}}");
     json_object *el = lk_json_object(a);
     lk_json_set_str(el, "mode", "url");
     lk_json_set_str(el, "url", "https://b.example/l");
     lk_tool_outcome consent = {
         .rpc_error = LK_RPC_URL_ELICITATION, .message = "Open https://b.example/l", .elicitation = el};
-    assert_string_equal(lk_json_text(a, lk_mcp_tool_answer(a, id, &consent)),
+    assert_string_equal(lk_mcp_tool_answer(a, id, &consent),
                         "{\"jsonrpc\":\"2.0\",\"id\":4,\"error\":{\"code\":-32042,\"message\":\"Open "
                         "https://b.example/l\",\"data\":{\"elicitations\":[{\"mode\":\"url\",\"url\":\"https://"
                         "b.example/l\"}]}}}");
     lk_tool_outcome bad = {.rpc_error = LK_RPC_INVALID_PARAMS, .message = "Unknown tool."};
-    assert_string_equal(lk_json_text(a, lk_mcp_tool_answer(a, id, &bad)),
+    assert_string_equal(lk_mcp_tool_answer(a, id, &bad),
                         "{\"jsonrpc\":\"2.0\",\"id\":4,\"error\":{\"code\":-32602,\"message\":\"Unknown tool.\"}}");
+    /* A result written before (the memo's) goes in as it is. */
+    lk_tool_outcome text = {.result_text = "{\"isError\":false,\"x\":[1]}"};
+    assert_string_equal(lk_mcp_tool_answer(a, id, &text),
+                        "{\"jsonrpc\":\"2.0\",\"id\":4,\"result\":{\"isError\":false,\"x\":[1]}}");
+    json_object *sid = lk_json_own(a, json_object_new_string("a\"b"));
+    assert_string_equal(lk_mcp_tool_answer(a, sid, &text),
+                        "{\"jsonrpc\":\"2.0\",\"id\":\"a\\\"b\",\"result\":{\"isError\":false,\"x\":[1]}}");
     lk_tool_outcome empty = {0};
-    json_object *e = lk_mcp_tool_answer(a, id, &empty);
+    const char *et = lk_mcp_tool_answer(a, id, &empty);
+    json_object *e = NULL;
+    assert_int_equal(lk_json_parse(a, et, strlen(et), &e), LK_OK);
     assert_int_equal(json_object_get_int(lk_json_get(lk_json_get(e, "error"), "code")), LK_RPC_INTERNAL_ERROR);
 }
 

@@ -158,12 +158,42 @@ static void budget_zero_turns_it_off(void **state)
     assert_int_equal(lk_mdcache_stats_now().hits, 0);
 }
 
+/* A tool result's entry answers only lookups of its kind and its exact
+ * key (NUL bytes inside included); keeping it twice keeps one entry. */
+static void kinds_and_keys_are_apart(void **state)
+{
+    lk_arena *a = *state;
+    char *v = NULL;
+    size_t n = 0;
+    lk_memo_put(LK_MEMO_TOOL_RESULT, "<p>x</p>", 8, "{\"r\":1}", 7);
+    assert_false(lk_memo_get(a, LK_MEMO_MARKDOWN, "<p>x</p>", 8, &v, &n));
+    assert_string_equal(cached(a, "<p>x</p>"), "x\n");
+    assert_true(lk_memo_get(a, LK_MEMO_TOOL_RESULT, "<p>x</p>", 8, &v, &n));
+    assert_int_equal(n, 7);
+    assert_string_equal(v, "{\"r\":1}");
+    lk_memo_put(LK_MEMO_TOOL_RESULT, "t\0a\0body", 9, "A", 1);
+    lk_memo_put(LK_MEMO_TOOL_RESULT, "t\0b\0body", 9, "B", 1);
+    lk_memo_put(LK_MEMO_TOOL_RESULT, "t\0b\0body", 9, "B", 1);
+    assert_true(lk_memo_get(a, LK_MEMO_TOOL_RESULT, "t\0a\0body", 9, &v, &n));
+    assert_string_equal(v, "A");
+    assert_true(lk_memo_get(a, LK_MEMO_TOOL_RESULT, "t\0b\0body", 9, &v, &n));
+    assert_string_equal(v, "B");
+    assert_false(lk_memo_get(a, LK_MEMO_TOOL_RESULT, "t\0c\0body", 9, &v, &n));
+    assert_false(lk_memo_get(a, LK_MEMO_TOOL_RESULT, "t\0a\0bod", 8, &v, &n));
+    assert_int_equal(lk_mdcache_stats_now().entries, 4);
+    lk_mdcache_budget(0);
+    assert_false(lk_memo_get(a, LK_MEMO_TOOL_RESULT, "t\0a\0body", 9, &v, &n));
+    lk_memo_put(LK_MEMO_TOOL_RESULT, "k", 1, "v", 1);
+    assert_int_equal(lk_mdcache_stats_now().entries, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(hit_is_the_conversion),  T(only_the_same_bytes_hit),
-        T(failures_are_not_kept),  T(budget_drops_least_recently_used),
-        T(entry_count_is_bounded), T(budget_zero_turns_it_off),
+        T(hit_is_the_conversion),    T(only_the_same_bytes_hit),
+        T(failures_are_not_kept),    T(budget_drops_least_recently_used),
+        T(entry_count_is_bounded),   T(budget_zero_turns_it_off),
+        T(kinds_and_keys_are_apart),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
