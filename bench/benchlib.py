@@ -100,8 +100,8 @@ class Stack:
                 env[k] = v.strip("'")
         self.env = env
         self.base = "http://127.0.0.1:%s" % env["LIGHTTPD_PORT"]
-        cli = [os.path.join(env["LATCHKEY_BIN"], "latchkey")]
-        cenv = dict(os.environ, LATCHKEY_CONFIG=env["LATCHKEY_CONFIG"])
+        cli = self.latchkey = [os.path.join(env["LATCHKEY_BIN"], "latchkey")]
+        cenv = self.cenv = dict(os.environ, LATCHKEY_CONFIG=env["LATCHKEY_CONFIG"])
         secret = os.path.join(self.dir, "client.secret")
         with open(secret, "w") as fh:
             fh.write("bench-secret")
@@ -117,6 +117,12 @@ class Stack:
            "--api-base-url", api_base_url or p + "/ex/confluence/{cloud_id}", env=cenv)
         self.key = sh(*cli, "key", "create", "--name", "bench", "--profiles", "bench", env=cenv).strip()
         self.connect("user_123")
+
+    def cli(self, *args, timeout=120):
+        """latchkey ARGS with the stack's configuration: (0, stdout, stderr)."""
+        res = subprocess.run(self.latchkey + list(args), env=self.cenv, capture_output=True, text=True,
+                             timeout=timeout, check=True)
+        return res.returncode, res.stdout, res.stderr
 
     def connect(self, instance):
         """authorize → provider (auto-approve) → callback, keeping the cookie."""

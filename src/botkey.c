@@ -14,10 +14,6 @@ static lk_stmt q_find = LK_STMT("botkey_find",
                                 "SELECT id, name, profiles::text, instance_prefix, read_only, metrics FROM api_keys "
                                 "WHERE key_hash = $1 AND revoked_at IS NULL",
                                 1);
-static lk_stmt q_touch = LK_STMT("botkey_touch",
-                                 "UPDATE api_keys SET last_used_at = now() WHERE id = $1 AND "
-                                 "(last_used_at IS NULL OR last_used_at < now() - interval '1 minute')",
-                                 1);
 static lk_stmt q_insert = LK_STMT("botkey_insert",
                                   "INSERT INTO api_keys (name, key_hash, key_prefix, profiles, "
                                   "instance_prefix, read_only, metrics) VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7)",
@@ -73,10 +69,7 @@ lk_err lk_botkey_check(lk_db *db, lk_arena *a, const char *authorization, lk_bot
         *slot = k2;
     }
     *out = *(lk_botkey *)*slot;
-    if (lk_touch_due('k', out->id)) {
-        const char *tp[] = {lk_db_get(res, 0, "id")};
-        lk_db_exec(db, a, &q_touch, tp, NULL); /* best effort */
-    }
+    lk_touch_note('k', out->id);
     return LK_OK;
 }
 

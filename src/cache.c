@@ -220,10 +220,10 @@ void lk_cache_store(lk_cache *c, char *key, const char *prefix, const char *tag_
     if (c->entries >= c->max)
         drop(c, c->oldest);
     struct entry *e = calloc(1, sizeof(*e));
-    PGresult *copy = PQcopyResult(res, PG_COPYRES_ATTRS | PG_COPYRES_TUPLES);
+    PGresult *copy = res ? PQcopyResult(res, PG_COPYRES_ATTRS | PG_COPYRES_TUPLES) : NULL;
     size_t tl = strlen(prefix) + strlen(tag_value) + 1;
     char *tag = malloc(tl);
-    if (!e || !copy || !tag)
+    if (!e || (res && !copy) || !tag)
         abort();
     snprintf(tag, tl, "%s%s", prefix, tag_value);
     e->key = key;

@@ -21,8 +21,9 @@
 typedef struct lk_cache lk_cache;
 
 /* What a hit (or a fresh entry) lends until the next lk_cache_sweep: the
- * result, the slot of the object decoded from it (NULL until the caller
- * stores one) and the arena that object is allocated from. */
+ * result (NULL for an entry of the object alone), the slot of the object
+ * decoded from it (NULL until the caller stores one) and the arena that
+ * object is allocated from. */
 typedef struct lk_cache_hit {
     PGresult *res;
     void **obj;
@@ -48,7 +49,9 @@ char *lk_cache_key(const char *stmt_name, int nparams, const char *const *params
 bool lk_cache_find(lk_cache *c, const char *key, unsigned long conn_epoch, lk_cache_hit *hit);
 /* Stores a copy of res under key (taken over, not already held) with tag
  * prefix + tag_value; evicts the least recently used entry when full.
- * *hit lends the stored copy. */
+ * *hit lends the stored copy. res NULL: the entry keeps only the object
+ * the caller decodes into *hit->obj (a connection's row copied is about
+ * 2.5 KB of libpq's blocks that no one reads again). */
 void lk_cache_store(lk_cache *c, char *key, const char *prefix, const char *tag_value, const PGresult *res,
                     unsigned long conn_epoch, lk_cache_hit *hit);
 

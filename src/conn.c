@@ -248,17 +248,9 @@ lk_err lk_conn_access_token(lk_arena *a, const lk_config *cfg, const lk_conn *c,
     return lk_unseal(a, &cfg->keys, "connections", "access_token", c->id_text, c->access_sealed, out, NULL);
 }
 
-static lk_stmt q_touch = LK_STMT("conn_touch",
-                                 "UPDATE connections SET last_used_at = now() WHERE id = $1 AND "
-                                 "(last_used_at IS NULL OR last_used_at < now() - interval '1 minute')",
-                                 1);
-
-lk_err lk_conn_touch(lk_db *db, lk_arena *a, const lk_conn *c)
+void lk_conn_touch(const lk_conn *c)
 {
-    if (!lk_touch_due('c', c->id))
-        return LK_OK;
-    const char *params[] = {c->id_text};
-    return lk_db_exec(db, a, &q_touch, params, NULL);
+    lk_touch_note('c', c->id);
 }
 
 lk_err lk_conn_list(lk_db *db, lk_arena *a, const char *profile, lk_conn **out, size_t *n)

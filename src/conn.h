@@ -46,8 +46,8 @@ lk_err lk_conn_load(lk_db *db, lk_arena *a, const char *profile, const char *ins
 lk_err lk_conn_lock(lk_db *db, lk_arena *a, long long id, lk_conn **out);
 /* Opens the sealed access token of c. */
 lk_err lk_conn_access_token(lk_arena *a, const lk_config *cfg, const lk_conn *c, char **out);
-/* Notes a use, at most once a minute per connection. */
-lk_err lk_conn_touch(lk_db *db, lk_arena *a, const lk_conn *c);
+/* Notes a use (last_used_at), written after the answer (touch.h). */
+void lk_conn_touch(const lk_conn *c);
 /* Lists connections (of one profile when profile is not NULL). */
 lk_err lk_conn_list(lk_db *db, lk_arena *a, const char *profile, lk_conn **out, size_t *n);
 /* Deletes one connection (LK_ENOTCONN when there was none). */

@@ -231,7 +231,7 @@ static lk_err serve_user_credential(const lk_req *r, const lk_profile *p, lk_con
     out->conn = c;
     out->authorization = lk_usercred_header(a, p->credential_kind, out->access_token);
     if (strcmp(p->auth_type, "api_key") != 0)
-        lk_conn_touch(r->db, a, c);
+        lk_conn_touch(c);
     out->api_base_url = lk_api_base_url(a, p->api_base_url, out->site);
     return LK_OK;
 }
@@ -273,7 +273,7 @@ static lk_err serve_token(const lk_req *r, const lk_profile *p, lk_conn *c, cons
         if (rc != LK_OK)
             return rc;
     }
-    lk_conn_touch(r->db, a, out->conn);
+    lk_conn_touch(out->conn);
     out->api_base_url = lk_api_base_url(a, p->api_base_url, out->site);
     out->authorization = lk_printf(a, "%s %s", out->conn->token_type, out->access_token);
     return LK_OK;

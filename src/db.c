@@ -357,8 +357,11 @@ static void lend(const lk_cache_hit *hit, PGresult **out, void ***slot, lk_arena
     *obj_arena = hit->obj_arena;
 }
 
-lk_err lk_db_cached_obj(lk_db *db, lk_arena *a, lk_stmt *st, const char *const *params, const char *prefix,
-                        const char *tag_col, PGresult **out, void ***slot, lk_arena **obj_arena)
+/* lk_db_cached_obj, keeping the result in the entry or (keep_res false)
+ * only the object decoded from it: a hit then lends no result (*out
+ * NULL), and a miss the request's own. */
+static lk_err cached(lk_db *db, lk_arena *a, lk_stmt *st, const char *const *params, const char *prefix,
+                     const char *tag_col, bool keep_res, PGresult **out, void ***slot, lk_arena **obj_arena)
 {
     *slot = lk_alloc(a, sizeof(void *));
     *obj_arena = a;
@@ -381,9 +384,17 @@ lk_err lk_db_cached_obj(lk_db *db, lk_arena *a, lk_stmt *st, const char *const *
             *out = res;
         return rc;
     }
-    lk_cache_store(db->cache, key, prefix, tag_value, res, db->epoch, &hit);
+    lk_cache_store(db->cache, key, prefix, tag_value, keep_res ? res : NULL, db->epoch, &hit);
     lend(&hit, out, slot, obj_arena);
+    if (!keep_res)
+        *out = res;
     return LK_OK;
+}
+
+lk_err lk_db_cached_obj(lk_db *db, lk_arena *a, lk_stmt *st, const char *const *params, const char *prefix,
+                        const char *tag_col, PGresult **out, void ***slot, lk_arena **obj_arena)
+{
+    return cached(db, a, st, params, prefix, tag_col, true, out, slot, obj_arena);
 }
 
 lk_err lk_db_cached_row(lk_db *db, lk_arena *a, lk_stmt *st, const char *const *params, const char *prefix,
@@ -392,10 +403,11 @@ lk_err lk_db_cached_row(lk_db *db, lk_arena *a, lk_stmt *st, const char *const *
     PGresult *res = NULL;
     void **slot = NULL;
     lk_arena *obj_arena = a;
-    lk_err rc = lk_db_cached_obj(db, a, st, params, prefix, tag_col, &res, &slot, &obj_arena);
+    lk_err rc = cached(db, a, st, params, prefix, tag_col, false, &res, &slot, &obj_arena);
     if (rc != LK_OK)
         return rc;
-    if (PQntuples(res) != 1)
+    /* Only one-row answers are kept: a hit has its object (and no result). */
+    if (!*slot && PQntuples(res) != 1)
         return LK_ENOTFOUND;
     if (!*slot)
         *slot = decode(obj_arena, res);

@@ -1,8 +1,10 @@
 #include "serve.h"
 
 #include <errno.h>
+#include <fastcgi.h>
 #include <fcgiapp.h>
 #include <malloc.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "touch.h"
 #include "upstream.h"
 
 extern char **environ;
@@ -352,7 +355,9 @@ static void process_close(process *ps)
 static void serve_cgi(process *ps)
 {
     lk_io io = {cgi_read, cgi_write, cgi_flush, NULL};
-    if (serve_request(ps, environ, io))
+    bool input_done = serve_request(ps, environ, io);
+    lk_touch_flush(ps->db, ps->a, true);
+    if (input_done)
         return;
     /* An answer sent before the body was read: read the rest, so that
      * closing with unread input does not reset the connection and lose the
@@ -365,6 +370,14 @@ static void serve_cgi(process *ps)
             break;
         total += (size_t)got;
     }
+}
+
+/* True when a connection waits on the listening socket (fd 0): the uses
+ * noted are then written later, in a batch, not between two requests. */
+static bool requests_waiting(void)
+{
+    struct pollfd p = {.fd = FCGI_LISTENSOCK_FILENO, .events = POLLIN};
+    return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
 }
 
 /* FastCGI: a supervisor of workers, or the accept loop of one; returns the
@@ -384,7 +397,10 @@ static int serve_fastcgi(process *ps)
         lk_io io = {fcgi_read, fcgi_write, fcgi_flush, &rq};
         bool input_done = serve_request(ps, rq.envp, io);
         finish_fcgi(&rq, input_done);
+        lk_touch_flush(ps->db, ps->a, !requests_waiting());
+        lk_arena_reset(ps->a);
     }
+    lk_touch_flush(ps->db, ps->a, true);
     return 0;
 }
 

@@ -77,6 +77,27 @@ class TokenAnswerTest(t.TokenTestCase):
                          body["access_token"])
         self.assertEqual(t.counters()["token_requests"], c0)
 
+    def test_uses_are_noted_after_the_answer(self):
+        # last_used_at of the connection and of the bot key: written after
+        # the answer has gone (touch.c), at once when nothing else waits.
+        iid = t.connect(self.p)
+        name, key = f.make_key(self.p.name)  # used by no worker yet
+        q = ("SELECT (SELECT last_used_at IS NOT NULL FROM connections WHERE instance_id = :'p1'), "
+             "(SELECT last_used_at IS NOT NULL FROM api_keys WHERE name = :'p2')")
+        self.assertEqual(lk.sql(q, iid, name)[0], ["f", "f"])
+        self.assertToken(t.get_token(self.p, iid, key=key))
+        deadline = time.monotonic() + 5
+        while lk.sql(q, iid, name)[0] != ["t", "t"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(lk.sql(q, iid, name)[0], ["t", "t"])
+        # At most once a minute: a use 30 s after the last one writes nothing.
+        lk.sql("UPDATE connections SET last_used_at = now() - interval '30 seconds' WHERE instance_id = :'p1'", iid)
+        was = lk.sql("SELECT last_used_at::text FROM connections WHERE instance_id = :'p1'", iid)[0]
+        for _ in range(8):
+            self.assertToken(t.get_token(self.p, iid))
+        time.sleep(0.3)  # long enough for a write that must not come
+        self.assertEqual(lk.sql("SELECT last_used_at::text FROM connections WHERE instance_id = :'p1'", iid)[0], was)
+
     def test_head_answers_like_get_without_body(self):
         iid = t.connect(self.p)
         r = lk.http("HEAD", "/token/%s?instance_id=%s" % (self.p.name, iid), headers=self.p.auth)
