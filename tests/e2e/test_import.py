@@ -102,6 +102,34 @@ class ImportTest(unittest.TestCase):
                 if len(d["access_token"]) > 8:
                     self.assertNotIn(d["access_token"][:40], err)
 
+    def test_batches_past_500_lines(self):
+        # 1,203 lines: batches of 500 (LK_BULK_BATCH), a bad line opening
+        # the second, a connection named again across the first boundary
+        # (the later, newer line wins), the last batch short.
+        base = lk.unique("many")
+        lines = []
+        for i in range(1203):
+            lines.append({"profile": self.p.name, "instance_id": "%s-%d" % (base, i),
+                          "access_token": "imp-at-%s-%d" % (base, i), "refresh_token": "imp-rt-%s-%d" % (base, i),
+                          "expires_at": "2099-01-01T00:00:00Z", "scope": "read"})
+        lines[500] = "{not json"
+        again = dict(lines[499], access_token="imp-at-%s-again" % base, expires_at="2099-02-01T00:00:00Z")
+        lines[502] = again
+        rc, out, err = run_import(lines)
+        self.assertEqual(rc, 1)
+        self.assertTrue(out.startswith("imported 1201, updated 1, skipped 0, refused 1"), out)
+        self.assertEqual(err.strip(), "line 501: not a JSON object")
+        stored = {r["instance_id"] for r in f.connections(self.p) if r["instance_id"].startswith(base + "-")}
+        self.assertEqual(len(stored), 1201)
+        self.assertNotIn("%s-500" % base, stored)
+        self.assertNotIn("%s-502" % base, stored)
+        for i, token in ((0, lines[0]["access_token"]), (499, again["access_token"]),
+                         (501, lines[501]["access_token"]), (1202, lines[1202]["access_token"])):
+            body = lk.json_body(t.get_token(self.p, "%s-%d" % (base, i)))
+            self.assertEqual(body["access_token"], token, i)
+        rc, out, _ = run_import(lines)
+        self.assertTrue(out.startswith("imported 0, updated 0, skipped 1202, refused 1"), out)
+
     def test_rerun_skips_and_a_newer_line_updates(self):
         d = line(self.p, lk.unique("idem"))
         self.assertEqual(run_import([d])[0], 0)
