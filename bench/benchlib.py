@@ -23,7 +23,9 @@ def bench_args(doc, more=None):
     ap.add_argument("--runs", type=int, default=3)
     if more:
         more(ap)
-    return ap.parse_args()
+    a = ap.parse_args()
+    a.build = os.path.abspath(a.build)  # the web server starts programs from its own directory
+    return a
 
 
 def sh(*args, **kw):
