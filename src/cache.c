@@ -215,7 +215,7 @@ bool lk_cache_find(lk_cache *c, const char *key, unsigned long conn_epoch, lk_ca
 }
 
 void lk_cache_store(lk_cache *c, char *key, const char *prefix, const char *tag_value, const PGresult *res,
-                    unsigned long conn_epoch, lk_cache_hit *hit)
+                    size_t obj_bytes, unsigned long conn_epoch, lk_cache_hit *hit)
 {
     if (c->entries >= c->max)
         drop(c, c->oldest);
@@ -232,7 +232,7 @@ void lk_cache_store(lk_cache *c, char *key, const char *prefix, const char *tag_
     e->thash = hash(tag);
     e->res = copy;
     e->epoch = conn_epoch;
-    e->arena = lk_arena_new_sized(LK_CACHE_ARENA_BLOCK);
+    e->arena = lk_arena_new_sized(obj_bytes ? obj_bytes : LK_CACHE_ARENA_BLOCK);
     struct entry **kb = &c->keys[e->khash & (c->nbuckets - 1)];
     e->knext = *kb;
     *kb = e;

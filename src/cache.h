@@ -49,11 +49,12 @@ char *lk_cache_key(const char *stmt_name, int nparams, const char *const *params
 bool lk_cache_find(lk_cache *c, const char *key, unsigned long conn_epoch, lk_cache_hit *hit);
 /* Stores a copy of res under key (taken over, not already held) with tag
  * prefix + tag_value; evicts the least recently used entry when full.
- * *hit lends the stored copy. res NULL: the entry keeps only the object
+ * *hit lends the stored copy; obj_bytes is about what the object decoded
+ * from it takes (its arena's first block: one block, not two). res NULL: the entry keeps only the object
  * the caller decodes into *hit->obj (a connection's row copied is about
  * 2.5 KB of libpq's blocks that no one reads again). */
 void lk_cache_store(lk_cache *c, char *key, const char *prefix, const char *tag_value, const PGresult *res,
-                    unsigned long conn_epoch, lk_cache_hit *hit);
+                    size_t obj_bytes, unsigned long conn_epoch, lk_cache_hit *hit);
 
 /* Drops the entries tagged tag ("*": all), as a NOTIFY names them. */
 void lk_cache_drop_tag(lk_cache *c, const char *tag);

@@ -20,6 +20,7 @@ typedef struct lk_conn {
     char *expires_at;     /* RFC 3339, or NULL */
     long long expires_in; /* seconds from now (may be negative); 0 if unknown */
     json_object *metadata;
+    const char *metadata_text; /* the row's metadata as stored (a cached row keeps only this) */
     char *status;
     long long generation, refresh_count, failure_count;
     char *created_at, *updated_at, *last_used_at, *last_refreshed_at, *grant_issued_at;

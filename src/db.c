@@ -10,6 +10,10 @@
 #include "log.h"
 #include "text.h"
 
+/* The struct a decoded row becomes, at most (lk_conn, lk_profile, ...)
+ * and the arena's own header, in bytes. */
+#define LK_DB_OBJ_STRUCT ((size_t)512)
+
 struct lk_db {
     PGconn *conn;
     char *conninfo, *appname;
@@ -357,6 +361,16 @@ static void lend(const lk_cache_hit *hit, PGresult **out, void ***slot, lk_arena
     *obj_arena = hit->obj_arena;
 }
 
+/* About what an object decoded from the one row of res takes: its values
+ * copied (each rounded up to the arena's alignment) and its struct. */
+static size_t decoded_bytes(const PGresult *res)
+{
+    size_t n = LK_DB_OBJ_STRUCT;
+    for (int i = 0; i < PQnfields(res); i++)
+        n += ((size_t)PQgetlength(res, 0, i) + 16) & ~(size_t)15;
+    return n;
+}
+
 /* lk_db_cached_obj, keeping the result in the entry or (keep_res false)
  * only the object decoded from it: a hit then lends no result (*out
  * NULL), and a miss the request's own. */
@@ -384,7 +398,7 @@ static lk_err cached(lk_db *db, lk_arena *a, lk_stmt *st, const char *const *par
             *out = res;
         return rc;
     }
-    lk_cache_store(db->cache, key, prefix, tag_value, keep_res ? res : NULL, db->epoch, &hit);
+    lk_cache_store(db->cache, key, prefix, tag_value, keep_res ? res : NULL, decoded_bytes(res), db->epoch, &hit);
     lend(&hit, out, slot, obj_arena);
     if (!keep_res)
         *out = res;

@@ -30,7 +30,7 @@ static void put(lk_cache *c, const char *k, const char *tag, const char *v, unsi
     const char *params[] = {k};
     PGresult *r = row(v);
     lk_cache_hit hit;
-    lk_cache_store(c, lk_cache_key("s", 1, params), "c:", tag, r, epoch, &hit);
+    lk_cache_store(c, lk_cache_key("s", 1, params), "c:", tag, r, 0, epoch, &hit);
     assert_string_equal(PQgetvalue(hit.res, 0, 0), v);
     PQclear(r);
 }
@@ -162,7 +162,7 @@ static void test_cache_dropped_entry_lent_until_sweep(void **state)
     const char *params[] = {"a"};
     PGresult *r = row("A");
     lk_cache_hit hit;
-    lk_cache_store(c, lk_cache_key("s", 1, params), "c:", "1", r, 1, &hit);
+    lk_cache_store(c, lk_cache_key("s", 1, params), "c:", "1", r, 0, 1, &hit);
     PQclear(r);
     *hit.obj = lk_strdup(hit.obj_arena, "decoded");
     put(c, "b", "2", "B", 1); /* evicts a */
