@@ -126,6 +126,14 @@ class Stack:
                              timeout=timeout, check=True)
         return res.returncode, res.stdout, res.stderr
 
+    def psql(self, sql):
+        """Runs sql (no transaction block) with psql against the stack's database."""
+        e = self.env
+        penv = dict(os.environ, PGHOST=e["PGHOST"], PGPORT=e["PGPORT"], PGDATABASE=e["PGDATABASE"],
+                    PGUSER=e["PGUSER"])
+        return sh(os.path.join(e["PG_BIN"], "psql"), "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql,
+                  env=penv)
+
     def connect(self, instance):
         """authorize → provider (auto-approve) → callback, keeping the cookie."""
         status, _, _, body = request(self.env["LATCHKEY_URL"] + "/authorize/bench", "POST",

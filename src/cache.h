@@ -16,7 +16,7 @@
 #include "lk.h"
 
 /* The entries a cache keeps when none is configured (cache_entries). */
-#define LK_CACHE_ENTRIES_DEFAULT 10000
+#define LK_CACHE_ENTRIES_DEFAULT 25000
 
 typedef struct lk_cache lk_cache;
 

@@ -19,12 +19,16 @@
     "(extract(epoch FROM c.expires_at) * 1000)::bigint AS expires_at_ms, "                        \
     "c.metadata::text AS metadata, c.status, c.generation, c.refresh_count, c.failure_count, "    \
     ISO("c.created_at") " AS created_at, " ISO("c.updated_at") " AS updated_at, "                 \
-    ISO("c.last_used_at") " AS last_used_at, " ISO("c.last_refreshed_at") " AS last_refreshed_at, " \
+    ISO("c.last_refreshed_at") " AS last_refreshed_at, "                                      \
     ISO("c.grant_issued_at") " AS grant_issued_at, c.last_error, "                              \
     "floor(extract(epoch FROM GREATEST(c.last_refreshed_at, c.grant_issued_at)) * 1000)::bigint " \
     "AS refreshed_at_ms, floor(extract(epoch FROM c.grant_issued_at) * 1000)::bigint "          \
     "AS grant_issued_at_ms, (extract(epoch FROM c.refresh_retry_at) * 1000)::bigint AS retry_at_ms, "  \
     "c.refresh_retry_error"
+/* When it was last used: connection_uses (sql/013), or the column the
+ * versions before it wrote. Read by the CLI only, never on the hot path. */
+#define CONN_USE_COLUMN ISO("GREATEST(u.last_used_at, c.last_used_at)") " AS last_used_at"
+#define CONN_USE_JOIN " LEFT JOIN connection_uses u ON u.connection_id = c.id "
 /* clang-format on */
 
 static lk_stmt q_lock_row = LK_STMT("conn_lock_row",
@@ -60,11 +64,14 @@ static lk_stmt q_lock = LK_STMT("conn_lock",
                                 "SELECT " CONN_COLUMNS " FROM connections c JOIN profiles p ON p.id = "
                                 "c.profile_id WHERE c.id = $1 FOR UPDATE OF c",
                                 1);
-static lk_stmt q_list = LK_STMT("conn_list",
-                                "SELECT " CONN_COLUMNS " FROM connections c JOIN profiles p ON p.id = "
-                                "c.profile_id WHERE $1::text IS NULL OR p.name = $1 ORDER BY p.name, "
-                                "c.instance_id LIMIT 10000",
-                                1);
+static lk_stmt q_list =
+    LK_STMT("conn_list",
+            "SELECT " CONN_COLUMNS ", " CONN_USE_COLUMN " FROM connections c JOIN profiles p ON "
+            "p.id = c.profile_id" CONN_USE_JOIN "WHERE $1::text IS NULL OR p.name = $1 ORDER BY p.name, "
+            "c.instance_id LIMIT 10000",
+            1);
+static lk_stmt q_last_used =
+    LK_STMT("conn_last_used", "SELECT " CONN_USE_COLUMN " FROM connections c" CONN_USE_JOIN "WHERE c.id = $1", 1);
 static lk_stmt q_delete = LK_STMT("conn_delete",
                                   "DELETE FROM connections c USING profiles p WHERE p.id = c.profile_id "
                                   "AND p.name = $1 AND c.instance_id = $2",
@@ -268,6 +275,17 @@ lk_err lk_conn_access_token(lk_arena *a, const lk_config *cfg, const lk_conn *c,
 void lk_conn_touch(const lk_conn *c)
 {
     lk_touch_note('c', c->id);
+}
+
+lk_err lk_conn_read_last_used(lk_db *db, lk_arena *a, lk_conn *c)
+{
+    const char *params[] = {c->id_text};
+    PGresult *res;
+    lk_err rc = lk_db_exec(db, a, &q_last_used, params, &res);
+    if (rc != LK_OK)
+        return rc;
+    c->last_used_at = PQntuples(res) == 1 ? col(a, res, 0, "last_used_at") : NULL;
+    return LK_OK;
 }
 
 lk_err lk_conn_list(lk_db *db, lk_arena *a, const char *profile, lk_conn **out, size_t *n)

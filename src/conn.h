@@ -49,7 +49,11 @@ lk_err lk_conn_lock(lk_db *db, lk_arena *a, long long id, lk_conn **out);
 lk_err lk_conn_access_token(lk_arena *a, const lk_config *cfg, const lk_conn *c, char **out);
 /* Notes a use (last_used_at), written after the answer (touch.h). */
 void lk_conn_touch(const lk_conn *c);
-/* Lists connections (of one profile when profile is not NULL). */
+/* Reads when c was last used into c->last_used_at (lk_conn_load leaves it
+ * NULL: the hot path never reads it). */
+lk_err lk_conn_read_last_used(lk_db *db, lk_arena *a, lk_conn *c);
+/* Lists connections (of one profile when profile is not NULL), with when
+ * each was last used. */
 lk_err lk_conn_list(lk_db *db, lk_arena *a, const char *profile, lk_conn **out, size_t *n);
 /* Deletes one connection (LK_ENOTCONN when there was none). */
 lk_err lk_conn_delete(lk_db *db, lk_arena *a, const char *profile, const char *instance_id);

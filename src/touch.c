@@ -11,10 +11,13 @@ static lk_stmt q_keys = LK_STMT("touch_keys",
                                 "WHERE id = ANY($1::bigint[]) AND (last_used_at IS NULL OR last_used_at < now() - "
                                 "interval '1 minute') ORDER BY id FOR UPDATE SKIP LOCKED)",
                                 1);
+/* In connection_uses (sql/013), for connections that still exist; in id
+ * order, so that two processes' batches lock in the same order. */
 static lk_stmt q_conns = LK_STMT("touch_conns",
-                                 "UPDATE connections SET last_used_at = now() WHERE id IN (SELECT id FROM "
-                                 "connections WHERE id = ANY($1::bigint[]) AND (last_used_at IS NULL OR "
-                                 "last_used_at < now() - interval '1 minute') ORDER BY id FOR UPDATE SKIP LOCKED)",
+                                 "INSERT INTO connection_uses (connection_id, last_used_at) SELECT id, now() FROM "
+                                 "connections WHERE id = ANY($1::bigint[]) ORDER BY id ON CONFLICT (connection_id) DO "
+                                 "UPDATE SET last_used_at = EXCLUDED.last_used_at WHERE connection_uses.last_used_at < "
+                                 "EXCLUDED.last_used_at - interval '1 minute'",
                                  1);
 
 static struct {

@@ -32,8 +32,9 @@ size_t lk_touch_pending(void);
 
 /* Writes the pending notes when idle (nothing else waits to be served),
  * LK_TOUCH_BATCH are pending, or the oldest is LK_TOUCH_DELAY_MS old:
- * one UPDATE per kind, skipping rows locked by a refresh (no wait behind
- * a provider, no deadlock between processes). Best effort: notes that
+ * one statement per kind: bot keys' rows skip those locked (no wait, no
+ * deadlock between processes), connections' uses go to connection_uses
+ * (sql/013), which no refresh locks. Best effort: notes that
  * cannot be written are dropped (the next minute notes them again). */
 void lk_touch_flush(lk_db *db, lk_arena *a, bool idle);
 

@@ -181,6 +181,8 @@ int cli_connection(cli *c, int argc, char **argv)
             return 1;
         lk_conn *conn;
         lk_err rc = lk_conn_load(c->db, c->a, argv[2], argv[3], &conn);
+        if (rc == LK_OK)
+            rc = lk_conn_read_last_used(c->db, c->a, conn);
         if (rc != LK_OK)
             return cli_fail("connection show: %s", cli_reason(rc));
         cli_print_json(conn_json(c, conn));

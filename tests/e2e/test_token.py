@@ -78,25 +78,40 @@ class TokenAnswerTest(t.TokenTestCase):
         self.assertEqual(t.counters()["token_requests"], c0)
 
     def test_uses_are_noted_after_the_answer(self):
-        # last_used_at of the connection and of the bot key: written after
-        # the answer has gone (touch.c), at once when nothing else waits.
+        # When the connection and the bot key were last used: written after
+        # the answer has gone (touch.c), at once when nothing else waits;
+        # shown by connection show and list.
         iid = t.connect(self.p)
         name, key = f.make_key(self.p.name)  # used by no worker yet
-        q = ("SELECT (SELECT last_used_at IS NOT NULL FROM connections WHERE instance_id = :'p1'), "
-             "(SELECT last_used_at IS NOT NULL FROM api_keys WHERE name = :'p2')")
-        self.assertEqual(lk.sql(q, iid, name)[0], ["f", "f"])
+
+        def used():
+            conn = json.loads(lk.cli("--json", "connection", "show", self.p.name, iid)[1])
+            listed = [c for c in json.loads(lk.cli("--json", "connection", "list", self.p.name)[1])
+                      if c["instance_id"] == iid]
+            k = lk.sql("SELECT last_used_at IS NOT NULL FROM api_keys WHERE name = :'p1'", name)[0][0]
+            return conn.get("last_used_at"), listed[0].get("last_used_at"), k
+
+        self.assertEqual(used(), (None, None, "f"))
         self.assertToken(t.get_token(self.p, iid, key=key))
         deadline = time.monotonic() + 5
-        while lk.sql(q, iid, name)[0] != ["t", "t"] and time.monotonic() < deadline:
+        while None in used()[:2] and time.monotonic() < deadline:
             time.sleep(0.05)
-        self.assertEqual(lk.sql(q, iid, name)[0], ["t", "t"])
+        shown, listed, k = used()
+        self.assertRegex(shown, t.ISO_Z)
+        self.assertEqual(listed, shown)
+        self.assertEqual(k, "t")
         # At most once a minute: a use 30 s after the last one writes nothing.
-        lk.sql("UPDATE connections SET last_used_at = now() - interval '30 seconds' WHERE instance_id = :'p1'", iid)
-        was = lk.sql("SELECT last_used_at::text FROM connections WHERE instance_id = :'p1'", iid)[0]
+        lk.sql("UPDATE connection_uses SET last_used_at = now() - interval '30 seconds' WHERE connection_id = "
+               "(SELECT id FROM connections WHERE instance_id = :'p1')", iid)
+        was = used()[0]
         for _ in range(8):
             self.assertToken(t.get_token(self.p, iid))
         time.sleep(0.3)  # long enough for a write that must not come
-        self.assertEqual(lk.sql("SELECT last_used_at::text FROM connections WHERE instance_id = :'p1'", iid)[0], was)
+        self.assertEqual(used()[0], was)
+        # A deleted connection takes its use with it.
+        lk.cli("connection", "delete", self.p.name, iid)
+        self.assertEqual(lk.sql("SELECT count(*) FROM connection_uses u WHERE NOT EXISTS "
+                                "(SELECT 1 FROM connections c WHERE c.id = u.connection_id)")[0][0], "0")
 
     def test_head_answers_like_get_without_body(self):
         iid = t.connect(self.p)
