@@ -121,46 +121,60 @@ static bool marker_holds(lk_db *db)
            !strcmp(seen, db->marker);
 }
 
-/* Marks the new connection's server session (a setting of our own) and
- * notes whether a pooler sits in between (the backend PID libpq was told
- * is not the server's). Behind a pooler that hands each transaction to
- * any server session, the marker does not read back: the cache is
- * refused, loudly, instead of serving what no announcement can drop. */
-static lk_err mark_session(lk_db *db)
+/* Sets up the new connection's server session with one statement: the
+ * timeouts (a dead client must not hold a row lock for long, SPEC §5:
+ * idle transactions are ended by the server) as settings, not startup
+ * options, which PgBouncer refuses; and a marker of our own. Notes
+ * whether a pooler sits in between (the backend PID libpq was told is not
+ * the server's). Behind a pooler that hands each transaction to any
+ * server session, the marker does not read back: a caching handle then
+ * refuses its cache, loudly, instead of serving what no announcement can
+ * drop. */
+static lk_err setup_session(lk_db *db)
 {
     unsigned char raw[LK_DB_MARKER_BYTES];
     if (lk_random(raw, sizeof(raw)) != LK_OK)
         return LK_EINTERNAL;
     for (size_t i = 0; i < sizeof(raw); i++)
         snprintf(db->marker + 2 * i, 3, "%02x", raw[i]);
-    const char *params[] = {db->marker};
+    char statement[24], idle[24];
+    snprintf(statement, sizeof(statement), "%ld", db->statement_ms);
+    snprintf(idle, sizeof(idle), "%ld", db->idle_ms);
+    const char *params[] = {statement, idle, db->marker};
     char pid[24];
-    if (!query_value(db, "SELECT pg_backend_pid() FROM (SELECT set_config('latchkey.session', $1, false)) s", 1, params,
-                     pid, sizeof(pid))) {
-        lk_warn("session check failed: %s", PQerrorMessage(db->conn));
+    if (!query_value(db,
+                     "SELECT pg_backend_pid() FROM (SELECT set_config('statement_timeout', $1, false), "
+                     "set_config('idle_in_transaction_session_timeout', $2, false), "
+                     "set_config('latchkey.session', $3, false)) s",
+                     3, params, pid, sizeof(pid))) {
+        lk_warn("session set-up failed: %s", PQerrorMessage(db->conn));
         return LK_EDB;
     }
     char libpq_pid[24];
     snprintf(libpq_pid, sizeof(libpq_pid), "%d", PQbackendPID(db->conn));
     db->pooled = strcmp(pid, libpq_pid) != 0;
-    if (db->pooled && !marker_holds(db))
+    if (db->pooled && db->cache && !db->cache_refused && !marker_holds(db))
         refuse_cache(db, "the server session changed between two statements");
     return LK_OK;
 }
 
 static lk_err connect_db(lk_db *db)
 {
-    char ctimeout[24], options[192];
+    char ctimeout[24], utimeout[24];
     long secs = (db->connect_timeout_ms + 999) / 1000;
-    snprintf(ctimeout, sizeof(ctimeout), "%ld", secs < 2 ? 2 : secs);
-    /* A dead client must not hold a row lock for long (SPEC §5): idle
-     * transactions are ended by the server, and TCP keepalives notice a
-     * vanished peer. */
-    snprintf(options, sizeof(options), "-c statement_timeout=%ld -c idle_in_transaction_session_timeout=%ld",
-             db->statement_ms, db->idle_ms);
-    const char *keys[] = {"dbname",          "application_name",    "connect_timeout",  "options",         "keepalives",
-                          "keepalives_idle", "keepalives_interval", "keepalives_count", "client_encoding", NULL};
-    const char *vals[] = {db->conninfo, db->appname, ctimeout, options, "1", "30", "10", "3", "UTF8", NULL};
+    if (secs < 2)
+        secs = 2;
+    snprintf(ctimeout, sizeof(ctimeout), "%ld", secs);
+    /* A server that vanished (its machine lost, its network cut: no reset
+     * comes) is given up when what we sent stays unacknowledged as long as
+     * a connection may take (TCP_USER_TIMEOUT), or when an idle or waiting
+     * connection's keepalives go unanswered: then the next host of a
+     * multi-host conninfo is tried (SPEC §12). */
+    snprintf(utimeout, sizeof(utimeout), "%ld", secs * 1000);
+    const char *keys[] = {
+        "dbname",          "application_name",    "connect_timeout",  "tcp_user_timeout", "keepalives",
+        "keepalives_idle", "keepalives_interval", "keepalives_count", "client_encoding",  NULL};
+    const char *vals[] = {db->conninfo, db->appname, ctimeout, utimeout, "1", "10", "5", "3", "UTF8", NULL};
     /* An empty conninfo leaves dbname to PGDATABASE. */
     PGconn *c = PQconnectdbParams(*db->conninfo ? keys : keys + 1, *db->conninfo ? vals : vals + 1, 1);
     if (!c || PQstatus(c) != CONNECTION_OK) {
@@ -176,9 +190,9 @@ static lk_err connect_db(lk_db *db)
     db->heard_ms = lk_cache_now_ms();
     /* A caching handle hears of every change to a cached row (sql/002) on
      * each new connection, before it answers from the cache. */
-    lk_err rc = db->cache ? listen_on(db, "latchkey") : LK_OK;
-    if (rc == LK_OK && db->cache && !db->cache_refused)
-        rc = mark_session(db);
+    lk_err rc = setup_session(db);
+    if (rc == LK_OK && db->cache)
+        rc = listen_on(db, "latchkey");
     if (rc == LK_OK && db->channel)
         rc = listen_on(db, db->channel);
     if (rc != LK_OK)

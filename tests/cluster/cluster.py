@@ -121,8 +121,12 @@ def cleanup():
         time.sleep(0.05)
     for n in ours:
         run(["ip", "netns", "del", n], check=False)
-    if os.path.exists("/sys/class/net/" + BRIDGE):
-        run(["ip", "link", "del", BRIDGE], check=False)
+    # A namespace's end of a veth pair goes with it, but only once the
+    # kernel has freed the namespace (asynchronously): the ends on our side
+    # are deleted here, each taking its peer along.
+    for dev in os.listdir("/sys/class/net"):
+        if dev.startswith(PREFIX):
+            run(["ip", "link", "del", dev], check=False)
     for d in os.listdir("/tmp"):
         path = os.path.join("/tmp", d)
         if d.startswith(WORK_PREFIX) and os.path.isfile(os.path.join(path, WORK_MARK)):
@@ -201,7 +205,7 @@ class Cluster:
                            os.path.join(self.pg_bin, args[0])] + list(args[1:]))
         return run(cmd, check=check, cwd=self.dir, env=stack.clean_env(LC_ALL="C"))
 
-    def pg_conf(self, host):
+    def pg_conf(self, host, sync_standby=""):
         return ("\n# latchkey cluster suite\n"
                 "listen_addresses = '%s'\n"
                 "port = %d\n"
@@ -220,8 +224,7 @@ class Cluster:
                 "tcp_keepalives_interval = 2\n"
                 "tcp_keepalives_count = 2\n"
                 "log_line_prefix = '%%m [%%p] %%a '\n"
-                % (addr(host), PG_PORT, self.p("sock-" + host), host,
-                   "db2" if host == "db1" else ""))
+                % (addr(host), PG_PORT, self.p("sock-" + host), host, sync_standby))
 
     def pg_up(self):
         for host in ("db1", "db2"):
@@ -235,13 +238,13 @@ class Cluster:
         self.pg("db1", "initdb", "-D", self.p("db1"), "-U", "postgres", "--auth=trust",
                 "--locale=C", "--encoding=UTF8", "--no-sync")
         with open(self.p("db1", "postgresql.conf"), "a") as fh:
-            fh.write(self.pg_conf("db1"))
+            fh.write(self.pg_conf("db1", "db2"))
         with open(self.p("db1", "pg_hba.conf"), "a") as fh:
             fh.write("host all all %s.0/24 trust\nhost replication all %s.0/24 trust\n"
                      % (NET, NET))
         self.pg_start("db1")
         self.pg("db2", "pg_basebackup", "-h", addr("db1"), "-p", str(PG_PORT), "-U", "postgres",
-                "-D", self.p("db2"), "-X", "stream", "-R", "--no-sync")
+                "-D", self.p("db2"), "-X", "stream", "-R", "--no-sync", "--checkpoint=fast")
         with open(self.p("db2", "postgresql.conf"), "a") as fh:
             fh.write(self.pg_conf("db2"))
         self.pg_start("db2")
@@ -250,6 +253,24 @@ class Cluster:
                        30, "db2 to stream synchronously")
         run([os.path.join(self.pg_bin, "createdb"), "-h", addr("db1"), "-p", str(PG_PORT),
              "-U", "postgres", "latchkey"])
+
+    def rebuild_standby(self, host, primary):
+        """host (its server dead) made anew as a synchronous standby of
+        primary, as an HA manager does with a failed primary."""
+        kill_ns_processes(ns(host))
+        shutil.rmtree(self.p(host))
+        os.makedirs(self.p(host), mode=0o700)
+        shutil.chown(self.p(host), stack.PG_USER, stack.PG_USER)
+        self.pg(host, "pg_basebackup", "-h", addr(primary), "-p", str(PG_PORT), "-U", "postgres",
+                "-D", self.p(host), "-X", "stream", "-R", "--no-sync", "--checkpoint=fast")
+        with open(self.p(host, "postgresql.conf"), "a") as fh:
+            fh.write(self.pg_conf(host))
+        self.pg_start(host)
+        self.psql(primary, "ALTER SYSTEM SET synchronous_standby_names = '%s'" % host)
+        self.psql(primary, "SELECT pg_reload_conf()")
+        stack.wait_for(lambda: self.psql(primary, "SELECT sync_state FROM pg_stat_replication "
+                                         "WHERE application_name = '%s'" % host) == "sync",
+                       30, "%s to stream synchronously" % host)
 
     def pg_start(self, host):
         self.pg(host, "pg_ctl", "-D", self.p(host), "-l", self.p(host + ".log"), "-w", "-t", "60",

@@ -48,6 +48,7 @@ def figure(name, value):
 class Cl:
     cl = None
     P = None
+    hooks = None  # the receivers' log, once hooks_up() ran
 
 
 # ------------------------------------------------------------------ helpers
@@ -336,7 +337,7 @@ def transaction_mode_fails_loudly():
 
 
 class Loop:
-    """Calls fn(i) on a thread until stopped; keeps (t, result)."""
+    """Calls fn(i) on a thread until stopped; keeps (start, end, result)."""
 
     def __init__(self, fn, pause):
         self.fn, self.pause, self.out = fn, pause, []
@@ -347,9 +348,10 @@ class Loop:
     def run(self):
         i = 0
         while not self.stop.is_set():
+            start = time.monotonic()
             r = self.fn(i)
             if r is not None:
-                self.out.append((time.monotonic(), r))
+                self.out.append((start, time.monotonic(), r))
             i += 1
             time.sleep(self.pause)
 
@@ -412,14 +414,18 @@ def events_outbox():
     return {r[0]: r[1] for r in rows}
 
 
-def failover():
-    """PostgreSQL on db1 killed during traffic (tokens, rotations, MCP calls,
-    deletions whose events go out as webhooks), db2 promoted: every node
-    finds it by itself; only 503 with Retry-After in the gap; no rotation
-    lost; each event delivered."""
+def failover(label="failover", old="db1", new="db2", how="kill"):
+    """The primary (old) lost during traffic (tokens, rotations, MCP calls,
+    deletions whose events go out as webhooks): its PostgreSQL killed
+    (how="kill"), or its network cut (how="cut": no reset ever comes); the
+    standby (new) promoted. Every node finds it by itself; only 503 with
+    Retry-After in the gap; no rotation lost; each event delivered."""
     cl = Cl.cl
     p = Cl.P
-    hooks = hooks_up()
+    if not Cl.hooks:
+        Cl.hooks = hooks_up()
+    hooks = Cl.hooks
+    before = {h["id"] for h in hooks_seen(hooks)}
     stable = t.connect(p)
     stable_tok = t.token_of(token("node1", p, stable))
     rotating = {n: [t.connect(p) for _ in range(2)] for n in C.NODES}
@@ -431,10 +437,11 @@ def failover():
                                                      events_outbox().values()), 30,
                      what="deliveries before the failover")
     del pre
-    normal = collections.Counter(h["id"] for h in hooks_seen(hooks))
-    figure("failover.webhooks_before.delivered", len(normal))
+    normal = collections.Counter(h["id"] for h in hooks_seen(hooks) if h["id"] not in before)
+    figure(label + ".webhooks_before.delivered", len(normal))
     assert normal and max(normal.values()) == 1, "delivered twice: %s" % normal.most_common(2)
-    assert set(normal) == set(events_outbox()), "events not delivered before the failover"
+    assert set(events_outbox()) <= {h["id"] for h in hooks_seen(hooks)}, \
+        "events not delivered before the failover"
 
     def probe(n):
         return lambda i: _answer(token(n, p, stable, timeout=10))
@@ -446,7 +453,8 @@ def failover():
                 t.expire(p, iid)
             except AssertionError:
                 return None  # no primary to move time on
-            return dict(_answer(token(n, p, iid, timeout=20)), iid=iid)
+            sent = time.monotonic()
+            return dict(_answer(token(n, p, iid, timeout=20)), iid=iid, sent=sent)
         return step
 
     def deleter(i):
@@ -466,14 +474,17 @@ def failover():
     try:
         time.sleep(3)
         tk = time.monotonic()
-        killed = cl.kill_pg("db1")
+        if how == "kill":
+            figure(label + ".postgres_processes_killed", len(cl.kill_pg(old)))
+        else:
+            cl.link(old, False)  # and so it stays: fenced off
         time.sleep(1.0)  # what an HA manager takes to decide, at the least
         tp0 = time.monotonic()
-        cl.promote("db2")
+        cl.promote(new)
         tp = time.monotonic()
 
         def recovered(n):
-            return any(ts > tp0 and r["status"] == 200 for ts, r in probes[n].out)
+            return any(r["sent"] > tp0 and r["status"] == 200 for _s, _e, r in rotators[n].out)
         wait_first(lambda: all(recovered(n) for n in C.NODES), 60, what="every node to answer 200")
         time.sleep(2)
     finally:
@@ -481,23 +492,31 @@ def failover():
             lp.stop.set()
         for lp in loops:
             lp.end()
-    figure("failover.postgres_processes_killed", len(killed))
-    figure("failover.promote_seconds", round(tp - tp0, 2))
-    gaps = {}
+    figure(label + ".promote_seconds", round(tp - tp0, 2))
+    # Unavailability: from the loss to the first refresh answered 200 (a
+    # write, never a cached answer) of a request sent after it, per node;
+    # reads (the probes, which a node may answer from its cache while the
+    # answer is fresh) are reported apart.
+    gaps, reads = {}, {}
     for n in C.NODES:
-        first = min(ts for ts, r in probes[n].out if ts > tk and r["status"] == 200)
-        gaps[n] = round(first - tk, 2)
-    answers = [(ts, r) for lp in loops for ts, r in lp.out]
+        gaps[n] = round(min(e for _s, e, r in rotators[n].out
+                            if r["sent"] >= tk and r["status"] == 200) - tk, 2)
+        reads[n] = round(min(e for st, e, r in probes[n].out
+                             if st >= tk and r["status"] == 200) - tk, 2)
+    answers = [(e, r) for lp in loops for st, e, r in lp.out]
+    slowest = max(e - st for lp in loops for st, e, _r in lp.out if e >= tk)
     gap_503 = sum(1 for ts, r in answers if ts >= tk and r["status"] == 503)
     wrong = [r for _ts, r in answers
              if r["status"] not in (200, 204, 503) or (r["status"] == 503 and not r["retry_after"])]
     wrong += [("another token for the stable connection", n) for n in C.NODES
-              for _ts, r in probes[n].out if r["status"] == 200 and r["token"] != stable_tok]
-    figure("failover.requests", len(answers))
-    figure("failover.unavailable_seconds_by_node", gaps)
-    figure("failover.unavailable_seconds_max", max(gaps.values()))
-    figure("failover.answers_503_during_gap", gap_503)
-    figure("failover.wrong_answers", len(wrong))
+              for _s, _e, r in probes[n].out if r["status"] == 200 and r["token"] != stable_tok]
+    figure(label + ".requests", len(answers))
+    figure(label + ".unavailable_seconds_by_node", gaps)
+    figure(label + ".unavailable_seconds_max", max(gaps.values()))
+    figure(label + ".first_read_200_seconds_by_node", reads)
+    figure(label + ".slowest_answer_seconds", round(slowest, 2))
+    figure(label + ".answers_503_during_gap", gap_503)
+    figure(label + ".wrong_answers", len(wrong))
     assert not wrong, wrong[:5]
     # Rotations: the tokens answered for a connection follow its family's
     # order, and the end state holds the last one answered (or a later
@@ -505,7 +524,7 @@ def failover():
     lost = rotations = 0
     for n in C.NODES:
         for iid in rotating[n]:
-            answered = [r["token"] for _ts, r in rotators[n].out
+            answered = [r["token"] for _s, _e, r in rotators[n].out
                         if r["iid"] == iid and r["status"] == 200]
             rotations += len(set(answered))
             if not answered:
@@ -520,14 +539,14 @@ def failover():
             if now not in order or order.index(now) < idx[-1]:
                 lost += 1
             assert not fam["revoked"]
-    figure("failover.rotations_answered", rotations)
-    figure("failover.rotations_lost", lost)
+    figure(label + ".rotations_answered", rotations)
+    figure(label + ".rotations_lost", lost)
     assert lost == 0
     assert rotations > 0
     # MCP answers: results, or the database's 503 during the gap.
     m = collections.Counter(r["status"] if r["status"] != 200 else
-                            ("ok" if r["ok"] else "tool_error") for _ts, r in mcps.out)
-    figure("failover.mcp_answers", dict(m))
+                            ("ok" if r["ok"] else "tool_error") for _s, _e, r in mcps.out)
+    figure(label + ".mcp_answers", dict(m))
     assert m.get("ok", 0) > 0
     # Webhooks: every event of the outbox delivered; duplicates counted.
     wait_first(lambda: all(s == "delivered" for s in events_outbox().values()), 60, interval=0.2,
@@ -535,14 +554,23 @@ def failover():
     seen = collections.Counter(h["id"] for h in hooks_seen(hooks))
     outbox = events_outbox()
     missing = set(outbox) - set(seen)
-    dups = sum(c - 1 for c in seen.values() if c > 1)
-    deleted_ok = {r["iid"] for _ts, r in deletes.out if r["status"] in (200, 204)}
+    dups = sum(c - 1 for i, c in seen.items() if c > 1 and i not in before)
+    deleted_ok = {r["iid"] for _s, _e, r in deletes.out if r["status"] in (200, 204)}
     deleted_events = {h["instance_id"] for h in hooks_seen(hooks) if h["type"] == "connection.deleted"}
-    figure("failover.webhook_events", len(outbox))
-    figure("failover.webhook_duplicates", dups)
+    figure(label + ".webhook_events", len(outbox))
+    figure(label + ".webhook_duplicates", dups)
     assert not missing, "events never delivered: %d" % len(missing)
     assert deleted_ok <= deleted_events, "a committed deletion sent no event"
     assert dups <= 2, "delivered twice beyond the deliveries in flight at the kill: %d" % dups
+
+
+def failover_back():
+    """db1 rebuilt as the synchronous standby of db2 (what an HA manager
+    does), then db2's network cut during traffic and db1 promoted."""
+    t0 = time.monotonic()
+    Cl.cl.rebuild_standby("db1", "db2")
+    figure("failover_back.rebuild_standby_seconds", round(time.monotonic() - t0, 2))
+    failover("failover_back", old="db2", new="db1", how="cut")
 
 
 def _answer(r, mcp=False):
@@ -601,6 +629,7 @@ SCENARIOS = [
     ("pgbouncer_session", through_pgbouncer),
     ("pgbouncer_transaction_fails_loudly", transaction_mode_fails_loudly),
     ("failover", failover),
+    ("failover_back_network_cut", failover_back),
     ("throughput", throughput),
 ]
 
