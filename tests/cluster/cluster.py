@@ -432,7 +432,7 @@ class Cluster:
             "pool_mode = " + mode,
             "max_client_conn = 400",
             "default_pool_size = %d" % (100 if mode == "session" else 2),
-            "ignore_startup_parameters = extra_float_digits,options",
+            "ignore_startup_parameters = extra_float_digits",
             "logfile = " + os.path.join(d, "pgbouncer.log"),
             "pidfile = " + os.path.join(d, "pgbouncer.pid"),
             ""]))
