@@ -144,7 +144,18 @@ def can_make_namespaces():
     res = run(["ip", "netns", "add", probe], check=False)
     if res.returncode != 0:
         return False, "cannot make a network namespace: " + res.stderr.strip()
-    run(["ip", "netns", "del", probe], check=False)
+    try:
+        for what, cmd in (("a bridge", ["ip", "link", "add", probe + "br", "type", "bridge"]),
+                          ("a veth pair", ["ip", "link", "add", probe + "0", "type", "veth",
+                                           "peer", "name", "eth0", "netns", probe])):
+            res = run(cmd, check=False)
+            if res.returncode != 0:
+                return False, "cannot make %s: %s" % (what, res.stderr.strip())
+    finally:
+        for dev in (probe + "br", probe + "0"):
+            if os.path.exists("/sys/class/net/" + dev):
+                run(["ip", "link", "del", dev], check=False)
+        run(["ip", "netns", "del", probe], check=False)
     return True, ""
 
 

@@ -686,6 +686,8 @@ def main(argv=None):
         failed.append("setup")
     finally:
         cl.down(keep_logs=a.logs)
+        if f:
+            f.cleanup()
     figure("suite.seconds", round(time.monotonic() - t0, 1))
     if a.figures:
         with open(a.figures, "w") as fh:
