@@ -33,6 +33,9 @@ typedef struct lk_stmt {
 /* A cached answer is given only when the server answered less than this
  * long ago (SPEC §5: a change anywhere is seen within 1 s). */
 #define LK_DB_HEARD_MS 1000
+/* Random bytes of the marker a caching handle sets on each server session
+ * it LISTENs on, to learn whether a pooler swaps sessions under it. */
+#define LK_DB_MARKER_BYTES 8
 
 /* A handle that connects lazily with conninfo (a libpq string; "" uses the
  * PG* variables). statement_ms bounds every statement; idle_ms ends a
@@ -68,7 +71,11 @@ lk_err lk_db_exec(lk_db *db, lk_arena *a, lk_stmt *st, const char *const *params
  * configured size), but is only given when the server answered less than
  * LK_DB_HEARD_MS ago (else an empty round trip first, which brings what
  * was announced before it), so a change anywhere is seen within 1 s
- * whatever happens to the connection (SPEC §5).
+ * whatever happens to the connection (SPEC §5). Announcements reach only
+ * the server session that LISTENs: behind a pooler that hands each
+ * transaction to any session (PgBouncer's transaction mode), the handle
+ * notices that a setting it made on connect no longer reads back, logs an
+ * error and caches nothing from then on (SPEC §12: session mode only).
  * Turns the cache on for db, keeping at most entries answers (0: off);
  * the connections it makes from now on LISTEN. */
 void lk_db_enable_cache(lk_db *db, size_t entries);

@@ -22,7 +22,7 @@ All expiry decisions use the fake clock: time.time() + clock_offset.
 
 Usage:
   python3 tests/fake_provider.py --port 0 --ready-file /tmp/port \
-      [--host 127.0.0.1] [--client ID:SECRET ...]
+      [--host 127.0.0.1] [--client ID:SECRET ...] [--tls-cert PEM --tls-key PEM]
 """
 
 import argparse
@@ -1546,12 +1546,26 @@ class Server(http.server.ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
-def make_server(host="127.0.0.1", port=0, clients=None):
+def make_server(host="127.0.0.1", port=0, clients=None, tls=None):
+    """tls: (certificate file, key file) to serve https (the cluster suite's
+    provider, on an address that is not loopback), else http."""
     cls = Server
     if ":" in host:
-        class Server6(Server):
+        class Server6(cls):
             address_family = socket.AF_INET6
         cls = Server6
+    if tls:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(*tls)
+
+        class TLSServer(cls):
+            def get_request(self):
+                # The handshake happens on the handler's thread, at its
+                # first read: a slow client holds up no other.
+                sock, peer = self.socket.accept()
+                return ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), peer
+        cls = TLSServer
     srv = cls((host, port), Handler)
     srv.provider = Provider(clients)
     return srv
@@ -1563,6 +1577,8 @@ def main(argv=None):
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--ready-file")
     ap.add_argument("--client", action="append", default=[], metavar="ID:SECRET")
+    ap.add_argument("--tls-cert", help="serve https with this certificate (PEM) ...")
+    ap.add_argument("--tls-key", help="... and this key")
     args = ap.parse_args(argv)
     clients = []
     for c in args.client:
@@ -1570,7 +1586,8 @@ def main(argv=None):
         if not sep or not cid:
             ap.error("--client must be ID:SECRET")
         clients.append((cid, secret))
-    srv = make_server(args.host, args.port, clients)
+    tls = (args.tls_cert, args.tls_key) if args.tls_cert else None
+    srv = make_server(args.host, args.port, clients, tls)
     port = srv.server_address[1]
 
     def stop(signum, frame):

@@ -2,9 +2,10 @@
 # The one test command: install what is missing (Debian 12, as root), build
 # (Release in build/, ASan+UBSan in build-asan/), then run every test of the
 # Release build (unit + e2e; CTest fixtures start the e2e stack through
-# tests/stack.py), the unit tests and the ASan soak (programs behind lighttpd
-# under load, tests/e2e/asan_soak.py) of the sanitizer build, and a bounded run
-# of every fuzz target (tests/fuzz/run.sh).
+# tests/stack.py), the cluster suite (tests/cluster/run.sh), the unit tests
+# and the ASan soak (programs behind lighttpd under load,
+# tests/e2e/asan_soak.py) of the sanitizer build, and a bounded run of every
+# fuzz target (tests/fuzz/run.sh).
 # Exit status: 0 when everything passed.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
@@ -46,6 +47,10 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 step lint bash tests/lint.sh build-lint
 if step build lk_build build; then
     step ctest ctest --test-dir build --output-on-failure --no-tests=error
+    # Three web nodes, a primary with a synchronous standby, PgBouncer and
+    # the fake provider on network namespaces: storms, kills, a cut-off
+    # node, failover (tests/cluster/run.sh; root only, else it skips).
+    step cluster bash tests/cluster/run.sh build
 fi
 if step build-asan lk_build build-asan -DCMAKE_BUILD_TYPE=Debug -DLATCHKEY_SANITIZE=ON; then
     # The unit tests, and the programs behind lighttpd under load (asan.soak).
