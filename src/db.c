@@ -173,13 +173,16 @@ static lk_err connect_db(lk_db *db)
     /* A server that vanished (its machine lost, its network cut: no reset
      * comes) is given up when what we sent stays unacknowledged as long as
      * a connection may take (TCP_USER_TIMEOUT), or when an idle or waiting
-     * connection's keepalives go unanswered: then the next host of a
-     * multi-host conninfo is tried (SPEC §12). */
+     * connection's keepalives go unanswered (the first after 2 s of
+     * silence: a request whose reply will never come waits about 4 s, not
+     * the 10 to 25 s of longer keepalives; a live server's kernel answers
+     * them however busy it is): then the next host of a multi-host
+     * conninfo is tried (SPEC §12). */
     snprintf(utimeout, sizeof(utimeout), "%ld", secs * 1000);
     const char *keys[] = {
         "dbname",          "application_name",    "connect_timeout",  "tcp_user_timeout", "keepalives",
         "keepalives_idle", "keepalives_interval", "keepalives_count", "client_encoding",  NULL};
-    const char *vals[] = {db->conninfo, db->appname, ctimeout, utimeout, "1", "10", "5", "3", "UTF8", NULL};
+    const char *vals[] = {db->conninfo, db->appname, ctimeout, utimeout, "1", "2", "1", "3", "UTF8", NULL};
     /* An empty conninfo leaves dbname to PGDATABASE. */
     PGconn *c = PQconnectdbParams(*db->conninfo ? keys : keys + 1, *db->conninfo ? vals : vals + 1, 1);
     if (!c || PQstatus(c) != CONNECTION_OK) {
