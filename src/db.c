@@ -7,7 +7,7 @@
 #include <sys/select.h>
 
 #include "cache.h"
-#include "crypto.h"
+#include "db_int.h"
 #include "log.h"
 #include "text.h"
 
@@ -15,27 +15,6 @@
  * the one kept by the thousand. Larger ones (a profile) take a second
  * block of their arena. */
 #define LK_DB_OBJ_STRUCT ((size_t)256)
-
-struct lk_db {
-    PGconn *conn;
-    char *conninfo, *appname;
-    long connect_timeout_ms, statement_ms, idle_ms;
-    unsigned long epoch; /* bumped on every new connection */
-    bool in_tx;
-    char sqlstate[6];
-    lk_cache *cache;     /* NULL: answers are not cached */
-    long long heard_ms;  /* when the server last answered (monotonic) */
-    const char *channel; /* a worker's LISTEN channel (lk_db_listen), or NULL */
-    /* Whether announcements reach us (SPEC §12: a pooler must keep one
-     * server session per client, PgBouncer's session mode): the session
-     * marker set on connect, and whether a pooler sits in between. */
-    char marker[2 * LK_DB_MARKER_BYTES + 1];
-    bool pooled;
-    long long checked_ms;    /* when the marker was last read back */
-    bool cache_refused;      /* announcements were lost: never cache again */
-    unsigned long *prepared; /* by statement id: the epoch it was prepared on */
-    size_t prepared_len;
-};
 
 lk_db *lk_db_new(const char *conninfo, const char *appname, long connect_timeout_ms, long statement_ms, long idle_ms)
 {
@@ -91,78 +70,6 @@ static lk_err listen_on(lk_db *db, const char *channel)
     return LK_EDB;
 }
 
-/* Turns the cache off for good: announcements do not reach this
- * connection, so a cached answer could stay stale forever. */
-static void refuse_cache(lk_db *db, const char *why)
-{
-    if (db->cache_refused)
-        return;
-    lk_error("answers are not cached: LISTEN/NOTIFY does not reach this process (%s); a connection pooler "
-             "must keep one server session per client (PgBouncer: pool_mode = session)",
-             why);
-    db->cache_refused = true;
-    lk_cache_drop_all(db->cache);
-}
-
-/* Runs a one-value query with text parameters on the live connection;
- * the value is copied into out (NULL: SQL NULL or a failure). */
-static bool query_value(lk_db *db, const char *sql, int nparams, const char *const *params, char *out, size_t outlen)
-{
-    PGresult *res = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
-    bool ok = res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0);
-    if (ok)
-        snprintf(out, outlen, "%s", PQgetvalue(res, 0, 0));
-    PQclear(res);
-    return ok;
-}
-
-/* True when the server session that LISTENs is still the one we talk to:
- * the marker set on connect reads back the same. */
-static bool marker_holds(lk_db *db)
-{
-    char seen[sizeof(db->marker)];
-    db->checked_ms = lk_cache_now_ms();
-    return query_value(db, "SELECT current_setting('latchkey.session', true)", 0, NULL, seen, sizeof(seen)) &&
-           !strcmp(seen, db->marker);
-}
-
-/* Sets up the new connection's server session with one statement: the
- * timeouts (a dead client must not hold a row lock for long, SPEC §5:
- * idle transactions are ended by the server) as settings, not startup
- * options, which PgBouncer refuses; and a marker of our own. Notes
- * whether a pooler sits in between (the backend PID libpq was told is not
- * the server's). Behind a pooler that hands each transaction to any
- * server session, the marker does not read back: a caching handle then
- * refuses its cache, loudly, instead of serving what no announcement can
- * drop. */
-static lk_err setup_session(lk_db *db)
-{
-    unsigned char raw[LK_DB_MARKER_BYTES];
-    if (lk_random(raw, sizeof(raw)) != LK_OK)
-        return LK_EINTERNAL;
-    for (size_t i = 0; i < sizeof(raw); i++)
-        snprintf(db->marker + 2 * i, 3, "%02x", raw[i]);
-    char statement[24], idle[24];
-    snprintf(statement, sizeof(statement), "%ld", db->statement_ms);
-    snprintf(idle, sizeof(idle), "%ld", db->idle_ms);
-    const char *params[] = {statement, idle, db->marker};
-    char pid[24];
-    if (!query_value(db,
-                     "SELECT pg_backend_pid() FROM (SELECT set_config('statement_timeout', $1, false), "
-                     "set_config('idle_in_transaction_session_timeout', $2, false), "
-                     "set_config('latchkey.session', $3, false)) s",
-                     3, params, pid, sizeof(pid))) {
-        lk_warn("session set-up failed: %s", PQerrorMessage(db->conn));
-        return LK_EDB;
-    }
-    char libpq_pid[24];
-    snprintf(libpq_pid, sizeof(libpq_pid), "%d", PQbackendPID(db->conn));
-    db->pooled = strcmp(pid, libpq_pid) != 0;
-    if (db->pooled && db->cache && !db->cache_refused && !marker_holds(db))
-        refuse_cache(db, "the server session changed between two statements");
-    return LK_OK;
-}
-
 static lk_err connect_db(lk_db *db)
 {
     char ctimeout[24], utimeout[24];
@@ -198,7 +105,7 @@ static lk_err connect_db(lk_db *db)
     db->heard_ms = lk_cache_now_ms();
     /* A caching handle hears of every change to a cached row (sql/002) on
      * each new connection, before it answers from the cache. */
-    lk_err rc = setup_session(db);
+    lk_err rc = lk_db_setup_session(db);
     if (rc == LK_OK && db->cache)
         rc = listen_on(db, "latchkey");
     if (rc == LK_OK && db->channel)
@@ -402,13 +309,13 @@ static bool confirm_heard(lk_db *db, long long now)
     }
     /* Behind a pooler, once a second: is the LISTENing session still ours? */
     if (db->pooled && now - db->checked_ms > LK_DB_HEARD_MS) {
-        if (!marker_holds(db)) {
+        if (!lk_db_marker_holds(db)) {
             if (PQstatus(db->conn) != CONNECTION_OK) {
                 lk_cache_drop_all(db->cache);
                 disconnect(db);
                 return false;
             }
-            refuse_cache(db, "the server session changed between two statements");
+            lk_db_refuse_cache(db, "the server session changed between two statements");
             return false;
         }
         db->heard_ms = lk_cache_now_ms();
