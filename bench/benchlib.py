@@ -28,6 +28,51 @@ def bench_args(doc, more=None):
     return a
 
 
+# Picks instance u<i> per request: i uniform in 1..N, or with probability
+# proportional to 1/i^1.1 (a cumulative table, searched by bisection).
+LUA = """
+local n, zipf, path = %d, %s, "%s"
+local cdf = {}
+if zipf then
+  local sum = 0
+  for i = 1, n do sum = sum + 1 / i ^ 1.1; cdf[i] = sum end
+  for i = 1, n do cdf[i] = cdf[i] / sum end
+end
+local function pick()
+  if not zipf then return math.random(1, n) end
+  local x, lo, hi = math.random(), 1, n
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    if cdf[mid] < x then lo = mid + 1 else hi = mid end
+  end
+  return lo
+end
+function setup(thread) thread:set("seed", math.random(1, 1000000)) end
+function init(args) math.randomseed(seed or os.time()) end
+function request()
+  return wrk.format("GET", path .. pick())
+end
+"""
+
+
+def users_script(s, n, dist, name, path):
+    """A wrk script in s's directory asking path + <i> for i in 1..n, uniform
+    or Zipf-distributed; its path."""
+    script = os.path.join(s.dir, name)
+    with open(script, "w") as fh:
+        fh.write(LUA % (n, "true" if dist == "zipf" else "false", path))
+    return script
+
+
+def hello_conf(a, name):
+    """lighttpd lines adding the FastCGI hello-world (a.build's) at /hello,
+    its socket in var/<name>."""
+    hello = os.path.join(a.build, "bench", "bench_hello")
+    sockdir = os.path.join(ROOT, "var", name)
+    return ('fastcgi.server += ( "/hello" => (( "socket" => "%s/hello.sock", "bin-path" => "%s",'
+            ' "max-procs" => %d, "check-local" => "disable" )) )\n' % (sockdir, hello, a.procs))
+
+
 def sh(*args, **kw):
     return subprocess.run(list(args), check=True, capture_output=True, text=True, **kw).stdout
 

@@ -23,8 +23,7 @@ import re
 import time
 import urllib.parse
 
-from benchlib import bench_args, Stack, line, request, sh, wrk
-from token_bench import LUA
+from benchlib import bench_args, Stack, hello_conf, line, request, users_script, wrk
 
 PROGRAMS = ("authorize", "callback", "token", "refresh", "proxy", "mcp", "metrics")
 
@@ -57,13 +56,6 @@ def import_users(s, n):
     s.psql("VACUUM ANALYZE connections")
     s.psql("CHECKPOINT")
     return secs
-
-
-def users_script(s, n, dist, name, path):
-    script = os.path.join(s.dir, name)
-    with open(script, "w") as fh:
-        fh.write(LUA % (n, "true" if dist == "zipf" else "false", path))
-    return script
 
 
 def ms(text):
@@ -126,11 +118,7 @@ def memory():
 
 def main():
     a = bench_args(__doc__, more)
-    hello = os.path.abspath(os.path.join(a.build, "bench", "bench_hello"))
-    sockdir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "var", "bench-scale")
-    extra = ('fastcgi.server += ( "/hello" => (( "socket" => "%s/hello.sock", "bin-path" => "%s",'
-             ' "max-procs" => %d, "check-local" => "disable" )) )\n' % (os.path.abspath(sockdir), hello, a.procs))
-    s = Stack("bench-scale", a.build, a.procs, extra)
+    s = Stack("bench-scale", a.build, a.procs, hello_conf(a, "bench-scale"))
     try:
         status, _, _, body = request(s.env["LATCHKEY_URL"] + "/token/bench?instance_id=user_123",
                                      headers={"Authorization": "Bearer " + s.key})

@@ -13,59 +13,19 @@ ratio. With --users N, N accounts are connected (through the same flow,
 8 at a time) and each request asks for one of them, uniformly at random or
 Zipf-distributed (s = 1.1, issue 15), as a wrk script picks it. Needs wrk
 (Debian package wrk)."""
-import os
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
-from benchlib import bench_args, ROOT, Stack, compare, request, wrk
-
-# Picks instance u<i> per request: i uniform in 1..N, or with probability
-# proportional to 1/i^1.1 (a cumulative table, searched by bisection).
-LUA = """
-local n, zipf, path = %d, %s, "%s"
-local cdf = {}
-if zipf then
-  local sum = 0
-  for i = 1, n do sum = sum + 1 / i ^ 1.1; cdf[i] = sum end
-  for i = 1, n do cdf[i] = cdf[i] / sum end
-end
-local function pick()
-  if not zipf then return math.random(1, n) end
-  local x, lo, hi = math.random(), 1, n
-  while lo < hi do
-    local mid = math.floor((lo + hi) / 2)
-    if cdf[mid] < x then lo = mid + 1 else hi = mid end
-  end
-  return lo
-end
-function setup(thread) thread:set("seed", math.random(1, 1000000)) end
-function init(args) math.randomseed(seed or os.time()) end
-function request()
-  return wrk.format("GET", path .. pick())
-end
-"""
-
+from benchlib import bench_args, Stack, compare, hello_conf, request, users_script, wrk
 
 def more(ap):
     ap.add_argument("--users", type=int, default=1)
     ap.add_argument("--dist", choices=("uniform", "zipf"), default="uniform")
 
 
-def users_script(s, a, name, path):
-    """A wrk script asking path?instance_id=u<i> for a.users users."""
-    script = os.path.join(s.dir, name)
-    with open(script, "w") as fh:
-        fh.write(LUA % (a.users, "true" if a.dist == "zipf" else "false", path + "?instance_id=u"))
-    return script
-
-
 def main():
     a = bench_args(__doc__, more)
-    hello = os.path.join(a.build, "bench", "bench_hello")
-    sockdir = os.path.join(ROOT, "var", "bench-token")
-    extra = ('fastcgi.server += ( "/hello" => (( "socket" => "%s/hello.sock", "bin-path" => "%s",'
-             ' "max-procs" => %d, "check-local" => "disable" )) )\n' % (sockdir, hello, a.procs))
-    s = Stack("bench-token", a.build, a.procs, extra)
+    s = Stack("bench-token", a.build, a.procs, hello_conf(a, "bench-token"))
     try:
         token_url = s.env["LATCHKEY_URL"] + "/token/bench?instance_id=user_123"
         auth = "Authorization: Bearer " + s.key
@@ -76,10 +36,11 @@ def main():
         if a.users > 1:
             with ThreadPoolExecutor(8) as ex:
                 list(ex.map(s.connect, ["u%d" % i for i in range(1, a.users + 1)]))
-            script = users_script(s, a, "users.lua", urllib.parse.urlsplit(token_url).path)
+            script = users_script(s, a.users, a.dist, "users.lua",
+                                  urllib.parse.urlsplit(token_url).path + "?instance_id=u")
             # The hello-world is asked through the same script: its cost in
             # wrk (on the same cores) weighs on both sides alike.
-            hello_script = users_script(s, a, "hello.lua", "/hello")
+            hello_script = users_script(s, a.users, a.dist, "hello.lua", "/hello?instance_id=u")
             name = "/token %s/%d" % (a.dist[:4], a.users)
         compare("hello-world", lambda sec: wrk(s.base + "/hello", sec, a.connections, (), hello_script),
                 name, lambda sec: wrk(token_url, sec, a.connections, [auth], script),

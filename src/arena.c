@@ -129,6 +129,23 @@ char *lk_memdup(lk_arena *a, const void *p, size_t n)
     return s;
 }
 
+char *lk_join(lk_arena *a, const lk_span *spans, size_t count, size_t *len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < count; i++)
+        n += spans[i].n;
+    char *s = lk_alloc(a, n + 1), *p = s;
+    for (size_t i = 0; i < count; i++) {
+        if (spans[i].n)
+            memcpy(p, spans[i].p, spans[i].n);
+        p += spans[i].n;
+    }
+    *p = '\0';
+    if (len)
+        *len = n;
+    return s;
+}
+
 char *lk_strndup(lk_arena *a, const char *s, size_t n)
 {
     return lk_memdup(a, s, n);

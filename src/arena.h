@@ -24,6 +24,14 @@ void *lk_alloc(lk_arena *a, size_t n);
 char *lk_strdup(lk_arena *a, const char *s);
 char *lk_strndup(lk_arena *a, const char *s, size_t n);
 char *lk_memdup(lk_arena *a, const void *p, size_t n);
+/* A run of bytes, for lk_join. */
+typedef struct lk_span {
+    const void *p;
+    size_t n;
+} lk_span;
+/* The spans copied one after another into a, NUL-terminated; *len (when
+ * not NULL) gets their total length. */
+char *lk_join(lk_arena *a, const lk_span *spans, size_t count, size_t *len);
 /* printf into the arena. */
 char *lk_printf(lk_arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 char *lk_vprintf(lk_arena *a, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));

@@ -163,17 +163,14 @@ static json_object *tools_list(mcp_call *c)
  * written (copied, not formatted: it is tens of KB). */
 static const char *wrap_result(lk_arena *a, json_object *id, const char *result)
 {
-    const char *parts[] = {"{\"jsonrpc\":\"2.0\",\"id\":", lk_json_text(a, id), ",\"result\":", result, "}"};
-    size_t lens[5], n = 0;
-    for (size_t i = 0; i < 5; i++)
-        n += lens[i] = strlen(parts[i]);
-    char *text = lk_alloc(a, n + 1), *p = text;
-    for (size_t i = 0; i < 5; i++) {
-        memcpy(p, parts[i], lens[i]);
-        p += lens[i];
-    }
-    *p = '\0';
-    return text;
+    static const char head[] = "{\"jsonrpc\":\"2.0\",\"id\":", mid[] = ",\"result\":";
+    const char *id_text = lk_json_text(a, id);
+    lk_span spans[] = {{head, sizeof(head) - 1},
+                       {id_text, strlen(id_text)},
+                       {mid, sizeof(mid) - 1},
+                       {result, strlen(result)},
+                       {"}", 1}};
+    return lk_join(a, spans, LK_ARRAY_LEN(spans), NULL);
 }
 
 const char *lk_mcp_tool_answer(lk_arena *a, json_object *id, const lk_tool_outcome *out)

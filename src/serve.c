@@ -162,7 +162,8 @@ static void dispatch(const process *ps, lk_req *r)
 }
 
 /* Serves one request from env over io; true when its body was read to
- * the end. */
+ * the end. What it allocated stays in ps->a until the caller resets it
+ * (after the uses noted are written). */
 static bool serve_request(process *ps, char *const *env, lk_io io)
 {
     lk_req r;
@@ -179,9 +180,7 @@ static bool serve_request(process *ps, char *const *env, lk_io io)
         dispatch(ps, &r);
     }
     lk_finish(&r);
-    bool done = r.input_done;
-    lk_arena_reset(ps->a);
-    return done;
+    return r.input_done;
 }
 
 /* SIGTERM: finish the request in hand, then leave the accept loop (libfcgi

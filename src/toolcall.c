@@ -394,18 +394,14 @@ static const char *web_base(tool_run *tr)
  * that none runs into the next, then the answer's bytes. */
 static char *result_key(tool_run *tr, const char *base, const lk_http_resp *resp, size_t *n)
 {
-    const char *parts[] = {tr->t->name, lk_family_name(tr->fam), base ? base : "", lk_json_text(tr->r->a, tr->vars)};
-    size_t lens[4];
-    *n = resp->len;
-    for (size_t i = 0; i < 4; i++)
-        *n += lens[i] = strlen(parts[i]) + 1;
-    char *key = lk_alloc(tr->r->a, *n), *p = key;
-    for (size_t i = 0; i < 4; i++) {
-        memcpy(p, parts[i], lens[i]);
-        p += lens[i];
-    }
-    memcpy(p, resp->body, resp->len);
-    return key;
+    const char *fam = lk_family_name(tr->fam), *vars = lk_json_text(tr->r->a, tr->vars);
+    base = base ? base : "";
+    lk_span spans[] = {{tr->t->name, strlen(tr->t->name) + 1},
+                       {fam, strlen(fam) + 1},
+                       {base, strlen(base) + 1},
+                       {vars, strlen(vars) + 1},
+                       {resp->body, resp->len}};
+    return lk_join(tr->r->a, spans, LK_ARRAY_LEN(spans), n);
 }
 
 /* The last answer trimmed into the result's JSON text: from the memo when

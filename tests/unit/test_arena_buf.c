@@ -189,6 +189,13 @@ static void test_arena_string_helpers(void **state)
     assert_memory_equal(m, "x\0y\0", 4);
     assert_string_equal(lk_printf(a, "%s-%03d", "id", 7), "id-007");
     assert_string_equal(lk_printf(a, "%s", ""), "");
+    /* lk_join: spans back to back, NULs inside kept, one after the end. */
+    lk_span spans[] = {{"ab", 3}, {"", 0}, {NULL, 0}, {"c\0d", 3}};
+    size_t n = 99;
+    char *j = lk_join(a, spans, 4, &n);
+    assert_int_equal(n, 6);
+    assert_memory_equal(j, "ab\0c\0d\0", 7);
+    assert_string_equal(lk_join(a, spans, 0, NULL), "");
 }
 
 int main(void)
